@@ -1,0 +1,125 @@
+"""The `rca` command line: thin adapters over `rca.service` and the contract.
+
+Every expected failure (a bad bundle, an unknown name, a bad parameter) prints one line on stderr and
+exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rca.errors import BundleErrors, RcaError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Rank the root causes of production ML incidents.")
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    table = "table"
+
+
+BundleArg = Annotated[Path, typer.Argument(help="bundle directory, .tar.gz or .zip")]
+
+
+@app.command()
+def validate(bundle: BundleArg) -> None:
+    """Check a bundle against the contract and report every problem found."""
+    from rca.contract import validate_bundle
+
+    problems = validate_bundle(bundle)
+    if problems:
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        typer.echo(f"{bundle}: {len(problems)} problem(s)", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{bundle}: valid")
+
+
+@app.command()
+def analyze(bundle: BundleArg,
+            format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+            top: Annotated[int, typer.Option(min=1, max=100, help="how many causes to list")] = 10) -> None:
+    """Rank the likely root causes of one incident."""
+    from rca.service import analyze_path
+
+    answer = analyze_path(bundle, top=top)
+    if format is OutputFormat.json:
+        typer.echo(answer.model_dump_json(indent=2, exclude_none=True))
+    else:
+        typer.echo(render_table(answer))
+
+
+def render_table(answer) -> str:
+    """A readable table of an answer, for terminals."""
+    lines = [f"incident {answer.incident or '-'}   ranker {answer.ranker}", ""]
+    header = f"{'#':>2}  {'conf':>5}  {'kind':<22} {'node':<40}  explanation"
+    lines += [header, "-" * len(header)]
+    for c in answer.causes:
+        lines.append(f"{c.rank:>2}  {c.confidence:>5.2f}  {c.kind:<22} {c.node:<40}  {c.explanation}")
+    if not answer.causes:
+        lines.append("(no candidate causes: no signal family showed a change)")
+    return "\n".join(lines)
+
+
+@app.command()
+def schemas(directory: Annotated[Path, typer.Option("--dir")] = Path("schemas"),
+            check: Annotated[bool, typer.Option(help="fail if the files are stale instead of writing")] = False
+            ) -> None:
+    """Regenerate the JSON Schemas (and the OpenAPI spec) under schemas/."""
+    from rca.contract.schemas import stale_schemas, write_schemas
+
+    extra = _extra_schemas()
+    if check:
+        stale = stale_schemas(directory, extra=extra)
+        if stale:
+            typer.echo(f"stale schemas in {directory}: {', '.join(stale)}; run `rca schemas`", err=True)
+            raise typer.Exit(1)
+        typer.echo("schemas are current")
+        return
+    for path in write_schemas(directory, extra=extra):
+        typer.echo(f"wrote {path}")
+
+
+def _extra_schemas() -> dict[str, str]:
+    """Other generated specs (the API's OpenAPI document) once those modules exist."""
+    try:
+        from rca.api.openapi import render_openapi
+    except ImportError:
+        return {}
+    return {"openapi.json": render_openapi()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = app(args=argv, standalone_mode=False)  # returns typer.Exit's code instead of raising
+    except RcaError as exc:
+        if isinstance(exc, BundleErrors):
+            for e in exc.errors:
+                print(f"error: {e}", file=sys.stderr)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

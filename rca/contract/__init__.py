@@ -1,0 +1,27 @@
+"""The incident-bundle contract: models, loading and validation (the only place that parses files)."""
+
+from rca.contract.bundle import Bundle, FeatureHistograms
+from rca.contract.load import bundle_from_dict, load_bundle, load_label, validate_bundle
+from rca.contract.models import (
+    Answer,
+    CategoricalHistogram,
+    Cause,
+    CauseKind,
+    Event,
+    Evidence,
+    Incident,
+    Label,
+    NumericHistogram,
+    RankedCause,
+    Symptom,
+    Window,
+)
+from rca.contract.nodes import labels_node, model_node, node_id, node_kind, node_name, segment_node
+from rca.contract.timestamps import format_timestamp, parse_timestamp
+
+__all__ = [
+    "Answer", "Bundle", "CategoricalHistogram", "Cause", "CauseKind", "Event", "Evidence", "FeatureHistograms",
+    "Incident", "Label", "NumericHistogram", "RankedCause", "Symptom", "Window", "bundle_from_dict",
+    "format_timestamp", "labels_node", "load_bundle", "load_label", "model_node", "node_id", "node_kind",
+    "node_name", "parse_timestamp", "segment_node", "validate_bundle",
+]

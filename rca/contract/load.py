@@ -1,0 +1,541 @@
+"""Loading and validating incident bundles: the only place that parses bundle files.
+
+`load_bundle` raises the first problem as a `BundleError`; `validate_bundle` collects every problem it can
+find (a problem in one file does not hide those in the others).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from pydantic import TypeAdapter, ValidationError
+
+from rca.contract import bundle as B
+from rca.contract.archive import extract_archive, is_archive
+from rca.contract.models import (
+    CategoricalHistogram,
+    DependencyGraph,
+    Event,
+    Incident,
+    Label,
+    NumericHistogram,
+)
+from rca.contract.timestamps import parse_timestamp_column
+from rca.errors import BundleError, BundleErrors
+
+_HISTOGRAM = TypeAdapter(NumericHistogram | CategoricalHistogram)
+TABLE_SUFFIXES = (".parquet", ".csv")
+KNOWN_FILES = ("incident.json", "predictions", "histograms.jsonl", "feature_samples", "traces.jsonl", "kpis",
+               "metrics", "events.jsonl", "graph.json", "label.json")
+
+
+# --------------------------------------------------------------------------------------------- entry points
+def load_bundle(path: str | Path) -> B.Bundle:
+    """Load a bundle directory or archive; raise the first problem found.
+
+    Raises
+    ------
+    BundleError
+        Naming the file, the row or line where known, the field, and what was expected.
+    """
+    with bundle_directory(path) as root:
+        return _Loader(root, collect=False).load()
+
+
+def validate_bundle(path: str | Path) -> list[BundleError]:
+    """Every problem in a bundle (an empty list when it is valid), including ``label.json`` when present."""
+    try:
+        with bundle_directory(path) as root:
+            loader = _Loader(root, collect=True)
+            try:
+                loader.load()
+            except BundleErrors:
+                pass  # already collected, one by one, in loader.errors
+            except BundleError as exc:  # a fatal one (no incident.json) stops the rest
+                loader.errors.append(exc)
+            if (root / "label.json").exists():
+                try:
+                    load_label(root)
+                except BundleError as exc:
+                    loader.errors.append(exc)
+            return _dedupe(loader.errors)
+    except BundleError as exc:
+        return [exc]
+
+
+def bundle_from_dict(body: dict[str, Any], *, source: str = "inline") -> B.Bundle:
+    """Load a bundle given inline as JSON (the API body): keys are the file stems.
+
+    ``{"incident": {...}, "predictions": [{...}, ...], "histograms": [...], "feature_samples": [...],
+    "traces": [ExportTraceServiceRequest, ...], "kpis": [...], "metrics": [...], "events": [...],
+    "graph": {...}}``. Only ``incident`` is required.
+    """
+    if not isinstance(body, dict):
+        raise BundleError("expected a JSON object with an 'incident' key", file=source)
+    return _Loader(None, collect=False, inline=body).load()
+
+
+def load_label(path: str | Path) -> Label:
+    """The answer key of a labeled incident. Analysis never calls this."""
+    with bundle_directory(path) as root:
+        data = _read_json(root / "label.json", "label.json")
+        return _model(Label, data, "label.json")
+
+
+@contextmanager
+def bundle_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a directory holding the bundle files: the path itself, or a safe extraction of an archive."""
+    path = Path(path)
+    if path.is_dir():
+        yield path
+        return
+    if not path.exists():
+        raise BundleError(f"no such bundle: {path}; expected a directory, .tar.gz or .zip")
+    if not is_archive(path):
+        raise BundleError(f"{path.name} is neither a directory nor a .tar.gz/.tgz/.tar/.zip archive",
+                          file=path.name)
+    with tempfile.TemporaryDirectory(prefix="rca-bundle-") as tmp:
+        yield extract_archive(path, Path(tmp))
+
+
+# ----------------------------------------------------------------------------------------------- the loader
+class _Loader:
+    def __init__(self, root: Path | None, *, collect: bool, inline: dict | None = None) -> None:
+        self.root = root
+        self.collect = collect
+        self.inline = inline
+        self.errors: list[BundleError] = []
+
+    # -- error handling: raise at once, or collect and go on with the next file
+    def fail(self, message: str, *, file: str, row: int | None = None, field: str | None = None) -> None:
+        raise BundleError(message, file=file, row=row, field=field)
+
+    def guarded(self, fn: Callable[[], Any]) -> Any:
+        if not self.collect:
+            return fn()
+        try:
+            return fn()
+        except BundleErrors as exc:
+            self.errors.extend(exc.errors)
+        except BundleError as exc:
+            self.errors.append(exc)
+        return None
+
+    def load(self) -> B.Bundle:
+        incident = self.incident()  # fatal when missing or bad: nothing else means anything without it
+        parts: dict[str, Any] = {}
+        parts["predictions"] = self.guarded(lambda: self.table("predictions", _predictions))
+        parts["histograms"] = self.guarded(self.histograms) or {}
+        parts["feature_samples"] = self.guarded(lambda: self.table("feature_samples", _feature_samples))
+        parts["spans"] = self.guarded(self.traces)
+        parts["kpis"] = self.guarded(lambda: self.table("kpis", _kpis))
+        parts["metrics"] = self.guarded(lambda: self.table("metrics", _metrics))
+        parts["events"] = tuple(self.guarded(self.events) or ())
+        parts["graph"] = self.guarded(self.graph)
+        if self.errors:
+            raise BundleErrors(self.errors)
+        source = str(self.root) if self.root is not None else "inline"
+        return B.Bundle(incident=incident, source=source, **parts)
+
+    # -- sources: a file in the directory or a key of the inline body
+    def json_doc(self, name: str) -> Any | None:
+        if self.inline is not None:
+            key = name.removesuffix(".json")
+            if key == "incident" and key not in self.inline:
+                self.fail("missing; every bundle needs incident.json", file=name)
+            return self.inline.get(key)
+        path = self.root / name
+        if not path.exists():
+            if name == "incident.json":
+                self.fail("missing; every bundle needs incident.json", file=name)
+            return None
+        return _read_json(path, name)
+
+    def jsonl(self, name: str) -> list[tuple[int, Any]] | None:
+        if self.inline is not None:
+            items = self.inline.get(name.removesuffix(".jsonl"))
+            if items is None:
+                return None
+            if not isinstance(items, list):
+                self.fail("expected a JSON array", file=name)
+            return list(enumerate(items, start=1))
+        path = self.root / name
+        if not path.exists():
+            return None
+        text = _read_text(path, name)
+        out = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                self.fail(f"not valid JSON ({exc.msg} at column {exc.colno})", file=name, row=lineno)
+        if not out:
+            self.fail("empty file; expected one JSON object per line", file=name)
+        return out
+
+    def raw_table(self, stem: str) -> tuple[pd.DataFrame, str] | None:
+        if self.inline is not None:
+            rows = self.inline.get(stem)
+            if rows is None:
+                return None
+            name = f"{stem} (inline)"
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                self.fail("expected a JSON array of row objects", file=name)
+            if not rows:
+                self.fail("empty table; expected at least one row", file=name)
+            return pd.DataFrame.from_records(rows), name
+        found = [self.root / f"{stem}{suffix}" for suffix in TABLE_SUFFIXES if (self.root / f"{stem}{suffix}").exists()]
+        if not found:
+            return None
+        if len(found) > 1:
+            self.fail(f"both {found[0].name} and {found[1].name} present; expected one", file=found[0].name)
+        return _read_table(found[0]), found[0].name
+
+    # -- the parts
+    def incident(self) -> Incident:
+        data = self.json_doc("incident.json")
+        return _model(Incident, data, "incident.json")
+
+    def table(self, stem: str, parse: Callable[[pd.DataFrame, str], pd.DataFrame]) -> pd.DataFrame | None:
+        raw = self.raw_table(stem)
+        if raw is None:
+            return None
+        frame, name = raw
+        return parse(frame, name)
+
+    def histograms(self) -> dict[str, B.FeatureHistograms]:
+        lines = self.jsonl("histograms.jsonl")
+        if lines is None:
+            return {}
+        name = "histograms.jsonl"
+        training: dict[str, Any] = {}
+        serving: dict[str, list] = {}
+        edges: dict[str, tuple[list[float], int]] = {}
+        errors: list[BundleError] = []
+        for lineno, obj in lines:
+            try:
+                hist = _model(_HISTOGRAM, obj, name, row=lineno)
+            except BundleError as exc:
+                if not self.collect:
+                    raise
+                errors.append(exc)
+                continue
+            first = training.get(hist.feature) or (serving.get(hist.feature) or [None])[0]
+            if first is not None and first.type != hist.type:
+                errors.append(BundleError(f"feature '{hist.feature}' is {hist.type} here but {first.type} on an "
+                                          "earlier line; expected one type per feature", file=name, row=lineno,
+                                          field="type"))
+            elif hist.type == "numeric":
+                seen = edges.setdefault(hist.feature, (hist.edges, lineno))
+                if seen[0] != hist.edges:
+                    errors.append(BundleError(f"feature '{hist.feature}' has edges that differ from line "
+                                              f"{seen[1]}; all histograms of a feature share edges", file=name,
+                                              row=lineno, field="edges"))
+            if hist.role == "training":
+                if hist.feature in training:
+                    errors.append(BundleError(f"second training histogram for '{hist.feature}'; expected one "
+                                              "reference per feature", file=name, row=lineno, field="role"))
+                training[hist.feature] = hist
+            else:
+                serving.setdefault(hist.feature, []).append(hist)
+            if errors and not self.collect:
+                raise errors[0]
+        if errors:
+            raise BundleErrors(errors)
+        return {
+            feature: B.FeatureHistograms(
+                feature=feature, training=training.get(feature),
+                serving=tuple(sorted(serving.get(feature, []), key=lambda h: h.start)))
+            for feature in sorted(set(training) | set(serving))
+        }
+
+    def events(self) -> list[Event]:
+        lines = self.jsonl("events.jsonl")
+        if lines is None:
+            return []
+        events = []
+        for lineno, obj in lines:
+            event = _model(Event, obj, "events.jsonl", row=lineno)
+            if ":" not in event.target:
+                self.fail(f"target '{event.target}' is not a node id; expected kind:name such as "
+                          "model:fraud-scorer@v43", file="events.jsonl", row=lineno, field="target")
+            events.append(event)
+        return sorted(events, key=lambda e: e.timestamp)
+
+    def graph(self) -> nx.DiGraph | None:
+        data = self.json_doc("graph.json")
+        if data is None:
+            return None
+        declared = _model(DependencyGraph, data, "graph.json")
+        graph = nx.DiGraph()
+        for node in declared.nodes:
+            attrs = node.model_dump(exclude={"id"})
+            graph.add_node(node.id, **attrs)
+        for i, edge in enumerate(declared.edges):
+            for end in ("source", "target"):
+                if getattr(edge, end) not in graph:
+                    self.fail(f"edge {i} {end} '{getattr(edge, end)}' is not a declared node", file="graph.json",
+                              field=f"edges[{i}].{end}")
+            graph.add_edge(edge.source, edge.target, **edge.model_dump(exclude={"source", "target"}))
+        return graph
+
+    def traces(self) -> pd.DataFrame | None:
+        lines = self.jsonl("traces.jsonl")
+        if lines is None:
+            return None
+        return parse_otlp(lines, "traces.jsonl")
+
+
+# ------------------------------------------------------------------------------------------ file reading
+def _read_text(path: Path, name: str) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise BundleError("empty file", file=name)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BundleError(f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); expected UTF-8 text",
+                          file=name, row=line) from exc
+
+
+def _read_json(path: Path, name: str) -> Any:
+    text = _read_text(path, name)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})", file=name) from exc
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    name = path.name
+    if path.stat().st_size == 0:
+        raise BundleError("empty file", file=name)
+    if path.suffix == ".csv":
+        text = _read_text(path, name)
+        try:
+            frame = pd.read_csv(io.StringIO(text), low_memory=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            raise BundleError(f"not a readable CSV table ({str(exc).strip()})", file=name) from exc
+    else:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a corrupt or truncated file
+            raise BundleError(f"not a readable Parquet file ({type(exc).__name__}: {exc})", file=name) from exc
+    if frame.empty:
+        raise BundleError("empty table; expected at least one row", file=name)
+    return frame
+
+
+def _model(model, data: Any, name: str, *, row: int | None = None):
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union")))
+        loc = _clean_union_loc(loc)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "required field is missing"
+        elif err["type"] == "union_tag_invalid" or "discriminator" in err["type"]:
+            message = "expected 'type' to be 'numeric' or 'categorical'"
+        extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise BundleError(message + extra, file=name, row=row, field=loc or None) from exc
+
+
+def _clean_union_loc(loc: str) -> str:
+    for prefix in ("NumericHistogram.", "CategoricalHistogram."):
+        loc = loc.replace(prefix, "")
+    return loc
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise BundleError(f"required column missing; has {', '.join(map(str, frame.columns))}", file=name,
+                          field=missing[0])
+
+
+def _timestamps(frame: pd.DataFrame, name: str, column: str = "timestamp") -> pd.Series:
+    parsed, bad = parse_timestamp_column(frame[column])
+    if bad is not None:
+        raise BundleError(f"cannot parse {frame[column].iloc[bad]!r}; expected an RFC 3339 timestamp or "
+                          "integer epoch milliseconds", file=name, row=bad + 1, field=column)
+    return parsed
+
+
+def _numbers(frame: pd.DataFrame, name: str, column: str, *, nullable: bool = False) -> pd.Series:
+    values = frame[column]
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype("float64")
+    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    bad = numeric.isna() & (values.notna() if nullable else True)
+    bad |= np.isinf(numeric.to_numpy())
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise BundleError(f"{values.iloc[pos]!r} is not a finite number", file=name, row=pos + 1, field=column)
+    return numeric
+
+
+def _strings(values: pd.Series) -> pd.Series:
+    return values.astype("string").astype(object).where(values.notna(), None)
+
+
+def _categories(values: pd.Series) -> pd.Series:
+    return values.astype("string").astype("category")
+
+
+def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    _require(frame, name, B.PREDICTION_COLUMNS)
+    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out["model_version"] = _categories(frame["model_version"]).to_numpy()
+    out["score"] = _numbers(frame, name, "score").to_numpy()
+    if "label" in frame:
+        out["label"] = _numbers(frame, name, "label", nullable=True).to_numpy()
+    if "latency_ms" in frame:
+        out["latency_ms"] = _numbers(frame, name, "latency_ms", nullable=True).to_numpy()
+    if "trace_id" in frame:
+        out["trace_id"] = _strings(frame["trace_id"]).to_numpy()
+    for column in frame.columns:
+        if column not in out.columns:
+            out[str(column)] = _categories(frame[column]).to_numpy()
+    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    _require(frame, name, B.SAMPLE_COLUMNS)
+    out = frame.copy()
+    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    if "role" in out:
+        role = out["role"].fillna("serving").astype(str)
+        bad = ~role.isin(["training", "serving"])
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise BundleError(f"{role.iloc[pos]!r}; expected 'training' or 'serving'", file=name, row=pos + 1,
+                              field="role")
+        out["role"] = role
+    else:
+        out["role"] = "serving"
+    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def _kpis(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    _require(frame, name, B.KPI_COLUMNS)
+    out = frame.copy()
+    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out["name"] = frame["name"].astype(str).to_numpy()
+    out["value"] = _numbers(frame, name, "value").to_numpy()
+    for column in out.columns:
+        if column not in B.KPI_COLUMNS:
+            out[column] = _strings(out[column]).to_numpy()
+    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def _metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    _require(frame, name, B.METRIC_COLUMNS)
+    out = frame.copy()
+    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out["service"] = frame["service"].astype(str).to_numpy()
+    out["name"] = frame["name"].astype(str).to_numpy()
+    out["value"] = _numbers(frame, name, "value").to_numpy()
+    for column in out.columns:
+        if column not in B.METRIC_COLUMNS:
+            out[column] = _strings(out[column]).to_numpy()
+    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------- OTLP traces
+def _attr_value(value: dict) -> Any:
+    for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
+        if key in value:
+            return int(value[key]) if key == "intValue" else value[key]
+    if "arrayValue" in value:
+        return [_attr_value(v) for v in value["arrayValue"].get("values", [])]
+    return None
+
+
+def _attributes(items: Any) -> dict[str, Any]:
+    if not isinstance(items, list):
+        return {}
+    return {a.get("key"): _attr_value(a.get("value") or {}) for a in items if isinstance(a, dict)}
+
+
+def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.DataFrame:
+    """OTLP/JSON ExportTraceServiceRequest objects (one per line) to one span table (see `rca.contract.bundle`).
+
+    Raises
+    ------
+    BundleError
+        For a line that is not an ExportTraceServiceRequest, a span without ids or times, or end < start.
+    """
+    columns: dict[str, list] = {c: [] for c in ("service", "operation", "trace_id", "span_id", "parent_span_id",
+                                                  "start_ns", "end_ns", "error", "kind")}
+    for lineno, request in lines:
+        if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
+            raise BundleError("expected an ExportTraceServiceRequest with 'resourceSpans'", file=name, row=lineno,
+                              field="resourceSpans")
+        for rs in request["resourceSpans"]:
+            resource = (rs.get("resource") or {}) if isinstance(rs, dict) else {}
+            service = _attributes(resource.get("attributes")).get("service.name")
+            if not service:
+                raise BundleError("resource without 'service.name'", file=name, row=lineno,
+                                  field="resource.attributes")
+            for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
+                for span in ss.get("spans") or []:
+                    try:
+                        start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
+                        trace_id, span_id = span["traceId"], span["spanId"]
+                    except KeyError as exc:
+                        raise BundleError("span missing a required field", file=name, row=lineno,
+                                          field=str(exc.args[0])) from exc
+                    except (TypeError, ValueError) as exc:
+                        raise BundleError("span times must be integer nanoseconds", file=name, row=lineno,
+                                          field="startTimeUnixNano") from exc
+                    if end < start:
+                        raise BundleError(f"span {span_id} ends before it starts", file=name, row=lineno,
+                                          field="endTimeUnixNano")
+                    code = (span.get("status") or {}).get("code", 0)
+                    columns["service"].append(service)
+                    columns["operation"].append(span.get("name", ""))
+                    columns["trace_id"].append(trace_id)
+                    columns["span_id"].append(span_id)
+                    columns["parent_span_id"].append(span.get("parentSpanId") or "")
+                    columns["start_ns"].append(start)
+                    columns["end_ns"].append(end)
+                    columns["error"].append(code in (2, "2", "STATUS_CODE_ERROR"))
+                    kind = span.get("kind", 0)
+                    columns["kind"].append(int(kind) if isinstance(kind, int) or str(kind).isdigit() else 0)
+    start_ns = np.asarray(columns.pop("start_ns"), dtype="int64")
+    end_ns = np.asarray(columns.pop("end_ns"), dtype="int64")
+    frame = pd.DataFrame(columns)
+    frame["start"] = pd.to_datetime(start_ns, unit="ns", utc=True)
+    frame["duration_ms"] = (end_ns - start_ns) / 1e6
+    frame["service"] = frame["service"].astype("category")
+    frame["operation"] = frame["operation"].astype("category")
+    frame = frame[list(B.SPAN_COLUMNS)]
+    return frame.sort_values("start", kind="stable", ignore_index=True)
+
+
+def _dedupe(errors: list[BundleError]) -> list[BundleError]:
+    seen, out = set(), []
+    for e in errors:
+        key = str(e)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out

@@ -1,0 +1,246 @@
+"""Pydantic models of the incident bundle and of the engine's answer (``shared/contract/incident-bundle.md``).
+
+Extra fields are allowed and kept everywhere, as the contract asks. `rca schemas` writes these models as
+JSON Schema files under ``schemas/``.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rca.contract.timestamps import Timestamp
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class CauseKind(StrEnum):
+    """The twelve cause kinds of the contract."""
+
+    DATA_DRIFT = "data_drift"
+    TRAINING_SERVING_SKEW = "training_serving_skew"
+    MISSING_VALUES = "missing_values"
+    SCHEMA_CHANGE = "schema_change"
+    STALE_FEATURE = "stale_feature"
+    DEPENDENCY_LATENCY = "dependency_latency"
+    DEPENDENCY_ERRORS = "dependency_errors"
+    RESOURCE_SATURATION = "resource_saturation"
+    MODEL_REGRESSION = "model_regression"
+    SEGMENT_SHIFT = "segment_shift"
+    CONCEPT_DRIFT = "concept_drift"
+    LABEL_ISSUE = "label_issue"
+
+
+FEATURE_KINDS = frozenset({CauseKind.DATA_DRIFT, CauseKind.TRAINING_SERVING_SKEW, CauseKind.MISSING_VALUES,
+                           CauseKind.SCHEMA_CHANGE, CauseKind.STALE_FEATURE})
+SERVICE_KINDS = frozenset({CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS,
+                           CauseKind.RESOURCE_SATURATION})
+MODEL_KINDS = frozenset({CauseKind.MODEL_REGRESSION, CauseKind.CONCEPT_DRIFT})
+
+NODE_KIND_OF_CAUSE: dict[CauseKind, str] = {
+    **{k: "feature" for k in FEATURE_KINDS},
+    **{k: "service" for k in SERVICE_KINDS},
+    **{k: "model" for k in MODEL_KINDS},
+    CauseKind.SEGMENT_SHIFT: "segment",
+    CauseKind.LABEL_ISSUE: "labels",
+}
+"""Which node kind each cause kind names (the contract's table)."""
+
+
+class Window(_Open):
+    start: Timestamp
+    end: Timestamp
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        return self
+
+    def contains(self, when) -> bool:
+        return self.start <= when < self.end
+
+
+class Symptom(_Open):
+    node: str
+    direction: Literal["up", "down", "any"] = "any"
+
+
+class Incident(_Open):
+    """``incident.json``: what degraded, when, and the windows to compare."""
+
+    id: str | None = None
+    model: str
+    detected_at: Timestamp
+    baseline: Window
+    current: Window
+    symptom: Symptom | None = None
+
+
+class _HistogramBase(_Open):
+    feature: str = Field(min_length=1)
+    role: Literal["training", "serving"]
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+    dtype: str = "float"
+    counts: list[float]
+    nulls: float = Field(default=0, ge=0)
+    total: float | None = Field(default=None, ge=0)
+
+    @field_validator("counts")
+    @classmethod
+    def _non_negative(cls, counts: list[float]) -> list[float]:
+        for i, c in enumerate(counts):
+            if not math.isfinite(c) or c < 0:
+                raise ValueError(f"counts[{i}] is {c}; counts must be finite and >= 0")
+        return counts
+
+    @model_validator(mode="after")
+    def _serving_has_window(self):
+        if self.role == "serving" and (self.start is None or self.end is None):
+            raise ValueError("a serving histogram needs 'start' and 'end'")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("'end' must be after 'start'")
+        return self
+
+    def observed(self) -> float:
+        """Total of counts plus nulls (and under/overflow for numeric histograms)."""
+        return float(sum(self.counts)) + self.nulls
+
+
+class NumericHistogram(_HistogramBase):
+    type: Literal["numeric"]
+    edges: list[float]
+    underflow: float = Field(default=0, ge=0)
+    overflow: float = Field(default=0, ge=0)
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _counts_fit_edges(self) -> NumericHistogram:
+        if len(self.edges) < 2:
+            raise ValueError(f"'edges' needs at least 2 values, got {len(self.edges)}")
+        if any(not math.isfinite(e) for e in self.edges):
+            raise ValueError("'edges' must be finite numbers")
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:])):
+            raise ValueError("'edges' must be strictly increasing")
+        if len(self.counts) != len(self.edges) - 1:
+            raise ValueError(f"'counts' has {len(self.counts)} values but {len(self.edges)} edges make "
+                             f"{len(self.edges) - 1} bins; expected len(counts) == len(edges) - 1")
+        return self
+
+    def observed(self) -> float:
+        return super().observed() + self.underflow + self.overflow
+
+
+class CategoricalHistogram(_HistogramBase):
+    type: Literal["categorical"]
+    categories: list[str]
+
+    @model_validator(mode="after")
+    def _counts_fit_categories(self) -> CategoricalHistogram:
+        if len(self.counts) != len(self.categories):
+            raise ValueError(f"'counts' has {len(self.counts)} values for {len(self.categories)} categories; "
+                             "expected one count per category")
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError("'categories' has duplicates")
+        return self
+
+
+Histogram = NumericHistogram | CategoricalHistogram
+
+
+class Event(_Open):
+    """One line of ``events.jsonl``: a deploy, config or schema change, a backfill."""
+
+    timestamp: Timestamp
+    kind: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    description: str = ""
+
+    KNOWN_KINDS: ClassVar[frozenset[str]] = frozenset({"model_deploy", "pipeline_deploy", "config_change",
+                                                       "schema_change", "infra_change", "data_backfill"})
+
+
+class GraphNode(_Open):
+    id: str = Field(min_length=1)
+    kind: str | None = None
+
+
+class GraphLink(_Open):
+    source: str
+    target: str
+
+
+class DependencyGraph(_Open):
+    """``graph.json``: networkx node-link JSON. ``source -> target``: a fault in source shows up in target."""
+
+    directed: bool = True
+    multigraph: bool = False
+    graph: dict[str, Any] = Field(default_factory=dict)
+    nodes: list[GraphNode]
+    edges: list[GraphLink] = Field(default_factory=list, validation_alias="edges")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _links_alias(cls, data: Any) -> Any:
+        # networkx < 3.4 writes "links"; both spellings are node-link JSON.
+        if isinstance(data, dict) and "edges" not in data and "links" in data:
+            data = {**data, "edges": data["links"]}
+        return data
+
+
+class Cause(_Open):
+    node: str
+    kind: CauseKind
+
+
+class Label(_Open):
+    """``label.json``: the confirmed root cause(s) of a labeled incident."""
+
+    causes: list[Cause] = Field(min_length=1)
+    source: str | None = None
+    notes: str | None = None
+
+
+class Evidence(_Open):
+    """One checkable fact behind a cause: which signal, which test, its value, when it started."""
+
+    signal: str
+    test: str
+    value: float | None = None
+    p_value: float | None = None
+    baseline: float | None = None
+    current: float | None = None
+    onset: Timestamp | None = None
+    detail: str | None = None
+
+
+class RankedCause(_Open):
+    rank: int = Field(ge=1)
+    node: str
+    kind: CauseKind
+    confidence: float = Field(ge=0, le=1)
+    evidence: list[Evidence] = Field(default_factory=list)
+    explanation: str = ""
+
+
+class Answer(_Open):
+    """The engine's answer: ranked causes with calibrated confidences (summing to at most 1)."""
+
+    incident: str | None
+    ranker: str
+    causes: list[RankedCause]
+
+    @model_validator(mode="after")
+    def _confidences_sum_to_at_most_one(self) -> Answer:
+        total = sum(c.confidence for c in self.causes)
+        if total > 1 + 1e-6:
+            raise ValueError(f"confidences sum to {total:.4f}; they must sum to at most 1")
+        return self

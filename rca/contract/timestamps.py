@@ -1,0 +1,98 @@
+"""Timestamps: RFC 3339 strings or integer epoch milliseconds, both accepted everywhere (the contract)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BeforeValidator, PlainSerializer
+
+_MS_MIN = -62135596800000  # 0001-01-01
+_MS_MAX = 253402300799999  # 9999-12-31
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Parse one timestamp into an aware UTC datetime.
+
+    Accepts an RFC 3339 string (``2026-11-20T14:05:00Z``, an offset, fractional seconds), an integer (or
+    integral float) of epoch milliseconds, or a datetime (naive ones are taken as UTC).
+
+    Raises
+    ------
+    ValueError
+        With a message that says what was found and what is expected.
+
+    Examples
+    --------
+    >>> parse_timestamp(0).isoformat()
+    '1970-01-01T00:00:00+00:00'
+    >>> parse_timestamp("2026-11-20T14:05:00Z").hour
+    14
+    """
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, bool):
+        raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {value!r}")
+    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):
+        ms = int(value)
+        if not _MS_MIN <= ms <= _MS_MAX:
+            raise ValueError(f"epoch milliseconds {ms} out of range")
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return parse_timestamp(int(text))
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"expected an RFC 3339 timestamp or epoch milliseconds, got {value!r}") from None
+        if "T" not in text.upper() and " " not in text:
+            raise ValueError(f"expected a date and a time, got {value!r}")
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {type(value).__name__}")
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, seconds precision unless there are fractions."""
+    value = value.astimezone(UTC)
+    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(parse_timestamp),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+"""A pydantic field type: accepts RFC 3339 or epoch ms, holds an aware UTC datetime, writes RFC 3339."""
+
+
+def parse_timestamp_column(values: pd.Series) -> tuple[pd.Series, int | None]:
+    """Parse a whole column to ``datetime64[ns, UTC]``.
+
+    Returns the parsed series and the 0-based position of the first value that did not parse (``None`` when
+    all did). Numbers are epoch milliseconds; strings are RFC 3339 (or digits of epoch milliseconds).
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+        bad = parsed.isna() & values.notna()
+    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numeric = pd.to_numeric(values, errors="coerce")
+        in_range = numeric.between(_MS_MIN, _MS_MAX) & (numeric % 1 == 0)
+        parsed = pd.to_datetime(numeric.where(in_range), unit="ms", utc=True)
+        bad = ~in_range | numeric.isna()
+    else:
+        text = values.astype("string")
+        digits = text.str.fullmatch(r"-?\d+").fillna(False).astype(bool)
+        parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+        if digits.any():
+            parsed[digits] = pd.to_datetime(pd.to_numeric(text[digits]), unit="ms", utc=True)
+        rest = ~digits
+        if rest.any():
+            parsed[rest] = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
+        bad = parsed.isna()
+    if bad.any():
+        return parsed, int(np.flatnonzero(bad.to_numpy())[0])
+    return parsed.astype("datetime64[ns, UTC]"), None

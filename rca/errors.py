@@ -1,0 +1,108 @@
+"""The exceptions `rca` raises, all under one root.
+
+    RcaError
+    ├── BundleError            bad incident bundle: names the file, row or line, field, what was expected
+    │   └── ArchiveError       unsafe, truncated or oversized .tar.gz / .zip
+    ├── ConfigError            a setting or parameter out of range
+    ├── UnknownNameError       a registry lookup (generator, ranker...) for a name that does not exist
+    ├── NotFittedError         a model used before `fit`
+    └── NotFoundError          a stored object (incident, ranker version) that does not exist
+
+Every message says where (file, row, field), what was found and what was expected, in one line, so the
+CLI can print it as is and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class RcaError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+
+class BundleError(RcaError):
+    """An incident bundle that does not follow the contract.
+
+    Parameters
+    ----------
+    message : what is wrong and what was expected.
+    file : the bundle file (relative name such as ``predictions.csv``), when known.
+    row : 1-based data row for tables, 1-based line for JSONL files, when known.
+    field : the column or JSON field, when known.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
+                 field: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.row = row
+        self.field = field
+        super().__init__(self.__str__())
+
+    @property
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.row is not None:
+            parts.append(f"row {self.row}" if not _is_jsonl(self.file) else f"line {self.row}")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "file": self.file, "row": self.row, "field": self.field}
+
+
+def _is_jsonl(file: str | None) -> bool:
+    return bool(file) and file.endswith(".jsonl")
+
+
+class ArchiveError(BundleError):
+    """An archive that cannot be extracted safely or completely."""
+
+
+class BundleErrors(BundleError):
+    """Several bundle problems at once (what `rca validate` reports)."""
+
+    def __init__(self, errors: Iterable[BundleError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, file=first.file, row=first.row, field=first.field)
+
+    def __str__(self) -> str:
+        if len(self.errors) == 1:
+            return str(self.errors[0])
+        return f"{len(self.errors)} problems; first: {self.errors[0]}"
+
+
+class ConfigError(RcaError):
+    """A parameter or setting with a value it does not accept."""
+
+    def __init__(self, name: str, got: object, accepts: str) -> None:
+        self.name, self.got, self.accepts = name, got, accepts
+        super().__init__(f"{name}: got {got!r}, expected {accepts}")
+
+
+class UnknownNameError(RcaError, KeyError):
+    """A name that is not in a registry; the message lists the registered names."""
+
+    def __init__(self, what: str, name: str, known: Iterable[str]) -> None:
+        self.what, self.name, self.known = what, name, sorted(known)
+        super().__init__(f"unknown {what} {name!r}; known: {', '.join(self.known) or '(none)'}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class NotFittedError(RcaError):
+    """A model used before it was fitted or loaded."""
+
+
+class NotFoundError(RcaError):
+    """A stored object that does not exist."""

@@ -1,0 +1,1 @@
+"""Imports every built-in generator module so that each registers itself."""

@@ -1,0 +1,1 @@
+"""Turning hypotheses into ranked causes: merging, features, rankers, calibration and metrics."""

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.builders import write_minimal_bundle
+
+REPO = Path(__file__).resolve().parent.parent
+REALDATA = REPO.parent / "shared" / "realdata"
+
+
+@pytest.fixture
+def bundle_dir(tmp_path: Path) -> Path:
+    """A small valid bundle with every signal family, written fresh for each test."""
+    return write_minimal_bundle(tmp_path / "bundle")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch):
+    # Tests must not pick up a developer's RCA_* settings (except the PostgreSQL URL, read explicitly).
+    for key in list(os.environ):
+        if key.startswith("RCA_") and key != "RCA_TEST_DATABASE_URL":
+            monkeypatch.delenv(key, raising=False)

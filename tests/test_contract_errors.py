@@ -1,0 +1,158 @@
+"""Bad input: each case gives one clear message (file, row or line, field) and exit status 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+import pytest
+
+from rca.cli import main
+from rca.contract import load_bundle, validate_bundle
+from rca.errors import ArchiveError, BundleError
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return exit_info.value.code, capsys.readouterr()
+
+
+def expect_error(capsys, path, *fragments):
+    code, out = run_cli(capsys, "analyze", str(path))
+    assert code == 2
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    assert "Traceback" not in out.err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_missing_incident_json(bundle_dir, capsys):
+    (bundle_dir / "incident.json").unlink()
+    expect_error(capsys, bundle_dir, "incident.json", "missing")
+
+
+def test_table_missing_required_column(bundle_dir, capsys):
+    import pandas as pd
+    frame = pd.read_csv(bundle_dir / "kpis.csv").drop(columns="value")
+    frame.to_csv(bundle_dir / "kpis.csv", index=False)
+    expect_error(capsys, bundle_dir, "kpis.csv", "field 'value'", "required column missing")
+
+
+def test_timestamp_that_does_not_parse(bundle_dir, capsys):
+    import pandas as pd
+    frame = pd.read_csv(bundle_dir / "kpis.csv")
+    frame["timestamp"] = frame["timestamp"].astype(str)
+    frame.loc[4, "timestamp"] = "yesterday at noon"
+    frame.to_csv(bundle_dir / "kpis.csv", index=False)
+    expect_error(capsys, bundle_dir, "kpis.csv", "row 5", "field 'timestamp'", "yesterday at noon")
+
+
+def test_histogram_counts_that_do_not_fit_edges(bundle_dir, capsys):
+    lines = (bundle_dir / "histograms.jsonl").read_text().splitlines()
+    bad = json.loads(lines[2])
+    bad["counts"] = [1, 2]
+    lines[2] = json.dumps(bad)
+    (bundle_dir / "histograms.jsonl").write_text("\n".join(lines))
+    expect_error(capsys, bundle_dir, "histograms.jsonl", "line 3", "counts", "edges")
+
+
+def test_truncated_archive(bundle_dir, tmp_path, capsys):
+    archive = tmp_path / "b.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for f in bundle_dir.iterdir():
+            tar.add(f, arcname=f.name)
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    expect_error(capsys, archive, "b.tar.gz", "truncated or corrupt")
+
+
+def test_file_that_is_not_utf8(bundle_dir, capsys):
+    (bundle_dir / "events.jsonl").write_bytes(b'{"timestamp": 0, "kind": "x", "target": "model:\xff"}\n')
+    expect_error(capsys, bundle_dir, "events.jsonl", "line 1", "not UTF-8")
+
+
+def test_empty_file(bundle_dir, capsys):
+    (bundle_dir / "metrics.parquet").write_bytes(b"")
+    expect_error(capsys, bundle_dir, "metrics.parquet", "empty file")
+
+
+def test_current_window_ends_before_it_starts(bundle_dir, capsys):
+    incident = json.loads((bundle_dir / "incident.json").read_text())
+    incident["current"] = {"start": "2026-11-20T14:00:00Z", "end": "2026-11-20T08:00:00Z"}
+    (bundle_dir / "incident.json").write_text(json.dumps(incident))
+    expect_error(capsys, bundle_dir, "incident.json", "field 'current'", "must be after start")
+
+
+def test_validate_reports_every_problem(bundle_dir, capsys):
+    (bundle_dir / "kpis.csv").write_text("timestamp,name\n1,a\n")
+    (bundle_dir / "events.jsonl").write_text('{"timestamp": "soon", "kind": "x", "target": "model:m@v"}\n')
+    (bundle_dir / "label.json").write_text('{"causes": [{"node": "feature:x", "kind": "gremlins"}]}')
+    problems = validate_bundle(bundle_dir)
+    files = sorted(p.file for p in problems)
+    assert files == ["events.jsonl", "kpis.csv", "label.json"]
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 2 and "3 problem(s)" in out.err
+
+
+def test_validate_accepts_a_good_bundle(bundle_dir, capsys):
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and "valid" in out.out
+
+
+def _tar_with(member: tarfile.TarInfo, data: bytes = b"") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.addfile(member, io.BytesIO(data) if data else None)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name, kind", [("../evil.txt", tarfile.REGTYPE), ("/etc/evil", tarfile.REGTYPE),
+                                        ("link", tarfile.SYMTYPE)])
+def test_unsafe_tar_members_are_refused(tmp_path, name, kind):
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.size = 1 if kind == tarfile.REGTYPE else 0
+    if kind == tarfile.SYMTYPE:
+        member.linkname = "/etc/passwd"
+    archive = tmp_path / "bad.tar.gz"
+    archive.write_bytes(_tar_with(member, b"x" if kind == tarfile.REGTYPE else b""))
+    with pytest.raises(ArchiveError):
+        load_bundle(archive)
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_zip_slip_is_refused(tmp_path):
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../escaped.txt", "x")
+    with pytest.raises(ArchiveError, match="outside"):
+        load_bundle(archive)
+
+
+def test_archive_size_bound(bundle_dir, tmp_path):
+    from rca.contract.archive import extract_archive
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("incident.json", "0" * 100_000)
+    with pytest.raises(ArchiveError, match="exceeds"):
+        extract_archive(archive, tmp_path / "out", max_bytes=10_000)
+    with pytest.raises(ArchiveError, match="more than"):
+        extract_archive(archive, tmp_path / "out2", max_files=0)
+
+
+def test_not_a_bundle_path(tmp_path):
+    with pytest.raises(BundleError, match="no such bundle"):
+        load_bundle(tmp_path / "nope")
+
+
+def test_cli_is_installed_and_exits_2():
+    proc = subprocess.run([sys.executable, "-m", "rca", "analyze", "/nonexistent"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr

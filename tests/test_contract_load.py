@@ -1,0 +1,102 @@
+"""Loading valid bundles, in every accepted shape."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import zipfile
+
+import pandas as pd
+import pytest
+
+from rca.contract import bundle_from_dict, load_bundle, load_label
+from rca.contract.timestamps import parse_timestamp, parse_timestamp_column
+from tests.builders import INCIDENT
+
+
+def test_loads_every_family(bundle_dir):
+    b = load_bundle(bundle_dir)
+    assert b.incident.id == "inc-test"
+    assert list(b.predictions.columns[:3]) == ["timestamp", "model_version", "score"]
+    assert b.segment_columns == ["country"]
+    assert b.has_labels
+    assert set(b.histograms) == {"amount", "country"}
+    assert len(b.histograms["amount"].serving) == 3
+    assert b.spans.shape[0] == 2 and b.spans.loc[1, "parent_span_id"] == "s1"
+    assert b.spans["duration_ms"].tolist() == [20.0, 15.0]
+    assert b.kpis["timestamp"].dt.tz is not None  # epoch-ms CSV column parsed to UTC
+    assert b.metrics["service"].iloc[0] == "api"
+    assert b.events[0].target == "model:fraud-scorer@v1"
+    assert list(b.graph.edges) == [("feature:amount", "model:fraud-scorer@v1")]
+    assert b.families() == ["predictions", "histograms", "traces", "kpis", "metrics", "events", "graph"]
+
+
+def test_label_is_not_part_of_the_bundle(bundle_dir):
+    b = load_bundle(bundle_dir)
+    assert not hasattr(b, "label")
+    assert load_label(bundle_dir).causes[0].node == "feature:amount"
+
+
+def test_only_incident_json_is_required(tmp_path):
+    (tmp_path / "incident.json").write_text(json.dumps(INCIDENT))
+    b = load_bundle(tmp_path)
+    assert b.families() == [] and b.predictions is None
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_archives_with_and_without_top_folder(bundle_dir, tmp_path, kind):
+    archive = tmp_path / f"b.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for f in bundle_dir.iterdir():
+                zf.write(f, f"inc/{f.name}")
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            for f in bundle_dir.iterdir():
+                tar.add(f, arcname=f.name)
+    assert load_bundle(archive).incident.model == "fraud-scorer"
+
+
+def test_inline_json_matches_directory(bundle_dir):
+    from_dir = load_bundle(bundle_dir)
+    traces = [json.loads(line) for line in (bundle_dir / "traces.jsonl").read_text().splitlines()]
+    inline = bundle_from_dict({"incident": INCIDENT,
+                               "kpis": pd.read_csv(bundle_dir / "kpis.csv").to_dict("records"),
+                               "traces": traces})
+    assert inline.kpis["value"].tolist() == from_dir.kpis["value"].tolist()
+    assert inline.spans["span_id"].tolist() == from_dir.spans["span_id"].tolist()
+
+
+def test_csv_and_parquet_give_the_same_table(bundle_dir, tmp_path):
+    other = tmp_path / "csv"
+    shutil.copytree(bundle_dir, other)
+    frame = pd.read_parquet(other / "predictions.parquet")
+    (other / "predictions.parquet").unlink()
+    frame.assign(timestamp=frame["timestamp"].map(lambda t: t.isoformat())).to_csv(other / "predictions.csv",
+                                                                                  index=False)
+    a, b = load_bundle(bundle_dir).predictions, load_bundle(other).predictions
+    pd.testing.assert_series_equal(a["timestamp"], b["timestamp"])
+    pd.testing.assert_series_equal(a["score"], b["score"])
+
+
+def test_extra_fields_are_kept(tmp_path):
+    (tmp_path / "incident.json").write_text(json.dumps({**INCIDENT, "team": "payments"}))
+    assert load_bundle(tmp_path).incident.model_extra == {"team": "payments"}
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2026-11-20T14:05:00Z", "2026-11-20T14:05:00+00:00"),
+    ("2026-11-20T16:05:00+02:00", "2026-11-20T14:05:00+00:00"),
+    (1795183500000, "2026-11-20T14:05:00+00:00"),
+    ("1795183500000", "2026-11-20T14:05:00+00:00"),
+])
+def test_timestamps_rfc3339_and_epoch_ms(value, expected):
+    assert parse_timestamp(value).isoformat() == expected
+
+
+def test_timestamp_column_reports_first_bad_position():
+    parsed, bad = parse_timestamp_column(pd.Series(["2026-11-20T14:05:00Z", "yesterday", "also bad"]))
+    assert bad == 1
+    parsed, bad = parse_timestamp_column(pd.Series([1795183500000, 1795183560000]))
+    assert bad is None and parsed.iloc[1] - parsed.iloc[0] == pd.Timedelta(minutes=1)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from rca.cli import _extra_schemas
+from rca.contract.schemas import stale_schemas
+from rca.service import analyze_path
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def test_committed_schemas_are_current():
+    stale = stale_schemas(SCHEMAS, extra=_extra_schemas())
+    assert stale == [], f"run `./dev rca schemas` to regenerate: {stale}"
+
+
+def test_answer_validates_against_its_schema(bundle_dir):
+    answer = json.loads(analyze_path(bundle_dir).model_dump_json(exclude_none=True))
+    schema = json.loads((SCHEMAS / "answer.schema.json").read_text())
+    jsonschema.validate(answer, schema)
+
+
+def test_incident_schema_accepts_the_contract_example():
+    example = {"id": "inc-0042", "model": "fraud-scorer", "detected_at": "2026-11-20T14:05:00Z",
+               "baseline": {"start": "2026-11-19T00:00:00Z", "end": "2026-11-20T00:00:00Z"},
+               "current": {"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T14:00:00Z"},
+               "symptom": {"node": "kpi:approval_rate", "direction": "down"}}
+    jsonschema.validate(example, json.loads((SCHEMAS / "incident.schema.json").read_text()))
