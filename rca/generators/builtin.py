@@ -1,1 +1,5 @@
 """Imports every built-in generator module so that each registers itself."""
+
+from rca.generators import histograms  # noqa: F401
+from rca.generators import predictions  # noqa: F401
+from rca.generators import segments  # noqa: F401

@@ -1,0 +1,133 @@
+"""From one feature's measured change to the cause kinds its evidence supports (shared by the histogram
+and raw-sample generators, so both propose alike).
+
+Gates are deliberately loose (recall first): a feature is proposed when a test is significant AND its
+effect size passes a small floor; when the evidence fits two kinds, both are proposed and the ranker
+features tell them apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import networkx as nx
+
+from rca.contract.bundle import Bundle
+from rca.contract.models import CauseKind, Evidence
+from rca.contract.nodes import node_id
+from rca.generators.base import Hypothesis
+
+P_GATE = 1e-3
+SHIFT_PSI = 0.05      # baseline -> current PSI floor for a distribution change
+NULL_JUMP = 0.01      # null-rate increase floor
+OOR_JUMP = 0.01       # out-of-range share increase floor
+UNSEEN_SHARE = 0.01   # share of current values in categories training never saw
+TOP_JUMP = 0.1        # increase of the largest bin's share for a frozen / constant feature
+CONSTANT_SHARE = 0.98
+STEP_ABRUPT = 0.3     # step_vs_trend score above which a change counts as abrupt
+SCHEMA_PSI = 0.5      # an abrupt shift this large may be a unit/encoding change even inside the edges
+
+
+@dataclass
+class Test:
+    """One test's outcome: effect size, p-value, and its onset."""
+
+    effect: float
+    p_value: float
+    onset: datetime | None = None
+    baseline: float | None = None
+    current: float | None = None
+
+    def passes(self, floor: float) -> bool:
+        return self.effect >= floor and self.p_value < P_GATE
+
+
+@dataclass
+class FeatureChange:
+    """What changed in one feature between the reference and the current window."""
+
+    feature: str
+    signal: str                      # 'histograms' or 'feature_samples'
+    shift: Test                      # distribution change (PSI or KS effect)
+    shift_test: str                  # 'ks', 'chi2'
+    nulls: Test | None = None
+    out_of_range: Test | None = None
+    unseen: Test | None = None
+    top_share: Test | None = None
+    dtype_changed: bool = False
+    constant: bool = False
+    step_score: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+def log10p(p: float) -> float:
+    """-log10 p, capped at 50."""
+    return min(50.0, -math.log10(max(p, 1e-300)))
+
+
+def strength(test: Test, scale: float) -> float:
+    """The hypothesis score: -log10 p (capped at 50) scaled down while the effect is below ``scale``."""
+    return log10p(test.p_value) * min(1.0, test.effect / scale)
+
+
+def pipeline_deploys(bundle: Bundle, feature: str) -> list[datetime]:
+    """Times of pipeline deploys that can reach this feature: upstream of it in graph.json, or any
+    pipeline deploy when the graph is absent or does not know the target or the feature."""
+    node = node_id("feature", feature)
+    times = []
+    for event in bundle.events:
+        if event.kind != "pipeline_deploy":
+            continue
+        g = bundle.graph
+        if g is not None and event.target in g and node in g and not nx.has_path(g, event.target, node):
+            continue
+        times.append(event.timestamp)
+    return times
+
+
+def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypothesis]:
+    """The hypotheses one feature's change supports (none for a feature that did not change)."""
+    node = node_id("feature", change.feature)
+    out: list[Hypothesis] = []
+
+    def add(kind: CauseKind, score: float, onset: datetime | None) -> None:
+        out.append(Hypothesis(node=node, kind=kind, generator=generator, score=round(score, 6), onset=onset,
+                              evidence=list(change.evidence), features=dict(change.features)))
+
+    shifted = change.shift.passes(SHIFT_PSI)
+    if shifted:
+        abrupt = change.step_score > STEP_ABRUPT
+        after_deploy = change.features.get(f"{_ns(change)}.after_deploy", 0.0) > 0
+        add(CauseKind.DATA_DRIFT, strength(change.shift, 0.25), change.shift.onset)
+        if abrupt or after_deploy or change.features.get(f"{_ns(change)}.deploys", 0.0) > 0:
+            add(CauseKind.TRAINING_SERVING_SKEW, strength(change.shift, 0.25), change.shift.onset)
+    if change.nulls is not None and change.nulls.passes(NULL_JUMP):
+        add(CauseKind.MISSING_VALUES, strength(change.nulls, 0.1), change.nulls.onset)
+    schema = [(t, s) for t, s in ((change.out_of_range, OOR_JUMP), (change.unseen, UNSEEN_SHARE))
+              if t is not None and t.passes(s)]
+    if change.dtype_changed:
+        add(CauseKind.SCHEMA_CHANGE, 50.0, change.shift.onset)
+    elif schema:
+        best = max(schema, key=lambda ts: strength(ts[0], 0.1))[0]
+        add(CauseKind.SCHEMA_CHANGE, strength(best, 0.1), best.onset)
+    elif shifted and change.shift.effect >= SCHEMA_PSI and change.step_score > STEP_ABRUPT:
+        add(CauseKind.SCHEMA_CHANGE, 0.5 * strength(change.shift, 0.25), change.shift.onset)
+    top = change.top_share
+    if change.constant or (top is not None and top.passes(TOP_JUMP) and (top.current or 0) >= 0.9):
+        score = strength(top, TOP_JUMP) if top is not None else 10.0
+        add(CauseKind.STALE_FEATURE, max(score, 10.0 if change.constant else 0.0),
+            top.onset if top is not None else change.shift.onset)
+    return out
+
+
+def _ns(change: FeatureChange) -> str:
+    return "hist" if change.signal == "histograms" else "sample"
+
+
+def rank_desc(values: dict[str, float]) -> dict[str, float]:
+    """Rank of each key by value, 1 = largest (ties by key)."""
+    order = sorted(values, key=lambda k: (-values[k], k))
+    return {k: float(i + 1) for i, k in enumerate(order)}

@@ -1,0 +1,251 @@
+"""Candidate generator over ``histograms.jsonl``: per-feature drift, nulls, range, categories, staleness.
+
+Each feature's serving buckets are compared with its training reference (or, without one, with the pooled
+baseline buckets): pooled current window vs reference and vs baseline, and bucket by bucket for the onset
+and for telling an abrupt step (skew after a deploy) from a trend (gradual drift).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+
+from rca.contract.bundle import Bundle, FeatureHistograms
+from rca.contract.models import CategoricalHistogram, Evidence, NumericHistogram
+from rca.generators import register
+from rca.generators.base import Candidates
+from rca.generators.feature_kinds import FeatureChange, Test, pipeline_deploys, propose, rank_desc
+from rca.stats import chi2_counts, js_distance, ks_binned, onset_index, psi, robust_threshold, step_vs_trend
+from rca.stats.distributions import binned_std, psi_rows, wasserstein_binned
+from rca.stats.series import two_proportion_test
+
+SIGNAL = "histograms"
+
+
+@register("histograms")
+class HistogramGenerator:
+    """Feature kinds (data_drift, training_serving_skew, missing_values, schema_change, stale_feature)."""
+
+    def generate(self, bundle: Bundle) -> Candidates:
+        changes = [c for fh in bundle.histograms.values() if (c := feature_change(fh, bundle)) is not None]
+        ranks = rank_desc({c.feature: c.features["hist.psi"] for c in changes})
+        out = Candidates()
+        for change in changes:
+            change.features["hist.psi_rank"] = ranks[change.feature]
+            change.features["hist.psi_rank_frac"] = ranks[change.feature] / len(changes)
+            out.hypotheses.extend(propose(change, bundle, self.name))
+        return out
+
+
+# --------------------------------------------------------------------------------------------- matrices
+def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Aligned counts: (categories or None, serving rows, training row or None, nulls per row incl. training).
+
+    Numeric rows are [underflow, counts..., overflow]; categorical rows follow the training categories then
+    the unseen ones, sorted.
+    """
+    hists = ([fh.training] if fh.training is not None else []) + list(fh.serving)
+    if isinstance(hists[0], NumericHistogram):
+        rows = np.array([[h.underflow, *h.counts, h.overflow] for h in hists], dtype=float)
+        cats = None
+    else:
+        known = list(fh.training.categories) if fh.training is not None else []
+        seen = set(known)
+        extra = sorted({c for h in hists for c in h.categories if c not in seen})
+        cats = known + extra
+        index = {c: i for i, c in enumerate(cats)}
+        rows = np.zeros((len(hists), len(cats)))
+        for r, h in enumerate(hists):
+            h: CategoricalHistogram
+            rows[r, [index[c] for c in h.categories]] = h.counts
+    nulls = np.array([h.nulls for h in hists], dtype=float)
+    if fh.training is not None:
+        return cats, rows[1:], rows[0], nulls
+    return cats, rows, None, nulls
+
+
+def _hours(a: datetime, b: datetime) -> float:
+    return (a - b).total_seconds() / 3600.0
+
+
+def _onset(series: np.ndarray, base: np.ndarray, upto: np.ndarray, starts: list[datetime], cur: np.ndarray,
+           floor: float) -> datetime | None:
+    """First bucket (up to the current window's end) from which ``series`` stays above the baseline noise."""
+    thr = robust_threshold(series[base], floor=floor)
+    flags = np.nan_to_num(series, nan=-np.inf) > thr
+    idx = np.flatnonzero(upto)
+    if idx.size == 0:
+        return None
+    i = onset_index(flags[idx])
+    if i is None:
+        hits = np.flatnonzero(flags & cur)
+        return starts[hits[0]] if hits.size else None
+    return starts[idx[i]]
+
+
+def _share_test(x_ref: float, n_ref: float, x_cur: float, n_cur: float) -> tuple[float, float, float]:
+    """(reference share, current share, one-sided p that the current share is larger)."""
+    z, p = two_proportion_test(x_ref, n_ref, x_cur, n_cur)
+    p_up = p / 2 if z > 0 else 1 - p / 2
+    return (x_ref / n_ref if n_ref else 0.0), (x_cur / n_cur if n_cur else 0.0), p_up
+
+
+# ------------------------------------------------------------------------------------------- one feature
+def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | None:
+    """Measure one feature's change; None when it has no current-window bucket or no reference at all."""
+    if not fh.serving:
+        return None
+    inc = bundle.incident
+    starts = [h.start for h in fh.serving]
+    cur = np.array([inc.current.contains(s) for s in starts])
+    base = np.array([inc.baseline.contains(s) for s in starts])
+    upto = np.array([s < inc.current.end for s in starts])
+    if not cur.any():
+        return None
+    cats, rows, train, nulls_all = _matrix(fh)
+    nulls_srv = nulls_all[1:] if train is not None else nulls_all
+    cur_counts, base_counts = rows[cur].sum(0), rows[base].sum(0)
+    has_base = base.any() and base_counts.sum() > 0
+    ref = train if train is not None and train.sum() > 0 else (base_counts if has_base else None)
+    if ref is None or cur_counts.sum() <= 0:
+        return None
+    prior = base_counts if has_base else ref  # what the incident window is compared against for the gate
+
+    numeric = cats is None
+    ns = "hist"
+    f: dict[str, float] = {}
+    psi_cur, psi_prior = psi(ref, cur_counts), psi(prior, cur_counts)
+    psi_base = psi(ref, base_counts) if has_base else 0.0
+    series = psi_rows(ref, rows)
+    trend = step_vs_trend(series[upto])
+    if numeric:
+        shift_stat = ks_binned(prior, cur_counts)
+        ks_ref = ks_binned(ref, cur_counts)
+        f[f"{ns}.ks_d"] = ks_ref.statistic
+        f[f"{ns}.ks_p_log10"] = _lp(ks_ref.p_value)
+        edges = fh.serving[0].edges
+        scale = binned_std(edges, ref[1:-1]) if ref[1:-1].sum() > 0 else 0.0
+        inner_ok = ref[1:-1].sum() > 0 and cur_counts[1:-1].sum() > 0
+        w = wasserstein_binned(edges, ref[1:-1], cur_counts[1:-1]) if inner_ok else 0.0
+        f[f"{ns}.wasserstein_rel"] = w / scale if scale > 0 else 0.0
+        f[f"{ns}.mean_log_ratio"] = _mean_log_ratio(edges, ref, cur_counts)
+    else:
+        shift_stat = chi2_counts(prior, cur_counts)
+        chi_ref = chi2_counts(ref, cur_counts)
+        f[f"{ns}.chi2_p_log10"] = _lp(chi_ref.p_value)
+    shift_onset = _onset(series, base, upto, starts, cur, floor=0.05)
+    shift = Test(effect=psi_prior, p_value=shift_stat.p_value, onset=shift_onset, baseline=psi_base,
+                 current=psi_cur)
+    f.update({f"{ns}.psi": psi_cur, f"{ns}.psi_vs_baseline": psi_prior, f"{ns}.psi_baseline": psi_base,
+              f"{ns}.js": js_distance(ref, cur_counts), f"{ns}.step_vs_trend": trend.score,
+              f"{ns}.shift_p_log10": _lp(shift_stat.p_value), f"{ns}.categorical": float(not numeric)})
+    evidence = [Evidence(signal=SIGNAL, test="psi", value=psi_cur, baseline=psi_base, current=psi_cur,
+                         onset=shift_onset, detail=f"{fh.feature}: PSI vs {'training' if train is not None else 'baseline'}"),
+                Evidence(signal=SIGNAL, test="ks" if numeric else "chi2", value=shift_stat.statistic,
+                         p_value=shift_stat.p_value, onset=shift_onset,
+                         detail="current window vs baseline window" if has_base else "current window vs reference")]
+
+    # Null rate: reference rate (training, else baseline) vs current.
+    obs = rows.sum(1) + nulls_srv
+    ref_n = (train.sum() + nulls_all[0]) if train is not None else (obs[base].sum())
+    ref_nulls = nulls_all[0] if train is not None else nulls_srv[base].sum()
+    r0, r1, p_null = _share_test(ref_nulls, ref_n, nulls_srv[cur].sum(), obs[cur].sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        null_series = nulls_srv / obs
+    null_onset = _onset(null_series, base, upto, starts, cur, floor=r0 + 0.005)
+    nulls = Test(effect=r1 - r0, p_value=p_null, onset=null_onset, baseline=r0, current=r1)
+    f[f"{ns}.null_jump"], f[f"{ns}.null_p_log10"] = r1 - r0, _lp(p_null)
+    if nulls.effect > 0:
+        evidence.append(Evidence(signal=SIGNAL, test="null_rate", value=r1 - r0, baseline=r0, current=r1,
+                                 p_value=p_null, onset=null_onset))
+
+    out_of_range = unseen = None
+    if numeric:
+        oor_rows = rows[:, 0] + rows[:, -1]
+        o0, o1, p_oor = _share_test(ref[0] + ref[-1], ref.sum(), oor_rows[cur].sum(), cur_counts.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            oor_series = oor_rows / rows.sum(1)
+        oor_onset = _onset(oor_series, base, upto, starts, cur, floor=o0 + 0.005)
+        out_of_range = Test(effect=o1 - o0, p_value=p_oor, onset=oor_onset, baseline=o0, current=o1)
+        f[f"{ns}.oor_share_delta"] = o1 - o0
+        f[f"{ns}.underflow_delta"] = cur_counts[0] / cur_counts.sum() - ref[0] / ref.sum()
+        f[f"{ns}.overflow_delta"] = cur_counts[-1] / cur_counts.sum() - ref[-1] / ref.sum()
+        if o1 > o0:
+            evidence.append(Evidence(signal=SIGNAL, test="out_of_range_share", value=o1 - o0, baseline=o0,
+                                     current=o1, p_value=p_oor, onset=oor_onset))
+    else:
+        new = ref == 0
+        u0, u1, p_new = _share_test(0.0, ref.sum(), cur_counts[new].sum(), cur_counts.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            new_series = rows[:, new].sum(1) / rows.sum(1)
+        new_onset = _onset(new_series, base, upto, starts, cur, floor=0.005)
+        unseen = Test(effect=u1, p_value=p_new, onset=new_onset, baseline=0.0, current=u1)
+        f[f"{ns}.unseen_share"] = u1
+        if u1 > 0:
+            evidence.append(Evidence(signal=SIGNAL, test="unseen_categories", value=u1, baseline=0.0,
+                                     current=u1, p_value=p_new, onset=new_onset,
+                                     detail=", ".join(c for c, n in zip(cats, new) if n)[:200]))
+
+    # Frozen / constant: the largest bin's share, and min == max where the buckets report them.
+    top_ref = ref.max() / ref.sum()
+    top_cur_idx = int(np.argmax(cur_counts))
+    t0, t1, p_top = _share_test(ref[top_cur_idx], ref.sum(), cur_counts[top_cur_idx], cur_counts.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        top_series = rows.max(1) / rows.sum(1)
+    top_onset = _onset(top_series, base, upto, starts, cur, floor=top_ref + 0.05)
+    top = Test(effect=t1 - top_ref, p_value=p_top, onset=top_onset, baseline=top_ref, current=t1)
+    constant = top_ref < 0.9 and _constant(fh, cur, top_series)
+    f[f"{ns}.top_share_delta"], f[f"{ns}.constant"] = t1 - top_ref, float(constant)
+    if constant:
+        evidence.append(Evidence(signal=SIGNAL, test="top_share", value=t1 - top_ref, baseline=top_ref, current=t1,
+                                 p_value=p_top, onset=top_onset, detail="values frozen or constant"))
+
+    ref_dtype = (fh.training or fh.serving[0]).dtype
+    dtypes = {h.dtype for h, c in zip(fh.serving, cur) if c}
+    dtype_changed = bool(dtypes - {ref_dtype})
+    f[f"{ns}.dtype_changed"] = float(dtype_changed)
+    if dtype_changed:
+        evidence.append(Evidence(signal=SIGNAL, test="dtype", value=1.0,
+                                 detail=f"{ref_dtype} -> {', '.join(sorted(dtypes))}"))
+
+    onset = shift_onset or inc.current.start
+    f[f"{ns}.onset_hours"] = _hours(onset, inc.current.start)
+    deploys = [t for t in pipeline_deploys(bundle, fh.feature) if t <= inc.current.end]
+    f[f"{ns}.deploys"] = float(len(deploys))
+    before = [t for t in deploys if t <= onset]
+    width = _hours(fh.serving[0].end, fh.serving[0].start)
+    gap = _hours(onset, max(before)) if before else math.inf
+    f[f"{ns}.deploy_gap_buckets"] = min(gap / width, 1e3) if width > 0 else 1e3
+    f[f"{ns}.after_deploy"] = float(gap <= 2 * width)
+    return FeatureChange(feature=fh.feature, signal=SIGNAL, shift=shift, shift_test="ks" if numeric else "chi2",
+                         nulls=nulls, out_of_range=out_of_range, unseen=unseen, top_share=top,
+                         dtype_changed=dtype_changed, constant=constant, step_score=trend.score,
+                         features={k: float(v) for k, v in f.items()}, evidence=evidence)
+
+
+def _lp(p: float) -> float:
+    return min(50.0, -math.log10(max(p, 1e-300)))
+
+
+def _mean_log_ratio(edges, ref: np.ndarray, cur: np.ndarray) -> float:
+    """|log10| of the ratio of binned means (a unit change such as cents shows as ~2); 0 when undefined."""
+    e = np.asarray(edges, dtype=float)
+    centres = np.concatenate([[e[0]], 0.5 * (e[1:] + e[:-1]), [e[-1]]])  # under/overflow at the edges
+    m0, m1 = np.dot(ref, centres) / ref.sum(), np.dot(cur, centres) / cur.sum()
+    if m0 == 0 or m1 == 0 or (m0 > 0) != (m1 > 0):
+        return 0.0
+    return abs(math.log10(m1 / m0))
+
+
+def _constant(fh: FeatureHistograms, cur: np.ndarray, top_series: np.ndarray) -> bool:
+    """The current window ends in a run of constant buckets (min == max where reported, else one bin holding
+    at least 98% of the values)."""
+    flags = []
+    for h, share in zip(fh.serving, top_series):
+        if isinstance(h, NumericHistogram) and h.min is not None and h.max is not None:
+            flags.append(h.min == h.max)
+        else:
+            flags.append(bool(share >= 0.98))
+    return onset_index(np.array(flags)[cur]) is not None

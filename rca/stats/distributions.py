@@ -1,0 +1,160 @@
+"""Distances and tests between two distributions given as aligned counts (histograms) or as raw samples.
+
+Counts are aligned: index ``i`` of both arrays is the same bin or category. Under- and overflow bins, when
+the caller wants them compared, are simply extra entries of the count arrays.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats
+
+PSI_EPS = 1e-4
+"""Floor for an empty bin's share in PSI (the textbook 0.0001 replacement of zero proportions)."""
+
+
+class TestResult(NamedTuple):
+    statistic: float
+    p_value: float
+
+
+def _shares(counts: np.ndarray, name: str) -> np.ndarray:
+    counts = np.asarray(counts, dtype=float)
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D array of counts, got shape {counts.shape}")
+    if np.any(counts < 0) or not np.all(np.isfinite(counts)):
+        raise ValueError(f"{name}: counts must be finite and >= 0")
+    total = counts.sum()
+    if total <= 0:
+        raise ValueError(f"{name}: counts sum to 0; expected at least one observation")
+    return counts / total
+
+
+def _aligned(expected, actual) -> tuple[np.ndarray, np.ndarray]:
+    p, q = _shares(expected, "expected"), _shares(actual, "actual")
+    if p.shape != q.shape:
+        raise ValueError(f"expected and actual have {p.size} and {q.size} bins; expected aligned counts")
+    return p, q
+
+
+def psi(expected, actual, *, eps: float = PSI_EPS) -> float:
+    """Population stability index ``sum((q - p) * ln(q / p))`` over aligned bins.
+
+    Empty bins get the share ``eps`` (the textbook smoothing) so the index stays finite. The usual reading:
+    below 0.1 no significant change, 0.1-0.2 a moderate change, above 0.2 a significant shift.
+
+    Parameters
+    ----------
+    expected, actual : counts per bin (reference first), any non-negative numbers.
+
+    Returns
+    -------
+    float >= 0.
+    """
+    p, q = _aligned(expected, actual)
+    p, q = np.maximum(p, eps), np.maximum(q, eps)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def psi_rows(expected, actual_rows, *, eps: float = PSI_EPS) -> np.ndarray:
+    """`psi` of each row of a 2-D count matrix against one reference (rows with no counts give NaN)."""
+    p = np.maximum(_shares(expected, "expected"), eps)
+    rows = np.asarray(actual_rows, dtype=float)
+    totals = rows.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.maximum(rows / totals, eps)
+        out = np.sum((q - p) * np.log(q / p), axis=1)
+    out[totals[:, 0] <= 0] = np.nan
+    return out
+
+
+def ks_binned(expected, actual) -> TestResult:
+    """Two-sample Kolmogorov-Smirnov test from binned counts (CDFs compared at the bin edges).
+
+    The statistic is the largest gap between the two cumulative shares, which equals the exact KS statistic
+    when every value of a bin sits at one point (otherwise it is a lower bound). The p-value is the
+    asymptotic two-sided one that ``scipy.stats.ks_2samp(method="asymp")`` uses, with the sample sizes
+    taken from the count totals.
+    """
+    p, q = _aligned(expected, actual)
+    d = float(np.max(np.abs(np.cumsum(p) - np.cumsum(q))))
+    n, m = float(np.sum(expected)), float(np.sum(actual))
+    return TestResult(d, _ks_asymp_p(d, n, m))
+
+
+def _ks_asymp_p(d: float, n: float, m: float) -> float:
+    en = n * m / (n + m)
+    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+
+
+def ks_exact(reference, sample) -> TestResult:
+    """Two-sample KS test on raw values (``scipy.stats.ks_2samp``, two-sided, NaNs dropped)."""
+    a = np.asarray(reference, dtype=float)
+    b = np.asarray(sample, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0 or b.size == 0:
+        raise ValueError("ks_exact needs at least one non-NaN value in each sample")
+    res = stats.ks_2samp(a, b)
+    return TestResult(float(res.statistic), float(res.pvalue))
+
+
+def js_distance(expected, actual) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]): the square root of the JS divergence of the shares."""
+    p, q = _aligned(expected, actual)
+    m = 0.5 * (p + q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0)
+        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0)
+    return float(np.sqrt(max(0.0, 0.5 * (kl_p.sum() + kl_q.sum()))))
+
+
+def chi2_counts(expected, actual) -> TestResult:
+    """Chi-square test of homogeneity of two aligned categorical count vectors (2 x K table, no correction).
+
+    Categories empty in both are dropped. With fewer than two categories left the test is undefined and
+    gives statistic 0, p-value 1.
+    """
+    a = np.asarray(expected, dtype=float)
+    b = np.asarray(actual, dtype=float)
+    _aligned(a, b)
+    keep = (a + b) > 0
+    a, b = a[keep], b[keep]
+    if a.size < 2:
+        return TestResult(0.0, 1.0)
+    table = np.vstack([a, b])
+    expected_cells = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(np.sum((table - expected_cells) ** 2 / expected_cells))
+    return TestResult(statistic, float(stats.chi2.sf(statistic, a.size - 1)))
+
+
+def wasserstein_binned(edges, expected, actual) -> float:
+    """Earth mover's distance between two histograms on shared ``edges``, each bin's mass at its centre.
+
+    Equal to ``scipy.stats.wasserstein_distance(centres, centres, expected, actual)``; in the units of the
+    feature. Under/overflow are not passed here (they have no location).
+    """
+    edges = np.asarray(edges, dtype=float)
+    p, q = _aligned(expected, actual)
+    if edges.size != p.size + 1:
+        raise ValueError(f"{edges.size} edges for {p.size} bins; expected len(edges) == len(counts) + 1")
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    gaps = np.diff(centres)
+    return float(np.sum(np.abs(np.cumsum(p) - np.cumsum(q))[:-1] * gaps))
+
+
+def wasserstein_exact(reference, sample) -> float:
+    """Earth mover's distance between two raw samples (``scipy.stats.wasserstein_distance``, NaNs dropped)."""
+    a = np.asarray(reference, dtype=float)
+    b = np.asarray(sample, dtype=float)
+    return float(stats.wasserstein_distance(a[~np.isnan(a)], b[~np.isnan(b)]))
+
+
+def binned_std(edges, counts) -> float:
+    """Standard deviation of a histogram with each bin's mass at its centre (a scale for `wasserstein_binned`)."""
+    edges = np.asarray(edges, dtype=float)
+    p = _shares(counts, "counts")
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    mean = float(np.sum(p * centres))
+    return float(np.sqrt(np.sum(p * (centres - mean) ** 2)))

@@ -1,0 +1,103 @@
+"""The histogram generator on hand-built bundles with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rca.generators import get_generator
+from tests.builders import T0
+from tests.hist_builders import bundle, categorical, numeric, stream
+
+
+def _kinds(cands, feature):
+    return {str(h.kind): h for h in cands.hypotheses if h.node == f"feature:{feature}"}
+
+
+def _run(*features, events=()):
+    return get_generator("histograms").generate(bundle(list(features), events))
+
+
+def test_stable_features_give_nothing():
+    rng = np.random.default_rng(0)
+    feats = [numeric(f"f{i}", stream(rng), rng.normal(size=5000)) for i in range(5)]
+    rngc = np.random.default_rng(1)
+    feats.append(categorical("country", [rngc.choice(["US", "BR", "DE"], 300) for _ in range(38)],
+                             rngc.choice(["US", "BR", "DE"], 3000)))
+    assert _run(*feats).hypotheses == []
+
+
+def test_abrupt_shift_after_pipeline_deploy_is_skew_with_onset():
+    rng = np.random.default_rng(2)
+    f = numeric("amount", stream(rng, change_at=33, change=lambda r, h, n: r.normal(1.0, 1, n)),
+                rng.normal(size=5000))
+    deploy = {"timestamp": (T0 + pd.Timedelta(hours=32, minutes=50)).isoformat(), "kind": "pipeline_deploy",
+              "target": "pipeline:payments"}
+    kinds = _kinds(_run(f, events=[deploy]), "amount")
+    assert {"data_drift", "training_serving_skew"} <= set(kinds)
+    skew = kinds["training_serving_skew"]
+    assert skew.onset == T0 + pd.Timedelta(hours=33)
+    assert skew.features["hist.after_deploy"] == 1.0 and skew.features["hist.step_vs_trend"] > 0.3
+    assert skew.features["hist.psi"] > 0.2 and skew.features["hist.psi_rank"] == 1.0
+    assert all(e.signal == "histograms" for e in skew.evidence)
+
+
+def test_gradual_drift_is_data_drift_only_and_trend_shaped():
+    rng = np.random.default_rng(3)
+    f = numeric("age", stream(rng, change_at=8, change=lambda r, h, n: r.normal(0.04 * (h - 8), 1, n)),
+                rng.normal(size=5000))
+    kinds = _kinds(_run(f), "age")
+    assert set(kinds) == {"data_drift"}
+    assert kinds["data_drift"].features["hist.step_vs_trend"] < 0
+
+
+def test_null_jump_is_missing_values_with_onset():
+    rng = np.random.default_rng(4)
+
+    def with_nulls(r, h, n):
+        v = r.normal(size=n)
+        v[: n // 5] = np.nan
+        return v
+    kinds = _kinds(_run(numeric("income", stream(rng, change_at=34, change=with_nulls), rng.normal(size=5000))),
+                   "income")
+    assert "missing_values" in kinds
+    assert kinds["missing_values"].onset == T0 + pd.Timedelta(hours=34)
+    assert abs(kinds["missing_values"].features["hist.null_jump"] - 0.2 * 4 / 6) < 0.01  # 4 of 6 hours
+
+
+def test_overflow_and_dtype_are_schema_change():
+    rng = np.random.default_rng(5)
+    f = numeric("amount", stream(rng, change_at=32, change=lambda r, h, n: r.normal(size=n) * 100),
+                rng.normal(size=5000))
+    kinds = _kinds(_run(f), "amount")
+    assert "schema_change" in kinds and kinds["schema_change"].features["hist.oor_share_delta"] > 0.5
+    g = numeric("zip", stream(rng), rng.normal(size=5000), dtype_by_hour={h: "string" for h in range(32, 38)})
+    assert set(_kinds(_run(g), "zip")) == {"schema_change"}
+
+
+def test_constant_is_stale_feature():
+    rng = np.random.default_rng(6)
+    f = numeric("balance", stream(rng, change_at=33, change=lambda r, h, n: np.full(n, 0.3)),
+                rng.normal(size=5000), minmax=True)
+    kinds = _kinds(_run(f), "balance")
+    assert "stale_feature" in kinds and kinds["stale_feature"].features["hist.constant"] == 1.0
+    assert kinds["stale_feature"].onset == T0 + pd.Timedelta(hours=33)
+
+
+def test_unseen_categories_are_schema_change():
+    rng = np.random.default_rng(7)
+    cats = ["US", "BR", "DE"]
+    hours = [rng.choice(cats if h < 33 else cats + ["us", "br"], 300) for h in range(38)]
+    kinds = _kinds(_run(categorical("country", hours, rng.choice(cats, 3000))), "country")
+    assert "schema_change" in kinds
+    assert kinds["schema_change"].onset == T0 + pd.Timedelta(hours=33)
+    assert kinds["schema_change"].features["hist.unseen_share"] > 0.3
+
+
+def test_deterministic():
+    rng = np.random.default_rng(8)
+    f = numeric("amount", stream(rng, change_at=33, change=lambda r, h, n: r.normal(1.0, 1, n)),
+                rng.normal(size=5000))
+    a, b = _run(f), _run(f)
+    assert [(h.node, h.kind, h.score, h.features) for h in a.hypotheses] == \
+        [(h.node, h.kind, h.score, h.features) for h in b.hypotheses]

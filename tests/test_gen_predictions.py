@@ -1,0 +1,86 @@
+"""Prediction and segment generators on in-memory bundles with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rca.contract.bundle import Bundle
+from rca.contract.models import Event
+from rca.generators import get_generator
+from tests.builders import T0
+from tests.hist_builders import incident
+
+N = 20000
+
+
+def _predictions(seed, *, new_version=False, flip=False, late_labels=False, mix=False, labels=True):
+    rng = np.random.default_rng(seed)
+    ts = T0 + pd.to_timedelta(np.sort(rng.uniform(0, 38 * 3600, N)), unit="s")
+    cur = np.asarray(ts >= T0 + pd.Timedelta(hours=32))
+    p_mobile = np.where(cur & mix, 0.6, 0.2)
+    device = np.where(rng.uniform(size=N) < p_mobile, "mobile", "web")
+    noise = np.where(device == "mobile", 3.0, 1.0)  # the model is weak on mobile
+    y = rng.integers(0, 2, N).astype(float)
+    logit = (2 * y - 1) * 1.5 + rng.normal(size=N) * noise
+    version = np.where(cur & new_version, "v2", "v1")
+    logit = np.where(version == "v2", rng.normal(size=N), logit)  # v2 ignores the signal
+    score = 1 / (1 + np.exp(-logit))
+    if flip:
+        y = np.where(cur & (rng.uniform(size=N) < 0.4), 1 - y, y)
+    if late_labels:
+        y = np.where(cur & np.asarray(ts >= T0 + pd.Timedelta(hours=35)), np.nan, y)
+    frame = {"timestamp": ts, "model_version": pd.Categorical(version), "score": score, "country": "US",
+             "device": pd.Categorical(device)}
+    if labels:
+        frame["label"] = y
+    return pd.DataFrame(frame)
+
+
+def _bundle(frame, events=()):
+    return Bundle(incident=incident(), predictions=frame, events=tuple(Event.model_validate(e) for e in events))
+
+
+def _keys(cands):
+    return {(h.node, str(h.kind)) for h in cands.hypotheses}
+
+
+def test_stable_predictions_give_nothing():
+    b = _bundle(_predictions(0))
+    assert _keys(get_generator("predictions").generate(b)) == set()
+    assert _keys(get_generator("segments").generate(b)) == set()
+
+
+def test_new_worse_version_is_model_regression():
+    cands = get_generator("predictions").generate(_bundle(_predictions(1, new_version=True)))
+    regressions = [h for h in cands.hypotheses if h.kind == "model_regression"]
+    assert [h.node for h in regressions] == ["model:fraud-scorer@v2"]
+    assert regressions[0].features["pred.version_new"] == 1.0
+    assert regressions[0].features["pred.version_auc_drop"] > 0.2
+    assert any(a.node == "model:fraud-scorer@v2" for a in cands.anomalies)
+
+
+def test_quality_drop_without_score_shift_is_concept_drift_or_label_issue():
+    cands = get_generator("predictions").generate(_bundle(_predictions(2, flip=True)))
+    keys = _keys(cands)
+    assert ("model:fraud-scorer@v1", "concept_drift") in keys and ("labels:fraud-scorer", "label_issue") in keys
+    h = next(h for h in cands.hypotheses if h.kind == "concept_drift")
+    assert h.features["pred.auc_drop"] > 0.1 and h.features["pred.score_ks_p_log10"] < 3
+
+
+def test_late_labels_are_label_issue_with_delay():
+    cands = get_generator("predictions").generate(_bundle(_predictions(3, late_labels=True)))
+    h = next(h for h in cands.hypotheses if h.kind == "label_issue")
+    assert h.features["pred.coverage_drop"] > 0.4 and h.features["pred.label_delay_hours"] == 3.0
+
+
+def test_mix_shift_toward_weak_segment_is_segment_shift():
+    cands = get_generator("segments").generate(_bundle(_predictions(4, mix=True)))
+    assert _keys(cands) == {("segment:device=mobile", "segment_shift")}
+    h = cands.hypotheses[0]
+    assert h.features["seg.explanatory_power"] > 0.5 and h.features["seg.share_ratio"] > 2
+
+
+def test_segments_without_labels_use_traffic_share():
+    cands = get_generator("segments").generate(_bundle(_predictions(5, mix=True, labels=False)))
+    assert ("segment:device=mobile", "segment_shift") in _keys(cands)
