@@ -1,1 +1,2 @@
 """Imports every built-in generator module so that each registers itself."""
+from rca.generators import metrics  # noqa: F401
