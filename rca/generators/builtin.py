@@ -1,2 +1,3 @@
 """Imports every built-in generator module so that each registers itself."""
 from rca.generators import metrics  # noqa: F401
+from rca.generators import traces  # noqa: F401
