@@ -4,8 +4,8 @@ Every series (service, metric name, instance and other dimensions) is scored as 
 per metric" baselines: the median of its current values against the baseline median, in units of the
 baseline's robust scale (`rca.stats.robust.robust_scale`). Three guards keep poor series from dominating:
 
-* the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1),
-  and proportions (availability, error rates) at one percentage point;
+* the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1);
+  proportions (availability, error rates in [0, 1] or [0, 100]) are floored at one percentage point instead;
 * a series needs 2 baseline points and 1 current point, and its score is damped by ``min(1, n_baseline/10)``;
 * the score is the median of the current values (a sustained change), not a single spike.
 
@@ -33,6 +33,7 @@ from rca.stats.robust import resolution, robust_scale, soft_cap, sustained_onset
 THRESHOLD = 3.0        # |robust z| from which a series counts as changed (the usual 3-sigma rule)
 MIN_BASELINE = 2
 FULL_WEIGHT_BASELINE = 10
+REL_FLOOR = 0.05
 Z_CAP = 50.0
 
 # (family, keywords, sign): sign +1 when a rise is bad, -1 when a fall is bad, 0 for either direction.
@@ -103,13 +104,15 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float) -> SeriesScor
         return None
     service, name = str(key[0]), str(key[1])
     family, sign = metric_family(name)
-    floor = max(1e-9, resolution(base))
+    floor, rel_floor = max(1e-9, resolution(base)), REL_FLOOR
     if family in _PROPORTION:
         top = max(base.max(), cur.max())
         if 0 <= min(base.min(), cur.min()) and top <= 100:
-            floor = max(floor, 0.01 if top <= 1 else 1.0)   # one percentage point
+            # A proportion's level says nothing of its noise (99% available is not "noisier" than 1%
+            # failing): the floor is one percentage point instead.
+            floor, rel_floor = max(floor, 0.01 if top <= 1 else 1.0), 0.0
     med = float(np.median(base))
-    scale = robust_scale(base, abs_floor=floor)
+    scale = robust_scale(base, rel_floor=rel_floor, abs_floor=floor)
     weight = min(1.0, base.size / FULL_WEIGHT_BASELINE)
     z = float(soft_cap((np.median(cur) - med) / scale * weight, Z_CAP))
     point_z = (cur - med) / scale

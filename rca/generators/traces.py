@@ -50,14 +50,22 @@ def prepare_spans(spans: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
     keep = w >= 0
     s = s.loc[keep].copy()
     s["w"] = w[keep]
-    children = s[s["parent_span_id"] != ""].groupby(["trace_id", "parent_span_id"], observed=True, sort=False)
-    agg = children.agg(child_ms=("duration_ms", "sum"), child_err=("error", "any"))
+    # integer codes once: grouping and joining on strings is what costs time on large span tables
+    s["trace_id"] = pd.factorize(s["trace_id"])[0]
+    codes, _ = pd.factorize(np.concatenate([s["span_id"].to_numpy(dtype=object),
+                                            s["parent_span_id"].to_numpy(dtype=object)]))
+    s["span_id"], s["parent_span_id"] = codes[:len(s)], codes[len(s):]
+    is_root = (spans["parent_span_id"].to_numpy()[keep] == "")
+    s["is_root"] = is_root
+    child = s[~is_root]
+    agg = child.groupby(["trace_id", "parent_span_id"], sort=False).agg(child_ms=("duration_ms", "sum"),
+                                                                        child_err=("error", "any"))
     idx = pd.MultiIndex.from_arrays([s["trace_id"], s["span_id"]])
     got = agg.reindex(idx)
     s["self_ms"] = np.clip(s["duration_ms"].to_numpy() - got["child_ms"].fillna(0.0).to_numpy(), 0.0, None)
     s["own_error"] = s["error"].to_numpy() & ~got["child_err"].fillna(False).to_numpy(dtype=bool)
-    s["service"] = s["service"].astype(str)
-    s["operation"] = s["operation"].astype(str)
+    for col in ("service", "operation"):
+        s[col] = s[col].astype(str).astype("category")
     return s
 
 
@@ -177,7 +185,7 @@ def service_table(bundle: Bundle) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     n_traces = both.groupby("w")["trace_id"].nunique()
     per_trace_mean = both.groupby(["service", "w"], observed=True)["self_ms"].sum().unstack("w").fillna(0.0)
     per_trace_mean = per_trace_mean / n_traces
-    roots_all = s[s["parent_span_id"] == ""]
+    roots_all = s[s["is_root"]]
     roots = roots_all[roots_all["w"] <= 1]
     e2e = roots.groupby("w")["duration_ms"].mean()
     e2e_delta = float(e2e.get(1, np.nan) - e2e.get(0, np.nan))

@@ -81,16 +81,16 @@ def robust_z(baseline, current, *, rel_floor: float = 0.05, abs_floor: float = 1
 def sustained_onset(flags) -> int | None:
     """Index where a sustained change starts in a time-ordered boolean sequence, or None.
 
-    The onset is the earliest flagged position from which at least half of the remaining points are flagged
-    (so an isolated early blip followed by calm is not an onset, while a short gap inside a change is
-    tolerated). ``sustained_onset([0, 1, 0, 0, 1, 1, 1]) == 4``.
+    The onset is the earliest flagged position from which more than half of the remaining points are
+    flagged (so an isolated early blip followed by calm is not an onset, while a short gap inside a change
+    is tolerated). ``sustained_onset([1, 0, 0, 0, 0, 1, 1, 1]) == 5``.
     """
     f = np.asarray(flags, dtype=bool).ravel()
     if not f.any():
         return None
     tail_count = np.cumsum(f[::-1])[::-1]            # flagged points from i to the end
     tail_len = np.arange(f.size, 0, -1)              # points from i to the end
-    ok = f & (2 * tail_count >= tail_len)
+    ok = f & (2 * tail_count > tail_len)
     return int(np.argmax(ok)) if ok.any() else None
 
 
