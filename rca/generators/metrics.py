@@ -1,0 +1,219 @@
+"""Service metrics: a robust change score per series, its onset, and which services changed first.
+
+Every series (service, metric name, instance and other dimensions) is scored as in BARO and the "robust z
+per metric" baselines: the median of its current values against the baseline median, in units of the
+baseline's robust scale (`rca.stats.robust.robust_scale`). Three guards keep poor series from dominating:
+
+* the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1);
+  proportions (availability, error rates in [0, 1] or [0, 100]) are floored at one percentage point instead;
+* a series needs 2 baseline points and 1 current point, and its score is damped by ``min(1, n_baseline/10)``;
+* the score is the median of the current values (a sustained change), not a single spike.
+
+Metric names map to families by keywords (latency, errors, availability, cpu, memory, traffic); each family
+backs one cause kind on ``service:<name>``: latency -> dependency_latency, errors/availability ->
+dependency_errors, cpu/memory/traffic rise -> resource_saturation. Every hypothesis of a service carries the
+service's family z-scores, so a graph-aware ranker can compare a service with its callers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rca.contract.bundle import Bundle
+from rca.contract.models import CauseKind, Evidence
+from rca.contract.nodes import node_id
+from rca.generators import register
+from rca.generators.base import Anomaly, Candidates, Hypothesis
+from rca.generators.windows import window_masks
+from rca.stats.robust import resolution, robust_scale, soft_cap, sustained_onset
+
+THRESHOLD = 3.0        # |robust z| from which a series counts as changed (the usual 3-sigma rule)
+MIN_BASELINE = 2
+FULL_WEIGHT_BASELINE = 10
+REL_FLOOR = 0.05
+Z_CAP = 50.0
+
+# (family, keywords, sign): sign +1 when a rise is bad, -1 when a fall is bad, 0 for either direction.
+_FAMILIES = (
+    ("errors", ("error", "fail", "fault", "exception", "5xx"), 1),
+    ("availability", ("availability", "success", "uptime"), -1),
+    ("latency", ("latency", "duration", "response_time", "elapsed"), 1),
+    ("cpu", ("cpu",), 1),
+    ("memory", ("mem",), 1),
+    ("traffic", ("request", "count", "rate", "throughput", "qps", "rps", "network", "receive", "transmit"), 0),
+)
+_PROPORTION = ("errors", "availability")
+
+
+def metric_family(name: str) -> tuple[str, int]:
+    """The family of a metric name and the direction that is bad (+1 up, -1 down, 0 either)."""
+    low = name.lower()
+    for family, keys, sign in _FAMILIES:
+        if any(k in low for k in keys):
+            return family, sign
+    return "other", 0
+
+
+@dataclass(frozen=True)
+class SeriesScore:
+    """The change score of one metric series."""
+
+    service: str
+    name: str
+    labels: str            # instance and other dimensions, ``k=v`` joined, '' when none
+    family: str
+    z: float               # signed robust z of the current median, damped, soft-capped at 50
+    bad_z: float           # z in the family's bad direction (|z| for two-sided families)
+    z_max: float           # largest signed current-point z (by magnitude), undamped
+    baseline: float
+    current: float
+    n_baseline: int
+    n_current: int
+    onset: pd.Timestamp | None
+
+
+def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[SeriesScore]:
+    """Robust change scores of every metric series with enough baseline and current points."""
+    frame = bundle.metrics
+    if frame is None or frame.empty:
+        return []
+    masks = window_masks(frame["timestamp"], bundle.incident)
+    keep = masks.baseline | masks.region
+    frame = frame.loc[keep].assign(_base=masks.baseline[keep], _cur=masks.current[keep])
+    label_cols = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value")
+                  and not c.startswith("_")]
+    frame = frame.sort_values("timestamp", kind="stable")
+    out = []
+    for key, g in frame.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False):
+        score = _score_one(key, label_cols, g, threshold)
+        if score is not None:
+            out.append(score)
+    return out
+
+
+def _score_one(key, label_cols, g: pd.DataFrame, threshold: float) -> SeriesScore | None:
+    values = g["value"].to_numpy(dtype=float)
+    is_base = g["_base"].to_numpy()
+    is_cur = g["_cur"].to_numpy()
+    base = values[is_base & np.isfinite(values)]
+    cur = values[is_cur & np.isfinite(values)]
+    if base.size < MIN_BASELINE or cur.size < 1:
+        return None
+    service, name = str(key[0]), str(key[1])
+    family, sign = metric_family(name)
+    floor, rel_floor = max(1e-9, resolution(base)), REL_FLOOR
+    if family in _PROPORTION:
+        top = max(base.max(), cur.max())
+        if 0 <= min(base.min(), cur.min()) and top <= 100:
+            # A proportion's level says nothing of its noise (99% available is not "noisier" than 1%
+            # failing): the floor is one percentage point instead.
+            floor, rel_floor = max(floor, 0.01 if top <= 1 else 1.0), 0.0
+    med = float(np.median(base))
+    scale = robust_scale(base, rel_floor=rel_floor, abs_floor=floor)
+    weight = min(1.0, base.size / FULL_WEIGHT_BASELINE)
+    z = float(soft_cap((np.median(cur) - med) / scale * weight, Z_CAP))
+    point_z = (cur - med) / scale
+    z_max = float(point_z[np.argmax(np.abs(point_z))])
+    bad_z = abs(z) if sign == 0 else sign * z
+    onset = None
+    if bad_z >= threshold:
+        region = ~is_base & np.isfinite(values)
+        rz = (values[region] - med) / scale * weight
+        flags = np.abs(rz) >= threshold if sign == 0 else sign * rz >= threshold
+        i = sustained_onset(flags)
+        onset = g["timestamp"].to_numpy()[region][i] if i is not None else g["timestamp"][is_cur].iloc[0]
+        onset = pd.Timestamp(onset, tz="UTC") if pd.Timestamp(onset).tzinfo is None else pd.Timestamp(onset)
+    labels = ",".join(f"{c}={v}" for c, v in zip(label_cols, key[2:]) if pd.notna(v) and v != "")
+    return SeriesScore(service, name, labels, family, z, bad_z, z_max, med, float(np.median(cur)),
+                       int(base.size), int(cur.size), onset)
+
+
+def service_features(scores: list[SeriesScore]) -> dict[str, dict[str, float]]:
+    """Per-service ranker features from the series scores (family z's, onset rank, point counts)."""
+    by_service: dict[str, list[SeriesScore]] = {}
+    for s in scores:
+        by_service.setdefault(s.service, []).append(s)
+    onsets = {svc: min((s.onset for s in ss if s.onset is not None), default=None)
+              for svc, ss in by_service.items()}
+    ordered = sorted({t for t in onsets.values() if t is not None})
+    rank_of = {t: i + 1 for i, t in enumerate(ordered)}
+    out = {}
+    for svc, ss in by_service.items():
+        fam = {}
+        for s in ss:
+            fam[s.family] = max(fam.get(s.family, -np.inf), s.bad_z)
+        request_z = max((s.z for s in ss if s.family == "traffic"), key=abs, default=0.0)
+        changed = sum(s.bad_z >= THRESHOLD for s in ss)
+        t = onsets[svc]
+        out[svc] = {
+            "metric.robust_z_max": max(abs(s.z) for s in ss),
+            "metric.latency_z": fam.get("latency", 0.0),
+            "metric.error_z": max(fam.get("errors", 0.0), fam.get("availability", 0.0)),
+            "metric.cpu_z": fam.get("cpu", 0.0),
+            "metric.memory_z": fam.get("memory", 0.0),
+            "metric.request_z": request_z,
+            "metric.changed_series_share": changed / len(ss),
+            "metric.onset_rank": float(rank_of[t]) if t is not None else float(len(ordered) + 1),
+            "metric.onset_rank_share": (rank_of[t] if t is not None else len(ordered) + 1) / (len(ordered) + 1),
+            "metric.n_points_current": float(np.median([s.n_current for s in ss])),
+            "metric.n_points_baseline": float(np.median([s.n_baseline for s in ss])),
+        }
+    return out
+
+
+_KIND_FAMILIES = {
+    CauseKind.DEPENDENCY_LATENCY: ("latency",),
+    CauseKind.DEPENDENCY_ERRORS: ("errors", "availability"),
+    CauseKind.RESOURCE_SATURATION: ("cpu", "memory", "traffic"),
+}
+
+
+@register("metrics")
+class MetricsGenerator:
+    """Robust change scores of service metrics -> service hypotheses and anomalies."""
+
+    name = "metrics"
+
+    def __init__(self, threshold: float = THRESHOLD) -> None:
+        self.threshold = threshold
+
+    def generate(self, bundle: Bundle) -> Candidates:
+        scores = score_series(bundle, threshold=self.threshold)
+        out = Candidates()
+        if not scores:
+            return out
+        features = service_features(scores)
+        by_service: dict[str, list[SeriesScore]] = {}
+        for s in scores:
+            by_service.setdefault(s.service, []).append(s)
+        for svc in sorted(by_service):
+            ss = by_service[svc]
+            node = node_id("service", svc)
+            for kind, families in _KIND_FAMILIES.items():
+                # A traffic fall is a symptom of trouble upstream, not saturation: only rises count here.
+                cand = [s for s in ss if s.family in families and (s.family != "traffic" or s.z > 0)]
+                best = max(cand, key=lambda s: s.bad_z, default=None)
+                if best is None or best.bad_z < self.threshold:
+                    continue
+                out.hypotheses.append(Hypothesis(
+                    node=node, kind=kind, generator=self.name, score=best.bad_z, onset=best.onset,
+                    evidence=[_evidence(s) for s in sorted(cand, key=lambda s: -s.bad_z)[:3]
+                              if s.bad_z >= self.threshold],
+                    features={**features[svc], "metric.kind_z": best.bad_z}))
+            strongest = max(ss, key=lambda s: abs(s.z))
+            if abs(strongest.z) >= self.threshold:
+                out.anomalies.append(Anomaly(
+                    node=node, signal="metrics", score=abs(strongest.z),
+                    onset=min((s.onset for s in ss if s.onset is not None), default=None),
+                    direction="up" if strongest.z > 0 else "down", evidence=[_evidence(strongest)]))
+        return out
+
+
+def _evidence(s: SeriesScore) -> Evidence:
+    name = f"{s.name}[{s.labels}]" if s.labels else s.name
+    return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=s.current,
+                    onset=s.onset.to_pydatetime() if s.onset is not None else None,
+                    detail=f"{name}: median of {s.n_current} current points vs {s.n_baseline} baseline points")

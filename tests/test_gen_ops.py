@@ -1,0 +1,217 @@
+"""Known-answer tests of the OPS generators (traces, metrics, KPIs, events) on hand-built bundles."""
+
+import time
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from rca.contract.models import CauseKind, Event
+from rca.generators import get_generator
+from rca.generators.events import event_targets
+from rca.generators.metrics import metric_family, score_series
+from tests.ops_builders import BASE_START, CUR_START, bundle, spans
+
+
+def _by_key(cands):
+    return {(h.node, str(h.kind)): h for h in cands.hypotheses}
+
+
+# ------------------------------------------------------------------------------------------------- traces
+def test_quiet_traces_give_nothing():
+    assert get_generator("traces").generate(bundle(spans=spans())).hypotheses == []
+
+
+def test_slow_dependency_named_with_the_right_kind():
+    out = get_generator("traces").generate(bundle(spans=spans(slow={"feature-store": (1.0, 30.0, 0.0)})))
+    hyps = _by_key(out)
+    assert {n for n, _ in hyps} == {"service:feature-store"}     # callers slow only through it: not named
+    lat = hyps[("service:feature-store", "dependency_latency")]
+    sat = hyps.get(("service:feature-store", "resource_saturation"))
+    assert sat is None or sat.score < lat.score
+    assert lat.features["trace.share_of_e2e_increase"] == pytest.approx(1.0, abs=0.1)
+    assert lat.evidence[0].current > 2 * lat.evidence[0].baseline
+    assert any(a.node == "service:api" and a.direction == "up" for a in out.anomalies)   # the symptom
+
+
+def test_saturation_told_apart_from_dependency():
+    out = get_generator("traces").generate(bundle(spans=spans(slow={"model-server": (2.0, 0.0, 20.0)})))
+    hyps = _by_key(out)
+    sat = hyps[("service:model-server", "resource_saturation")]
+    lat = hyps[("service:model-server", "dependency_latency")]
+    assert sat.score > lat.score
+    assert sat.features["trace.ops_affected_share"] == 1.0
+    assert sat.features["trace.traces_affected_share"] > 0.9
+    assert sat.features["trace.dispersion_ratio"] > 1
+
+
+def test_error_spike_on_the_failing_service_not_its_callers():
+    out = get_generator("traces").generate(bundle(spans=spans(errors={"feature-store": 0.2})))
+    hyps = _by_key(out)
+    assert list(hyps) == [("service:feature-store", "dependency_errors")]
+    h = hyps[("service:feature-store", "dependency_errors")]
+    assert h.evidence[0].p_value < 1e-6 and h.features["trace.error_rate_delta"] == pytest.approx(0.2, abs=0.06)
+
+
+def test_trace_onset_found_inside_the_window():
+    fault = CUR_START + pd.Timedelta(hours=3)
+    out = get_generator("traces").generate(
+        bundle(spans=spans(2000, slow={"feature-store": (1.0, 30.0, 0.0)}, fault_start=fault)))
+    onset = _by_key(out)[("service:feature-store", "dependency_latency")].onset
+    assert abs(onset - fault) <= pd.Timedelta(minutes=30)
+
+
+def test_traces_fast_enough():
+    b = bundle(spans=spans(8000, slow={"model-server": (2.0, 0.0, 20.0)}, errors={"feature-store": 0.05}))
+    gen = get_generator("traces")
+    t0 = time.perf_counter()
+    gen.generate(b)
+    assert time.perf_counter() - t0 < 0.6     # 24k spans; the budget is 0.3 s on an idle machine
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def _metrics(rng, extra=()):
+    times = pd.date_range(BASE_START, CUR_START + pd.Timedelta(hours=6), freq="5min", inclusive="left")
+    cur = np.asarray(times >= CUR_START)
+    rows = []
+    for svc in ("api", "db", "cache"):
+        rows.append(pd.DataFrame({"timestamp": times, "service": svc, "name": "latency_p95",
+                                  "value": 100 + rng.normal(0, 5, len(times))}))
+        rows.append(pd.DataFrame({"timestamp": times, "service": svc, "name": "cpu_usage",
+                                  "value": 0.3 + rng.normal(0, 0.02, len(times))}))
+    rows.extend(extra(times, cur) for extra in extra)
+    return pd.concat(rows, ignore_index=True), times, cur
+
+
+def test_metric_latency_rise_found_with_onset_and_rank():
+    rng = np.random.default_rng(1)
+    onset = CUR_START + pd.Timedelta(hours=1)
+
+    def slow_db(times, cur):
+        return pd.DataFrame({"timestamp": times, "service": "db", "name": "latency_p95",
+                             "value": 100 + rng.normal(0, 5, len(times)) + 80 * (times >= onset)})
+
+    frame, _, _ = _metrics(rng)
+    frame = frame[~((frame.service == "db") & (frame.name == "latency_p95"))]
+    frame = pd.concat([frame, slow_db(pd.date_range(BASE_START, CUR_START + pd.Timedelta(hours=6), freq="5min",
+                                                      inclusive="left"), None)])
+    out = get_generator("metrics").generate(bundle(metrics=frame))
+    hyps = _by_key(out)
+    assert list(hyps) == [("service:db", "dependency_latency")]
+    h = hyps[("service:db", "dependency_latency")]
+    assert h.onset == onset and h.features["metric.onset_rank"] == 1 and h.score > 10
+
+
+def test_gappy_and_constant_series_do_not_dominate():
+    rng = np.random.default_rng(2)
+
+    def gappy_counts(times, cur):      # a rare call: a count of 1-2 now and then, 3 in the current window
+        keep = rng.uniform(size=len(times)) < 0.05
+        return pd.DataFrame({"timestamp": times[keep], "service": "rare", "name": "request_count",
+                             "value": np.where(cur[keep], 3.0, rng.integers(1, 3, keep.sum()))})
+
+    def constant(times, cur):          # flat at 100 %, one blip in the current window
+        v = np.full(len(times), 100.0)
+        v[np.flatnonzero(cur)[0]] = 99.5
+        return pd.DataFrame({"timestamp": times, "service": "flat", "name": "availability", "value": v})
+
+    def short(times, cur):             # only 1 baseline point
+        keep = cur | (np.arange(len(times)) == 0)
+        return pd.DataFrame({"timestamp": times[keep], "service": "new", "name": "latency_p95",
+                             "value": np.where(cur[keep], 500.0, 100.0)})
+
+    frame, _, _ = _metrics(rng, extra=(gappy_counts, constant, short))
+    scores = {(s.service, s.name): s for s in score_series(bundle(metrics=frame))}
+    assert abs(scores[("rare", "request_count")].z) < 3      # the count step floors the scale, few points damp
+    assert abs(scores[("flat", "availability")].z) < 1
+    assert ("new", "latency_p95") not in scores               # too few baseline points to score
+    assert get_generator("metrics").generate(bundle(metrics=frame)).hypotheses == []
+
+
+def test_availability_drop_is_an_error_hypothesis():
+    rng = np.random.default_rng(3)
+
+    def avail(times, cur):
+        return pd.DataFrame({"timestamp": times, "service": "pay", "name": "availability",
+                             "value": np.where(cur, 80.0, 100.0)})
+
+    frame, _, _ = _metrics(rng, extra=(avail,))
+    hyps = _by_key(get_generator("metrics").generate(bundle(metrics=frame)))
+    assert list(hyps) == [("service:pay", "dependency_errors")]
+    assert hyps[("service:pay", "dependency_errors")].features["metric.error_z"] >= 15    # 20 points / 1 point, soft-capped
+
+
+def test_metric_families():
+    assert metric_family("error_rate") == ("errors", 1)
+    assert metric_family("availability") == ("availability", -1)
+    assert metric_family("latency_p99") == ("latency", 1)
+    assert metric_family("memory_usage") == ("memory", 1)
+    assert metric_family("request_count") == ("traffic", 0)
+    assert metric_family("gc_pauses")[0] == "other"
+
+
+# --------------------------------------------------------------------------------------------------- KPIs
+def _kpi(drop_from=None, drop=0.0):
+    times = pd.date_range(BASE_START, CUR_START + pd.Timedelta(hours=6), freq="10min", inclusive="left")
+    rng = np.random.default_rng(4)
+    hour = times.hour + times.minute / 60
+    value = 0.8 + 0.1 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.003, len(times))
+    if drop_from is not None:
+        value = value - drop * (times >= drop_from)
+    return pd.DataFrame({"timestamp": times, "name": "approval_rate", "value": value})
+
+
+def test_seasonal_kpi_matching_same_hours_gives_no_anomaly():
+    # 08:00-14:00 sits on the rising half of the daily cycle: far from the daily mean, equal to the same hours
+    out = get_generator("kpis").generate(bundle(kpis=_kpi()))
+    assert out.anomalies == [] and out.hypotheses == []
+
+
+def test_kpi_drop_found_with_onset():
+    onset = CUR_START + pd.Timedelta(hours=2)
+    out = get_generator("kpis").generate(bundle(kpis=_kpi(onset, 0.05)))
+    (a,) = out.anomalies
+    assert a.node == "kpi:approval_rate" and a.direction == "down" and a.onset == onset
+
+
+def test_kpi_per_dimension_is_a_segment_anomaly():
+    us, br = _kpi(), _kpi(CUR_START, 0.1)
+    frame = pd.concat([us.assign(country="US"), br.assign(country="BR")], ignore_index=True)
+    (a,) = get_generator("kpis").generate(bundle(kpis=frame)).anomalies
+    assert a.node == "segment:country=BR" and a.direction == "down"
+
+
+# ------------------------------------------------------------------------------------------------- events
+def test_event_becomes_hypothesis_with_time_to_onset():
+    onset = CUR_START + pd.Timedelta(hours=2)
+    deploy = Event(timestamp=onset - pd.Timedelta(minutes=90), kind="model_deploy", target="model:fraud-scorer@v43")
+    late = Event(timestamp=onset + pd.Timedelta(hours=1), kind="infra_change", target="service:db")
+    out = get_generator("events").generate(bundle(kpis=_kpi(onset, 0.05), events=(deploy, late)))
+    hyps = _by_key(out)
+    h = hyps[("model:fraud-scorer@v43", "model_regression")]
+    assert h.features["event.hours_before_onset"] == pytest.approx(1.5)
+    assert h.features["event.in_current_window"] == 1.0 and h.score == pytest.approx(10 * 0.5 ** 0.25)
+    svc = hyps[("service:db", "dependency_latency")]
+    assert svc.features["event.hours_before_onset"] == pytest.approx(-1.0) and svc.score < h.score
+    assert {k for n, k in hyps if n == "service:db"} == {"dependency_latency", "dependency_errors",
+                                                          "resource_saturation"}
+
+
+def test_pipeline_event_names_downstream_features_only_with_a_graph():
+    ev = Event(timestamp=CUR_START, kind="pipeline_deploy", target="pipeline:payments")
+    g = nx.DiGraph([("pipeline:payments", "feature:amount"), ("feature:amount", "model:m@v1"),
+                    ("source:x", "feature:country")])
+    got = event_targets(ev, g)
+    assert {n for n, _ in got} == {"feature:amount"}
+    assert (("feature:amount", CauseKind.TRAINING_SERVING_SKEW)) in got
+    assert event_targets(ev, None) == []
+    # no onset seen anywhere: the distance is to the current window's start
+    h = get_generator("events").generate(bundle(events=(ev,), graph=g)).hypotheses[0]
+    assert h.features["event.hours_before_onset"] == 0.0 and h.features["event.onset_observed"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["events", "kpis", "metrics", "traces"])
+def test_absent_family_gives_nothing(name):
+    out = get_generator(name).generate(bundle())
+    assert out.hypotheses == [] and out.anomalies == []
