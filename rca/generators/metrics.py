@@ -6,8 +6,12 @@ baseline's robust scale (`rca.stats.robust.robust_scale`). Three guards keep poo
 
 * the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1);
   proportions (availability, error rates in [0, 1] or [0, 100]) are floored at one percentage point instead;
-* a series needs 2 baseline points and 1 current point, and its score is damped by ``min(1, n_baseline/10)``;
-* the score is the median of the current values (a sustained change), not a single spike.
+* a series needs 2 baseline points and 1 current point; how many it had is a ranker feature
+  (``metric.n_points_baseline``), not a damping of the score, so incidents with a short baseline (a few
+  minutes before the fault) still rank their services against each other;
+* the score is taken at the 90th percentile of the current points' z (in the bad direction), so a change
+  must hold for at least a tenth of the current window: one spike in a long window does not count, while
+  a three-point window (5-minute samples, 15 minutes) is judged on its worst point, as BARO does.
 
 Metric names map to families by keywords (latency, errors, availability, cpu, memory, traffic); each family
 backs one cause kind on ``service:<name>``: latency -> dependency_latency, errors/availability ->
@@ -32,7 +36,7 @@ from rca.stats.robust import resolution, robust_scale, soft_cap, sustained_onset
 
 THRESHOLD = 3.0        # |robust z| from which a series counts as changed (the usual 3-sigma rule)
 MIN_BASELINE = 2
-FULL_WEIGHT_BASELINE = 10
+SUSTAINED_SHARE = 0.1   # share of the current points a change must hold for
 REL_FLOOR = 0.05
 Z_CAP = 50.0
 
@@ -65,7 +69,7 @@ class SeriesScore:
     name: str
     labels: str            # instance and other dimensions, ``k=v`` joined, '' when none
     family: str
-    z: float               # signed robust z of the current median, damped, soft-capped at 50
+    z: float               # signed robust z held by >= 10% of the current points, soft-capped at 50
     bad_z: float           # z in the family's bad direction (|z| for two-sided families)
     z_max: float           # largest signed current-point z (by magnitude), undamped
     baseline: float
@@ -113,15 +117,14 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float) -> SeriesScor
             floor, rel_floor = max(floor, 0.01 if top <= 1 else 1.0), 0.0
     med = float(np.median(base))
     scale = robust_scale(base, rel_floor=rel_floor, abs_floor=floor)
-    weight = min(1.0, base.size / FULL_WEIGHT_BASELINE)
-    z = float(soft_cap((np.median(cur) - med) / scale * weight, Z_CAP))
     point_z = (cur - med) / scale
     z_max = float(point_z[np.argmax(np.abs(point_z))])
+    z = float(soft_cap(_sustained_z(point_z, sign), Z_CAP))
     bad_z = abs(z) if sign == 0 else sign * z
     onset = None
     if bad_z >= threshold:
         region = ~is_base & np.isfinite(values)
-        rz = (values[region] - med) / scale * weight
+        rz = (values[region] - med) / scale
         flags = np.abs(rz) >= threshold if sign == 0 else sign * rz >= threshold
         i = sustained_onset(flags)
         onset = g["timestamp"].to_numpy()[region][i] if i is not None else g["timestamp"][is_cur].iloc[0]
@@ -129,6 +132,21 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float) -> SeriesScor
     labels = ",".join(f"{c}={v}" for c, v in zip(label_cols, key[2:]) if pd.notna(v) and v != "")
     return SeriesScore(service, name, labels, family, z, bad_z, z_max, med, float(np.median(cur)),
                        int(base.size), int(cur.size), onset)
+
+
+def _sustained_z(point_z: np.ndarray, sign: int) -> float:
+    """The signed z that at least `SUSTAINED_SHARE` of the current points reach in the bad direction.
+
+    For a two-sided family the direction is the one whose sustained value is larger in magnitude.
+    """
+    k = max(1, int(round(SUSTAINED_SHARE * point_z.size)))
+    ordered = np.sort(point_z)
+    up, down = ordered[-k], ordered[k - 1]   # k-th largest, k-th smallest
+    if sign > 0:
+        return float(up)
+    if sign < 0:
+        return float(down)
+    return float(up if abs(up) >= abs(down) else down)
 
 
 def service_features(scores: list[SeriesScore]) -> dict[str, dict[str, float]]:
