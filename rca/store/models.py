@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import field_validator
 from sqlalchemy import JSON, Column, DateTime, Index, String, Text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -30,6 +31,23 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 def _ts(**kwargs) -> Any:
     return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class EnumText(TypeDecorator):
+    """A StrEnum stored as plain text (no database enum type to migrate) and read back as the enum."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else self.enum(value)
 
 
 class IncidentStatus(StrEnum):
@@ -55,7 +73,8 @@ class Role(StrEnum):
 class IncidentBase(SQLModel):
     id: str = Field(primary_key=True, max_length=200)
     model: str = Field(index=True, max_length=200)
-    status: IncidentStatus = Field(default=IncidentStatus.queued, sa_type=String(16), index=True)
+    status: IncidentStatus = Field(default=IncidentStatus.queued, sa_type=EnumText(IncidentStatus),
+                                  index=True)
 
 
 class IncidentRecord(IncidentBase, table=True):
@@ -104,7 +123,7 @@ class IncidentPublic(IncidentBase):
 
 # -------------------------------------------------------------------------------------------------- reviews
 class ReviewBase(SQLModel):
-    verdict: ReviewVerdict = Field(sa_type=String(16))
+    verdict: ReviewVerdict = Field(sa_type=EnumText(ReviewVerdict))
     node: str = Field(max_length=300)
     kind: str = Field(max_length=40)
     comment: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -139,7 +158,7 @@ class ReviewPublic(ReviewBase):
 # ------------------------------------------------------------------------------------------------- api keys
 class ApiKeyBase(SQLModel):
     name: str = Field(max_length=200)
-    role: Role = Field(sa_type=String(16))
+    role: Role = Field(sa_type=EnumText(Role))
 
 
 class ApiKeyRecord(ApiKeyBase, table=True):
