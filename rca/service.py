@@ -42,6 +42,10 @@ from rca.store.models import (
 
 log = logging.getLogger(__name__)
 
+
+class TrainingUnavailableError(RcaError):
+    """Retraining asked for in a build without the ranker trainer."""
+
 CHAMPION_POINTER = "champion.json"
 """The registry file naming the promoted ranker; when its mtime changes, `get_ranker` reloads."""
 
@@ -325,7 +329,14 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     """
     started = time.perf_counter()
     exported = export_reviewed(session, settings=settings)
-    from rca.ranking.train import retrain as train_and_gate
+    try:
+        from rca.ranking.train import retrain as train_and_gate
+    except ModuleNotFoundError as exc:
+        if exc.name != "rca.ranking.train":
+            raise
+        raise TrainingUnavailableError("ranker training is not installed (rca.ranking.train is missing); "
+                                       f"{len(exported)} reviewed incident(s) exported to "
+                                       f"{reviewed_dir(settings)}") from exc
 
     corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
     report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
@@ -337,7 +348,9 @@ def list_rankers(settings: Settings) -> dict:
     in_use = get_ranker(settings)
     try:
         from rca.ranking.registry import list_versions
-    except ImportError:  # no trained ranker yet: only the rule ranker exists
+    except ModuleNotFoundError as exc:  # no ranker registry in this build: only the rule ranker exists
+        if exc.name != "rca.ranking.registry":
+            raise
         versions: list[dict] = []
     else:
         versions = list_versions(settings.resolved_rankers_dir)

@@ -183,3 +183,14 @@ def test_metrics_and_health(client, keys, tmp_path):
     assert 'rca_http_request_duration_seconds_count{method="POST",route="/v1/incidents"} 1' in text
     assert 'rca_analysis_duration_seconds_count{status="done"} 1' in text
     assert "rca_analysis_queue_depth 0.0" in text and "rca_incidents_done 1.0" in text
+
+
+def test_retrain_endpoint_is_admin_only_and_reports_the_trainer(client, keys, monkeypatch):
+    import sys
+    import types
+
+    assert client.post("/v1/rankers/retrain", headers=keys["reviewer"]).status_code == 403
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(
+        retrain=lambda dirs, registry: {"challenger": "v9", "promoted": False, "metrics": {}}))
+    r = client.post("/v1/rankers/retrain", headers=keys["admin"])
+    assert r.status_code == 200 and r.json()["challenger"] == "v9" and r.json()["exported"] == 0

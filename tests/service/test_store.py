@@ -105,3 +105,11 @@ def test_get_ranker_reloads_when_the_champion_pointer_changes(migrated, monkeypa
     assert service.get_ranker(migrated).name == "lgbm-1" and len(loads) == 1  # cached while unchanged
     os.utime(pointer, ns=(pointer.stat().st_atime_ns, pointer.stat().st_mtime_ns + 10**9))
     assert service.get_ranker(migrated).name == "lgbm-2"
+
+
+def test_retrain_without_the_trainer_is_a_clear_error(session, migrated, monkeypatch):
+    import pytest
+
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", None)  # import of it raises ModuleNotFoundError
+    with pytest.raises(service.TrainingUnavailableError, match="rca.ranking.train"):
+        service.retrain(session, settings=migrated)
