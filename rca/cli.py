@@ -96,6 +96,75 @@ def _extra_schemas() -> dict[str, str]:
     return {"openapi.json": render_openapi()}
 
 
+# ------------------------------------------------------------------------------- the review service
+keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage API keys of the service.")
+db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The service's database.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+class KeyRole(StrEnum):
+    trigger = "trigger"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="default: RCA_HOST")] = None,
+          port: Annotated[int | None, typer.Option(min=1, max=65535, help="default: RCA_PORT")] = None) -> None:
+    """Run the review service (HTTP API); migrates the database first."""
+    import uvicorn
+
+    from rca.api import create_app
+    from rca.config import get_settings
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[KeyRole, typer.Option(help="trigger, reviewer or admin")],
+                name: Annotated[str, typer.Option(help="who holds the key (the reviewer's identity)")] = "cli"
+                ) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from rca.config import get_settings
+    from rca.store.db import session_scope, upgrade
+    from rca.store.keys import create_api_key
+    from rca.store.models import Role
+
+    url = get_settings().resolved_database_url
+    upgrade(url)
+    with session_scope(url) as session:
+        created = create_api_key(session, name=name, role=Role(role.value))
+    typer.echo(f"created {created.role.value} key {created.id} for {created.name}; it is shown only once:", err=True)
+    typer.echo(created.key)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the schema migrations (the service also does this when it starts)."""
+    from rca.config import get_settings
+    from rca.store.db import current_revision, upgrade
+
+    url = get_settings().resolved_database_url
+    upgrade(url, revision)
+    typer.echo(f"database at revision {current_revision(url)}")
+
+
+@app.command()
+def retrain() -> None:
+    """The weekly job: export confirmed reviews, train a challenger, promote it if it beats the champion."""
+    from rca.config import get_settings
+    from rca.service import retrain as retrain_ranker
+    from rca.store.db import session_scope, upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    with session_scope(settings.resolved_database_url) as session:
+        report = retrain_ranker(session, settings=settings)
+    typer.echo(json.dumps(report, indent=2, default=str))
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)  # returns typer.Exit's code instead of raising
@@ -112,9 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         print("aborted", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
+        # typer >= 0.20 vendors click (typer._click), so match the ClickException shape, not the class
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(2)
         raise

@@ -8,6 +8,10 @@ RCA_DATABASE_URL       SQLAlchemy URL of the review store             SQLite fil
 RCA_RANKERS_DIR        ranker artifacts and the promotion log         ``<data_dir>/rankers``
 RCA_CORPUS_DIR         the labeled corpus the retraining joins        ``./labeled_incidents``
 RCA_MAX_UPLOAD_BYTES   bundles above this size get 413                100 MiB
+RCA_ANALYSIS_BUDGET    seconds a POST waits for the analysis before   2.0
+                       answering 202 (0: always 202)
+RCA_WORKERS            analysis worker threads of the service         1
+RCA_HOST / RCA_PORT    where `rca serve` listens                      127.0.0.1 / 8000
 =====================  =============================================  ==================================
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,7 +31,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     rankers_dir: Path | None = None
     corpus_dir: Path = Path("labeled_incidents")
-    max_upload_bytes: int = 100 * 1024 * 1024
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    analysis_budget: float = Field(default=2.0, ge=0)
+    workers: int = Field(default=1, ge=1, le=32)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
 
     @property
     def resolved_database_url(self) -> str:
@@ -40,3 +49,13 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def bundles_dir(settings: Settings) -> Path:
+    """Where the service keeps each submitted bundle as uploaded (``<sha256>.tar.gz|.zip|.json``)."""
+    return settings.data_dir / "bundles"
+
+
+def reviewed_dir(settings: Settings) -> Path:
+    """Where confirmed reviews are exported as labeled incidents in the corpus format."""
+    return settings.data_dir / "reviewed"

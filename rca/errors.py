@@ -6,7 +6,9 @@
     ├── ConfigError            a setting or parameter out of range
     ├── UnknownNameError       a registry lookup (generator, ranker...) for a name that does not exist
     ├── NotFittedError         a model used before `fit`
-    └── NotFoundError          a stored object (incident, ranker version) that does not exist
+    ├── NotFoundError          a stored object (incident, ranker version) that does not exist
+    ├── ConflictError          a request that contradicts what is stored (same incident id, other body)
+    └── InputError             a bad request value outside a bundle (a review, a filter): names the field
 
 Every message says where (file, row, field), what was found and what was expected, in one line, so the
 CLI can print it as is and exit with status 2.
@@ -106,3 +108,19 @@ class NotFittedError(RcaError):
 
 class NotFoundError(RcaError):
     """A stored object that does not exist."""
+
+
+class ConflictError(RcaError):
+    """A request that contradicts stored state, e.g. a different body under an existing incident id."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.message, self.field = message, field
+        super().__init__(message)
+
+
+class InputError(RcaError):
+    """A bad value in a request that is not a bundle (a review, a filter), naming the field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.message, self.field = message, field
+        super().__init__(f"field '{field}': {message}" if field else message)

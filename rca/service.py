@@ -1,18 +1,101 @@
-"""The use cases that the CLI and the API both call: analyze a bundle (and, later, review and retrain)."""
+"""The use cases that the CLI and the API both call: analyze, submit an incident, review, export, retrain.
+
+The API's routers and the CLI's commands stay thin adapters over these functions. Functions that touch the
+store take a session (keyword-only) and the settings; nothing here reads the environment by itself except
+through `get_settings()` when no settings are given.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from rca.contract import Answer, Bundle, load_bundle
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
+from rca.contract import Answer, Bundle, bundle_from_dict, load_bundle
+from rca.contract.models import NODE_KIND_OF_CAUSE, CauseKind
+from rca.contract.nodes import node_kind
+from rca.errors import BundleError, ConflictError, InputError, RcaError
 from rca.generators import generate_candidates
+from rca.store import queries
+from rca.store.models import (
+    IncidentCreate,
+    IncidentRecord,
+    IncidentStatus,
+    ReviewCreate,
+    ReviewRecord,
+    ReviewVerdict,
+)
+
+log = logging.getLogger(__name__)
 
 
-def get_ranker():
-    """The ranker in use: the promoted champion when one exists, else the rule ranker."""
+class TrainingUnavailableError(RcaError):
+    """Retraining asked for in a build without the ranker trainer."""
+
+CHAMPION_POINTER = "champion.json"
+"""The registry file naming the promoted ranker; when its mtime changes, `get_ranker` reloads."""
+
+BundleFormat = Literal["json", "tar.gz", "zip"]
+SUFFIX: dict[str, str] = {"json": ".json", "tar.gz": ".tar.gz", "zip": ".zip"}
+INCIDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
+
+
+# ------------------------------------------------------------------------------------------------ the ranker
+class _RankerCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple | None = None
+        self.ranker = None
+
+
+_ranker_cache = _RankerCache()
+
+
+def get_ranker(settings: Settings | None = None):
+    """The ranker in use: the registry's champion when one is promoted, else the rule ranker.
+
+    Checked on every call (a `stat` of the champion pointer), so a ranker promoted by `rca retrain` is used
+    by the running service for its next analysis, without a restart.
+    """
+    rankers_dir = (settings or get_settings()).resolved_rankers_dir
+    pointer = rankers_dir / CHAMPION_POINTER
+    try:
+        stamp = pointer.stat().st_mtime_ns
+    except FileNotFoundError:
+        stamp = None
+    key = (str(pointer), stamp)
+    with _ranker_cache.lock:
+        if _ranker_cache.key != key or _ranker_cache.ranker is None:
+            _ranker_cache.ranker = _load_ranker(rankers_dir) if stamp is not None else _rule_ranker()
+            _ranker_cache.key = key
+        return _ranker_cache.ranker
+
+
+def _rule_ranker():
     from rca.ranking.rule import RuleRanker
 
     return RuleRanker()
+
+
+def _load_ranker(rankers_dir: Path):
+    # The registry is the ranking engineer's module; it writes the champion pointer this cache watches.
+    from rca.ranking.registry import load_champion
+
+    return load_champion(rankers_dir)
 
 
 def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
@@ -23,3 +106,252 @@ def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
 
 def analyze_path(path: str | Path, *, top: int = 10, ranker=None) -> Answer:
     return analyze(load_bundle(path), top=top, ranker=ranker)
+
+
+def certainty(answer: Answer) -> tuple[float, float]:
+    """``(top confidence, entropy in nats)`` of an answer; the mass not on any listed cause is one more
+    outcome ("something else"), so an empty answer has top 0 and entropy 0."""
+    probs = [c.confidence for c in answer.causes]
+    rest = max(0.0, 1.0 - sum(probs))
+    entropy = -sum(p * math.log(p) for p in [*probs, rest] if p > 0)
+    return (max(probs) if probs else 0.0), entropy
+
+
+# ---------------------------------------------------------------------------------------------- submission
+@dataclass(frozen=True)
+class Submission:
+    record: IncidentRecord
+    created: bool
+    bundle: Bundle | None  # the loaded bundle, when this call created the incident
+
+
+def load_submission(body: bytes, fmt: BundleFormat, *, settings: Settings) -> tuple[Bundle, str, str]:
+    """Parse a submitted bundle and keep it, as uploaded, in the bundles directory.
+
+    Returns ``(bundle, sha256 of the body, stored file name)``. Raises `BundleError` for anything that does
+    not follow the contract (nothing is kept then).
+    """
+    sha = hashlib.sha256(body).hexdigest()
+    name = f"{sha}{SUFFIX[fmt]}"
+    store = bundles_dir(settings)
+    store.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        bundle = bundle_from_dict(_json_body(body), source="body")
+        _write_atomic(store / name, body)
+        return bundle, sha, name
+    with tempfile.TemporaryDirectory(prefix="rca-upload-", dir=store) as tmp:
+        upload = Path(tmp) / f"upload{SUFFIX[fmt]}"
+        upload.write_bytes(body)
+        bundle = load_bundle(upload)
+        os.replace(upload, store / name)
+    return bundle, sha, name
+
+
+def _json_body(body: bytes):
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"not UTF-8 at byte {exc.start}; expected a UTF-8 JSON object", file="body") from exc
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+                          file="body") from exc
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    if path.exists():
+        return  # content-addressed: the same name means the same bytes
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
+def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, settings: Settings) -> Submission:
+    """Validate and store an incident (queued for analysis). Idempotent on the incident id.
+
+    The same id with the same body returns the stored record (``created=False``); the same id with a
+    different body raises `ConflictError`. An incident without an id gets ``inc-<sha256 prefix>``.
+    """
+    bundle, sha, name = load_submission(body, fmt, settings=settings)
+    incident_id = bundle.incident.id or f"inc-{sha[:16]}"
+    if not INCIDENT_ID.fullmatch(incident_id):
+        raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
+                          "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
+    data = IncidentCreate(id=incident_id, model=bundle.incident.model, detected_at=bundle.incident.detected_at,
+                          body_sha256=sha, bundle_file=name)
+    record, created = queries.insert_incident(session, data=data)
+    if not created and record.body_sha256 != sha:
+        raise ConflictError(f"incident '{incident_id}' exists with a different body (sha256 "
+                            f"{record.body_sha256[:12]}..., this one {sha[:12]}...); incident ids are unique",
+                            field="id")
+    return Submission(record=record, created=created, bundle=bundle if created else None)
+
+
+def stored_bundle(record: IncidentRecord, *, settings: Settings) -> Bundle:
+    path = bundles_dir(settings) / record.bundle_file
+    if path.suffix == ".json":
+        return bundle_from_dict(_json_body(path.read_bytes()), source=record.bundle_file)
+    return load_bundle(path)
+
+
+def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
+                     bundle: Bundle | None = None) -> IncidentRecord:
+    """Analyze a stored incident and store its answer (status done) or its error (status failed)."""
+    record = queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.analyzing)
+    try:
+        bundle = bundle or stored_bundle(record, settings=settings)
+        answer = analyze(bundle, ranker=get_ranker(settings))
+    except RcaError as exc:
+        return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
+                                           error=str(exc))
+    except Exception as exc:  # a bug in a generator or ranker must fail this incident, not the worker
+        log.exception("analysis of %s failed", incident_id)
+        return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
+                                           error=f"internal error: {type(exc).__name__}: {exc}")
+    top, entropy = certainty(answer)
+    return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.done,
+                                       answer=json.loads(answer.model_dump_json(exclude_none=True)),
+                                       ranker=answer.ranker, top_confidence=top, entropy=entropy)
+
+
+# ------------------------------------------------------------------------------------------------- reviews
+class ReviewIn(BaseModel):
+    """A reviewer's verdict on one cause of an incident.
+
+    ``confirm`` / ``reject`` name a ranked cause by ``rank`` or by ``node`` + ``kind``; ``name_cause`` gives the
+    true cause (``node`` + ``kind``) when the ranking missed it.
+    """
+
+    verdict: ReviewVerdict
+    rank: int | None = Field(default=None, ge=1)
+    node: str | None = Field(default=None, min_length=3, max_length=300)
+    kind: CauseKind | None = None
+    comment: str = Field(default="", max_length=10_000)
+
+
+def record_review(session: Session, *, incident_id: str, reviewer: str, review: ReviewIn) -> ReviewRecord:
+    """Append a review after checking it against the incident's ranked causes."""
+    record = queries.get_incident(session, incident_id=incident_id)
+    node, kind = _reviewed_cause(record, review)
+    return queries.add_review(session, data=ReviewCreate(incident_id=incident_id, reviewer=reviewer,
+                                                         verdict=review.verdict, node=node, kind=kind,
+                                                         comment=review.comment))
+
+
+def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]:
+    if review.verdict is ReviewVerdict.name_cause:
+        if review.node is None or review.kind is None:
+            raise InputError("name_cause needs both 'node' and 'kind'", field="node" if review.node is None
+                             else "kind")
+        expected = NODE_KIND_OF_CAUSE[review.kind]
+        if ":" not in review.node or node_kind(review.node) != expected:
+            raise InputError(f"'{review.node}' does not fit kind {review.kind.value}; expected a node "
+                             f"'{expected}:<name>'", field="node")
+        return review.node, review.kind.value
+    if record.status is not IncidentStatus.done:
+        raise ConflictError(f"incident '{record.id}' is {record.status.value}; only analyzed incidents have "
+                            "ranked causes to confirm or reject (name_cause works at any time)", field="verdict")
+    causes = (record.answer or {}).get("causes", [])
+    if review.rank is not None:
+        if review.rank > len(causes):
+            raise InputError(f"rank {review.rank} is beyond the {len(causes)} ranked causes", field="rank")
+        cause = causes[review.rank - 1]
+        return cause["node"], cause["kind"]
+    if review.node is None or review.kind is None:
+        raise InputError(f"{review.verdict.value} needs 'rank', or 'node' and 'kind'", field="rank")
+    if not any(c["node"] == review.node and c["kind"] == review.kind.value for c in causes):
+        raise InputError(f"({review.node}, {review.kind.value}) is not among the ranked causes; use verdict "
+                         "name_cause for a cause the ranking missed", field="node")
+    return review.node, review.kind.value
+
+
+# ------------------------------------------------------------------------------------- export and retrain
+def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
+    """Write every incident with a confirmed cause as a labeled incident in the corpus format.
+
+    Each lands in ``<data_dir>/reviewed/<id>/``: the bundle files as submitted plus ``label.json`` (the
+    causes that more reviewers confirm or name than reject, by each reviewer's latest verdict). Re-running
+    replaces earlier exports, so a changed verdict changes the label.
+    """
+    out_dir = reviewed_dir(settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for incident_id in queries.incidents_with_reviews(session):
+        reviews = queries.list_reviews(session, incident_id=incident_id)
+        causes = queries.confirmed_causes(reviews)
+        target = out_dir / incident_id
+        if not causes:
+            shutil.rmtree(target, ignore_errors=True)  # a label withdrawn by later verdicts
+            continue
+        record = queries.get_incident(session, incident_id=incident_id)
+        label = {"causes": [{"node": n, "kind": k} for n, k in causes], "source": "review",
+                 "notes": "confirmed by " + ", ".join(sorted({r.reviewer for r in queries.latest_verdicts(reviews)
+                                                              if r.verdict is not ReviewVerdict.reject}))}
+        with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
+            staged = write_bundle_files(bundles_dir(settings) / record.bundle_file, Path(tmp) / "bundle")
+            (staged / "label.json").write_text(json.dumps(label, indent=2) + "\n")
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staged, target)
+        written.append(target)
+    return written
+
+
+def write_bundle_files(stored: Path, target: Path) -> Path:
+    """The stored bundle (archive or inline JSON) as a bundle directory at ``target``."""
+    from rca.contract.archive import extract_archive
+
+    if stored.suffix != ".json":
+        root = extract_archive(stored, target.with_name(target.name + "-x"))
+        shutil.move(root, target)
+        shutil.rmtree(target.with_name(target.name + "-x"), ignore_errors=True)
+        (target / "label.json").unlink(missing_ok=True)  # never trust a label that came with the upload
+        return target
+    import pandas as pd
+
+    body = json.loads(stored.read_text(encoding="utf-8"))
+    target.mkdir(parents=True)
+    for key, value in body.items():
+        if key in ("incident", "graph"):
+            (target / f"{key}.json").write_text(json.dumps(value))
+        elif key in ("histograms", "traces", "events"):
+            (target / f"{key}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in value))
+        elif key in ("predictions", "kpis", "metrics", "feature_samples"):
+            pd.DataFrame.from_records(value).to_csv(target / f"{key}.csv", index=False)
+    return target
+
+
+def retrain(session: Session, *, settings: Settings) -> dict:
+    """The weekly job: export confirmed reviews, then train a challenger on them and the labeled corpus,
+    promoted only if it beats the champion (the ranking registry decides).
+
+    Returns the trainer's report (``challenger``, ``promoted``, ``metrics``) plus ``exported`` (how many
+    reviewed incidents were written) and ``seconds``.
+    """
+    started = time.perf_counter()
+    exported = export_reviewed(session, settings=settings)
+    try:
+        from rca.ranking.train import retrain as train_and_gate
+    except ModuleNotFoundError as exc:
+        if exc.name != "rca.ranking.train":
+            raise
+        raise TrainingUnavailableError("ranker training is not installed (rca.ranking.train is missing); "
+                                       f"{len(exported)} reviewed incident(s) exported to "
+                                       f"{reviewed_dir(settings)}") from exc
+
+    corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
+    report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
+    return {**report, "exported": len(exported), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def list_rankers(settings: Settings) -> dict:
+    """The ranker in use and the registry's versions with their metrics (empty before any training)."""
+    in_use = get_ranker(settings)
+    try:
+        from rca.ranking.registry import list_versions
+    except ModuleNotFoundError as exc:  # no ranker registry in this build: only the rule ranker exists
+        if exc.name != "rca.ranking.registry":
+            raise
+        versions: list[dict] = []
+    else:
+        versions = list_versions(settings.resolved_rankers_dir)
+    return {"in_use": getattr(in_use, "name", type(in_use).__name__), "versions": versions}

@@ -1,0 +1,80 @@
+"""Dependencies as typed aliases: the settings, a session, the worker, and the caller's API key and role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from rca.api.worker import AnalysisWorker
+from rca.config import Settings
+from rca.store.db import session_scope
+from rca.store.keys import authenticate
+from rca.store.models import ApiKeyRecord, Role
+
+
+class AuthError(Exception):
+    """401 (no or unknown key) or 403 (a key whose role may not do this)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+        super().__init__(message)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    with session_scope(settings.resolved_database_url) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_worker(request: Request) -> AnalysisWorker:
+    return request.app.state.worker
+
+
+WorkerDep = Annotated[AnalysisWorker, Depends(get_worker)]
+
+
+def _presented_key(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError(401, "Authorization header must be 'Bearer <api key>'")
+        return token.strip()
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    raise AuthError(401, "missing API key; send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+
+
+def require(*roles: Role):
+    """A dependency admitting callers whose key has one of ``roles`` (admin is always admitted)."""
+    allowed = {*roles, Role.admin}
+
+    def caller(request: Request, session: SessionDep) -> ApiKeyRecord:
+        record = authenticate(session, key=_presented_key(request))
+        if record is None:
+            raise AuthError(401, "unknown or revoked API key")
+        if record.role not in allowed:
+            raise AuthError(403, f"role '{record.role.value}' may not do this; needs "
+                                 f"{' or '.join(sorted(r.value for r in allowed))}")
+        return record
+
+    return caller
+
+
+Trigger = Annotated[ApiKeyRecord, Depends(require(Role.trigger))]
+Reader = Annotated[ApiKeyRecord, Depends(require(Role.trigger, Role.reviewer))]
+Reviewer = Annotated[ApiKeyRecord, Depends(require(Role.reviewer))]
+Admin = Annotated[ApiKeyRecord, Depends(require())]

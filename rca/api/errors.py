@@ -1,0 +1,93 @@
+"""Every error answers JSON ``{"error": {"message": ..., "field": ...}}`` (plus file/row for bundles)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rca.api.deps import AuthError
+from rca.errors import BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError
+from rca.service import TrainingUnavailableError
+from rca.store.queries import CursorError
+
+log = logging.getLogger(__name__)
+
+
+class UploadError(Exception):
+    """A request body the service cannot take: too large (413), wrong media type (415), unreadable (400)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        self.status, self.message, self.field = status, message, field
+        super().__init__(message)
+
+
+def error_response(status: int, message: str, field: str | None = None, headers=None, **extra) -> JSONResponse:
+    body = {"message": message, "field": field, **{k: v for k, v in extra.items() if v is not None}}
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _field(loc: tuple) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or (str(loc[0]) if loc else None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
+        details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
+        return error_response(422, first.get("msg", "invalid request"), _field(tuple(first.get("loc", ()))),
+                              errors=details)
+
+    @app.exception_handler(BundleError)
+    async def _bundle(_: Request, exc: BundleError) -> JSONResponse:
+        problems = exc.errors if isinstance(exc, BundleErrors) else [exc]
+        return error_response(422, str(exc), exc.field, file=exc.file, row=exc.row,
+                              errors=[p.to_dict() for p in problems] if len(problems) > 1 else None)
+
+    @app.exception_handler(InputError)
+    async def _input(_: Request, exc: InputError) -> JSONResponse:
+        return error_response(422, exc.message, exc.field)
+
+    @app.exception_handler(CursorError)
+    async def _cursor(_: Request, exc: CursorError) -> JSONResponse:
+        return error_response(422, str(exc), "cursor")
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return error_response(409, exc.message, exc.field)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return error_response(404, str(exc))
+
+    @app.exception_handler(ConfigError)
+    async def _config(_: Request, exc: ConfigError) -> JSONResponse:
+        return error_response(503, str(exc), exc.name)
+
+    @app.exception_handler(TrainingUnavailableError)
+    async def _unavailable(_: Request, exc: TrainingUnavailableError) -> JSONResponse:
+        return error_response(503, str(exc))
+
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.message, "Authorization", headers=headers)
+
+    @app.exception_handler(UploadError)
+    async def _upload(_: Request, exc: UploadError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); see the service log")

@@ -1,0 +1,146 @@
+"""``/v1/incidents``: submit a bundle (archive upload or inline JSON), read one, list with filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.datastructures import UploadFile
+
+from rca.api.deps import Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
+from rca.api.errors import UploadError
+from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage
+from rca.contract import Cause
+from rca.service import BundleFormat, submit_incident
+from rca.store import queries
+from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic, as_utc
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+MEDIA: dict[str, BundleFormat] = {
+    "application/json": "json",
+    "application/gzip": "tar.gz", "application/x-gzip": "tar.gz", "application/x-tar": "tar.gz",
+    "application/x-gtar": "tar.gz", "application/zip": "zip", "application/x-zip-compressed": "zip",
+}
+BODY_DOC = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["incident"],
+                                    "description": "inline bundle: keys are the file stems (incident, "
+                                                   "predictions, histograms, traces, kpis, metrics, events, "
+                                                   "graph, feature_samples)"}},
+    "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+    "application/zip": {"schema": {"type": "string", "format": "binary"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["bundle"], "properties": {
+        "bundle": {"type": "string", "format": "binary", "description": ".tar.gz, .tgz, .zip or .json"}}}},
+}}}
+
+
+class Upload:
+    def __init__(self, body: bytes, fmt: BundleFormat) -> None:
+        self.body, self.fmt = body, fmt
+
+
+async def read_upload(request: Request, settings: SettingsDep) -> Upload:
+    """The request body, bounded by ``max_upload_bytes`` (413), in a format we take (415 otherwise)."""
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise UploadError(400, f"Content-Length '{declared[:20]}' is not a byte count", "Content-Length")
+        if int(declared) > limit:
+            raise UploadError(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes", "body")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "multipart/form-data" and media not in MEDIA:
+        raise UploadError(415, f"content type '{media or '(none)'}' is not accepted; send application/json, "
+                               "application/gzip, application/zip or multipart/form-data", "Content-Type")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise UploadError(413, f"body exceeds the limit of {limit} bytes", "body")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise UploadError(422, "empty body; expected a bundle", "body")
+    if media != "multipart/form-data":
+        return Upload(body, MEDIA[media])
+    return await _multipart(request, body, limit)
+
+
+async def _multipart(request: Request, body: bytes, limit: int) -> Upload:
+    request._body = body  # starlette's form parser reads the cached body we already bounded
+    try:
+        form = await request.form(max_files=1, max_fields=10, max_part_size=limit)
+    except Exception as exc:  # starlette raises its HTTPException / MultiPartException on malformed parts
+        raise UploadError(400, f"malformed multipart body ({getattr(exc, 'detail', exc)})", "body") from exc
+    part = form.get("bundle")
+    if not isinstance(part, UploadFile):
+        raise UploadError(422, "multipart body needs a file part named 'bundle'", "bundle")
+    name = (part.filename or "").lower()
+    fmt: BundleFormat | None = ("tar.gz" if name.endswith((".tar.gz", ".tgz", ".tar")) else
+                                "zip" if name.endswith(".zip") else "json" if name.endswith(".json") else
+                                MEDIA.get((part.content_type or "").lower()))
+    if fmt is None:
+        raise UploadError(415, f"file '{part.filename}' is not a .tar.gz, .tgz, .zip or .json bundle", "bundle")
+    return Upload(await part.read(), fmt)
+
+
+UploadDep = Annotated[Upload, Depends(read_upload)]
+
+
+def incident_out(request: Request, record: IncidentRecord, *, reviewed: bool) -> IncidentOut:
+    url = str(request.url_for("get_incident", incident_id=record.id))
+    return IncidentOut.model_validate(record, update={"reviewed": reviewed, "url": url})
+
+
+@router.post("", status_code=201, response_model=IncidentOut, openapi_extra=BODY_DOC,
+             responses={200: {"model": IncidentOut, "description": "the same incident again"},
+                        202: {"model": IncidentOut, "description": "accepted; analysis runs in the background"},
+                        **ERRORS})
+def post_incident(request: Request, response: Response, upload: UploadDep, session: SessionDep,
+                  settings: SettingsDep, worker: WorkerDep, _: Trigger) -> IncidentOut:
+    """Submit an incident bundle. 201 with the result when the analysis is quick, else 202 + Location."""
+    submission = submit_incident(session, body=upload.body, fmt=upload.fmt, settings=settings)
+    record = submission.record
+    if submission.created:
+        worker.submit(record.id, submission.bundle)
+        if worker.wait(record.id, settings.analysis_budget):
+            session.refresh(record)
+    out = incident_out(request, record, reviewed=queries.is_reviewed(session, incident_id=record.id))
+    response.headers["Location"] = out.url
+    if not submission.created:
+        response.status_code = 200
+    elif record.status in (IncidentStatus.queued, IncidentStatus.analyzing):
+        response.status_code = 202
+    return out
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, name="get_incident", responses=ERRORS)
+def get_incident(incident_id: str, request: Request, session: SessionDep, _: Reader) -> IncidentDetail:
+    """Status, ranked causes with evidence, and the review history."""
+    record = queries.get_incident(session, incident_id=incident_id)
+    reviews = queries.list_reviews(session, incident_id=incident_id)
+    out = incident_out(request, record, reviewed=bool(reviews))
+    return IncidentDetail(**out.model_dump(),
+                          reviews=[ReviewPublic.model_validate(r) for r in reviews],
+                          verdicts=[ReviewPublic.model_validate(r) for r in queries.latest_verdicts(reviews)],
+                          confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
+
+
+@router.get("", response_model=IncidentPage, responses=ERRORS)
+def list_incidents(request: Request, session: SessionDep, _: Reviewer,
+                   model: str | None = None, status: IncidentStatus | None = None,
+                   since: Annotated[datetime | None, Query(description="detected_at >= since")] = None,
+                   until: Annotated[datetime | None, Query(description="detected_at < until")] = None,
+                   reviewed: bool | None = None, cursor: str | None = None,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 50) -> IncidentPage:
+    """Newest first, with filters; follow ``next_cursor`` for the next page."""
+    rows, next_cursor = queries.list_incidents(session, model=model, status=status, since=_utc(since),
+                                               until=_utc(until), reviewed=reviewed, cursor=cursor, limit=limit)
+    done = queries.reviewed_ids(session, incident_ids=[r.id for r in rows])
+    return IncidentPage(items=[incident_out(request, r, reviewed=r.id in done) for r in rows],
+                        next_cursor=next_cursor)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value)

@@ -1,0 +1,35 @@
+"""``/v1/keys`` (admin): create, list and revoke API keys. The secret is shown once, at creation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from rca.api.deps import Admin, SessionDep
+from rca.api.schemas import ERRORS
+from rca.store import queries
+from rca.store.keys import create_api_key
+from rca.store.models import ApiKeyCreated, ApiKeyPublic, Role
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+class KeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+@router.post("", status_code=201, response_model=ApiKeyCreated, responses=ERRORS)
+def post_key(body: KeyIn, session: SessionDep, _: Admin) -> ApiKeyCreated:
+    return create_api_key(session, name=body.name, role=body.role)
+
+
+@router.get("", response_model=list[ApiKeyPublic], responses=ERRORS)
+def list_keys(session: SessionDep, _: Admin) -> list[ApiKeyPublic]:
+    return [ApiKeyPublic.model_validate(k) for k in queries.list_api_keys(session)]
+
+
+@router.delete("/{key_id}", status_code=204, responses=ERRORS)
+def delete_key(key_id: str, session: SessionDep, _: Admin) -> Response:
+    queries.revoke_api_key(session, key_id=key_id)
+    return Response(status_code=204)

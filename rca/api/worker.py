@@ -1,0 +1,109 @@
+"""Analysis off the request path: a few threads taking incident ids from a queue.
+
+Started and stopped with the app's lifespan. A request may wait a short budget on an incident's event and
+answer 201 with the result, else 202; tests call `drain` to wait until the queue is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from rca.config import Settings
+from rca.contract import Bundle
+from rca.store import queries
+from rca.store.db import session_scope
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class AnalysisWorker:
+    def __init__(self, settings: Settings, *, threads: int = 1, metrics=None) -> None:
+        self.settings = settings
+        self.threads = threads
+        self.metrics = metrics
+        self._queue: queue.Queue = queue.Queue()
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._pending = 0
+
+    # -- lifecycle
+    def start(self) -> AnalysisWorker:
+        with session_scope(self.settings.resolved_database_url) as session:
+            pending = queries.pending_incident_ids(session)
+        for incident_id in pending:  # left behind by a stop or crash: analyze them again
+            self.submit(incident_id)
+        for i in range(self.threads):
+            thread = threading.Thread(target=self._run, name=f"rca-analysis-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    # -- producers
+    def submit(self, incident_id: str, bundle: Bundle | None = None) -> threading.Event:
+        with self._lock:
+            event = self._events.setdefault(incident_id, threading.Event())
+            self._pending += 1
+        self._queue.put((incident_id, bundle))
+        return event
+
+    def wait(self, incident_id: str, timeout: float) -> bool:
+        """True when the incident's analysis finished within ``timeout`` seconds."""
+        with self._lock:
+            event = self._events.get(incident_id)
+        return event is None or event.wait(timeout)
+
+    @property
+    def depth(self) -> int:
+        """Incidents waiting or being analyzed."""
+        with self._lock:
+            return self._pending
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Wait until nothing is queued or running (for tests and shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.depth == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    # -- the consumer
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            incident_id, bundle = item
+            started = time.perf_counter()
+            status = "failed"
+            try:
+                status = self._analyze(incident_id, bundle)
+            except Exception:  # the store went away, say; keep serving the others
+                log.exception("analysis worker: incident %s", incident_id)
+            finally:
+                if self.metrics is not None:
+                    self.metrics.observe_analysis(status, time.perf_counter() - started)
+                with self._lock:
+                    self._pending -= 1
+                    event = self._events.pop(incident_id, None)
+                if event is not None:
+                    event.set()
+
+    def _analyze(self, incident_id: str, bundle: Bundle | None) -> str:
+        from rca.service import analyze_incident
+
+        with session_scope(self.settings.resolved_database_url) as session:
+            record = analyze_incident(session, incident_id=incident_id, settings=self.settings, bundle=bundle)
+            return record.status.value

@@ -1,0 +1,188 @@
+"""The review store's tables, one family of models per entity (Base, the table, Create, Public).
+
+    incident   one submitted incident: its bundle (kept as uploaded, by sha256), status, answer
+    review     append-only verdicts of reviewers on an incident's causes
+    apikey     API keys, stored as sha256 hashes under a short public prefix, with a role
+
+Timestamps are stored in UTC; SQLite hands them back naive, so `as_utc` puts the zone back on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import field_validator
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(**kwargs) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class EnumText(TypeDecorator):
+    """A StrEnum stored as plain text (no database enum type to migrate) and read back as the enum."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else self.enum(value)
+
+
+class IncidentStatus(StrEnum):
+    queued = "queued"
+    analyzing = "analyzing"
+    done = "done"
+    failed = "failed"
+
+
+class ReviewVerdict(StrEnum):
+    confirm = "confirm"          # one of the ranked causes is the true cause
+    reject = "reject"            # one of the ranked causes is not
+    name_cause = "name_cause"    # the true cause, missing from the ranking, named by the reviewer
+
+
+class Role(StrEnum):
+    trigger = "trigger"    # posts incidents
+    reviewer = "reviewer"  # reads and reviews
+    admin = "admin"        # everything, plus rankers and keys
+
+
+# ------------------------------------------------------------------------------------------------ incidents
+class IncidentBase(SQLModel):
+    id: str = Field(primary_key=True, max_length=200)
+    model: str = Field(index=True, max_length=200)
+    status: IncidentStatus = Field(default=IncidentStatus.queued, sa_type=EnumText(IncidentStatus),
+                                  index=True)
+
+
+class IncidentRecord(IncidentBase, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (Index("ix_incident_created_id", "created_at", "id"),)
+
+    detected_at: datetime = _ts(nullable=False)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    body_sha256: str = Field(max_length=64)
+    bundle_file: str = Field(max_length=80)  # <sha256>.tar.gz|.zip|.json under settings' bundles dir
+    answer: dict | None = Field(default=None, sa_column=Column(JSON))
+    ranker: str | None = Field(default=None, max_length=200)
+    top_confidence: float | None = Field(default=None, index=True)
+    entropy: float | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class IncidentCreate(SQLModel):
+    """What the submission use case stores (the API builds it from a loaded bundle)."""
+
+    id: str
+    model: str
+    detected_at: datetime
+    body_sha256: str
+    bundle_file: str
+
+
+class IncidentPublic(IncidentBase):
+    detected_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    answer: dict | None = None
+    ranker: str | None = None
+    top_confidence: float | None = None
+    entropy: float | None = None
+    error: str | None = None
+    reviewed: bool = False
+    url: str | None = None
+
+    @field_validator("detected_at", "created_at", "updated_at", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+# -------------------------------------------------------------------------------------------------- reviews
+class ReviewBase(SQLModel):
+    verdict: ReviewVerdict = Field(sa_type=EnumText(ReviewVerdict))
+    node: str = Field(max_length=300)
+    kind: str = Field(max_length=40)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class ReviewRecord(ReviewBase, table=True):
+    __tablename__ = "review"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(foreign_key="incident.id", index=True, max_length=200)
+    reviewer: str = Field(max_length=200, index=True)
+    created_at: datetime = _ts(nullable=False)
+
+
+class ReviewCreate(ReviewBase):
+    incident_id: str
+    reviewer: str
+
+
+class ReviewPublic(ReviewBase):
+    id: int
+    incident_id: str
+    reviewer: str
+    created_at: datetime
+
+    @field_validator("created_at", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+# ------------------------------------------------------------------------------------------------- api keys
+class ApiKeyBase(SQLModel):
+    name: str = Field(max_length=200)
+    role: Role = Field(sa_type=EnumText(Role))
+
+
+class ApiKeyRecord(ApiKeyBase, table=True):
+    __tablename__ = "apikey"
+
+    id: str = Field(primary_key=True, max_length=16)  # the public prefix, shown in the key itself
+    key_sha256: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class ApiKeyCreate(ApiKeyBase):
+    pass
+
+
+class ApiKeyPublic(ApiKeyBase):
+    id: str
+    created_at: datetime
+
+    @field_validator("created_at", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str  # shown once, never stored

@@ -1,0 +1,230 @@
+"""Keyword-only query functions over the store; each takes a session and commits what it writes.
+
+Reviews are append-only: nothing here updates or deletes a review.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import exists, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from rca.errors import NotFoundError
+from rca.store.models import (
+    ApiKeyRecord,
+    IncidentCreate,
+    IncidentRecord,
+    IncidentStatus,
+    ReviewCreate,
+    ReviewRecord,
+    ReviewVerdict,
+    Role,
+    as_utc,
+    utcnow,
+)
+
+
+class CursorError(ValueError):
+    """A pagination cursor that this store did not write."""
+
+
+# ------------------------------------------------------------------------------------------------ incidents
+def insert_incident(session: Session, *, data: IncidentCreate) -> tuple[IncidentRecord, bool]:
+    """Store a new incident (status queued); return ``(record, created)``.
+
+    When the id exists already the stored record is returned with ``created=False``; the caller compares
+    ``body_sha256`` to tell a repeat from a conflict. Safe under concurrent submissions of the same id.
+    """
+    existing = session.get(IncidentRecord, data.id)
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    record = IncidentRecord.model_validate(data, update={"created_at": now, "updated_at": now,
+                                                         "status": IncidentStatus.queued})
+    session.add(record)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return get_incident(session, incident_id=data.id), False
+    return record, True
+
+
+def get_incident(session: Session, *, incident_id: str) -> IncidentRecord:
+    record = session.get(IncidentRecord, incident_id)
+    if record is None:
+        raise NotFoundError(f"no incident '{incident_id}'")
+    return record
+
+
+def set_incident_status(session: Session, *, incident_id: str, status: IncidentStatus,
+                        answer: dict | None = None, ranker: str | None = None,
+                        top_confidence: float | None = None, entropy: float | None = None,
+                        error: str | None = None) -> IncidentRecord:
+    record = get_incident(session, incident_id=incident_id)
+    record.status = status
+    record.updated_at = utcnow()
+    if status is IncidentStatus.done:
+        record.answer, record.ranker, record.error = answer, ranker, None
+        record.top_confidence, record.entropy = top_confidence, entropy
+    if status is IncidentStatus.failed:
+        record.error = error
+    session.add(record)
+    session.commit()
+    session.refresh(record)
+    return record
+
+
+def pending_incident_ids(session: Session) -> list[str]:
+    """Incidents left queued or half-analyzed (e.g. by a restart), oldest first."""
+    rows = session.exec(select(IncidentRecord.id)
+                        .where(IncidentRecord.status.in_([IncidentStatus.queued, IncidentStatus.analyzing]))
+                        .order_by(IncidentRecord.created_at, IncidentRecord.id))
+    return list(rows)
+
+
+def count_incidents(session: Session, *, status: IncidentStatus) -> int:
+    return session.exec(select(func.count()).select_from(IncidentRecord)
+                        .where(IncidentRecord.status == status)).one()
+
+
+def _reviewed():
+    return exists().where(ReviewRecord.incident_id == IncidentRecord.id)
+
+
+def is_reviewed(session: Session, *, incident_id: str) -> bool:
+    return session.exec(select(exists().where(ReviewRecord.incident_id == incident_id))).one()
+
+
+def reviewed_ids(session: Session, *, incident_ids: Sequence[str]) -> set[str]:
+    if not incident_ids:
+        return set()
+    rows = session.exec(select(ReviewRecord.incident_id).where(ReviewRecord.incident_id.in_(incident_ids))
+                        .distinct())
+    return set(rows)
+
+
+def encode_cursor(record: IncidentRecord) -> str:
+    raw = json.dumps([as_utc(record.created_at).isoformat(), record.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, incident_id = json.loads(raw)
+        return as_utc(datetime.fromisoformat(created)), str(incident_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise CursorError(f"cursor '{cursor[:40]}' is not one this service returned") from exc
+
+
+def list_incidents(session: Session, *, model: str | None = None, status: IncidentStatus | None = None,
+                   since: datetime | None = None, until: datetime | None = None, reviewed: bool | None = None,
+                   cursor: str | None = None, limit: int = 50) -> tuple[list[IncidentRecord], str | None]:
+    """Newest first, filtered; returns one page and the cursor of the next (None on the last page).
+
+    ``since``/``until`` bound ``detected_at`` (since inclusive, until exclusive).
+    """
+    query = select(IncidentRecord)
+    if model is not None:
+        query = query.where(IncidentRecord.model == model)
+    if status is not None:
+        query = query.where(IncidentRecord.status == status)
+    if since is not None:
+        query = query.where(IncidentRecord.detected_at >= since)
+    if until is not None:
+        query = query.where(IncidentRecord.detected_at < until)
+    if reviewed is not None:
+        query = query.where(_reviewed() if reviewed else ~_reviewed())
+    if cursor is not None:
+        created, incident_id = decode_cursor(cursor)
+        query = query.where((IncidentRecord.created_at < created)
+                            | ((IncidentRecord.created_at == created) & (IncidentRecord.id < incident_id)))
+    query = query.order_by(IncidentRecord.created_at.desc(), IncidentRecord.id.desc()).limit(limit + 1)
+    rows = list(session.exec(query))
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def review_queue(session: Session, *, model: str | None = None, limit: int = 50) -> list[IncidentRecord]:
+    """Analyzed, unreviewed incidents, least certain first (lowest top confidence; ties: oldest first)."""
+    query = select(IncidentRecord).where(IncidentRecord.status == IncidentStatus.done, ~_reviewed())
+    if model is not None:
+        query = query.where(IncidentRecord.model == model)
+    query = query.order_by(IncidentRecord.top_confidence.asc().nulls_first(), IncidentRecord.created_at,
+                           IncidentRecord.id).limit(limit)
+    return list(session.exec(query))
+
+
+# -------------------------------------------------------------------------------------------------- reviews
+def add_review(session: Session, *, data: ReviewCreate) -> ReviewRecord:
+    get_incident(session, incident_id=data.incident_id)
+    record = ReviewRecord.model_validate(data, update={"created_at": utcnow()})
+    session.add(record)
+    session.commit()
+    session.refresh(record)
+    return record
+
+
+def list_reviews(session: Session, *, incident_id: str) -> list[ReviewRecord]:
+    """The whole history, oldest first."""
+    return list(session.exec(select(ReviewRecord).where(ReviewRecord.incident_id == incident_id)
+                             .order_by(ReviewRecord.created_at, ReviewRecord.id)))
+
+
+def latest_verdicts(reviews: Sequence[ReviewRecord]) -> list[ReviewRecord]:
+    """The latest verdict of each reviewer on each cause (node, kind); earlier ones are history."""
+    latest: dict[tuple[str, str, str], ReviewRecord] = {}
+    for review in sorted(reviews, key=lambda r: (as_utc(r.created_at), r.id)):
+        latest[(review.reviewer, review.node, review.kind)] = review
+    return list(latest.values())
+
+
+def confirmed_causes(reviews: Sequence[ReviewRecord]) -> list[tuple[str, str]]:
+    """Causes (node, kind) that more reviewers confirm or name than reject, by their latest verdicts."""
+    votes: dict[tuple[str, str], int] = {}
+    for review in latest_verdicts(reviews):
+        key = (review.node, review.kind)
+        votes[key] = votes.get(key, 0) + (-1 if review.verdict is ReviewVerdict.reject else 1)
+    return sorted(key for key, v in votes.items() if v > 0)
+
+
+def incidents_with_reviews(session: Session) -> list[str]:
+    return list(session.exec(select(ReviewRecord.incident_id).distinct().order_by(ReviewRecord.incident_id)))
+
+
+# ------------------------------------------------------------------------------------------------- api keys
+def insert_api_key(session: Session, *, key_id: str, key_sha256: str, name: str, role: Role) -> ApiKeyRecord:
+    record = ApiKeyRecord(id=key_id, key_sha256=key_sha256, name=name, role=role, created_at=utcnow())
+    session.add(record)
+    session.commit()
+    session.refresh(record)
+    return record
+
+
+def get_api_key(session: Session, *, key_id: str) -> ApiKeyRecord | None:
+    record = session.get(ApiKeyRecord, key_id)
+    if record is None or record.revoked_at is not None:
+        return None
+    return record
+
+
+def list_api_keys(session: Session) -> list[ApiKeyRecord]:
+    return list(session.exec(select(ApiKeyRecord).where(ApiKeyRecord.revoked_at.is_(None))
+                             .order_by(ApiKeyRecord.created_at)))
+
+
+def revoke_api_key(session: Session, *, key_id: str) -> ApiKeyRecord:
+    record = session.get(ApiKeyRecord, key_id)
+    if record is None:
+        raise NotFoundError(f"no API key '{key_id}'")
+    record.revoked_at = utcnow()
+    session.add(record)
+    session.commit()
+    return record

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from rca.store.models import Role
+from tests.service.bundles import bundle_dir, inline, tar_gz, zip_bytes
+from tests.service.conftest import create_key
+
+
+def post_json(client, headers, body):
+    return client.post("/v1/incidents", content=json.dumps(body),
+                       headers={**headers, "Content-Type": "application/json"})
+
+
+def test_inline_json_is_analyzed_and_idempotent(client, keys, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-a"))
+    r = post_json(client, keys["trigger"], body)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["id"] == "inc-a" and out["status"] == "done" and out["model"] == "fraud-scorer"
+    assert [c["node"] for c in out["answer"]["causes"]] == ["feature:amount", "service:api",
+                                                             "model:fraud-scorer@v1"]
+    assert r.headers["Location"].endswith("/v1/incidents/inc-a")
+    again = post_json(client, keys["trigger"], body)
+    assert again.status_code == 200 and again.json()["created_at"] == out["created_at"]
+    body["incident"]["model"] = "other-model"
+    conflict = post_json(client, keys["trigger"], body)
+    assert conflict.status_code == 409 and conflict.json()["error"]["field"] == "id"
+    got = client.get("/v1/incidents/inc-a", headers=keys["reviewer"]).json()
+    assert got["status"] == "done" and got["answer"]["causes"][0]["confidence"] == 0.5
+    assert got["reviews"] == [] and got["reviewed"] is False
+
+
+@pytest.mark.parametrize("form", ["tar.gz raw", "zip raw", "tar.gz multipart", "zip multipart"])
+def test_archive_uploads(client, keys, tmp_path, form):
+    path = bundle_dir(tmp_path, incident_id="inc-arch")
+    data = tar_gz(path) if form.startswith("tar") else zip_bytes(path)
+    if form.endswith("raw"):
+        media = "application/gzip" if form.startswith("tar") else "application/zip"
+        r = client.post("/v1/incidents", content=data, headers={**keys["trigger"], "Content-Type": media})
+    else:
+        name = "b.tar.gz" if form.startswith("tar") else "b.zip"
+        r = client.post("/v1/incidents", files={"bundle": (name, data)}, headers=keys["trigger"])
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == "inc-arch" and r.json()["status"] == "done"
+
+
+def test_slow_analysis_answers_202_and_finishes_off_the_request_path(settings, stub_ranker, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rca.api import create_app
+
+    settings = settings.model_copy(update={"analysis_budget": 0.0})
+    app = create_app(settings)
+    with TestClient(app) as client:
+        headers = {"Authorization": "Bearer " + create_key(settings, "bot", Role.trigger)}
+        r = post_json(client, headers, inline(bundle_dir(tmp_path, incident_id="inc-slow")))
+        assert r.status_code in (201, 202)  # 0 s budget: 202 unless the worker already finished
+        if r.status_code == 202:
+            assert r.json()["status"] in ("queued", "analyzing")
+        assert app.state.worker.drain(30)
+        got = client.get(r.headers["Location"], headers=headers)
+        assert got.status_code == 200 and got.json()["status"] == "done"
+
+
+def test_auth_roles(client, keys, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-auth"))
+    assert post_json(client, {}, body).status_code == 401
+    assert post_json(client, {"Authorization": "Bearer rca_abc_nope"}, body).status_code == 401
+    assert post_json(client, {"Authorization": "Basic Zm9vOmJhcg=="}, body).status_code == 401
+    assert post_json(client, keys["reviewer"], body).status_code == 403
+    assert post_json(client, {"X-API-Key": keys["trigger"]["Authorization"][7:]}, body).status_code == 201
+    assert client.get("/v1/incidents", headers=keys["trigger"]).status_code == 403
+    assert client.get("/v1/incidents/inc-auth", headers=keys["trigger"]).status_code == 200
+    assert client.get("/v1/rankers", headers=keys["reviewer"]).status_code == 403
+    r = client.get("/v1/rankers", headers=keys["admin"])
+    assert r.status_code == 200 and r.json()["in_use"] == "stub"
+    new = client.post("/v1/keys", json={"name": "carol", "role": "reviewer"}, headers=keys["admin"])
+    assert new.status_code == 201 and re.fullmatch(r"rca_[0-9a-f]{12}_\S+", new.json()["key"])
+    carol = {"Authorization": "Bearer " + new.json()["key"]}
+    assert client.get("/v1/review-queue", headers=carol).status_code == 200
+    assert client.delete(f"/v1/keys/{new.json()['id']}", headers=keys["admin"]).status_code == 204
+    assert client.get("/v1/review-queue", headers=carol).status_code == 401
+    err = client.get("/v1/review-queue").json()["error"]
+    assert err["field"] == "Authorization" and "API key" in err["message"]
+
+
+def test_reviews_are_append_only_and_latest_verdict_counts(client, keys, tmp_path):
+    assert post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-r"))).status_code == 201
+    url = "/v1/incidents/inc-r/reviews"
+    r1 = client.post(url, json={"verdict": "confirm", "rank": 2, "comment": "api was slow"},
+                     headers=keys["reviewer"])
+    assert r1.status_code == 201, r1.text
+    assert (r1.json()["node"], r1.json()["kind"], r1.json()["reviewer"]) == ("service:api", "dependency_latency",
+                                                                             "reviewer-1")
+    # the same reviewer changes their mind about that cause; a second reviewer names a missing cause
+    assert client.post(url, json={"verdict": "reject", "node": "service:api", "kind": "dependency_latency"},
+                       headers=keys["reviewer"]).status_code == 201
+    assert client.post(url, json={"verdict": "name_cause", "node": "feature:country", "kind": "schema_change",
+                                  "comment": "new category"}, headers=keys["reviewer2"]).status_code == 201
+    got = client.get("/v1/incidents/inc-r", headers=keys["reviewer"]).json()
+    assert [r["verdict"] for r in got["reviews"]] == ["confirm", "reject", "name_cause"]
+    assert sorted((v["reviewer"], v["verdict"]) for v in got["verdicts"]) == [("reviewer-1", "reject"),
+                                                                             ("reviewer-2", "name_cause")]
+    assert got["confirmed"] == [{"node": "feature:country", "kind": "schema_change"}]
+    assert got["reviewed"] is True
+    history = client.get(url, headers=keys["reviewer"]).json()
+    assert len(history) == 3
+
+
+@pytest.mark.parametrize("review, field", [
+    ({"verdict": "confirm", "rank": 9}, "rank"),
+    ({"verdict": "confirm"}, "rank"),
+    ({"verdict": "reject", "node": "feature:zzz", "kind": "data_drift"}, "node"),
+    ({"verdict": "name_cause", "node": "service:api", "kind": "data_drift"}, "node"),
+    ({"verdict": "name_cause", "kind": "data_drift"}, "node"),
+    ({"verdict": "maybe", "rank": 1}, "verdict"),
+    ({"verdict": "confirm", "node": "feature:amount", "kind": "no_such_kind"}, "kind"),
+    ({"verdict": "confirm", "rank": 0}, "rank"),
+])
+def test_bad_reviews_name_the_field(client, keys, tmp_path, review, field):
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-bad")))
+    r = client.post("/v1/incidents/inc-bad/reviews", json=review, headers=keys["reviewer"])
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+
+
+def test_review_of_unknown_incident_is_404(client, keys):
+    r = client.post("/v1/incidents/nope/reviews", json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"])
+    assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
+
+
+def test_list_filters_and_cursor_pagination(client, keys, tmp_path):
+    ids = [f"inc-{i:02d}" for i in range(7)]
+    for i, incident_id in enumerate(ids):
+        body = inline(bundle_dir(tmp_path, incident_id=incident_id))
+        if i % 2:
+            body["incident"]["model"] = "churn"
+        body["incident"]["detected_at"] = f"2026-11-2{i}T14:05:00Z"
+        assert post_json(client, keys["trigger"], body).status_code == 201
+    client.post("/v1/incidents/inc-03/reviews", json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"])
+    seen, cursor = [], None
+    while True:
+        page = client.get("/v1/incidents", params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+                          headers=keys["reviewer"]).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]  # newest first, each once
+    def listed(**params):
+        return [x["id"] for x in client.get("/v1/incidents", params=params, headers=keys["reviewer"]).json()["items"]]
+    assert listed(model="churn") == ["inc-05", "inc-03", "inc-01"]
+    assert listed(reviewed="true") == ["inc-03"]
+    assert listed(reviewed="false", model="churn") == ["inc-05", "inc-01"]
+    assert listed(since="2026-11-22T00:00:00Z", until="2026-11-24T00:00:00Z") == ["inc-03", "inc-02"]
+    assert listed(status="failed") == []
+    assert client.get("/v1/incidents", params={"cursor": "garbage!"},
+                      headers=keys["reviewer"]).json()["error"]["field"] == "cursor"
+
+
+def test_review_queue_is_least_certain_first(client, keys, tmp_path):
+    for incident_id, top in [("inc-q1", 0.9), ("inc-q2", 0.3), ("inc-q3", 0.6)]:
+        body = inline(bundle_dir(tmp_path, incident_id=incident_id, symptom=f"kpi:{top}"))
+        assert post_json(client, keys["trigger"], body).status_code == 201
+    def queue():
+        return [x["id"] for x in client.get("/v1/review-queue", headers=keys["reviewer"]).json()]
+    assert queue() == ["inc-q2", "inc-q3", "inc-q1"]
+    client.post("/v1/incidents/inc-q2/reviews", json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"])
+    assert queue() == ["inc-q3", "inc-q1"]
+
+
+def test_metrics_and_health(client, keys, tmp_path):
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-m")))
+    for _ in range(3):
+        client.get("/v1/incidents/inc-m", headers=keys["reviewer"])
+    assert client.get("/healthz").json() == {"status": "ok", "queue_depth": 0}
+    text = client.get("/metrics").text
+    line = 'rca_http_requests_total{method="GET",route="/v1/incidents/{incident_id}",status="200"} 3'
+    assert line in text
+    assert 'rca_http_request_duration_seconds_count{method="POST",route="/v1/incidents"} 1' in text
+    assert 'rca_analysis_duration_seconds_count{status="done"} 1' in text
+    assert "rca_analysis_queue_depth 0.0" in text and "rca_incidents_done 1.0" in text
+
+
+def test_retrain_endpoint_is_admin_only_and_reports_the_trainer(client, keys, monkeypatch):
+    import sys
+    import types
+
+    assert client.post("/v1/rankers/retrain", headers=keys["reviewer"]).status_code == 403
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(
+        retrain=lambda dirs, registry: {"challenger": "v9", "promoted": False, "metrics": {}}))
+    r = client.post("/v1/rankers/retrain", headers=keys["admin"])
+    assert r.status_code == 200 and r.json()["challenger"] == "v9" and r.json()["exported"] == 0

@@ -1,0 +1,141 @@
+"""No malformed body, header or archive gives a 500: each gets a JSON error with a message and a field."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+
+from tests.service.bundles import bundle_dir, inline, tar_gz
+
+
+def _tar_with(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _traversal() -> bytes:
+    return _tar_with({"../evil.json": b"{}"})
+
+
+def _symlink() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("incident.json")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    return buf.getvalue()
+
+
+def cases(tmp_path):
+    good = inline(bundle_dir(tmp_path, incident_id="inc-x"))
+    no_model = json.loads(json.dumps(good))
+    del no_model["incident"]["model"]
+    bad_window = json.loads(json.dumps(good))
+    bad_window["incident"]["current"] = {"start": "2026-11-20T14:00:00Z", "end": "2026-11-20T08:00:00Z"}
+    bad_hist = json.loads(json.dumps(good))
+    bad_hist["histograms"][1]["counts"] = [1, 2]
+    bad_id = json.loads(json.dumps(good))
+    bad_id["incident"]["id"] = "../../etc"
+    archive = tar_gz(bundle_dir(tmp_path / "a", incident_id="inc-y"))
+    J = "application/json"
+    return [
+        # (description, content type, body, expected status, expected field)
+        ("malformed JSON", J, b'{"incident": {', 422, None),
+        ("not UTF-8", J, b"\xff\xfe{}", 422, None),
+        ("JSON array", J, b"[1, 2]", 422, None),
+        ("no incident", J, b'{"predictions": []}', 422, None),
+        ("missing model", J, json.dumps(no_model).encode(), 422, "model"),
+        ("window end before start", J, json.dumps(bad_window).encode(), 422, "current"),
+        ("bad histogram row", J, json.dumps(bad_hist).encode(), 422, None),
+        ("unsafe incident id", J, json.dumps(bad_id).encode(), 422, "id"),
+        ("empty body", J, b"", 422, "body"),
+        ("wrong content type", "text/plain", b"hello", 415, "Content-Type"),
+        ("no content type", None, b"hello", 415, "Content-Type"),
+        ("not a gzip", "application/gzip", b"this is not gzip", 422, None),
+        ("truncated gzip", "application/gzip", archive[: len(archive) // 2], 422, None),
+        ("not a zip", "application/zip", b"PK\x03\x04garbage", 422, None),
+        ("path traversal", "application/gzip", _traversal(), 422, None),
+        ("symlink member", "application/gzip", _symlink(), 422, None),
+        ("archive without incident.json", "application/gzip", _tar_with({"x.txt": b"x"}), 422, None),
+        ("multipart without boundary", "multipart/form-data", b"--x\r\n", 400, "body"),
+        ("multipart missing part", "multipart/form-data; boundary=b",
+         b'--b\r\nContent-Disposition: form-data; name="other"\r\n\r\nv\r\n--b--\r\n', 422, "bundle"),
+        ("multipart wrong file type", "multipart/form-data; boundary=b",
+         b'--b\r\nContent-Disposition: form-data; name="bundle"; filename="x.rar"\r\n\r\nv\r\n--b--\r\n', 415,
+         "bundle"),
+    ]
+
+
+def test_malformed_submissions_get_json_errors(client, keys, tmp_path):
+    failures = []
+    for description, media, body, status, field in cases(tmp_path):
+        headers = dict(keys["trigger"])
+        if media:
+            headers["Content-Type"] = media
+        r = client.post("/v1/incidents", content=body, headers=headers)
+        error = r.json().get("error", {}) if r.headers.get("content-type", "").startswith("application/json") else {}
+        if r.status_code != status or not error.get("message") or (field and error.get("field") != field):
+            failures.append((description, r.status_code, r.text[:200]))
+    assert failures == []
+
+
+def test_bundle_errors_name_file_row_and_field(client, keys, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-h"))
+    body["histograms"][2]["counts"] = [1, 2]
+    r = client.post("/v1/incidents", content=json.dumps(body),
+                    headers={**keys["trigger"], "Content-Type": "application/json"})
+    error = r.json()["error"]
+    assert r.status_code == 422 and error["file"] == "histograms.jsonl" and error["row"] == 3
+
+
+def test_upload_above_the_limit_is_413(settings, stub_ranker, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rca.api import create_app
+    from rca.store.models import Role
+    from tests.service.conftest import create_key
+
+    small = settings.model_copy(update={"max_upload_bytes": 1000})
+    with TestClient(create_app(small)) as client:
+        headers = {"Authorization": "Bearer " + create_key(small, "bot", Role.trigger)}
+        data = tar_gz(bundle_dir(tmp_path, incident_id="inc-big"))
+        assert len(data) > 1000
+        r = client.post("/v1/incidents", content=data, headers={**headers, "Content-Type": "application/gzip"})
+        assert r.status_code == 413 and r.json()["error"]["field"] == "body"
+
+        def chunks():  # no Content-Length: the limit holds while streaming
+            yield data[:600]
+            yield data[600:]
+        r = client.post("/v1/incidents", content=chunks(), headers={**headers, "Content-Type": "application/gzip"})
+        assert r.status_code == 413
+        r = client.post("/v1/incidents", files={"bundle": ("b.tar.gz", data)}, headers=headers)
+        assert r.status_code == 413
+
+
+@pytest.mark.parametrize("method, path, kwargs, status, field", [
+    ("get", "/v1/incidents?limit=0", {}, 422, "limit"),
+    ("get", "/v1/incidents?since=yesterday", {}, 422, "since"),
+    ("get", "/v1/incidents?status=weird", {}, 422, "status"),
+    ("get", "/v1/incidents?reviewed=perhaps", {}, 422, "reviewed"),
+    ("get", "/v1/incidents/none-such", {}, 404, None),
+    ("post", "/v1/incidents/x/reviews", {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+     422, None),
+    ("post", "/v1/keys", {"json": {"name": "x", "role": "god"}}, 422, "role"),
+    ("get", "/v1/nowhere", {}, 404, None),
+    ("put", "/v1/incidents", {}, 405, None),
+])
+def test_other_bad_requests(client, keys, method, path, kwargs, status, field):
+    headers = {**keys["admin"], **kwargs.pop("headers", {})}
+    r = getattr(client, method)(path, headers=headers, **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["message"]
+    if field:
+        assert r.json()["error"]["field"] == field

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import rca.service as service
+from rca.contract import load_bundle, load_label
+from rca.store import queries
+from rca.store.db import get_engine
+from rca.store.models import ReviewRecord, ReviewVerdict
+from tests.service.bundles import bundle_dir, inline, tar_gz
+
+
+def test_migrated_schema_matches_the_models(migrated):
+    with get_engine(migrated.resolved_database_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def _review(reviewer, verdict, node="feature:a", kind="data_drift", minute=0, rid=0):
+    return ReviewRecord(id=rid, incident_id="i", reviewer=reviewer, verdict=ReviewVerdict(verdict), node=node,
+                        kind=kind, created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minute))
+
+
+def test_confirmed_causes_count_each_reviewers_latest_verdict():
+    reviews = [_review("ann", "confirm", minute=0, rid=1), _review("ann", "reject", minute=5, rid=2),
+               _review("bob", "confirm", minute=1, rid=3),
+               _review("cy", "name_cause", node="service:db", kind="dependency_errors", minute=2, rid=4)]
+    # feature:a: ann's latest is reject, bob confirms -> tie, not confirmed; service:db named once
+    assert queries.confirmed_causes(reviews) == [("service:db", "dependency_errors")]
+    assert queries.confirmed_causes(reviews + [_review("dee", "confirm", minute=9, rid=5)]) == [
+        ("feature:a", "data_drift"), ("service:db", "dependency_errors")]
+    assert {r.id for r in queries.latest_verdicts(reviews)} == {2, 3, 4}
+
+
+def _submit(session, settings, path, fmt):
+    data = json.dumps(inline(path)).encode() if fmt == "json" else tar_gz(path)
+    return service.submit_incident(session, body=data, fmt=fmt, settings=settings)
+
+
+def test_export_writes_confirmed_incidents_in_the_corpus_format(session, migrated, stub_ranker, tmp_path):
+    for incident_id, fmt in [("inc-j", "json"), ("inc-t", "tar.gz"), ("inc-u", "json")]:
+        sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), fmt)
+        service.analyze_incident(session, incident_id=sub.record.id, settings=migrated, bundle=sub.bundle)
+    confirm = service.ReviewIn(verdict="confirm", rank=3)
+    service.record_review(session, incident_id="inc-j", reviewer="ann", review=confirm)
+    service.record_review(session, incident_id="inc-t", reviewer="ann", review=confirm)
+    service.record_review(session, incident_id="inc-u", reviewer="ann",
+                          review=service.ReviewIn(verdict="reject", rank=1))  # nothing confirmed: not exported
+    written = service.export_reviewed(session, settings=migrated)
+    assert sorted(p.name for p in written) == ["inc-j", "inc-t"]
+    for path in written:
+        bundle = load_bundle(path)
+        assert bundle.incident.id == path.name and bundle.predictions is not None and len(bundle.predictions) == 200
+        label = load_label(path)
+        assert [(c.node, c.kind.value) for c in label.causes] == [("model:fraud-scorer@v1", "model_regression")]
+        assert label.source == "review"
+    # a later verdict withdraws the label: the export follows
+    service.record_review(session, incident_id="inc-j", reviewer="ann", review=service.ReviewIn(
+        verdict="reject", node="model:fraud-scorer@v1", kind="model_regression"))
+    assert [p.name for p in service.export_reviewed(session, settings=migrated)] == ["inc-t"]
+    assert not (migrated.data_dir / "reviewed" / "inc-j").exists()
+
+
+def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
+    sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id="inc-rt"), "json")
+    service.analyze_incident(session, incident_id="inc-rt", settings=migrated, bundle=sub.bundle)
+    service.record_review(session, incident_id="inc-rt", reviewer="ann", review=service.ReviewIn(verdict="confirm",
+                                                                                                 rank=2))
+    migrated.corpus_dir.mkdir(parents=True)
+    calls = []
+
+    def fake_retrain(corpus_dirs, registry_dir):
+        calls.append((corpus_dirs, registry_dir, sorted(p.name for p in corpus_dirs[-1].iterdir())))
+        return {"challenger": "v2", "promoted": True, "metrics": {"ndcg@5": 0.9}}
+
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(retrain=fake_retrain))
+    report = service.retrain(session, settings=migrated)
+    assert report["promoted"] is True and report["exported"] == 1
+    [(dirs, registry, exported)] = calls
+    assert dirs == [migrated.corpus_dir, migrated.data_dir / "reviewed"] and exported == ["inc-rt"]
+    assert registry == migrated.resolved_rankers_dir
+
+
+def test_get_ranker_reloads_when_the_champion_pointer_changes(migrated, monkeypatch):
+    loads = []
+
+    def load_champion(rankers_dir):
+        loads.append(rankers_dir)
+        return types.SimpleNamespace(name=f"lgbm-{len(loads)}")
+
+    monkeypatch.setitem(sys.modules, "rca.ranking.registry", types.SimpleNamespace(load_champion=load_champion))
+    assert service.get_ranker(migrated).name == "rule-max-score"
+    pointer = migrated.resolved_rankers_dir / service.CHAMPION_POINTER
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text('{"version": "v1"}')
+    assert service.get_ranker(migrated).name == "lgbm-1"
+    assert service.get_ranker(migrated).name == "lgbm-1" and len(loads) == 1  # cached while unchanged
+    os.utime(pointer, ns=(pointer.stat().st_atime_ns, pointer.stat().st_mtime_ns + 10**9))
+    assert service.get_ranker(migrated).name == "lgbm-2"
+
+
+def test_retrain_without_the_trainer_is_a_clear_error(session, migrated, monkeypatch):
+    import pytest
+
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", None)  # import of it raises ModuleNotFoundError
+    with pytest.raises(service.TrainingUnavailableError, match="rca.ranking.train"):
+        service.retrain(session, settings=migrated)
