@@ -15,11 +15,13 @@ from rca.ranking.base import TableRanker
 from rca.ranking.calibration import Calibration
 from rca.ranking.features import BASE_FEATURES, feature_matrix, generator_feature_names
 
-PARAMS = {"objective": "lambdarank", "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15,
-          "min_child_samples": 5, "subsample": 1.0, "colsample_bytree": 0.8, "reg_lambda": 1.0,
-          "lambdarank_truncation_level": 10, "random_state": 7, "deterministic": True,
-          "force_row_wise": True, "num_threads": 1, "verbose": -1}
-"""Training parameters. ``deterministic``, one thread and a fixed seed: same table -> same model bytes."""
+PARAMS = {"objective": "lambdarank", "num_iterations": 300, "learning_rate": 0.05, "num_leaves": 15,
+          "min_data_in_leaf": 5, "feature_fraction": 0.8, "lambda_l2": 1.0, "lambdarank_truncation_level": 10,
+          "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1}
+"""Training parameters. ``deterministic``, one thread and a fixed seed: same table -> same model bytes.
+
+These are `lightgbm.LGBMRanker`'s (lambdarank, one group per incident) under LightGBM's native names: we call
+`lightgbm.train` directly, the function LGBMRanker wraps, because the sklearn wrapper needs scikit-learn."""
 
 
 @dataclass
@@ -73,10 +75,10 @@ def fit_lgbm(rows: pd.DataFrame, *, params: dict | None = None) -> LgbmRanker:
     rows = rows.sort_values(["incident_id", "node", "kind"], kind="mergesort").reset_index(drop=True)
     names = [*BASE_FEATURES, *generator_feature_names(rows)]
     groups = rows.groupby("incident_id", sort=True).size().to_numpy()
-    model = lgb.LGBMRanker(**params)
-    model.fit(feature_matrix(rows, names), rows["is_cause"].astype(int).to_numpy(), group=groups,
-              feature_name=[_safe(n) for n in names])
-    return LgbmRanker(booster=model.booster_, feature_names=names,
+    data = lgb.Dataset(feature_matrix(rows, names), label=rows["is_cause"].astype(int).to_numpy(), group=groups,
+                       feature_name=[_safe(n) for n in names], params={"verbose": -1})
+    booster = lgb.train(params, data)
+    return LgbmRanker(booster=booster, feature_names=names,
                       meta={"params": params, "n_rows": len(rows), "n_incidents": len(groups)})
 
 
