@@ -124,11 +124,12 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
         corpus / "manifest.csv", index=False)
     monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
     assert [e.split for e in corpus_incidents(corpus)] == ["train", "validation", "test"]
-    table = build_training_table(corpus, ("train", "validation"), processes=1, progress=False)
+    cache = tmp_path / "cache"
+    table = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
     assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-1"]
     assert table.rows.loc[table.rows["node"] == "feature:amount", "is_cause"].eq(1).all()
     assert table.rows.loc[table.rows["node"] == "service:api", "is_cause"].eq(0).all()
     assert json.loads(table.incidents["causes"][0]) == [["feature:amount", "data_drift"]]
-    cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False)
+    cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
     pd.testing.assert_frame_equal(cached.rows, table.rows)
-    assert len(list((corpus / ".cache").glob("rows-*.parquet"))) == 1
+    assert len(list(cache.glob("rows-*.parquet"))) == 1

@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from rca.errors import BundleError, ConfigError
-from rca.ranking.features import ID_COLUMNS, incident_table
+from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
 
 SPLITS = ("train", "review", "validation", "test")
 
@@ -104,14 +104,19 @@ def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict]:
 
 def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None, *, processes: int = 2,
                          cache_dir: Path | None = None, progress: bool = True) -> HypothesisTable:
-    """The hypothesis table of a corpus, cached as Parquet under ``cache_dir`` (default ``<corpus>/.cache``).
+    """The hypothesis table of a corpus, cached as Parquet under ``cache_dir``.
+
+    The default cache is ``<RCA_DATA_DIR>/cache/<corpus name>`` (never inside the corpus: it may be read-only).
 
     The cache key hashes the rca source code and the corpus' entries, so a change in either rebuilds it.
     """
     if processes < 1:
         raise ConfigError("processes", processes, "an integer >= 1")
     entries = corpus_incidents(corpus_dir, splits)
-    cache_dir = cache_dir or Path(corpus_dir) / ".cache"
+    if cache_dir is None:
+        from rca.config import get_settings
+
+        cache_dir = get_settings().data_dir / "cache" / Path(corpus_dir).resolve().name
     key = _cache_key(entries)
     rows_file, inc_file = cache_dir / f"rows-{key}.parquet", cache_dir / f"incidents-{key}.parquet"
     if rows_file.is_file() and inc_file.is_file():
@@ -130,7 +135,7 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     bar.close()
     rows = [r for r, _ in results if len(r)]
     table = HypothesisTable(
-        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause"]),
+        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause", *BASE_FEATURES]),
         pd.DataFrame([rec for _, rec in results],
                      columns=["incident_id", "split", "detected_at", "causes", "n_hypotheses"]))
     cache_dir.mkdir(parents=True, exist_ok=True)
