@@ -133,3 +133,21 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
     pd.testing.assert_frame_equal(cached.rows, table.rows)
     assert len(list(cache.glob("rows-*.parquet"))) == 1
+
+
+def test_get_ranker_falls_back_and_follows_the_champion(tmp_path, monkeypatch):
+    from rca.config import get_settings
+    from rca.ranking.heuristic import HeuristicRanker
+    from rca.service import get_ranker
+
+    monkeypatch.setenv("RCA_RANKERS_DIR", str(tmp_path / "rankers"))
+    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
+    get_settings.cache_clear()
+    try:
+        assert isinstance(get_ranker(), HeuristicRanker)
+        registry = RankerRegistry(tmp_path / "rankers")
+        version = registry.save(train_ranker(synthetic_table(30)))
+        registry.promote(version, "first")
+        assert get_ranker().name == version
+    finally:
+        get_settings.cache_clear()
