@@ -165,6 +165,66 @@ def retrain() -> None:
     typer.echo(json.dumps(report, indent=2, default=str))
 
 
+# ------------------------------------------------------------------------------ ranking: train, evaluate
+class Stage(StrEnum):
+    candidates = "candidates"
+    ranking = "ranking"
+
+
+@app.command()
+def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus directory (repeatable)")] = [
+              Path("labeled_incidents")],  # noqa: B006 (typer reads the default, never mutates it)
+          registry: Annotated[Path | None, typer.Option(help="ranker registry (default: RCA_RANKERS_DIR)")] = None,
+          out: Annotated[Path | None, typer.Option(help="write the trained ranker here instead (e.g. "
+                                                        "rca/ranking/champion), no registry, no gate")] = None,
+          processes: Annotated[int, typer.Option(min=1, max=8)] = 2) -> None:
+    """Train a LightGBM ranker on the train split, calibrate on validation; promote it if not worse."""
+    from rca.ranking.dataset import HypothesisTable, build_training_table
+    from rca.ranking.train import retrain, train_ranker
+
+    if out is not None:
+        table = HypothesisTable.concat([build_training_table(c, ("train", "review", "validation"),
+                                                             processes=processes) for c in corpus])
+        ranker = train_ranker(table)
+        ranker.meta["version"] = f"lgbm-packaged-{ranker.meta['code_version']}"
+        ranker.save(out)
+        typer.echo(f"wrote {out} ({ranker.meta['n_incidents']} training incidents); validation: "
+                   f"{json.dumps(ranker.meta.get('validation_metrics', {}).get('overall', {}))}")
+        return
+    from rca.config import get_settings
+
+    result = retrain(corpus, registry or get_settings().resolved_rankers_dir, processes=processes)
+    overall = result["metrics"]["challenger"]["overall"]
+    typer.echo(f"challenger {result['challenger']}: validation AC@1 {overall['AC@1']:.3f} MRR {overall['MRR']:.3f}"
+               f"; {'promoted' if result['promoted'] else 'NOT promoted (worse than the champion)'}")
+
+
+@app.command()
+def evaluate(corpus: Annotated[Path | None, typer.Option(help="labeled corpus")] = Path("labeled_incidents"),
+             split: Annotated[str, typer.Option(help="split of the corpus to evaluate")] = "test",
+             realdata: Annotated[Path | None, typer.Option(help="real labeled bundles (test only)")] = None,
+             report: Annotated[Path | None, typer.Option(help="write the Markdown report here")] = None,
+             stage: Annotated[Stage, typer.Option(help="candidates: recall only")] = Stage.ranking,
+             processes: Annotated[int, typer.Option(min=1, max=8)] = 2) -> None:
+    """AC@k, Avg@5, MRR, NDCG@5 and ECE of the ranker in use against the heuristic and naive baselines."""
+    from rca.ranking.report import format_tables, run_evaluation, write_report
+    from rca.service import get_ranker
+
+    corpus = corpus if corpus is not None and corpus.exists() else None
+    if corpus is None and realdata is None:
+        raise typer.BadParameter("nothing to evaluate: --corpus does not exist and no --realdata given")
+    evaluation = run_evaluation(corpus, split, realdata, get_ranker(), processes=processes)
+    if stage is Stage.candidates:
+        for part in ("corpus", "realdata"):
+            if part in evaluation:
+                typer.echo(f"{part}: {json.dumps(evaluation[part]['candidates'])}")
+        return
+    typer.echo(format_tables(evaluation))
+    if report is not None:
+        for path in write_report(evaluation, report):
+            typer.echo(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)  # returns typer.Exit's code instead of raising

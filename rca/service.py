@@ -42,10 +42,6 @@ from rca.store.models import (
 
 log = logging.getLogger(__name__)
 
-
-class TrainingUnavailableError(RcaError):
-    """Retraining asked for in a build without the ranker trainer."""
-
 CHAMPION_POINTER = "champion.json"
 """The registry file naming the promoted ranker; when its mtime changes, `get_ranker` reloads."""
 
@@ -66,36 +62,26 @@ _ranker_cache = _RankerCache()
 
 
 def get_ranker(settings: Settings | None = None):
-    """The ranker in use: the registry's champion when one is promoted, else the rule ranker.
+    """The ranker in use: the registry's champion, else the packaged champion, else the heuristic scorer.
 
-    Checked on every call (a `stat` of the champion pointer), so a ranker promoted by `rca retrain` is used
-    by the running service for its next analysis, without a restart.
+    The single entry point for every caller. Checked on every call (a `stat` of the champion pointer), so a
+    ranker promoted (or rolled back) by `rca retrain` is used by the running service for its next analysis,
+    without a restart.
     """
-    rankers_dir = (settings or get_settings()).resolved_rankers_dir
-    pointer = rankers_dir / CHAMPION_POINTER
+    from rca.ranking.heuristic import HeuristicRanker
+    from rca.ranking.registry import RankerRegistry, packaged_champion
+
+    registry = RankerRegistry((settings or get_settings()).resolved_rankers_dir)
     try:
-        stamp = pointer.stat().st_mtime_ns
+        stamp = registry.pointer.stat().st_mtime_ns
     except FileNotFoundError:
         stamp = None
-    key = (str(pointer), stamp)
+    key = (str(registry.pointer), stamp)
     with _ranker_cache.lock:
         if _ranker_cache.key != key or _ranker_cache.ranker is None:
-            _ranker_cache.ranker = _load_ranker(rankers_dir) if stamp is not None else _rule_ranker()
+            _ranker_cache.ranker = registry.champion() or packaged_champion() or HeuristicRanker()
             _ranker_cache.key = key
         return _ranker_cache.ranker
-
-
-def _rule_ranker():
-    from rca.ranking.rule import RuleRanker
-
-    return RuleRanker()
-
-
-def _load_ranker(rankers_dir: Path):
-    # The registry is the ranking engineer's module; it writes the champion pointer this cache watches.
-    from rca.ranking.registry import load_champion
-
-    return load_champion(rankers_dir)
 
 
 def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
@@ -329,29 +315,26 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     """
     started = time.perf_counter()
     exported = export_reviewed(session, settings=settings)
-    try:
-        from rca.ranking.train import retrain as train_and_gate
-    except ModuleNotFoundError as exc:
-        if exc.name != "rca.ranking.train":
-            raise
-        raise TrainingUnavailableError("ranker training is not installed (rca.ranking.train is missing); "
-                                       f"{len(exported)} reviewed incident(s) exported to "
-                                       f"{reviewed_dir(settings)}") from exc
+    from rca.ranking.train import retrain as train_and_gate
 
     corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
     report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
     return {**report, "exported": len(exported), "seconds": round(time.perf_counter() - started, 3)}
 
 
+def _version_summary(registry, version: str) -> dict:
+    meta = json.loads((registry.root / version / "meta.json").read_text(encoding="utf-8"))
+    return {"created_at": meta.get("created_at"), "metrics": meta.get("metrics", {}),
+            "n_training_incidents": len(meta.get("training_incidents", []))}
+
+
 def list_rankers(settings: Settings) -> dict:
     """The ranker in use and the registry's versions with their metrics (empty before any training)."""
     in_use = get_ranker(settings)
-    try:
-        from rca.ranking.registry import list_versions
-    except ModuleNotFoundError as exc:  # no ranker registry in this build: only the rule ranker exists
-        if exc.name != "rca.ranking.registry":
-            raise
-        versions: list[dict] = []
-    else:
-        versions = list_versions(settings.resolved_rankers_dir)
+    from rca.ranking.registry import RankerRegistry
+
+    registry = RankerRegistry(settings.resolved_rankers_dir)
+    champion = registry.champion_version()
+    versions = [{"version": v, "champion": v == champion, **_version_summary(registry, v)}
+                for v in registry.versions()]
     return {"in_use": getattr(in_use, "name", type(in_use).__name__), "versions": versions}

@@ -11,7 +11,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rca.api.deps import AuthError
 from rca.errors import BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError
-from rca.service import TrainingUnavailableError
 from rca.store.queries import CursorError
 
 log = logging.getLogger(__name__)
@@ -69,10 +68,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigError)
     async def _config(_: Request, exc: ConfigError) -> JSONResponse:
         return error_response(503, str(exc), exc.name)
-
-    @app.exception_handler(TrainingUnavailableError)
-    async def _unavailable(_: Request, exc: TrainingUnavailableError) -> JSONResponse:
-        return error_response(503, str(exc))
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:

@@ -90,14 +90,19 @@ def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, st
 
 
 def test_get_ranker_reloads_when_the_champion_pointer_changes(migrated, monkeypatch):
+    from rca.ranking import registry as reg
+
     loads = []
 
-    def load_champion(rankers_dir):
-        loads.append(rankers_dir)
+    def champion(self):
+        if not self.pointer.is_file():
+            return None
+        loads.append(self.root)
         return types.SimpleNamespace(name=f"lgbm-{len(loads)}")
 
-    monkeypatch.setitem(sys.modules, "rca.ranking.registry", types.SimpleNamespace(load_champion=load_champion))
-    assert service.get_ranker(migrated).name == "rule-max-score"
+    monkeypatch.setattr(reg.RankerRegistry, "champion", champion)
+    monkeypatch.setattr(reg, "packaged_champion", lambda: None)
+    assert service.get_ranker(migrated).name == "heuristic"
     pointer = migrated.resolved_rankers_dir / service.CHAMPION_POINTER
     pointer.parent.mkdir(parents=True)
     pointer.write_text('{"version": "v1"}')
@@ -105,11 +110,3 @@ def test_get_ranker_reloads_when_the_champion_pointer_changes(migrated, monkeypa
     assert service.get_ranker(migrated).name == "lgbm-1" and len(loads) == 1  # cached while unchanged
     os.utime(pointer, ns=(pointer.stat().st_atime_ns, pointer.stat().st_mtime_ns + 10**9))
     assert service.get_ranker(migrated).name == "lgbm-2"
-
-
-def test_retrain_without_the_trainer_is_a_clear_error(session, migrated, monkeypatch):
-    import pytest
-
-    monkeypatch.setitem(sys.modules, "rca.ranking.train", None)  # import of it raises ModuleNotFoundError
-    with pytest.raises(service.TrainingUnavailableError, match="rca.ranking.train"):
-        service.retrain(session, settings=migrated)

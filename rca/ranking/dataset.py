@@ -1,0 +1,177 @@
+"""The hypothesis table of a labeled corpus: every incident's feature rows, marked with the true causes.
+
+`corpus_incidents` is the single place that reads a corpus layout (``manifest.csv`` with at least ``id`` and
+``split``; bundles at ``path``, ``bundles/<id>.tar.gz`` or ``<id>/``; a folder of bundles without a manifest
+is a test set, like the real data). When `rca.corpus.incidents` lands, swap this one function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from rca.errors import BundleError, ConfigError
+from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
+
+SPLITS = ("train", "review", "validation", "test")
+
+
+@dataclass(frozen=True)
+class CorpusEntry:
+    id: str
+    path: Path
+    split: str
+    detected_at: str = ""
+
+
+@dataclass
+class HypothesisTable:
+    """``rows``: one per hypothesis (ID_COLUMNS, split, is_cause, features). ``incidents``: one per incident
+    (incident_id, split, detected_at, causes as JSON ``[[node, kind], ...]``, n_hypotheses), so incidents whose
+    true cause no generator proposed still count as misses."""
+
+    rows: pd.DataFrame
+    incidents: pd.DataFrame
+
+    def split(self, *splits: str) -> HypothesisTable:
+        ids = set(self.incidents.loc[self.incidents["split"].isin(splits), "incident_id"])
+        return HypothesisTable(self.rows[self.rows["incident_id"].isin(ids)].reset_index(drop=True),
+                               self.incidents[self.incidents["incident_id"].isin(ids)].reset_index(drop=True))
+
+    def truths(self) -> dict[str, set[tuple[str, str]]]:
+        return {r.incident_id: {tuple(c) for c in json.loads(r.causes)} for r in self.incidents.itertuples()}
+
+    @classmethod
+    def concat(cls, tables: list[HypothesisTable]) -> HypothesisTable:
+        return cls(pd.concat([t.rows for t in tables], ignore_index=True),
+                   pd.concat([t.incidents for t in tables], ignore_index=True))
+
+
+def corpus_incidents(corpus_dir: Path, splits: tuple[str, ...] | None = None) -> list[CorpusEntry]:
+    """The incidents of a corpus, optionally only those of ``splits``, sorted by detection time then id."""
+    corpus_dir = Path(corpus_dir)
+    manifest = corpus_dir / "manifest.csv"
+    if manifest.is_file():
+        frame = pd.read_csv(manifest, dtype=str).fillna("")
+        for column in ("id", "split"):
+            if column not in frame.columns:
+                raise BundleError(f"missing column '{column}'", file=str(manifest), field=column)
+        entries = [CorpusEntry(r["id"], _bundle_path(corpus_dir, r), r["split"], r.get("detected_at", ""))
+                   for _, r in frame.iterrows()]
+    elif corpus_dir.is_dir():
+        entries = [CorpusEntry(p.name, p, "test", "") for p in sorted(corpus_dir.iterdir())
+                   if (p / "incident.json").is_file()]
+    else:
+        raise BundleError(f"no such corpus: {corpus_dir}; expected a directory with manifest.csv or bundles")
+    if splits is not None:
+        entries = [e for e in entries if e.split in splits]
+    return sorted(entries, key=lambda e: (e.detected_at, e.id))
+
+
+def _bundle_path(corpus_dir: Path, row: pd.Series) -> Path:
+    if row.get("path"):
+        return corpus_dir / row["path"]
+    for candidate in (corpus_dir / "bundles" / f"{row['id']}.tar.gz", corpus_dir / row["id"]):
+        if candidate.exists():
+            return candidate
+    raise BundleError(f"no bundle for incident {row['id']!r} (looked for bundles/{row['id']}.tar.gz and "
+                      f"{row['id']}/)", file=str(corpus_dir / "manifest.csv"))
+
+
+def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict]:
+    """Load one labeled incident, generate its candidates, and return (feature rows, incident record)."""
+    from rca.contract import load_bundle, load_label
+    from rca.generators import generate_candidates
+
+    bundle = load_bundle(entry.path)
+    candidates = generate_candidates(bundle)
+    it = incident_table(bundle, candidates)
+    truth = {(c.node, str(c.kind)) for c in load_label(entry.path).causes}
+    rows = it.rows.assign(incident_id=entry.id)
+    rows.insert(3, "split", entry.split)
+    rows.insert(4, "is_cause", [float((n, k) in truth) for n, k in zip(rows["node"], rows["kind"])])
+    record = {"incident_id": entry.id, "split": entry.split,
+              "detected_at": entry.detected_at or bundle.incident.detected_at.isoformat(),
+              "causes": json.dumps(sorted([list(t) for t in truth])), "n_hypotheses": len(rows)}
+    return rows, record
+
+
+def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None, *, processes: int = 2,
+                         cache_dir: Path | None = None, progress: bool = True) -> HypothesisTable:
+    """The hypothesis table of a corpus, cached as Parquet under ``cache_dir``.
+
+    The default cache is ``<RCA_DATA_DIR>/cache/<corpus name>`` (never inside the corpus: it may be read-only).
+
+    The cache key hashes the rca source code and the corpus' entries, so a change in either rebuilds it.
+    """
+    if processes < 1:
+        raise ConfigError("processes", processes, "an integer >= 1")
+    entries = corpus_incidents(corpus_dir, splits)
+    if cache_dir is None:
+        from rca.config import get_settings
+
+        cache_dir = get_settings().data_dir / "cache" / Path(corpus_dir).resolve().name
+    key = _cache_key(entries)
+    rows_file, inc_file = cache_dir / f"rows-{key}.parquet", cache_dir / f"incidents-{key}.parquet"
+    if rows_file.is_file() and inc_file.is_file():
+        return HypothesisTable(pd.read_parquet(rows_file), pd.read_parquet(inc_file))
+    bar = tqdm(total=len(entries), desc=f"features {Path(corpus_dir).name}", disable=not progress, unit="inc")
+    results = []
+    if processes > 1 and len(entries) > 1:
+        with get_context("spawn").Pool(processes) as pool:
+            for result in pool.imap(incident_rows, entries, chunksize=4):
+                results.append(result)
+                bar.update()
+    else:
+        for entry in entries:
+            results.append(incident_rows(entry))
+            bar.update()
+    bar.close()
+    rows = [r for r, _ in results if len(r)]
+    table = HypothesisTable(
+        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause", *BASE_FEATURES]),
+        pd.DataFrame([rec for _, rec in results],
+                     columns=["incident_id", "split", "detected_at", "causes", "n_hypotheses"]))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    table.rows.to_parquet(rows_file)
+    table.incidents.to_parquet(inc_file)
+    return table
+
+
+def code_version() -> str:
+    """``git describe`` of the checkout when available, else the package version."""
+    import subprocess
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=root, capture_output=True,
+                             text=True, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return version("rca")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _cache_key(entries: list[CorpusEntry]) -> str:
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for source in sorted(package.rglob("*.py")):
+        h.update(source.relative_to(package).as_posix().encode())
+        h.update(source.read_bytes())
+    for e in entries:
+        stat = e.path.stat() if e.path.exists() else None
+        h.update(f"{e.id}|{e.split}|{e.path.name}|{stat.st_size if stat else 0}|"
+                 f"{stat.st_mtime_ns if stat else 0}".encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,50 @@
+"""One sentence per cause naming the evidence a reviewer can check."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pandas as pd
+
+from rca.contract.bundle import Bundle
+from rca.generators.base import Hypothesis
+
+
+def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) -> str:
+    """E.g. ``feature:amount (schema_change): histograms psi = 2.7 (0.02 -> 0.91) since 08:00, 5 min after
+    pipeline_deploy of pipeline:payments; reaches kpi:approval_rate, explains 3 of 4 other anomalies``."""
+    parts = [f"{h.node} ({h.kind}):"]
+    if h.evidence:
+        e = max(h.evidence, key=lambda ev: abs(ev.value) if ev.value is not None else -1)
+        text = f"{e.signal} {e.test}"
+        if e.value is not None:
+            text += f" = {e.value:.3g}"
+        if e.baseline is not None and e.current is not None:
+            text += f" ({e.baseline:.3g} -> {e.current:.3g})"
+        if e.detail:
+            text += f", {e.detail}"
+        parts.append(text)
+    else:
+        parts.append(f"proposed by {h.generator} (score {h.score:.3g})")
+    if h.onset is not None:
+        parts.append(f"since {h.onset:%H:%M}")
+    event = _nearest_event(h, bundle, graph)
+    if event is not None:
+        minutes = (((h.onset or bundle.incident.detected_at) - event.timestamp).total_seconds()) / 60
+        parts[-1] += f", {minutes:.0f} min after {event.kind} of {event.target}"
+    reach = []
+    if row.get("reaches_symptom", 0) > 0:
+        reach.append("reaches the symptom")
+    n_down = int(row.get("n_anomalous_descendants", 0) or 0)
+    if n_down:
+        reach.append(f"upstream of {n_down} other anomal{'y' if n_down == 1 else 'ies'}")
+    if row.get("anomalous_ancestor_better", 0) > 0:
+        reach.append("but a stronger upstream anomaly precedes it")
+    sentence = " ".join(parts)
+    return sentence + ("; " + ", ".join(reach) if reach else "")
+
+
+def _nearest_event(h: Hypothesis, bundle: Bundle, graph: nx.DiGraph):
+    cutoff = h.onset or bundle.incident.detected_at
+    upstream = (nx.ancestors(graph, h.node) | {h.node}) if h.node in graph else {h.node}
+    before = [e for e in bundle.events if e.target in upstream and e.timestamp <= cutoff]
+    return max(before, key=lambda e: e.timestamp) if before else None

@@ -1,0 +1,115 @@
+"""Versioned ranker artifacts, the champion pointer and the append-only promotion log.
+
+Layout under ``root``::
+
+    <version>/model.txt, <version>/meta.json     one trained ranker each
+    champion.json                                {"version": ..., "at": ...}: the ranker in use
+    promotions.jsonl                             every promote and rollback, one JSON object per line
+
+The champion history is the promotion log replayed: ``promote`` pushes a version, ``rollback`` pops one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rca.errors import ConfigError, NotFoundError
+from rca.ranking.lgbm import LgbmRanker
+
+PACKAGED_CHAMPION = Path(__file__).resolve().parent / "champion"
+"""The champion shipped with the repository (``rca train --out rca/ranking/champion`` writes it)."""
+
+
+class RankerRegistry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def pointer(self) -> Path:
+        return self.root / "champion.json"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "promotions.jsonl"
+
+    def versions(self) -> list[str]:
+        """Stored versions, oldest first (version names start with their UTC creation time)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "meta.json").is_file())
+
+    def save(self, ranker: LgbmRanker, *, now: datetime | None = None) -> str:
+        """Store a trained ranker under a new version ``lgbm-<UTC time>-<hash of the model>``; return it."""
+        if ranker.booster is None:
+            raise ConfigError("ranker", "an untrained LgbmRanker", "a trained ranker")
+        now = now or datetime.now(UTC)
+        digest = hashlib.sha256(ranker.booster.model_to_string().encode()).hexdigest()[:8]
+        version = f"lgbm-{now:%Y%m%d-%H%M%S}-{digest}"
+        ranker.meta = {**ranker.meta, "version": version, "created_at": now.isoformat()}
+        ranker.save(self.root / version)
+        return version
+
+    def load(self, version: str) -> LgbmRanker:
+        if version not in self.versions():
+            raise NotFoundError(f"ranker version {version!r} not in {self.root}; known: "
+                                f"{', '.join(self.versions()) or '(none)'}")
+        return LgbmRanker.load(self.root / version)
+
+    def champion_version(self) -> str | None:
+        if not self.pointer.is_file():
+            return None
+        return json.loads(self.pointer.read_text())["version"]
+
+    def champion(self) -> LgbmRanker | None:
+        """The promoted champion, or None when nothing was promoted yet."""
+        version = self.champion_version()
+        return self.load(version) if version else None
+
+    def history(self) -> list[dict]:
+        if not self.log.is_file():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def promote(self, version: str, reason: str) -> None:
+        """Make ``version`` the champion and log it."""
+        if version not in self.versions():
+            raise NotFoundError(f"cannot promote {version!r}: not in {self.root}")
+        self._record({"action": "promote", "version": version, "previous": self.champion_version(),
+                      "reason": reason})
+
+    def rollback(self, reason: str = "rollback") -> str:
+        """Return to the champion before the current one (logged); returns the restored version."""
+        stack = self._stack()
+        if len(stack) < 2:
+            raise NotFoundError("no previous champion to roll back to")
+        restored = stack[-2]
+        self._record({"action": "rollback", "version": restored, "previous": stack[-1], "reason": reason})
+        return restored
+
+    def _stack(self) -> list[str]:
+        stack: list[str] = []
+        for entry in self.history():
+            if entry["action"] == "promote":
+                stack.append(entry["version"])
+            elif entry["action"] == "rollback" and stack:
+                stack.pop()
+        return stack
+
+    def _record(self, entry: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        entry = {"at": datetime.now(UTC).isoformat(), **entry}
+        with self.log.open("a") as f:
+            f.write(json.dumps(entry, sort_keys=True) + "\n")
+        tmp = self.pointer.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": entry["version"], "at": entry["at"]}) + "\n")
+        tmp.replace(self.pointer)  # atomic: a reader never sees a half-written pointer
+
+
+def packaged_champion() -> LgbmRanker | None:
+    """The champion shipped in ``rca/ranking/champion/``, or None when the repository has none yet."""
+    if not (PACKAGED_CHAMPION / "model.txt").is_file():
+        return None
+    return LgbmRanker.load(PACKAGED_CHAMPION)

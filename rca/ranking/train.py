@@ -1,0 +1,79 @@
+"""Training a ranker on a hypothesis table, calibrating it, and the champion/challenger gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rca.errors import ConfigError
+from rca.ranking.calibration import fit_calibration
+from rca.ranking.dataset import HypothesisTable, build_training_table, code_version
+from rca.ranking.evaluate import calibration_groups, evaluate_scores
+from rca.ranking.lgbm import LgbmRanker, fit_lgbm
+from rca.ranking.registry import RankerRegistry
+
+TRAIN_SPLITS = ("train", "review")
+VALIDATION_SPLIT = "validation"
+
+
+def train_ranker(table: HypothesisTable, *, params: dict | None = None) -> LgbmRanker:
+    """Fit on the train(+review) incidents, calibrate on validation, record metadata and validation metrics.
+
+    Raises
+    ------
+    ConfigError
+        When the train/review splits have no hypothesis rows.
+    """
+    train = table.split(*TRAIN_SPLITS)
+    if train.rows.empty:
+        raise ConfigError("table", "no hypothesis rows in the train/review splits", "a labeled training split")
+    ranker = fit_lgbm(train.rows, params=params)
+    validation = table.split(VALIDATION_SPLIT)
+    if not validation.rows.empty:
+        scores = ranker.score_table(validation.rows)
+        ranker.calibration = fit_calibration(calibration_groups(validation, scores))
+        metrics = evaluate_scores(validation, scores, calibration=ranker.calibration)
+        ranker.meta["validation_metrics"] = {"overall": metrics["overall"], "node_level": metrics["node_level"],
+                                             "ece": metrics["ece"]}
+    ranker.meta.update({
+        "training_incidents": sorted(train.incidents["incident_id"]),
+        "validation_incidents": sorted(validation.incidents["incident_id"]),
+        "code_version": code_version(),
+    })
+    return ranker
+
+
+def challenger_wins(challenger: dict, champion: dict | None) -> bool:
+    """The gate: promote unless the challenger is worse on validation AC@1 (ties broken by MRR)."""
+    if champion is None:
+        return True
+    c, b = challenger["overall"], champion["overall"]
+    if not np.isclose(c["AC@1"], b["AC@1"]):
+        return c["AC@1"] > b["AC@1"]
+    return c["MRR"] >= b["MRR"] - 1e-12
+
+
+def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, progress: bool = True) -> dict:
+    """Build the table from every corpus, train a challenger, and promote it if it is not worse.
+
+    Only the train/review splits train and only validation decides; the test split is never read here.
+    Returns ``{"challenger": version, "promoted": bool, "metrics": {"challenger": ..., "champion": ...}}``.
+    """
+    tables = [build_training_table(Path(d), ("train", "review", "validation"), processes=processes,
+                                   progress=progress) for d in corpus_dirs]
+    table = HypothesisTable.concat(tables)
+    registry = RankerRegistry(registry_dir)
+    champion = registry.champion()
+    challenger = train_ranker(table)
+    version = registry.save(challenger)
+    validation = table.split(VALIDATION_SPLIT)
+    ch_metrics = evaluate_scores(validation, challenger.score_table(validation.rows), by_kind=False)
+    cp_metrics = (evaluate_scores(validation, champion.score_table(validation.rows), by_kind=False)
+                  if champion is not None else None)
+    promoted = challenger_wins(ch_metrics, cp_metrics)
+    if promoted:
+        registry.promote(version, reason=f"validation AC@1 {ch_metrics['overall']['AC@1']:.3f} vs champion "
+                                         f"{cp_metrics['overall']['AC@1'] if cp_metrics else 'none'}")
+    return {"challenger": version, "promoted": promoted,
+            "metrics": {"challenger": ch_metrics, "champion": cp_metrics}}

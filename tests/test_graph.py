@@ -1,0 +1,70 @@
+import math
+
+import networkx as nx
+import pytest
+
+from rca.contract import load_bundle
+from rca.generators.base import Anomaly, Candidates, Hypothesis
+from rca.graph import UNREACHABLE, build_graph, graph_features, personalized_pagerank
+
+
+def h(node, score, onset=None, kind="data_drift"):
+    return Hypothesis(node=node, kind=kind, generator="t", score=score, onset=onset)
+
+
+@pytest.fixture
+def chain():
+    # a -> b -> c -> kpi:x ; d isolated
+    g = nx.DiGraph([("service:a", "service:b"), ("service:b", "service:c"), ("service:c", "kpi:x")])
+    g.add_node("service:d")
+    return g
+
+
+def test_upstream_cause_explains_descendants_and_precedes(chain):
+    hyps = [h("service:a", 5, onset=1), h("service:b", 8, onset=2), h("service:d", 9, onset=0)]
+    f = graph_features(chain, hyps, [Anomaly("kpi:x", "kpi", 3, onset=3)], "kpi:x")
+    a, b, d = f
+    assert a["n_anomalous_descendants"] == 2 and a["anomalous_descendant_share"] == pytest.approx(2 / 3)
+    assert a["onset_precedes_share"] == 1.0 and a["distance_to_symptom"] == 3 and a["reaches_symptom"] == 1
+    assert a["anomalous_ancestor_better"] == 0
+    assert b["n_anomalous_ancestors"] == 1 and b["anomalous_ancestor_better"] == 0  # a is weaker than b
+    assert d["distance_to_symptom"] == UNREACHABLE and d["reaches_symptom"] == 0 and d["n_anomalous_descendants"] == 0
+    assert math.isnan(d["onset_precedes_share"])
+
+
+def test_stronger_earlier_ancestor_marks_a_symptom(chain):
+    f = graph_features(chain, [h("service:a", 9, onset=1), h("service:b", 3, onset=2)], [], "kpi:x")
+    assert f[1]["anomalous_ancestor_better"] == 1
+    # a later ancestor does not explain b
+    f = graph_features(chain, [h("service:a", 9, onset=5), h("service:b", 3, onset=2)], [], "kpi:x")
+    assert f[1]["anomalous_ancestor_better"] == 0
+
+
+def test_ppr_matches_networkx_on_the_reversed_graph(chain):
+    weights = {"kpi:x": 2.0, "service:b": 1.0}
+    ours = personalized_pagerank(chain, weights)
+    ref = nx.pagerank(chain.reverse(), personalization=weights, tol=1e-10, max_iter=500)
+    n = chain.number_of_nodes()
+    for node in chain:
+        assert ours[node] == pytest.approx(ref[node] * n, rel=1e-6)
+    assert ours["service:a"] > ours["service:d"]  # upstream of anomalies collects mass; isolated does not
+
+
+def test_build_graph_from_signals_and_declared(bundle_dir):
+    b = load_bundle(bundle_dir)
+    c = Candidates([h("feature:amount", 3)], [Anomaly("kpi:approval_rate", "kpi", 2)])
+    g = build_graph(b, c)
+    assert g.edges["feature:amount", "model:fraud-scorer@v1"]["origin"] == "declared"
+    assert g.edges["service:model-server", "service:api"]["origin"] == "trace"  # callee -> caller
+    assert g.has_edge("model:fraud-scorer@v1", "kpi:approval_rate")
+    assert g.has_edge("labels:fraud-scorer", "kpi:approval_rate")
+    assert g.has_edge("segment:country=US", "kpi:approval_rate")
+    assert nx.has_path(g, "service:model-server", "kpi:approval_rate")
+    assert all(g.nodes[n]["kind"] == n.split(":")[0] for n in g)
+
+
+def test_build_graph_without_graph_json(bundle_dir):
+    (bundle_dir / "graph.json").unlink()
+    g = build_graph(load_bundle(bundle_dir), Candidates())
+    assert g.edges["feature:amount", "model:fraud-scorer@v1"]["origin"] == "lineage"
+    assert nx.has_path(g, "feature:country", "kpi:approval_rate")

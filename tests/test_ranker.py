@@ -1,0 +1,153 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rca.contract import load_bundle
+from rca.errors import NotFoundError
+from rca.generators.base import Anomaly, Candidates, Hypothesis
+from rca.ranking.dataset import build_training_table, corpus_incidents
+from rca.ranking.evaluate import evaluate_scores, largest_score, random_metrics
+from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
+from rca.ranking.heuristic import HeuristicRanker
+from rca.ranking.lgbm import LgbmRanker, fit_lgbm
+from rca.ranking.registry import RankerRegistry
+from rca.ranking.train import challenger_wins, train_ranker
+from tests.builders import write_minimal_bundle
+from tests.rank_builders import synthetic_table
+
+
+def candidates(bundle):
+    onset = bundle.incident.current.start
+    return Candidates(
+        [Hypothesis("feature:amount", "data_drift", "hist", 4.0, onset=onset, features={"hist.psi": 0.4}),
+         Hypothesis("feature:amount", "data_drift", "sample", 2.0, features={"sample.ks": 0.3, "junk": 1.0}),
+         Hypothesis("service:api", "dependency_latency", "trace", 6.0, onset=onset,
+                    features={"trace.latency_ratio": 3.0})],
+        [Anomaly("kpi:approval_rate", "kpi", 5.0, onset=onset)])
+
+
+def test_feature_table_has_fixed_columns_and_generator_features(bundle_dir):
+    b = load_bundle(bundle_dir)
+    rows = incident_table(b, candidates(b)).rows
+    assert list(rows.columns[:len(ID_COLUMNS) + len(BASE_FEATURES)]) == [*ID_COLUMNS, *BASE_FEATURES]
+    assert sorted(rows.columns[len(ID_COLUMNS) + len(BASE_FEATURES):]) == ["hist.psi", "sample.ks",
+                                                                           "trace.latency_ratio"]
+    amount = rows[rows["node"] == "feature:amount"].iloc[0]
+    assert amount["n_generators"] == 2 and amount["score_rank"] == 2 and amount["score_rel_max"] == 4 / 6
+    assert np.isnan(rows[rows["node"] == "service:api"]["hist.psi"].iloc[0])
+    # the model-deploy event at 07:55 targets the model, which is downstream of amount: not on its path
+    assert amount["event_on_path"] == 0
+
+
+def test_feature_table_handles_missing_families(tmp_path):
+    root = write_minimal_bundle(tmp_path / "b")
+    for name in ("predictions.parquet", "histograms.jsonl", "traces.jsonl", "events.jsonl", "graph.json",
+                 "metrics.parquet"):
+        (root / name).unlink()
+    b = load_bundle(root)
+    rows = incident_table(b, candidates(b)).rows
+    assert rows["family=kpis"].eq(1).all() and rows["family=traces"].eq(0).all()
+    assert rows["event_on_path"].eq(0).all() and rows["event_hours_before_onset"].isna().all()
+    empty = incident_table(b, Candidates()).rows
+    assert empty.empty and list(empty.columns) == [*ID_COLUMNS, *BASE_FEATURES]
+
+
+def test_heuristic_prefers_the_upstream_anomaly_that_explains_the_symptom(bundle_dir):
+    b = load_bundle(bundle_dir)
+    onset = b.incident.current.start
+    c = Candidates([Hypothesis("service:model-server", "dependency_latency", "trace", 5.0, onset=onset),
+                    Hypothesis("service:api", "dependency_latency", "trace", 5.5, onset=onset)],
+                   [Anomaly("kpi:approval_rate", "kpi", 5.0, onset=onset)])
+    answer = HeuristicRanker().rank(b, c)
+    assert answer.causes[0].node == "service:model-server"  # callee of api, upstream of it
+    assert sum(x.confidence for x in answer.causes) <= 1 + 1e-9
+    assert "service:model-server" in answer.causes[0].explanation
+
+
+def test_training_is_deterministic():
+    rows = synthetic_table(40).rows
+    a, b = fit_lgbm(rows), fit_lgbm(rows.sample(frac=1.0, random_state=3))  # row order must not matter
+    assert a.booster.model_to_string() == b.booster.model_to_string()
+
+
+def test_trained_ranker_beats_baselines_and_roundtrips(tmp_path):
+    table = synthetic_table(80, seed=1, signal=2.0)
+    ranker = train_ranker(table)
+    test = table.split("test")
+    ours = evaluate_scores(test, ranker.score_table(test.rows), calibration=ranker.calibration)
+    assert ours["overall"]["AC@1"] > random_metrics(test)["overall"]["AC@1"] + 0.3
+    assert ours["overall"]["AC@1"] >= evaluate_scores(test, largest_score(test.rows))["overall"]["AC@1"]
+    assert ranker.meta["training_incidents"][0] == "inc-000" and "inc-079" not in ranker.meta["training_incidents"]
+    loaded = LgbmRanker.load(ranker.save(tmp_path / "m"))
+    assert np.array_equal(loaded.score_table(test.rows), ranker.score_table(test.rows))
+    assert loaded.calibration == ranker.calibration and loaded.feature_names[-1] == "hist.psi"
+
+
+def test_registry_promote_rollback_history(tmp_path):
+    registry = RankerRegistry(tmp_path / "rankers")
+    assert registry.champion() is None and registry.versions() == []
+    table = synthetic_table(30)
+    v1 = registry.save(train_ranker(table), now=pd.Timestamp("2026-01-01T00:00:00Z").to_pydatetime())
+    v2 = registry.save(train_ranker(synthetic_table(30, seed=5)),
+                       now=pd.Timestamp("2026-01-08T00:00:00Z").to_pydatetime())
+    assert registry.versions() == [v1, v2]
+    with pytest.raises(NotFoundError):
+        registry.rollback()
+    registry.promote(v1, "first")
+    registry.promote(v2, "better")
+    assert registry.champion_version() == v2 and registry.champion().meta["version"] == v2
+    assert registry.rollback("v2 misbehaves") == v1 and registry.champion_version() == v1
+    actions = [(e["action"], e["version"]) for e in registry.history()]
+    assert actions == [("promote", v1), ("promote", v2), ("rollback", v1)]
+    with pytest.raises(NotFoundError):
+        registry.rollback()
+    with pytest.raises(NotFoundError):
+        registry.promote("lgbm-nope", "x")
+
+
+def test_gate_refuses_a_worse_challenger():
+    good = {"overall": {"AC@1": 0.8, "MRR": 0.85}}
+    worse = {"overall": {"AC@1": 0.7, "MRR": 0.9}}
+    tie_better_mrr = {"overall": {"AC@1": 0.8, "MRR": 0.86}}
+    assert not challenger_wins(worse, good)
+    assert challenger_wins(good, worse) and challenger_wins(tie_better_mrr, good) and challenger_wins(good, None)
+    assert not challenger_wins({"overall": {"AC@1": 0.8, "MRR": 0.8}}, good)
+
+
+def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    for i, split in enumerate(["train", "validation", "test"]):
+        write_minimal_bundle(corpus / f"inc-{i}", seed=i)
+    pd.DataFrame({"id": ["inc-0", "inc-1", "inc-2"], "split": ["train", "validation", "test"]}).to_csv(
+        corpus / "manifest.csv", index=False)
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    assert [e.split for e in corpus_incidents(corpus)] == ["train", "validation", "test"]
+    cache = tmp_path / "cache"
+    table = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
+    assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-1"]
+    assert table.rows.loc[table.rows["node"] == "feature:amount", "is_cause"].eq(1).all()
+    assert table.rows.loc[table.rows["node"] == "service:api", "is_cause"].eq(0).all()
+    assert json.loads(table.incidents["causes"][0]) == [["feature:amount", "data_drift"]]
+    cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
+    pd.testing.assert_frame_equal(cached.rows, table.rows)
+    assert len(list(cache.glob("rows-*.parquet"))) == 1
+
+
+def test_get_ranker_falls_back_and_follows_the_champion(tmp_path, monkeypatch):
+    from rca.config import get_settings
+    from rca.ranking.heuristic import HeuristicRanker
+    from rca.service import get_ranker
+
+    monkeypatch.setenv("RCA_RANKERS_DIR", str(tmp_path / "rankers"))
+    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
+    get_settings.cache_clear()
+    try:
+        assert isinstance(get_ranker(), HeuristicRanker)
+        registry = RankerRegistry(tmp_path / "rankers")
+        version = registry.save(train_ranker(synthetic_table(30)))
+        registry.promote(version, "first")
+        assert get_ranker().name == version
+    finally:
+        get_settings.cache_clear()
