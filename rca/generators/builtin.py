@@ -3,3 +3,4 @@
 from rca.generators import histograms  # noqa: F401
 from rca.generators import predictions  # noqa: F401
 from rca.generators import segments  # noqa: F401
+from rca.generators import samples  # noqa: F401

@@ -59,6 +59,7 @@ class FeatureChange:
     unseen: Test | None = None
     top_share: Test | None = None
     dtype_changed: bool = False
+    dtype_onset: datetime | None = None  # when the other value type appeared, if known
     constant: bool = False
     step_score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
@@ -160,7 +161,7 @@ def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypot
     schema = [(t, s) for t, s in ((change.out_of_range, OOR_JUMP), (change.unseen, UNSEEN_SHARE))
               if t is not None and t.passes(s)]
     if change.dtype_changed:
-        add(CauseKind.SCHEMA_CHANGE, 50.0, change.shift.onset)
+        add(CauseKind.SCHEMA_CHANGE, 50.0, change.dtype_onset or change.shift.onset)
     elif schema:
         best = max(schema, key=lambda ts: strength(ts[0], 0.1))[0]
         add(CauseKind.SCHEMA_CHANGE, strength(best, 0.1), best.onset)
