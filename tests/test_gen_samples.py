@@ -158,7 +158,7 @@ def test_loaded_csv_bundle_is_deterministic_and_finds_the_drift(tmp_path: Path):
     rng = np.random.default_rng(10)
     frame = samples_frame(rng, {"drift": (normal, changed_from(34, _shift)), "stable": (normal, normal)})
     (tmp_path / "incident.json").write_text(json.dumps(INCIDENT))
-    out = frame.assign(timestamp=frame["timestamp"].astype("int64") // 10**6)
+    out = frame.assign(timestamp=(frame["timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1))
     out.to_csv(tmp_path / "feature_samples.csv", index=False)
     b = load_bundle(tmp_path)
     gen = get_generator("samples")

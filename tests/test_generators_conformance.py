@@ -21,7 +21,7 @@ def _summary(cands):
 
 
 def test_registry_has_the_data_side_generators():
-    assert {"histograms", "predictions", "segments"} <= set(registered())
+    assert {"histograms", "samples", "predictions", "segments", "kpi_segments"} <= set(registered())
 
 
 @pytest.mark.parametrize("name", registered())
