@@ -21,7 +21,8 @@ def _summary(cands):
 
 
 def test_registry_has_the_data_side_generators():
-    assert {"histograms", "predictions", "segments"} <= set(registered())
+    assert {"events", "histograms", "kpi_segments", "kpis", "metrics", "predictions", "samples", "segments",
+            "traces"} == set(registered())
 
 
 @pytest.mark.parametrize("name", registered())

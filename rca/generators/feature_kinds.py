@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import networkx as nx
+import numpy as np
 
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
 from rca.contract.nodes import node_id
 from rca.generators.base import Hypothesis
+from rca.stats.series import onset_index, robust_threshold, two_proportion_test
 
 P_GATE = 1e-3
 SHIFT_PSI = 0.05      # baseline -> current PSI floor for a distribution change
@@ -57,6 +59,7 @@ class FeatureChange:
     unseen: Test | None = None
     top_share: Test | None = None
     dtype_changed: bool = False
+    dtype_onset: datetime | None = None  # when the other value type appeared, if known
     constant: bool = False
     step_score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
@@ -88,6 +91,55 @@ def pipeline_deploys(bundle: Bundle, feature: str) -> list[datetime]:
     return times
 
 
+def hours_between(a: datetime, b: datetime) -> float:
+    """``a - b`` in hours."""
+    return (a - b).total_seconds() / 3600.0
+
+
+def share_test(x_ref: float, n_ref: float, x_cur: float, n_cur: float) -> tuple[float, float, float]:
+    """(reference share, current share, one-sided p that the current share is larger)."""
+    z, p = two_proportion_test(x_ref, n_ref, x_cur, n_cur)
+    p_up = p / 2 if z > 0 else 1 - p / 2
+    return (x_ref / n_ref if n_ref else 0.0), (x_cur / n_cur if n_cur else 0.0), p_up
+
+
+def bucket_onset(series: np.ndarray, base: np.ndarray, upto: np.ndarray, starts: list[datetime],
+                 cur: np.ndarray, floor: float) -> datetime | None:
+    """First time bucket (up to the current window's end) from which a per-bucket ``series`` stays above
+    the baseline buckets' noise (`robust_threshold`, at least ``floor``); else the first current bucket above
+    it; None when there is none.
+
+    Parameters
+    ----------
+    series : one value per bucket (NaN for an empty bucket).
+    base, upto, cur : boolean masks of the buckets: in the baseline window, starting before the current
+        window's end, in the current window.
+    starts : the buckets' start times.
+    """
+    thr = robust_threshold(series[base], floor=floor)
+    flags = np.nan_to_num(series, nan=-np.inf) > thr
+    idx = np.flatnonzero(upto)
+    if idx.size == 0:
+        return None
+    i = onset_index(flags[idx])
+    if i is None:
+        hits = np.flatnonzero(flags & cur)
+        return starts[hits[0]] if hits.size else None
+    return starts[idx[i]]
+
+
+def deploy_features(bundle: Bundle, feature: str, onset: datetime, bucket_hours: float, ns: str) -> dict[str, float]:
+    """Ranker features tying a feature's onset to the pipeline deploys that can reach it: how many deploys
+    (up to the current window's end), the gap from the last one before the onset in buckets (capped at
+    1000), and whether the onset follows one within two buckets."""
+    deploys = [t for t in pipeline_deploys(bundle, feature) if t <= bundle.incident.current.end]
+    before = [t for t in deploys if t <= onset]
+    gap = hours_between(onset, max(before)) if before else math.inf
+    return {f"{ns}.deploys": float(len(deploys)),
+            f"{ns}.deploy_gap_buckets": min(gap / bucket_hours, 1e3) if bucket_hours > 0 else 1e3,
+            f"{ns}.after_deploy": float(gap <= 2 * bucket_hours)}
+
+
 def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypothesis]:
     """The hypotheses one feature's change supports (none for a feature that did not change)."""
     node = node_id("feature", change.feature)
@@ -109,7 +161,7 @@ def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypot
     schema = [(t, s) for t, s in ((change.out_of_range, OOR_JUMP), (change.unseen, UNSEEN_SHARE))
               if t is not None and t.passes(s)]
     if change.dtype_changed:
-        add(CauseKind.SCHEMA_CHANGE, 50.0, change.shift.onset)
+        add(CauseKind.SCHEMA_CHANGE, 50.0, change.dtype_onset or change.shift.onset)
     elif schema:
         best = max(schema, key=lambda ts: strength(ts[0], 0.1))[0]
         add(CauseKind.SCHEMA_CHANGE, strength(best, 0.1), best.onset)

@@ -8,7 +8,6 @@ and for telling an abrupt step (skew after a deploy) from a trend (gradual drift
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 import numpy as np
 
@@ -16,10 +15,10 @@ from rca.contract.bundle import Bundle, FeatureHistograms
 from rca.contract.models import CategoricalHistogram, Evidence, NumericHistogram
 from rca.generators import register
 from rca.generators.base import Candidates
-from rca.generators.feature_kinds import FeatureChange, Test, pipeline_deploys, propose, rank_desc
-from rca.stats import chi2_counts, js_distance, ks_binned, onset_index, psi, robust_threshold, step_vs_trend
+from rca.generators.feature_kinds import (FeatureChange, Test, bucket_onset, deploy_features, hours_between, log10p,
+                                         propose, rank_desc, share_test)
+from rca.stats import chi2_counts, js_distance, ks_binned, onset_index, psi, step_vs_trend
 from rca.stats.distributions import binned_std, psi_rows, wasserstein_binned
-from rca.stats.series import two_proportion_test
 
 SIGNAL = "histograms"
 
@@ -66,32 +65,6 @@ def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.nda
     return cats, rows, None, nulls
 
 
-def _hours(a: datetime, b: datetime) -> float:
-    return (a - b).total_seconds() / 3600.0
-
-
-def _onset(series: np.ndarray, base: np.ndarray, upto: np.ndarray, starts: list[datetime], cur: np.ndarray,
-           floor: float) -> datetime | None:
-    """First bucket (up to the current window's end) from which ``series`` stays above the baseline noise."""
-    thr = robust_threshold(series[base], floor=floor)
-    flags = np.nan_to_num(series, nan=-np.inf) > thr
-    idx = np.flatnonzero(upto)
-    if idx.size == 0:
-        return None
-    i = onset_index(flags[idx])
-    if i is None:
-        hits = np.flatnonzero(flags & cur)
-        return starts[hits[0]] if hits.size else None
-    return starts[idx[i]]
-
-
-def _share_test(x_ref: float, n_ref: float, x_cur: float, n_cur: float) -> tuple[float, float, float]:
-    """(reference share, current share, one-sided p that the current share is larger)."""
-    z, p = two_proportion_test(x_ref, n_ref, x_cur, n_cur)
-    p_up = p / 2 if z > 0 else 1 - p / 2
-    return (x_ref / n_ref if n_ref else 0.0), (x_cur / n_cur if n_cur else 0.0), p_up
-
-
 # ------------------------------------------------------------------------------------------- one feature
 def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | None:
     """Measure one feature's change; None when it has no current-window bucket or no reference at all."""
@@ -124,7 +97,7 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
         shift_stat = ks_binned(prior, cur_counts)
         ks_ref = ks_binned(ref, cur_counts)
         f[f"{ns}.ks_d"] = ks_ref.statistic
-        f[f"{ns}.ks_p_log10"] = _lp(ks_ref.p_value)
+        f[f"{ns}.ks_p_log10"] = log10p(ks_ref.p_value)
         edges = fh.serving[0].edges
         scale = binned_std(edges, ref[1:-1]) if ref[1:-1].sum() > 0 else 0.0
         inner_ok = ref[1:-1].sum() > 0 and cur_counts[1:-1].sum() > 0
@@ -134,13 +107,13 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
     else:
         shift_stat = chi2_counts(prior, cur_counts)
         chi_ref = chi2_counts(ref, cur_counts)
-        f[f"{ns}.chi2_p_log10"] = _lp(chi_ref.p_value)
-    shift_onset = _onset(series, base, upto, starts, cur, floor=0.05)
+        f[f"{ns}.chi2_p_log10"] = log10p(chi_ref.p_value)
+    shift_onset = bucket_onset(series, base, upto, starts, cur, floor=0.05)
     shift = Test(effect=psi_prior, p_value=shift_stat.p_value, onset=shift_onset, baseline=psi_base,
                  current=psi_cur)
     f.update({f"{ns}.psi": psi_cur, f"{ns}.psi_vs_baseline": psi_prior, f"{ns}.psi_baseline": psi_base,
               f"{ns}.js": js_distance(ref, cur_counts), f"{ns}.step_vs_trend": trend.score,
-              f"{ns}.shift_p_log10": _lp(shift_stat.p_value), f"{ns}.categorical": float(not numeric)})
+              f"{ns}.shift_p_log10": log10p(shift_stat.p_value), f"{ns}.categorical": float(not numeric)})
     evidence = [Evidence(signal=SIGNAL, test="psi", value=psi_cur, baseline=psi_base, current=psi_cur,
                          onset=shift_onset, detail=f"{fh.feature}: PSI vs {'training' if train is not None else 'baseline'}"),
                 Evidence(signal=SIGNAL, test="ks" if numeric else "chi2", value=shift_stat.statistic,
@@ -151,12 +124,12 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
     obs = rows.sum(1) + nulls_srv
     ref_n = (train.sum() + nulls_all[0]) if train is not None else (obs[base].sum())
     ref_nulls = nulls_all[0] if train is not None else nulls_srv[base].sum()
-    r0, r1, p_null = _share_test(ref_nulls, ref_n, nulls_srv[cur].sum(), obs[cur].sum())
+    r0, r1, p_null = share_test(ref_nulls, ref_n, nulls_srv[cur].sum(), obs[cur].sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         null_series = nulls_srv / obs
-    null_onset = _onset(null_series, base, upto, starts, cur, floor=r0 + 0.005)
+    null_onset = bucket_onset(null_series, base, upto, starts, cur, floor=r0 + 0.005)
     nulls = Test(effect=r1 - r0, p_value=p_null, onset=null_onset, baseline=r0, current=r1)
-    f[f"{ns}.null_jump"], f[f"{ns}.null_p_log10"] = r1 - r0, _lp(p_null)
+    f[f"{ns}.null_jump"], f[f"{ns}.null_p_log10"] = r1 - r0, log10p(p_null)
     if nulls.effect > 0:
         evidence.append(Evidence(signal=SIGNAL, test="null_rate", value=r1 - r0, baseline=r0, current=r1,
                                  p_value=p_null, onset=null_onset))
@@ -164,10 +137,10 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
     out_of_range = unseen = None
     if numeric:
         oor_rows = rows[:, 0] + rows[:, -1]
-        o0, o1, p_oor = _share_test(ref[0] + ref[-1], ref.sum(), oor_rows[cur].sum(), cur_counts.sum())
+        o0, o1, p_oor = share_test(ref[0] + ref[-1], ref.sum(), oor_rows[cur].sum(), cur_counts.sum())
         with np.errstate(invalid="ignore", divide="ignore"):
             oor_series = oor_rows / rows.sum(1)
-        oor_onset = _onset(oor_series, base, upto, starts, cur, floor=o0 + 0.005)
+        oor_onset = bucket_onset(oor_series, base, upto, starts, cur, floor=o0 + 0.005)
         out_of_range = Test(effect=o1 - o0, p_value=p_oor, onset=oor_onset, baseline=o0, current=o1)
         f[f"{ns}.oor_share_delta"] = o1 - o0
         f[f"{ns}.underflow_delta"] = cur_counts[0] / cur_counts.sum() - ref[0] / ref.sum()
@@ -177,10 +150,10 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
                                      current=o1, p_value=p_oor, onset=oor_onset))
     else:
         new = ref == 0
-        u0, u1, p_new = _share_test(0.0, ref.sum(), cur_counts[new].sum(), cur_counts.sum())
+        u0, u1, p_new = share_test(0.0, ref.sum(), cur_counts[new].sum(), cur_counts.sum())
         with np.errstate(invalid="ignore", divide="ignore"):
             new_series = rows[:, new].sum(1) / rows.sum(1)
-        new_onset = _onset(new_series, base, upto, starts, cur, floor=0.005)
+        new_onset = bucket_onset(new_series, base, upto, starts, cur, floor=0.005)
         unseen = Test(effect=u1, p_value=p_new, onset=new_onset, baseline=0.0, current=u1)
         f[f"{ns}.unseen_share"] = u1
         if u1 > 0:
@@ -191,10 +164,10 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
     # Frozen / constant: the largest bin's share, and min == max where the buckets report them.
     top_ref = ref.max() / ref.sum()
     top_cur_idx = int(np.argmax(cur_counts))
-    t0, t1, p_top = _share_test(ref[top_cur_idx], ref.sum(), cur_counts[top_cur_idx], cur_counts.sum())
+    t0, t1, p_top = share_test(ref[top_cur_idx], ref.sum(), cur_counts[top_cur_idx], cur_counts.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         top_series = rows.max(1) / rows.sum(1)
-    top_onset = _onset(top_series, base, upto, starts, cur, floor=top_ref + 0.05)
+    top_onset = bucket_onset(top_series, base, upto, starts, cur, floor=top_ref + 0.05)
     top = Test(effect=t1 - top_ref, p_value=p_top, onset=top_onset, baseline=top_ref, current=t1)
     constant = top_ref < 0.9 and _constant(fh, cur, top_series)
     f[f"{ns}.top_share_delta"], f[f"{ns}.constant"] = t1 - top_ref, float(constant)
@@ -211,22 +184,12 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
                                  detail=f"{ref_dtype} -> {', '.join(sorted(dtypes))}"))
 
     onset = shift_onset or inc.current.start
-    f[f"{ns}.onset_hours"] = _hours(onset, inc.current.start)
-    deploys = [t for t in pipeline_deploys(bundle, fh.feature) if t <= inc.current.end]
-    f[f"{ns}.deploys"] = float(len(deploys))
-    before = [t for t in deploys if t <= onset]
-    width = _hours(fh.serving[0].end, fh.serving[0].start)
-    gap = _hours(onset, max(before)) if before else math.inf
-    f[f"{ns}.deploy_gap_buckets"] = min(gap / width, 1e3) if width > 0 else 1e3
-    f[f"{ns}.after_deploy"] = float(gap <= 2 * width)
+    f[f"{ns}.onset_hours"] = hours_between(onset, inc.current.start)
+    f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].end, fh.serving[0].start), ns))
     return FeatureChange(feature=fh.feature, signal=SIGNAL, shift=shift, shift_test="ks" if numeric else "chi2",
                          nulls=nulls, out_of_range=out_of_range, unseen=unseen, top_share=top,
                          dtype_changed=dtype_changed, constant=constant, step_score=trend.score,
                          features={k: float(v) for k, v in f.items()}, evidence=evidence)
-
-
-def _lp(p: float) -> float:
-    return min(50.0, -math.log10(max(p, 1e-300)))
 
 
 def _mean_log_ratio(edges, ref: np.ndarray, cur: np.ndarray) -> float:

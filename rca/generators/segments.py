@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
-from rca.contract.bundle import Bundle
+from rca.contract.bundle import KPI_COLUMNS, Bundle
 from rca.contract.models import CauseKind, Evidence
-from rca.contract.nodes import segment_node
+from rca.contract.nodes import node_kind, node_name, segment_node
 from rca.generators import register
 from rca.generators.base import Candidates, Hypothesis
 from rca.generators.feature_kinds import log10p
 from rca.generators.predictions import row_loss, windows
-from rca.stats.series import two_proportion_test
+from rca.stats.series import onset_index, two_proportion_test
 
 SIGNAL = "predictions"
 TOP_PER_DIMENSION = 3
@@ -120,3 +121,159 @@ class SegmentGenerator:
                                    baseline=float(forecast[i]), current=float(m_c[i]),
                                    detail=f"share of the {metric_name} change explained (Adtributor)")]))
         return out
+
+
+# ------------------------------------------------------------------------------------------- KPI dimensions
+KPI_SIGNAL = "kpis"
+KPI_EP_GATE = 0.2      # a value must explain at least this share of the KPI change
+KPI_EEP = 0.67         # Adtributor's explanatory set: stop once the chosen values explain this much
+KPI_TOP = 3            # at most this many values per dimension
+KPI_CONCENTRATION = 0.5  # the value's relative change must exceed the rest's by this share of it
+MIN_BASELINE_POINTS = 4
+
+
+@register("kpi_segments")
+class KpiSegmentGenerator:
+    """segment_shift hypotheses from KPI dimensions (Adtributor over ``kpis``): which ``dimension=value``
+    explains the KPI's change between the baseline and the current window.
+
+    Per KPI and dimension, each value's series (summed over the other dimensions) is forecast for every
+    current timestamp from the baseline at the same hour of day (seasonality; the whole baseline's mean when
+    that hour is missing). With A_v and F_v the value's mean actual and forecast over the current window:
+    explanatory power ``(A_v - F_v) / (A - F)``, surprise the Jensen-Shannon term of its share ``F_v / F``
+    -> ``A_v / A``. Only a significant total change is explained; a value must explain at least
+    ``KPI_EP_GATE`` of it, change significantly itself, and be concentrated (its relative change at least
+    ``1 / (1 - KPI_CONCENTRATION)`` times the rest of the dimension's). As in Adtributor, values are taken by surprise
+    until they explain ``KPI_EEP`` of the change (at most ``KPI_TOP`` per dimension). When the incident's
+    symptom names a KPI of the table, only that KPI is explained.
+    """
+
+    def generate(self, bundle: Bundle) -> Candidates:
+        out = Candidates()
+        k = bundle.kpis
+        if k is None or k.empty:
+            return out
+        dims = [c for c in k.columns if c not in KPI_COLUMNS]
+        if not dims:
+            return out
+        names = sorted(k["name"].unique())
+        symptom = bundle.incident.symptom
+        if symptom is not None and node_kind(symptom.node) == "kpi" and node_name(symptom.node) in names:
+            names = [node_name(symptom.node)]
+        best: dict[str, Hypothesis] = {}
+        for name in names:
+            rows = k[k["name"] == name]
+            for dim in dims:
+                for h in self._dimension(bundle, rows, name, dim):
+                    if h.node not in best or h.score > best[h.node].score:
+                        best[h.node] = h
+        out.hypotheses = sorted(best.values(), key=lambda h: (-h.score, h.node))
+        return out
+
+    def _dimension(self, bundle: Bundle, rows: pd.DataFrame, name: str, dim: str) -> list[Hypothesis]:
+        wide = (rows.assign(**{dim: rows[dim].fillna("<null>")})
+                .groupby(["timestamp", dim], sort=True)["value"].sum().unstack(fill_value=0.0))
+        if wide.shape[1] < 2:
+            return []
+        inc = bundle.incident
+        ts = wide.index
+        base = np.asarray((ts >= inc.baseline.start) & (ts < inc.baseline.end))
+        after = np.asarray((ts >= inc.baseline.end) & (ts < inc.current.end))
+        cur = np.asarray((ts >= inc.current.start) & (ts < inc.current.end))
+        if base.sum() < MIN_BASELINE_POINTS or not cur.any():
+            return []
+        values = wide.to_numpy(dtype=float)
+        forecast, per_hour, seasonal = _seasonal_forecast(values[base], ts[base].hour, ts[after].hour)
+        actual = values[after]
+        in_cur = cur[after]
+        a_v, f_v = actual[in_cur].mean(0), forecast[in_cur].mean(0)
+        n_c = int(in_cur.sum())
+        # Noise per value from the baseline's second differences; the forecast's own noise adds 1/per_hour.
+        sigma = _diff_sigma(values[base])
+        sigma_total = _diff_sigma(values[base].sum(1, keepdims=True))[0]
+        inflate = np.sqrt((1 + 1 / per_hour) / n_c)
+        delta, total = a_v - f_v, a_v.sum() - f_v.sum()
+        p_total = _p_two_sided(total / max(sigma_total * inflate, 1e-12 * (abs(f_v.sum()) + 1)))
+        if p_total >= P_GATE or total == 0:
+            return []
+        p_v = np.array([_p_two_sided(d / max(s * inflate, 1e-12 * (abs(f) + 1))) for d, s, f in zip(delta, sigma, f_v)])
+        ep = delta / total
+        mag_f, mag_a = np.abs(f_v), np.abs(a_v)
+        share_b = mag_f / mag_f.sum() if mag_f.sum() > 0 else np.zeros_like(mag_f)
+        share_c = mag_a / mag_a.sum() if mag_a.sum() > 0 else np.zeros_like(mag_a)
+        s = surprise(share_b, share_c)
+        # Concentration: 1 when the rest of the dimension did not move, 0 when every value moved in proportion
+        # (a change spread evenly over devices is explained by no device).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(f_v != 0, delta / np.abs(f_v), 0.0)
+            rest_f = np.abs(f_v.sum() - f_v)
+            rel_rest = np.where(rest_f > 0, (total - delta) / rest_f, 0.0)
+            conc = np.where(rel != 0, 1 - rel_rest / rel, 0.0)
+        labels = [str(c) for c in wide.columns]
+        order = sorted((i for i in range(len(labels))
+                        if ep[i] >= KPI_EP_GATE and p_v[i] < P_GATE and conc[i] >= KPI_CONCENTRATION),
+                       key=lambda i: (-s[i], labels[i]))
+        chosen, explained = [], 0.0
+        for i in order[:KPI_TOP]:
+            chosen.append(i)
+            explained += ep[i]
+            if explained >= KPI_EEP:
+                break
+        dim_surprise = float(sum(s[i] for i in chosen))
+        ep_rank = {i: r + 1 for r, i in enumerate(sorted(range(len(labels)), key=lambda i: (-ep[i], labels[i])))}
+        times = list(ts[after])
+        out = []
+        for i in chosen:
+            resid = actual[:, i] - forecast[:, i]
+            flags = np.sign(resid) == np.sign(delta[i])
+            flags &= np.abs(resid) > 3 * sigma[i] * np.sqrt(1 + 1 / per_hour)
+            j = onset_index(flags)
+            onset = times[j].to_pydatetime() if j is not None else inc.current.start
+            features = {"seg.kpi_explanatory_power": float(ep[i]), "seg.kpi_surprise": float(s[i]),
+                        "seg.kpi_dimension_surprise": dim_surprise, "seg.kpi_ep_rank": float(ep_rank[i]),
+                        "seg.kpi_change_rel": float(rel[i]), "seg.kpi_concentration": float(conc[i]),
+                        "seg.kpi_change_p_log10": log10p(p_v[i]), "seg.kpi_total_p_log10": log10p(p_total),
+                        "seg.kpi_share_baseline": float(share_b[i]), "seg.kpi_share_current": float(share_c[i]),
+                        "seg.kpi_values_in_dimension": float(len(labels)), "seg.kpi_seasonal": seasonal,
+                        "seg.kpi_onset_hours": (onset - inc.current.start).total_seconds() / 3600.0}
+            score = min(50.0, log10p(p_v[i]) * min(1.0, float(ep[i])))
+            out.append(Hypothesis(
+                node=segment_node(dim, labels[i]), kind=CauseKind.SEGMENT_SHIFT, generator=self.name,
+                score=round(score, 6), onset=onset, features=features,
+                evidence=[Evidence(signal=KPI_SIGNAL, test="explanatory_power", value=float(ep[i]),
+                                   baseline=float(f_v[i]), current=float(a_v[i]), p_value=float(p_v[i]), onset=onset,
+                                   detail=f"{dim}={labels[i]} explains {ep[i]:.0%} of the {name} change "
+                                          f"({f_v.sum():.4g} expected, {a_v.sum():.4g} seen)"),
+                          Evidence(signal=KPI_SIGNAL, test="surprise", value=float(s[i]), baseline=float(share_b[i]),
+                                   current=float(share_c[i]), detail=f"JS term of {dim}={labels[i]}'s share of {name}")]))
+        return out
+
+
+def _seasonal_forecast(base_values: np.ndarray, base_hours, hours) -> tuple[np.ndarray, float, float]:
+    """Forecast each later row from the baseline rows at the same hour of day (else the baseline mean).
+
+    Returns (forecast rows, mean number of baseline rows behind one forecast, share of rows forecast
+    seasonally)."""
+    base_hours, hours = np.asarray(base_hours), np.asarray(hours)
+    mean = base_values.mean(0)
+    out = np.tile(mean, (hours.size, 1))
+    support = np.full(hours.size, float(base_values.shape[0]))
+    for h in np.unique(hours):
+        same = base_hours == h
+        if same.any():
+            out[hours == h] = base_values[same].mean(0)
+            support[hours == h] = same.sum()
+    seasonal = float(np.mean(support < base_values.shape[0])) if hours.size else 0.0
+    return out, float(np.mean(support)) if hours.size else 1.0, seasonal
+
+
+def _diff_sigma(values: np.ndarray) -> np.ndarray:
+    """Per column, the noise of one point, robustly: 1.4826 * MAD of the second differences / sqrt(6)
+    (second differences cancel a smooth daily cycle or trend; for white noise their variance is 6 sigma^2)."""
+    d = np.diff(values, n=2, axis=0)
+    mad = np.median(np.abs(d - np.median(d, axis=0)), axis=0)
+    return 1.4826 * mad / np.sqrt(6)
+
+
+def _p_two_sided(z: float) -> float:
+    return float(2 * sps.norm.sf(abs(z)))

@@ -158,3 +158,77 @@ def binned_std(edges, counts) -> float:
     centres = 0.5 * (edges[1:] + edges[:-1])
     mean = float(np.sum(p * centres))
     return float(np.sqrt(np.sum(p * (centres - mean) ** 2)))
+
+
+def ks_sorted(reference, sample) -> TestResult:
+    """Two-sample KS test on two already sorted, NaN-free samples, without scipy's exact-p cost.
+
+    The statistic is exact (equal to ``scipy.stats.ks_2samp(...).statistic``); the p-value is the
+    asymptotic two-sided one of ``ks_2samp(method="asymp")``, accurate for the sample sizes of a feature
+    table and O(1) where scipy's exact method is O(n * m) for samples up to 10 000.
+
+    Parameters
+    ----------
+    reference, sample : sorted 1-D float arrays, each with at least one value.
+    """
+    a, b = np.asarray(reference, dtype=float), np.asarray(sample, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("ks_sorted needs at least one value in each sample")
+    d = ks_statistic_sorted(a, b)
+    return TestResult(d, _ks_asymp_p(d, a.size, b.size))
+
+
+def ks_statistic_sorted(reference, sample) -> float:
+    """The exact two-sample KS statistic of two sorted, NaN-free samples, looking up only ``sample`` in
+    ``reference``: ``max_j max(j/m - F_ref(x_j), F_ref(x_j-) - (j-1)/m)``."""
+    a, b = np.asarray(reference, dtype=float), np.asarray(sample, dtype=float)
+    j = np.arange(1, b.size + 1) / b.size
+    hi = np.searchsorted(a, b, side="right") / a.size
+    lo = np.searchsorted(a, b, side="left") / a.size
+    return float(max(np.max(j - hi), np.max(lo - (j - 1.0 / b.size))))
+
+
+def wasserstein_sorted(reference, sample) -> float:
+    """`wasserstein_exact` for two already sorted, NaN-free samples (same value as scipy's)."""
+    a, b = np.asarray(reference, dtype=float), np.asarray(sample, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("wasserstein_sorted needs at least one value in each sample")
+    both = np.sort(np.concatenate([a, b]), kind="mergesort")
+    gaps = np.diff(both)
+    cdf_a = np.searchsorted(a, both[:-1], side="right") / a.size
+    cdf_b = np.searchsorted(b, both[:-1], side="right") / b.size
+    return float(np.sum(np.abs(cdf_a - cdf_b) * gaps))
+
+
+def ks_statistic_groups(reference_sorted, values, groups, n_groups: int) -> np.ndarray:
+    """Exact KS statistic of each group of ``values`` against one sorted reference, in one vectorized pass.
+
+    Group ``g`` holds ``values[groups == g]``; ``out[g]`` equals
+    ``scipy.stats.ks_2samp(reference, values[groups == g]).statistic`` (NaN for an empty group). Used for
+    the per-hour drift series of a raw feature.
+
+    Parameters
+    ----------
+    reference_sorted : sorted, NaN-free reference sample (at least one value).
+    values : NaN-free values.
+    groups : integer group of each value, in ``[0, n_groups)``.
+    n_groups : number of groups.
+    """
+    r = np.asarray(reference_sorted, dtype=float)
+    x = np.asarray(values, dtype=float)
+    g = np.asarray(groups, dtype=np.int64)
+    out = np.full(n_groups, np.nan)
+    if x.size == 0:
+        return out
+    order = np.lexsort((x, g))
+    xs, gs = x[order], g[order]
+    sizes = np.bincount(gs, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    c = sizes[gs].astype(float)
+    j = np.arange(xs.size) - starts[gs] + 1  # 1-based position within the group
+    hi = np.searchsorted(r, xs, side="right") / r.size
+    lo = np.searchsorted(r, xs, side="left") / r.size
+    gap = np.maximum(j / c - hi, lo - (j - 1) / c)
+    present = np.flatnonzero(sizes)
+    out[present] = np.maximum.reduceat(gap, starts[present])
+    return out
