@@ -266,7 +266,7 @@ class ResourceSaturation(_ServiceFault):
         return node_id("service", self.service.name)
 
     def world_shape(self, sim: Sim) -> None:
-        factor = self.big((2.5, 6.0), (1.4, 1.9))
+        factor = self.big((2.5, 6.0), (1.6, 2.0))
         ramp = np.clip((np.arange(sim.minutes) - self.onset) / max(int(self.rng.integers(10, 60)), 1), 0, 1)
         sim.latency_factor[self.service.name] *= 1 + (factor - 1) * ramp
         sim.cpu_extra[self.service.name] += self.big((0.35, 0.5), (0.15, 0.25)) * ramp
