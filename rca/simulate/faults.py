@@ -250,7 +250,7 @@ class DependencyErrors(_ServiceFault):
     """One downstream service returns errors; failed lookups take defaults."""
 
     def world_shape(self, sim: Sim) -> None:
-        rate = self.big((0.15, 0.6), (0.03, 0.08))
+        rate = self.big((0.15, 0.6), (0.06, 0.12))
         after = np.arange(sim.minutes) >= self.onset
         sim.error_prob[self.service.name] = np.where(after, rate, sim.error_prob[self.service.name])
         self.maybe_event(sim)
@@ -311,7 +311,8 @@ class SegmentShift(Fault):
     def world_shape(self, sim: Sim) -> None:
         w = self.world
         weak = w.levels.index(w.weak_level)
-        target = self.big((0.3, 0.55), (0.13, 0.2))
+        base = float(w.level_shares[weak])
+        target = self.big((0.3, 0.55), (2.2 * base, 3.0 * base))
         ramp = np.clip((np.arange(sim.minutes) - self.onset) / max(int(self.rng.integers(20, 120)), 1), 0, 1)
         share = sim.level_share[:, weak] + (target - sim.level_share[:, weak]) * ramp
         others = np.delete(sim.level_share, weak, axis=1)
