@@ -124,7 +124,8 @@ def _visible(kind: CauseKind, bundle, label, cause, onset) -> None:
         base, after = _spans(bundle, name, onset, "inference")
         assert after.duration_ms.median() > 1.25 * base.duration_ms.median()
         cpu = bundle.metrics[(bundle.metrics.service == name) & (bundle.metrics.name == "cpu_usage")]
-        assert cpu[cpu.timestamp >= onset + pd.Timedelta(hours=1)].value.mean() > cpu[cpu.timestamp < onset].value.mean() + 0.1
+        late, early = cpu[cpu.timestamp >= onset + pd.Timedelta(hours=1)], cpu[cpu.timestamp < onset]
+        assert late.value.mean() > early.value.mean() + 0.1
     elif kind is CauseKind.MODEL_REGRESSION:
         version = name.split("@")[1]
         base, after = _split_predictions(bundle, onset)
