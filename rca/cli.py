@@ -225,6 +225,63 @@ def evaluate(corpus: Annotated[Path | None, typer.Option(help="labeled corpus")]
             typer.echo(f"wrote {path}")
 
 
+# ----------------------------------------------------------------------------- simulator and corpus (sim)
+corpus_app = typer.Typer(no_args_is_help=True, help="The labeled corpus under labeled_incidents/.")
+app.add_typer(corpus_app, name="corpus")
+
+
+def _progress(total: int, label: str):
+    """A tqdm bar on a terminal, nothing otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="incident", disable=not sys.stderr.isatty())
+
+
+@app.command()
+def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write the incidents into")],
+             n: Annotated[int, typer.Option("--n", min=1, help="how many incidents")] = 1,
+             seed: Annotated[int, typer.Option("--seed", help="same seed, same bytes")] = 0,
+             kinds: Annotated[str | None, typer.Option("--kinds", help="comma-separated cause kinds to cycle "
+                                                        "through (default: random)")] = None) -> None:
+    """Simulate labeled incident bundles (directories with label.json)."""
+    import numpy as np
+
+    from rca.contract.models import CauseKind
+    from rca.errors import UnknownNameError
+    from rca.simulate import simulate_incident
+
+    chosen: list[CauseKind] = []
+    for name in (kinds.split(",") if kinds else []):
+        try:
+            chosen.append(CauseKind(name.strip()))
+        except ValueError:
+            raise UnknownNameError("cause kind", name.strip(), [str(k) for k in CauseKind]) from None
+    with _progress(n, "simulate") as bar:
+        for i in range(n):
+            incident_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+            kind = [chosen[i % len(chosen)]] if chosen else None
+            simulate_incident(out / f"sim-{seed}-{i:04d}", seed=incident_seed, kinds=kind,
+                              incident_id=f"sim-{seed}-{i:04d}")
+            bar.update(1)
+    typer.echo(f"wrote {n} incident(s) under {out}")
+
+
+@corpus_app.command("build")
+def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_incidents"),
+                 n: Annotated[int, typer.Option("--n", min=1)] = 420,
+                 seed: Annotated[int, typer.Option("--seed")] = 7) -> None:
+    """(Re)generate the simulated corpus and its manifest deterministically (reviewed incidents are kept)."""
+    from collections import Counter
+
+    from rca.corpus import build_corpus
+
+    with _progress(n, "corpus") as bar:
+        entries = build_corpus(out, n=n, seed=seed, progress=bar.update)
+    splits = Counter(e.split for e in entries)
+    typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
+# --------------------------------------------------------------------------- end simulator and corpus (sim)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)  # returns typer.Exit's code instead of raising

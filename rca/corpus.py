@@ -1,0 +1,227 @@
+"""The labeled corpus: deterministic bundle archives plus a manifest that gives each incident its split.
+
+Layout::
+
+    labeled_incidents/
+      manifest.csv            id, detected_at, split, kinds, nodes, n_causes, source, path, sha256
+      bundles/<id>.tar.gz     one incident bundle each, with its label.json
+
+Splits are by time, as in production: incidents sorted by ``detected_at`` (then id); the first 60% are
+``train``, the next 20% ``validation``, the last 20% ``test``. `add_incident` (called by the review service's
+retraining with confirmed reviews) appends an incident and re-assigns the splits over the whole manifest
+with the same rule, so the newest incidents are always the test set.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rca.contract.archive import is_archive
+from rca.contract.load import bundle_directory
+from rca.contract.models import Label
+from rca.contract.timestamps import format_timestamp, parse_timestamp
+from rca.errors import BundleError, ConfigError
+from rca.simulate.write import archive, write_json
+
+MANIFEST = "manifest.csv"
+COLUMNS = ("id", "detected_at", "split", "kinds", "nodes", "n_causes", "source", "path", "sha256")
+SPLITS = (("train", 0.6), ("validation", 0.2), ("test", 0.2))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One manifest row. ``kinds`` and ``nodes`` are the label's causes, in order."""
+
+    id: str
+    detected_at: datetime
+    split: str
+    kinds: tuple[str, ...]
+    nodes: tuple[str, ...]
+    source: str
+    path: Path  # the bundle archive, absolute
+    sha256: str
+
+    def row(self, corpus_dir: Path) -> dict[str, str]:
+        return {"id": self.id, "detected_at": format_timestamp(self.detected_at), "split": self.split,
+                "kinds": ";".join(self.kinds), "nodes": ";".join(self.nodes), "n_causes": str(len(self.kinds)),
+                "source": self.source, "path": self.path.relative_to(corpus_dir).as_posix(), "sha256": self.sha256}
+
+
+def read_manifest(corpus_dir: str | Path) -> list[Entry]:
+    """The manifest's entries in file order (time order). An absent manifest is an empty corpus.
+
+    Raises
+    ------
+    BundleError
+        For a manifest row with a missing column or an unreadable timestamp (names the row and field).
+    """
+    corpus_dir = Path(corpus_dir).resolve()
+    path = corpus_dir / MANIFEST
+    if not path.exists():
+        return []
+    entries = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for i, row in enumerate(csv.DictReader(fh), start=1):
+            missing = [c for c in COLUMNS if not row.get(c) and c != "sha256"]
+            if missing:
+                raise BundleError("empty or missing value", file=MANIFEST, row=i, field=missing[0])
+            try:
+                when = parse_timestamp(row["detected_at"])
+            except ValueError as exc:
+                raise BundleError(str(exc), file=MANIFEST, row=i, field="detected_at") from exc
+            entries.append(Entry(row["id"], when, row["split"], tuple(row["kinds"].split(";")),
+                                 tuple(row["nodes"].split(";")), row["source"], corpus_dir / row["path"],
+                                 row.get("sha256") or ""))
+    return entries
+
+
+def incidents(corpus_dir: str | Path, split: str | None = None) -> list[Entry]:
+    """Entries of the corpus, optionally of one split (``train``, ``validation``, ``test``)."""
+    if split is not None and split not in {s for s, _ in SPLITS}:
+        raise ConfigError("split", split, "one of train, validation, test")
+    return [e for e in read_manifest(corpus_dir) if split is None or e.split == split]
+
+
+def assign_splits(entries: list[Entry]) -> list[Entry]:
+    """Sort by (detected_at, id) and split 60/20/20 by time: the test incidents come last."""
+    ordered = sorted(entries, key=lambda e: (e.detected_at, e.id))
+    n = len(ordered)
+    cut_train = round(n * SPLITS[0][1])
+    cut_val = round(n * (SPLITS[0][1] + SPLITS[1][1]))
+    out = []
+    for i, e in enumerate(ordered):
+        split = "train" if i < cut_train else "validation" if i < cut_val else "test"
+        out.append(Entry(e.id, e.detected_at, split, e.kinds, e.nodes, e.source, e.path, e.sha256))
+    return out
+
+
+def write_manifest(corpus_dir: Path, entries: list[Entry]) -> Path:
+    corpus_dir = Path(corpus_dir).resolve()
+    path = corpus_dir / MANIFEST
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for e in entries:
+            writer.writerow(e.row(corpus_dir))
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def archive_incident(corpus_dir: Path, bundle_dir: Path, incident_id: str, label: Label, *,
+                     source: str, detected_at: datetime) -> Entry:
+    """Archive one bundle directory into ``bundles/<id>.tar.gz`` and describe it (split not yet assigned)."""
+    corpus_dir = Path(corpus_dir).resolve()
+    out = archive(bundle_dir, corpus_dir / "bundles" / f"{incident_id}.tar.gz", root_name=incident_id)
+    return Entry(incident_id, detected_at, "", tuple(str(c.kind) for c in label.causes),
+                 tuple(c.node for c in label.causes), source, out, sha256_of(out))
+
+
+def add_incident(corpus_dir: str | Path, bundle: str | Path, label: Label, *, source: str,
+                 detected_at: datetime | str) -> Entry:
+    """Add one labeled incident (a bundle directory or archive) to the corpus and re-split by time.
+
+    The bundle is copied with ``label`` written as its ``label.json`` and archived deterministically;
+    the manifest gains a row and every row's split is re-assigned (`assign_splits`).
+
+    Parameters
+    ----------
+    corpus_dir : the corpus (created if absent).
+    bundle : the incident's bundle directory or archive; its ``incident.json`` id names it.
+    label : the confirmed causes (from a review).
+    source : where the label comes from, e.g. ``review`` or ``simulated``.
+    detected_at : when the incident was detected (places it in time for the split).
+
+    Returns
+    -------
+    Entry
+        The new manifest row, with its split.
+
+    Raises
+    ------
+    ConfigError
+        When the corpus already holds an incident with the same id.
+    """
+    corpus_dir = Path(corpus_dir).resolve()
+    when = parse_timestamp(detected_at) if not isinstance(detected_at, datetime) else detected_at
+    entries = read_manifest(corpus_dir)
+    with bundle_directory(bundle) as root, tempfile.TemporaryDirectory(prefix="rca-corpus-") as tmp:
+        from rca.contract import load_bundle
+
+        incident_id = load_bundle(root).incident.id or (Path(bundle).name.split(".")[0] if is_archive(
+            Path(bundle)) else Path(bundle).name)
+        if any(e.id == incident_id for e in entries):
+            raise ConfigError("incident id", incident_id, "an id not already in the corpus manifest")
+        staged = Path(tmp) / incident_id
+        shutil.copytree(root, staged)
+        write_json(staged / "label.json", label.model_dump(mode="json", exclude_none=True))
+        entry = archive_incident(corpus_dir, staged, incident_id, label, source=source, detected_at=when)
+    entries = assign_splits([*entries, entry])
+    write_manifest(corpus_dir, entries)
+    return next(e for e in entries if e.id == incident_id)
+
+
+def corpus_plan(n: int, seed: int) -> list[tuple[str, int, list[str], datetime]]:
+    """What `build_corpus` generates: (id, seed, kinds, detected_at) per incident, in time order.
+
+    Kinds come in shuffled rounds of all twelve, so every kind is spread evenly over time (and so over the
+    splits); about 10% of incidents get a second, different cause. Incidents are ~7 hours apart.
+    """
+    import numpy as np
+
+    from rca.simulate.incident import _INCOMPATIBLE, ALL_KINDS, CALENDAR_START
+
+    rng = np.random.default_rng(seed)
+    plan = []
+    schedule: list = []
+    for i in range(n):
+        if not schedule:
+            schedule = [ALL_KINDS[j] for j in rng.permutation(len(ALL_KINDS))]
+        first = schedule.pop()
+        kinds = [first]
+        if rng.uniform() < 0.1:
+            others = [k for k in ALL_KINDS if k != first and frozenset({first, k}) not in _INCOMPATIBLE]
+            kinds.append(others[rng.integers(len(others))])
+        when = CALENDAR_START + timedelta(hours=7 * i, minutes=int(rng.integers(5, 60)))
+        incident_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        plan.append((f"sim-{seed}-{i:04d}", incident_seed, [str(k) for k in kinds], when))
+    return plan
+
+
+def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, progress=None) -> list[Entry]:
+    """(Re)generate the simulated part of the corpus deterministically; reviewed incidents are kept.
+
+    The same ``n`` and ``seed`` give byte-identical archives and manifest. ``progress`` (optional) is
+    called with 1 after each incident.
+    """
+    from rca.simulate import simulate_incident
+
+    if n < 1:
+        raise ConfigError("n", n, "an integer >= 1")
+    corpus_dir = Path(corpus_dir).resolve()
+    kept = [e for e in read_manifest(corpus_dir) if e.source != "simulated"]
+    for old in read_manifest(corpus_dir):
+        if old.source == "simulated" and old.path.exists():
+            old.path.unlink()
+    entries = list(kept)
+    with tempfile.TemporaryDirectory(prefix="rca-corpus-") as tmp:
+        for incident_id, incident_seed, kinds, when in corpus_plan(n, seed):
+            bundle_dir = Path(tmp) / incident_id
+            label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
+                                      incident_id=incident_id)
+            entries.append(archive_incident(corpus_dir, bundle_dir, incident_id, label, source="simulated",
+                                            detected_at=when))
+            shutil.rmtree(bundle_dir)
+            if progress is not None:
+                progress(1)
+    entries = assign_splits(entries)
+    write_manifest(corpus_dir, entries)
+    return entries
