@@ -253,33 +253,43 @@ def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]
 
 # ------------------------------------------------------------------------------------- export and retrain
 def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
-    """Write every incident with a confirmed cause as a labeled incident in the corpus format.
+    """Write every incident with a confirmed cause as a labeled incident of the reviewed corpus.
 
-    Each lands in ``<data_dir>/reviewed/<id>/``: the bundle files as submitted plus ``label.json`` (the
-    causes that more reviewers confirm or name than reject, by each reviewer's latest verdict). Re-running
-    replaces earlier exports, so a changed verdict changes the label.
+    The reviewed corpus (``<data_dir>/reviewed/``) has the layout of ``labeled_incidents/``: a manifest
+    (split by time, `rca.corpus.assign_splits`) and one deterministic archive per incident holding the bundle
+    as submitted plus ``label.json`` (the causes that more reviewers confirm or name than reject, by each
+    reviewer's latest verdict). It is rebuilt from the store on every export and swapped in whole, so a
+    changed verdict changes the label and a withdrawn one removes the incident.
+
+    Returns the archives written.
     """
+    from rca.contract.models import Label
+    from rca.contract.timestamps import parse_timestamp
+    from rca.corpus import add_incident, read_manifest
+
     out_dir = reviewed_dir(settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for incident_id in queries.incidents_with_reviews(session):
-        reviews = queries.list_reviews(session, incident_id=incident_id)
-        causes = queries.confirmed_causes(reviews)
-        target = out_dir / incident_id
-        if not causes:
-            shutil.rmtree(target, ignore_errors=True)  # a label withdrawn by later verdicts
-            continue
-        record = queries.get_incident(session, incident_id=incident_id)
-        label = {"causes": [{"node": n, "kind": k} for n, k in causes], "source": "review",
-                 "notes": "confirmed by " + ", ".join(sorted({r.reviewer for r in queries.latest_verdicts(reviews)
-                                                              if r.verdict is not ReviewVerdict.reject}))}
-        with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
-            staged = write_bundle_files(bundles_dir(settings) / record.bundle_file, Path(tmp) / "bundle")
-            (staged / "label.json").write_text(json.dumps(label, indent=2) + "\n")
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(staged, target)
-        written.append(target)
-    return written
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir.parent) as tmp:
+        fresh = Path(tmp) / "reviewed"
+        fresh.mkdir()
+        for incident_id in queries.incidents_with_reviews(session):
+            reviews = queries.list_reviews(session, incident_id=incident_id)
+            causes = queries.confirmed_causes(reviews)
+            if not causes:
+                continue
+            record = queries.get_incident(session, incident_id=incident_id)
+            reviewers = sorted({r.reviewer for r in queries.latest_verdicts(reviews)
+                                if r.verdict is not ReviewVerdict.reject})
+            label = Label(causes=[{"node": n, "kind": k} for n, k in causes], source="review",
+                          notes="confirmed by " + ", ".join(reviewers))
+            staged = write_bundle_files(bundles_dir(settings) / record.bundle_file, Path(tmp) / incident_id)
+            # SQLite hands datetimes back naive; they were stored as UTC.
+            add_incident(fresh, staged, label, source="review", detected_at=parse_timestamp(record.detected_at))
+        previous = Path(tmp) / "previous"
+        if out_dir.exists():
+            os.replace(out_dir, previous)
+        os.replace(fresh, out_dir)
+    return [e.path for e in read_manifest(out_dir)]
 
 
 def write_bundle_files(stored: Path, target: Path) -> Path:

@@ -120,8 +120,10 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus"
     for i, split in enumerate(["train", "validation", "test"]):
         write_minimal_bundle(corpus / f"inc-{i}", seed=i)
-    pd.DataFrame({"id": ["inc-0", "inc-1", "inc-2"], "split": ["train", "validation", "test"]}).to_csv(
-        corpus / "manifest.csv", index=False)
+    pd.DataFrame({"id": ["inc-0", "inc-1", "inc-2"], "split": ["train", "validation", "test"],
+                  "detected_at": ["2026-11-20T14:05:00Z", "2026-11-21T14:05:00Z", "2026-11-22T14:05:00Z"],
+                  "kinds": "data_drift", "nodes": "feature:amount", "n_causes": 1, "source": "test",
+                  "path": ["inc-0", "inc-1", "inc-2"]}).to_csv(corpus / "manifest.csv", index=False)
     monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
     assert [e.split for e in corpus_incidents(corpus)] == ["train", "validation", "test"]
     cache = tmp_path / "cache"

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from rca.contract.timestamps import format_timestamp
+from rca.corpus import MANIFEST, read_manifest
 from rca.errors import BundleError, ConfigError
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
 
@@ -56,14 +58,9 @@ class HypothesisTable:
 def corpus_incidents(corpus_dir: Path, splits: tuple[str, ...] | None = None) -> list[CorpusEntry]:
     """The incidents of a corpus, optionally only those of ``splits``, sorted by detection time then id."""
     corpus_dir = Path(corpus_dir)
-    manifest = corpus_dir / "manifest.csv"
-    if manifest.is_file():
-        frame = pd.read_csv(manifest, dtype=str).fillna("")
-        for column in ("id", "split"):
-            if column not in frame.columns:
-                raise BundleError(f"missing column '{column}'", file=str(manifest), field=column)
-        entries = [CorpusEntry(r["id"], _bundle_path(corpus_dir, r), r["split"], r.get("detected_at", ""))
-                   for _, r in frame.iterrows()]
+    if (corpus_dir / MANIFEST).is_file():
+        entries = [CorpusEntry(e.id, e.path, e.split, format_timestamp(e.detected_at))
+                   for e in read_manifest(corpus_dir)]
     elif corpus_dir.is_dir():
         entries = [CorpusEntry(p.name, p, "test", "") for p in sorted(corpus_dir.iterdir())
                    if (p / "incident.json").is_file()]
@@ -72,16 +69,6 @@ def corpus_incidents(corpus_dir: Path, splits: tuple[str, ...] | None = None) ->
     if splits is not None:
         entries = [e for e in entries if e.split in splits]
     return sorted(entries, key=lambda e: (e.detected_at, e.id))
-
-
-def _bundle_path(corpus_dir: Path, row: pd.Series) -> Path:
-    if row.get("path"):
-        return corpus_dir / row["path"]
-    for candidate in (corpus_dir / "bundles" / f"{row['id']}.tar.gz", corpus_dir / row["id"]):
-        if candidate.exists():
-            return candidate
-    raise BundleError(f"no bundle for incident {row['id']!r} (looked for bundles/{row['id']}.tar.gz and "
-                      f"{row['id']}/)", file=str(corpus_dir / "manifest.csv"))
 
 
 def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict]:

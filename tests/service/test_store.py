@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 
 import rca.service as service
 from rca.contract import load_bundle, load_label
+from rca.corpus import read_manifest
 from rca.store import queries
 from rca.store.db import get_engine
 from rca.store.models import ReviewRecord, ReviewVerdict
@@ -55,18 +56,20 @@ def test_export_writes_confirmed_incidents_in_the_corpus_format(session, migrate
     service.record_review(session, incident_id="inc-u", reviewer="ann",
                           review=service.ReviewIn(verdict="reject", rank=1))  # nothing confirmed: not exported
     written = service.export_reviewed(session, settings=migrated)
-    assert sorted(p.name for p in written) == ["inc-j", "inc-t"]
+    assert sorted(p.name for p in written) == ["inc-j.tar.gz", "inc-t.tar.gz"]
+    assert [e.id for e in read_manifest(migrated.data_dir / "reviewed")] == ["inc-j", "inc-t"]
     for path in written:
         bundle = load_bundle(path)
-        assert bundle.incident.id == path.name and bundle.predictions is not None and len(bundle.predictions) == 200
+        assert bundle.incident.id == path.name.removesuffix(".tar.gz")
+        assert bundle.predictions is not None and len(bundle.predictions) == 200
         label = load_label(path)
         assert [(c.node, c.kind.value) for c in label.causes] == [("model:fraud-scorer@v1", "model_regression")]
         assert label.source == "review"
     # a later verdict withdraws the label: the export follows
     service.record_review(session, incident_id="inc-j", reviewer="ann", review=service.ReviewIn(
         verdict="reject", node="model:fraud-scorer@v1", kind="model_regression"))
-    assert [p.name for p in service.export_reviewed(session, settings=migrated)] == ["inc-t"]
-    assert not (migrated.data_dir / "reviewed" / "inc-j").exists()
+    assert [p.name for p in service.export_reviewed(session, settings=migrated)] == ["inc-t.tar.gz"]
+    assert [e.id for e in read_manifest(migrated.data_dir / "reviewed")] == ["inc-t"]
 
 
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
@@ -78,7 +81,7 @@ def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, st
     calls = []
 
     def fake_retrain(corpus_dirs, registry_dir):
-        calls.append((corpus_dirs, registry_dir, sorted(p.name for p in corpus_dirs[-1].iterdir())))
+        calls.append((corpus_dirs, registry_dir, [e.id for e in read_manifest(corpus_dirs[-1])]))
         return {"challenger": "v2", "promoted": True, "metrics": {"ndcg@5": 0.9}}
 
     monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(retrain=fake_retrain))
