@@ -42,7 +42,7 @@ def histogram_svg(data: HistogramData) -> str:
                ("serving, current", data.current, AFTER)) if values is not None]
 
     def draw():
-        fig = _figure(6.4, 2.8)
+        fig = _figure(6.4, 3.1)
         ax = fig.add_subplot()
         x = np.arange(len(data.bins))
         width = 0.8 / max(len(series), 1)
@@ -52,7 +52,7 @@ def histogram_svg(data: HistogramData) -> str:
                       else "center")
         ax.set_ylabel("share of rows")
         ax.set_title(f"feature {data.feature}: training vs serving")
-        ax.legend(frameon=False)
+        fig.legend(frameon=False, fontsize=7, loc="outside lower center", ncols=3)
         return fig
 
     return _svg(draw)
@@ -62,7 +62,7 @@ def latency_svg(data: LatencyData) -> str:
     """p50 and p95 per service, before (baseline window) and after (current window)."""
 
     def draw():
-        fig = _figure(6.4, 0.9 + 0.45 * len(data.rows))
+        fig = _figure(6.4, 1.3 + 0.45 * len(data.rows))
         ax = fig.add_subplot()
         y = np.arange(len(data.rows))
         names = [r.service for r in data.rows]
@@ -76,7 +76,7 @@ def latency_svg(data: LatencyData) -> str:
         ax.set_xlabel("latency (ms)")
         source = "span durations" if data.source == "traces" else "reported latency metrics"
         ax.set_title(f"latency per service, baseline vs current ({source})")
-        ax.legend(frameon=False, ncols=4, loc="lower right", fontsize=7)
+        fig.legend(frameon=False, ncols=4, loc="outside lower center", fontsize=7)
         return fig
 
     return _svg(draw)
@@ -88,7 +88,7 @@ def kpi_svg(data: KpiData) -> str:
     def draw():
         import matplotlib.dates as mdates
 
-        fig = _figure(6.4, 2.8)
+        fig = _figure(6.4, 3.1)
         ax = fig.add_subplot()
         ax.axvspan(*data.baseline, color=BEFORE, alpha=0.12, label="baseline window")
         ax.axvspan(*data.current, color=AFTER, alpha=0.12, label="current window")
@@ -96,13 +96,10 @@ def kpi_svg(data: KpiData) -> str:
         if data.onset is not None:
             ax.axvline(data.onset, color=AFTER, linewidth=1.6, label="onset", gid="onset")
         for i, (when, label) in enumerate(data.events):
-            ax.axvline(when, color="#8e44ad", linestyle="--", linewidth=1, gid=f"event-{i}",
-                       label="change event" if i == 0 else None)
-            ax.annotate(label, (when, 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                        va="top", ha="right", color="#8e44ad")
+            ax.axvline(when, color="#8e44ad", linestyle="--", linewidth=1, gid=f"event-{i}", label=label)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.set_title(f"KPI {data.name}")
-        ax.legend(frameon=False, fontsize=7, loc="lower left")
+        fig.legend(frameon=False, fontsize=7, loc="outside lower center", ncols=3)
         return fig
 
     return _svg(draw)
@@ -112,7 +109,7 @@ def quality_svg(data: QualityData) -> str:
     """Quality by model version and by segment value, baseline vs current window."""
 
     def draw():
-        fig = _figure(6.4, 0.9 + 0.4 * len(data.rows))
+        fig = _figure(6.4, 1.3 + 0.4 * len(data.rows))
         ax = fig.add_subplot()
         y = np.arange(len(data.rows))
         nan = float("nan")
@@ -126,7 +123,7 @@ def quality_svg(data: QualityData) -> str:
         if data.metric == "AUC":
             ax.set_xlim(0, 1)
         ax.set_title(f"{data.metric} by model version and segment")
-        ax.legend(frameon=False, fontsize=7)
+        fig.legend(frameon=False, fontsize=7, loc="outside lower center", ncols=2)
         return fig
 
     return _svg(draw)
