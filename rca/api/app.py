@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     """The review service. On start it upgrades the database (unless ``migrate=False``) and starts the
     analysis worker; on stop it lets the worker finish the incident in hand."""
     from rca.api.routers import ROUTERS
+    from rca.console import install as install_console
 
     settings = settings or get_settings()
     metrics = Metrics()
@@ -40,5 +41,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_console(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -60,18 +60,25 @@ def _presented_key(request: Request) -> str:
 
 def require(*roles: Role):
     """A dependency admitting callers whose key has one of ``roles`` (admin is always admitted)."""
-    allowed = {*roles, Role.admin}
 
     def caller(request: Request, session: SessionDep) -> ApiKeyRecord:
-        record = authenticate(session, key=_presented_key(request))
-        if record is None:
-            raise AuthError(401, "unknown or revoked API key")
-        if record.role not in allowed:
-            raise AuthError(403, f"role '{record.role.value}' may not do this; needs "
-                                 f"{' or '.join(sorted(r.value for r in allowed))}")
-        return record
+        return check_key(session, key=_presented_key(request), roles=roles)
 
     return caller
+
+
+def check_key(session: Session, *, key: str, roles: tuple[Role, ...]) -> ApiKeyRecord:
+    """The stored key for ``key`` if its role is one of ``roles`` (or admin); `AuthError` 401/403 otherwise.
+
+    The one key-and-role check, shared by the API (header) and the console (cookie)."""
+    allowed = {*roles, Role.admin}
+    record = authenticate(session, key=key)
+    if record is None:
+        raise AuthError(401, "unknown or revoked API key")
+    if record.role not in allowed:
+        raise AuthError(403, f"role '{record.role.value}' may not do this; needs "
+                             f"{' or '.join(sorted(r.value for r in allowed))}")
+    return record
 
 
 Trigger = Annotated[ApiKeyRecord, Depends(require(Role.trigger))]

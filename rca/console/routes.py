@@ -1,0 +1,197 @@
+"""The reviewer console: server-rendered pages over the same store, auth and use cases as the API.
+
+    GET  /                                   the review queue and recent incidents (sign-in first)
+    GET  /signin, POST /signin, POST /signout
+    GET  /incidents/{id}                     ranked causes, evidence, charts, review controls, history
+    POST /incidents/{id}/reviews             a verdict, through `rca.service.record_review`
+    GET  /incidents/{id}/charts/{name}.svg   kpi, latency, quality, feature (``?feature=``)
+
+The API key lives in an HttpOnly, SameSite=Strict cookie and is checked on every request by
+`rca.api.deps.check_key` (the API's own key-and-role check). Every form carries a token derived from the
+key (an HMAC), so a form posted from anywhere but a page this key was shown is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from rca.api.deps import AuthError, SessionDep, SettingsDep, check_key
+from rca.console import charts, evidence
+from rca.console.pages import BundleCache, ChartRef, available_charts, incident_view, kpi_onset
+from rca.contract.models import CauseKind
+from rca.errors import ConflictError, InputError, NotFoundError, RcaError
+from rca.service import ReviewIn, record_review
+from rca.store import queries
+from rca.store.models import ApiKeyRecord, ReviewVerdict, Role
+
+COOKIE = "rca_console_key"
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+class SignInRequired(Exception):
+    """No, unknown or revoked key in the cookie: the console answers with the sign-in page."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message
+        super().__init__(message or "sign in")
+
+
+def csrf_token(key: str) -> str:
+    return hmac.new(key.encode(), b"rca-console-form", hashlib.sha256).hexdigest()
+
+
+def _user(request: Request, session: Session) -> tuple[ApiKeyRecord, str]:
+    key = request.cookies.get(COOKIE)
+    if not key:
+        raise SignInRequired()
+    try:
+        return check_key(session, key=key, roles=(Role.reviewer,)), key
+    except AuthError as exc:
+        raise SignInRequired(exc.message) from exc
+
+
+def _page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _cache(request: Request) -> BundleCache:
+    state = request.app.state
+    if getattr(state, "console_bundles", None) is None:
+        state.console_bundles = BundleCache()
+    return state.console_bundles
+
+
+# ---------------------------------------------------------------------------------------------- sign-in
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request) -> HTMLResponse:
+    return _page(request, "signin.html", error=request.query_params.get("error"))
+
+
+@router.post("/signin", response_class=HTMLResponse)
+async def signin(request: Request, session: SessionDep) -> Response:
+    form = await request.form()
+    key = str(form.get("key") or "").strip()
+    if not key:
+        return _page(request, "signin.html", 422, error="Paste your API key (rca_...) to sign in.")
+    try:
+        check_key(session, key=key, roles=(Role.reviewer,))
+    except AuthError as exc:
+        return _page(request, "signin.html", exc.status, error=f"Not signed in: {exc.message}.")
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, session: SessionDep) -> Response:
+    _, key = _user(request, session)
+    form = await request.form()
+    if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(key)):
+        return _page(request, "error.html", 403, message="This form is stale; reload the page and try again.")
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# ------------------------------------------------------------------------------------------------ pages
+@router.get("/", response_class=HTMLResponse)
+def queue_page(request: Request, session: SessionDep) -> HTMLResponse:
+    user, key = _user(request, session)
+    queue = queries.review_queue(session, limit=100)
+    recent, _ = queries.list_incidents(session, limit=30)
+    reviewed = queries.reviewed_ids(session, incident_ids=[r.id for r in recent])
+    return _page(request, "queue.html", user=user, csrf=csrf_token(key), queue=queue, recent=recent,
+                 reviewed=reviewed)
+
+
+def _incident_page(request: Request, session: Session, settings, incident_id: str, user, key: str,
+                   status: int = 200, error: str | None = None, form: dict | None = None) -> HTMLResponse:
+    try:
+        view = incident_view(session, incident_id=incident_id)
+    except NotFoundError as exc:
+        return _page(request, "error.html", 404, user=user, csrf=csrf_token(key), message=str(exc))
+    chart_refs: list[ChartRef] = []
+    chart_error = None
+    if view.record.bundle_file:
+        try:
+            bundle = _cache(request).get(view.record, settings=settings)
+            chart_refs = available_charts(bundle, view.causes)
+        except RcaError as exc:
+            chart_error = f"the stored bundle could not be read for charts: {exc}"
+    return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
+                 chart_error=chart_error, error=error, form=form or {}, kinds=[k.value for k in CauseKind],
+                 done=request.query_params.get("done"), quote=quote)
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+def incident_page(incident_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    user, key = _user(request, session)
+    return _incident_page(request, session, settings, incident_id, user, key)
+
+
+@router.post("/incidents/{incident_id}/reviews", response_class=HTMLResponse)
+async def post_review(incident_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    user, key = _user(request, session)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    if not hmac.compare_digest(form.get("csrf", ""), csrf_token(key)):
+        return _incident_page(request, session, settings, incident_id, user, key, 403,
+                              "This form is stale or was not sent from this console; reload and try again.")
+    try:
+        review = ReviewIn(verdict=form.get("verdict") or None, rank=form.get("rank") or None,
+                          node=form.get("node", "").strip() or None, kind=form.get("kind") or None,
+                          comment=form.get("comment", ""))
+        record_review(session, incident_id=incident_id, reviewer=user.name, review=review)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "form"
+        return _incident_page(request, session, settings, incident_id, user, key, 422,
+                              f"{field}: {first.get('msg', 'invalid value')}", form)
+    except (InputError, ConflictError) as exc:
+        status = 409 if isinstance(exc, ConflictError) else 422
+        return _incident_page(request, session, settings, incident_id, user, key, status,
+                              f"{exc.field or 'review'}: {exc.message}", form)
+    except NotFoundError as exc:
+        return _page(request, "error.html", 404, user=user, csrf=csrf_token(key), message=str(exc))
+    verdict = ReviewVerdict(review.verdict).value
+    return RedirectResponse(f"/incidents/{quote(incident_id, safe='')}?done={verdict}", status_code=303)
+
+
+@router.get("/incidents/{incident_id}/charts/{name}.svg")
+def chart(incident_id: str, name: str, request: Request, session: SessionDep, settings: SettingsDep,
+          feature: str | None = None) -> Response:
+    _user(request, session)
+    try:
+        view = incident_view(session, incident_id=incident_id)
+        bundle = _cache(request).get(view.record, settings=settings)
+    except RcaError as exc:
+        return Response(str(exc), status_code=404, media_type="text/plain")
+    if name == "kpi":
+        data, draw = evidence.kpi_series(bundle, onset=kpi_onset(view.causes)), charts.kpi_svg
+    elif name == "latency":
+        data, draw = evidence.latency(bundle), charts.latency_svg
+    elif name == "quality":
+        data, draw = evidence.quality(bundle), charts.quality_svg
+    elif name == "feature" and feature:
+        data, draw = evidence.feature_histograms(bundle, feature), charts.histogram_svg
+    else:
+        data, draw = None, None
+    if data is None:
+        return Response(f"no chart '{name}' for this incident", status_code=404, media_type="text/plain")
+    return Response(draw(data), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/console.css")
+def stylesheet() -> FileResponse:
+    return FileResponse(HERE / "static" / "console.css", media_type="text/css")

@@ -1,0 +1,81 @@
+"""The evidence data (known answers on a hand-built bundle) and the SVG charts (valid, deterministic, marked)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from rca.console import charts, evidence
+from rca.contract import bundle_from_dict
+from rca.stats.quality import auc
+from tests.console.incident import ONSET, incident_body
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return bundle_from_dict(incident_body(), source="test")
+
+
+def _ids(svg: str) -> set[str]:
+    return {el.get("id") for el in ET.fromstring(svg).iter() if el.get("id")}
+
+
+def test_feature_histogram_shares_match_the_counts(bundle):
+    data = evidence.feature_histograms(bundle, "amount")
+    assert data.bins == ["0–10", "10–50", "50–100", "100–500", "500–1000", "> 1000", "null"]
+    assert data.training == pytest.approx(np.array([300, 400, 200, 90, 10, 0, 2]) / 1002)
+    current = [h for h in bundle.histograms["amount"].serving if h.start >= ONSET]
+    counts = np.sum([h.counts + [h.overflow, h.nulls] for h in current], axis=0)
+    assert data.current == pytest.approx(counts / counts.sum())
+    assert evidence.feature_histograms(bundle, "no_such_feature") is None
+
+
+def test_latency_percentiles_come_from_the_window_spans(bundle):
+    data = evidence.latency(bundle)
+    assert data.source == "traces" and [r.service for r in data.rows] == ["api", "feature-store", "model-server"]
+    spans = bundle.spans
+    fs = spans[(spans["service"] == "feature-store") & (spans["start"] >= ONSET)
+               & (spans["start"] < datetime(2026, 11, 20, 14, tzinfo=UTC))]["duration_ms"]
+    assert data.rows[1].p95_after == pytest.approx(np.quantile(fs, 0.95))
+
+
+def test_quality_is_auc_by_version_and_segment(bundle):
+    data = evidence.quality(bundle)
+    assert data.metric == "AUC"
+    p = bundle.predictions
+    cur = p[(p["timestamp"] >= ONSET) & (p["timestamp"] < datetime(2026, 11, 20, 14, tzinfo=UTC))]
+    br = cur[cur["country"] == "BR"]
+    row = next(r for r in data.rows if r.group == "country=BR")
+    assert row.current == pytest.approx(auc(br["label"], br["score"])) and row.n_current == len(br)
+    assert row.baseline > row.current  # the simulated incident made the scores noisier
+
+
+def test_charts_are_valid_deterministic_svg_with_their_marks(bundle):
+    kpi = evidence.kpi_series(bundle, onset=ONSET.to_pydatetime())
+    svg = charts.kpi_svg(kpi)
+    assert svg == charts.kpi_svg(kpi)
+    ET.fromstring(svg)  # well-formed XML
+    assert {"onset", "event-0", "kpi-series"} <= _ids(svg)
+    assert "pipeline_deploy pipeline:features" in svg and "approval_rate" in svg
+    no_onset = charts.kpi_svg(evidence.kpi_series(bundle, onset=None))
+    assert "onset" not in _ids(no_onset)
+    for draw, data, text in ((charts.histogram_svg, evidence.feature_histograms(bundle, "amount"), "training"),
+                             (charts.latency_svg, evidence.latency(bundle), "p95 after"),
+                             (charts.quality_svg, evidence.quality(bundle), "country=BR")):
+        svg = draw(data)
+        assert ET.fromstring(svg).tag == SVG + "svg" and text in svg and svg == draw(data)
+
+
+def test_absent_families_give_no_chart_data(bundle):
+    body = incident_body()
+    for family in ("kpis", "traces", "metrics", "predictions"):
+        body.pop(family)
+    bare = bundle_from_dict(body, source="test")
+    assert evidence.kpi_series(bare, onset=None) is None
+    assert evidence.latency(bare) is None
+    assert evidence.quality(bare) is None

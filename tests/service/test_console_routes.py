@@ -1,0 +1,103 @@
+"""The console's pages through TestClient: sign-in errors, the queue, reviews through record_review, the
+form token, readable errors instead of 500s, charts behind the cookie."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rca.console.routes import COOKIE
+from tests.service.bundles import bundle_dir, inline
+
+
+def _key(headers: dict) -> str:
+    return headers["Authorization"].split(" ", 1)[1]
+
+
+@pytest.fixture
+def incident(client, keys, tmp_path):
+    r = client.post("/v1/incidents", json=inline(bundle_dir(tmp_path, incident_id="inc-c1", symptom="kpi:0.4")),
+                    headers=keys["trigger"])
+    assert r.status_code == 201
+    return "inc-c1"
+
+
+def _signin(client, keys, role="reviewer"):
+    r = client.post("/signin", data={"key": _key(keys[role])}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    return r
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]{64})"', html).group(1)
+
+
+def test_signin_rejects_unknown_and_trigger_keys_readably(client, keys):
+    assert client.get("/", follow_redirects=False).headers["location"] == "/signin"
+    r = client.post("/signin", data={"key": "rca_abc_nope"})
+    assert r.status_code == 401 and "unknown or revoked API key" in r.text and COOKIE not in r.headers.get(
+        "set-cookie", "")
+    r = client.post("/signin", data={"key": _key(keys["trigger"])})
+    assert r.status_code == 403 and "role &#39;trigger&#39; may not do this" in r.text
+    assert client.post("/signin", data={}).status_code == 422
+
+
+def test_queue_lists_unreviewed_incidents(client, keys, incident):
+    _signin(client, keys)
+    page = client.get("/")
+    assert page.status_code == 200
+    queue = page.text.split('id="queue"')[1].split("</table>")[0]
+    assert 'href="/incidents/inc-c1"' in queue and "feature:amount" in queue and "40%" in queue
+
+
+def test_confirm_posts_a_review_under_the_key_name(client, keys, incident):
+    _signin(client, keys)
+    token = _csrf(client.get(f"/incidents/{incident}").text)
+    r = client.post(f"/incidents/{incident}/reviews", data={"csrf": token, "verdict": "confirm", "rank": "2"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    stored = client.get(f"/v1/incidents/{incident}/reviews", headers=keys["reviewer"]).json()
+    assert [(s["reviewer"], s["verdict"], s["node"]) for s in stored] == [("reviewer-1", "confirm", "service:api")]
+    assert "Nothing to review" in client.get("/").text  # the queue holds unreviewed incidents only
+
+
+def test_review_needs_the_form_token_of_this_key(client, keys, incident):
+    _signin(client, keys)
+    for data in ({"verdict": "confirm", "rank": "1"}, {"verdict": "confirm", "rank": "1", "csrf": "0" * 64}):
+        r = client.post(f"/incidents/{incident}/reviews", data=data)
+        assert r.status_code == 403 and "stale" in r.text
+    assert client.get(f"/v1/incidents/{incident}/reviews", headers=keys["reviewer"]).json() == []
+
+
+@pytest.mark.parametrize("data, status, message", [
+    ({"verdict": "confirm", "rank": "9"}, 422, "rank 9 is beyond the 3 ranked causes"),
+    ({"verdict": "maybe", "rank": "1"}, 422, "verdict: Input should be"),
+    ({"verdict": "name_cause", "node": "service:api", "kind": "data_drift"}, 422, "expected a node"),
+    ({"verdict": "name_cause", "node": "feature:x", "kind": "nonsense"}, 422, "kind: Input should be"),
+    ({"verdict": "confirm", "rank": "x"}, 422, "rank: Input should be a valid integer"),
+])
+def test_bad_reviews_show_a_readable_error(client, keys, incident, data, status, message):
+    _signin(client, keys)
+    token = _csrf(client.get(f"/incidents/{incident}").text)
+    r = client.post(f"/incidents/{incident}/reviews", data={**data, "csrf": token})
+    assert r.status_code == status and "Review not recorded" in r.text
+    assert message in r.text.replace("&#39;", "'")
+
+
+def test_unknown_incident_and_chart_are_404_pages(client, keys, incident):
+    _signin(client, keys)
+    assert client.get("/incidents/nope").status_code == 404
+    assert client.get(f"/incidents/{incident}/charts/nope.svg").status_code == 404
+    r = client.get(f"/incidents/{incident}/charts/kpi.svg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml" and "<svg" in r.text
+
+
+def test_charts_and_pages_need_the_cookie(client, keys, incident):
+    r = client.get(f"/incidents/{incident}/charts/kpi.svg", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+    client.cookies.set(COOKIE, "rca_abc_revoked")
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and "unknown" in r.headers["location"]
