@@ -11,7 +11,7 @@ from rca.ranking.calibration import fit_calibration
 from rca.ranking.dataset import HypothesisTable, build_training_table, code_version
 from rca.ranking.evaluate import calibration_groups, evaluate_scores
 from rca.ranking.lgbm import LgbmRanker, fit_lgbm
-from rca.ranking.registry import RankerRegistry
+from rca.ranking.registry import RankerRegistry, packaged_champion
 
 TRAIN_SPLITS = ("train", "review")
 VALIDATION_SPLIT = "validation"
@@ -64,7 +64,7 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
                                    progress=progress) for d in corpus_dirs]
     table = HypothesisTable.concat(tables)
     registry = RankerRegistry(registry_dir)
-    champion = registry.champion()
+    champion = registry.champion() or packaged_champion()  # the one in use is the one to beat
     challenger = train_ranker(table)
     version = registry.save(challenger)
     validation = table.split(VALIDATION_SPLIT)
