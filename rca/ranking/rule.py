@@ -7,6 +7,8 @@ not calibrated, and the answer's ``ranker`` field says so (``rule-max-score``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from rca.contract.bundle import Bundle
@@ -32,10 +34,15 @@ def answer_from_scores(bundle: Bundle, hypotheses: list[Hypothesis], confidences
     causes = []
     for rank, i in enumerate(order[:top], start=1):
         h = hypotheses[i]
-        causes.append(RankedCause(rank=rank, node=h.node, kind=h.kind, confidence=round(float(confidences[i]), 6),
+        causes.append(RankedCause(rank=rank, node=h.node, kind=h.kind, confidence=_floor6(confidences[i]),
                                   evidence=h.evidence[:5],
                                   explanation=explain(h) if explain else _default_explanation(h)))
     return Answer(incident=bundle.incident.id, ranker=ranker, causes=causes)
+
+
+def _floor6(p: float) -> float:
+    # Rounded down, so the shown confidences never sum to more than the probabilities they round.
+    return math.floor(float(p) * 1e6) / 1e6
 
 
 def _default_explanation(h: Hypothesis) -> str:
