@@ -29,3 +29,16 @@ def test_incident_schema_accepts_the_contract_example():
                "current": {"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T14:00:00Z"},
                "symptom": {"node": "kpi:approval_rate", "direction": "down"}}
     jsonschema.validate(example, json.loads((SCHEMAS / "incident.schema.json").read_text()))
+
+
+def test_cli_answer_for_the_example_validates(capsys):
+    from rca.cli import main
+
+    example = SCHEMAS.parent / "examples" / "feature-store-outage"
+    try:
+        main(["analyze", str(example), "--format", "json"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    answer = json.loads(capsys.readouterr().out)
+    jsonschema.validate(answer, json.loads((SCHEMAS / "answer.schema.json").read_text()))
+    assert answer["incident"] == "feature-store-outage" and answer["causes"]
