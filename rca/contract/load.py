@@ -434,29 +434,25 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return out.sort_values("timestamp", kind="stable", ignore_index=True)
 
 
-def _kpis(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    _require(frame, name, B.KPI_COLUMNS)
+def _series(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
+    """KPI and metric tables: timestamp, string keys, a numeric ``value``, then string dimensions."""
+    _require(frame, name, required)
     out = frame.copy()
     out["timestamp"] = _timestamps(frame, name).to_numpy()
-    out["name"] = frame["name"].astype(str).to_numpy()
     out["value"] = _numbers(frame, name, "value").to_numpy()
     for column in out.columns:
-        if column not in B.KPI_COLUMNS:
-            out[column] = _strings(out[column]).to_numpy()
+        if column in ("timestamp", "value"):
+            continue
+        out[column] = (frame[column].astype(str) if column in required else _strings(out[column])).to_numpy()
     return out.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def _kpis(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    return _series(frame, name, B.KPI_COLUMNS)
 
 
 def _metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    _require(frame, name, B.METRIC_COLUMNS)
-    out = frame.copy()
-    out["timestamp"] = _timestamps(frame, name).to_numpy()
-    out["service"] = frame["service"].astype(str).to_numpy()
-    out["name"] = frame["name"].astype(str).to_numpy()
-    out["value"] = _numbers(frame, name, "value").to_numpy()
-    for column in out.columns:
-        if column not in B.METRIC_COLUMNS:
-            out[column] = _strings(out[column]).to_numpy()
-    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+    return _series(frame, name, B.METRIC_COLUMNS)
 
 
 # ------------------------------------------------------------------------------------------- OTLP traces
