@@ -5,8 +5,6 @@ Usage: RCA_DATA_DIR=/tmp/acc-data PYTHONPATH=. python bench/acc_table.py [--para
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter
 from pathlib import Path
 

@@ -5,7 +5,9 @@ Two kinds of columns:
 - `BASE_FEATURES`, computed here, the same for every bundle: ranks and ratios of the generator score
   within the incident, onset order, cause-kind and node-kind one-hots, agreement between generators,
   change events on the node's upstream path, graph features (`rca.graph.graph_features`), and which
-  signal families the bundle has. They mean the same on any system.
+  signal families the bundle has, and how each hypothesis compares with its competitors
+  (`consistency_features`: its score against the other kinds on its node, its node's and its kind's rank
+  in the incident). They mean the same on any system.
 - generator features (``hist.psi``, ``trace.latency_ratio``...): any name starting with one of
   `GENERATOR_PREFIXES`. The exact list a model uses is fixed at TRAIN time (`generator_feature_names`) and
   stored in the model's metadata; at prediction time unknown names are dropped and missing ones are NaN.
