@@ -101,3 +101,40 @@ def test_deterministic():
     a, b = _run(f), _run(f)
     assert [(h.node, h.kind, h.score, h.features) for h in a.hypotheses] == \
         [(h.node, h.kind, h.score, h.features) for h in b.hypotheses]
+
+
+def test_partly_frozen_feature_is_stale_by_concentration():
+    # Half the values stuck at three earlier values, half still live: not constant, no bin holds 90%, but the
+    # three fullest bins gain mass while the other bins keep their shape.
+    rng = np.random.default_rng(9)
+    stuck = np.array([-0.3, 0.45, 1.2])
+
+    def half_frozen(r, h, n):
+        v = r.normal(size=n)
+        frozen = r.uniform(size=n) < 0.5
+        v[frozen] = stuck[r.integers(3, size=frozen.sum())]
+        return v
+    f = numeric("balance", stream(rng, change_at=33, change=half_frozen), rng.normal(size=5000))
+    kinds = _kinds(_run(f), "balance")
+    assert "stale_feature" in kinds
+    stale = kinds["stale_feature"].features
+    assert stale["hist.constant"] == 0.0 and stale["hist.top3_share_delta"] > 0.2
+    assert stale["hist.top3_rest_psi"] < 0.1
+    assert kinds["stale_feature"].onset == T0 + pd.Timedelta(hours=33)
+
+
+def test_top_k_concentration_known_answer():
+    from rca.generators.histograms import top_k_concentration
+
+    ref = np.array([10.0, 10, 10, 10, 10, 10, 10, 10, 10, 10])          # uniform: any 3 bins hold 30%
+    cur = np.array([5.0, 40, 5, 5, 20, 5, 5, 10, 0, 5])                # bins 1, 4, 7 hold 70 of 100
+    rows = np.vstack([ref, ref, cur])
+    mask = lambda *i: np.isin(np.arange(3), i)  # noqa: E731
+    test, rest_psi = top_k_concentration(ref, cur, rows, mask(0, 1), mask(0, 1, 2), [T0] * 3, mask(2))
+    assert test.baseline == 0.3 and abs(test.current - 0.7) < 1e-12 and abs(test.effect - 0.4) < 1e-12
+    assert test.p_value < 1e-6
+    # The other seven bins: 5 5 5 5 5 0 5 vs uniform -> only the empty bin moves.
+    from rca.stats import psi
+    assert rest_psi == psi(ref[[0, 2, 3, 5, 6, 8, 9]], cur[[0, 2, 3, 5, 6, 8, 9]])
+    few, _ = top_k_concentration(ref[:3], cur[:3], rows[:, :3], mask(0, 1), mask(0, 1, 2), [T0] * 3, mask(2))
+    assert few.effect == 0.0 and few.p_value == 1.0

@@ -30,6 +30,10 @@ TOP_JUMP = 0.1        # increase of the largest bin's share for a frozen / const
 CONSTANT_SHARE = 0.98
 STEP_ABRUPT = 0.3     # step_vs_trend score above which a change counts as abrupt
 SCHEMA_PSI = 0.5      # an abrupt shift this large may be a unit/encoding change even inside the edges
+TOP_K = 3             # a frozen feature repeats a few last values: the share of the current top-k bins
+CONCENTRATION_JUMP = 0.2   # increase of the current top-k bins' share over the reference's share of them
+CONCENTRATION_SHARE = 0.45  # ... and the top-k bins hold at least this share of the current values
+REST_PSI = 0.25       # ... while the other bins keep their shape (PSI below this): a freeze, not a shift
 
 
 @dataclass
@@ -61,6 +65,7 @@ class FeatureChange:
     dtype_changed: bool = False
     dtype_onset: datetime | None = None  # when the other value type appeared, if known
     constant: bool = False
+    concentration: Test | None = None  # share of the current window's top-k bins, reference -> current
     step_score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
@@ -154,7 +159,7 @@ def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypot
         abrupt = change.step_score > STEP_ABRUPT
         after_deploy = change.features.get(f"{_ns(change)}.after_deploy", 0.0) > 0
         add(CauseKind.DATA_DRIFT, strength(change.shift, 0.25), change.shift.onset)
-        if abrupt or after_deploy or change.features.get(f"{_ns(change)}.deploys", 0.0) > 0:
+        if abrupt or after_deploy:
             add(CauseKind.TRAINING_SERVING_SKEW, strength(change.shift, 0.25), change.shift.onset)
     if change.nulls is not None and change.nulls.passes(NULL_JUMP):
         add(CauseKind.MISSING_VALUES, strength(change.nulls, 0.1), change.nulls.onset)
@@ -172,6 +177,11 @@ def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypot
         score = strength(top, TOP_JUMP) if top is not None else 10.0
         add(CauseKind.STALE_FEATURE, max(score, 10.0 if change.constant else 0.0),
             top.onset if top is not None else change.shift.onset)
+    elif (conc := change.concentration) is not None and conc.passes(CONCENTRATION_JUMP) \
+            and (conc.current or 0) >= CONCENTRATION_SHARE \
+            and change.features.get(f"{_ns(change)}.top{TOP_K}_rest_psi", 0.0) < REST_PSI:
+        # Frozen at a few values (or partly frozen): the mass piles into a few bins, not one.
+        add(CauseKind.STALE_FEATURE, strength(conc, 0.5), conc.onset)
     return out
 
 

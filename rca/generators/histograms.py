@@ -15,8 +15,8 @@ from rca.contract.bundle import Bundle, FeatureHistograms
 from rca.contract.models import CategoricalHistogram, Evidence, NumericHistogram
 from rca.generators import register
 from rca.generators.base import Candidates
-from rca.generators.feature_kinds import (FeatureChange, Test, bucket_onset, deploy_features, hours_between, log10p,
-                                         propose, rank_desc, share_test)
+from rca.generators.feature_kinds import (TOP_K, FeatureChange, Test, bucket_onset, deploy_features, hours_between,
+                                         log10p, propose, rank_desc, share_test)
 from rca.stats import chi2_counts, js_distance, ks_binned, onset_index, psi, step_vs_trend
 from rca.stats.distributions import binned_std, psi_rows, wasserstein_binned
 
@@ -175,6 +175,16 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
         evidence.append(Evidence(signal=SIGNAL, test="top_share", value=t1 - top_ref, baseline=top_ref, current=t1,
                                  p_value=p_top, onset=top_onset, detail="values frozen or constant"))
 
+    concentration, rest_psi = top_k_concentration(ref, cur_counts, rows, base, upto, starts, cur)
+    f[f"{ns}.top{TOP_K}_rest_psi"] = rest_psi
+    f[f"{ns}.top{TOP_K}_share"] = concentration.current
+    f[f"{ns}.top{TOP_K}_share_delta"] = concentration.effect
+    if concentration.effect > 0:
+        evidence.append(Evidence(signal=SIGNAL, test=f"top{TOP_K}_share", value=concentration.effect,
+                                 baseline=concentration.baseline, current=concentration.current,
+                                 p_value=concentration.p_value, onset=concentration.onset,
+                                 detail=f"share of the {TOP_K} fullest current bins"))
+
     ref_dtype = (fh.training or fh.serving[0]).dtype
     dtypes = {h.dtype for h, c in zip(fh.serving, cur) if c}
     dtype_changed = bool(dtypes - {ref_dtype})
@@ -188,8 +198,31 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
     f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].end, fh.serving[0].start), ns))
     return FeatureChange(feature=fh.feature, signal=SIGNAL, shift=shift, shift_test="ks" if numeric else "chi2",
                          nulls=nulls, out_of_range=out_of_range, unseen=unseen, top_share=top,
-                         dtype_changed=dtype_changed, constant=constant, step_score=trend.score,
+                         dtype_changed=dtype_changed, constant=constant, concentration=concentration,
+                         step_score=trend.score,
                          features={k: float(v) for k, v in f.items()}, evidence=evidence)
+
+
+def top_k_concentration(ref: np.ndarray, cur_counts: np.ndarray, rows: np.ndarray, base: np.ndarray,
+                        upto: np.ndarray, starts: list, cur: np.ndarray, k: int = TOP_K) -> tuple[Test, float]:
+    """How much of the current window the ``k`` fullest current bins hold, against the reference's share of
+    the same bins (one-sided two-proportion test): a feature frozen at a few values piles its mass there.
+
+    Returns the test and the PSI of the other bins (each side renormalized; 0 when the current window has
+    under 5% of its values there): a frozen feature leaves the rest's shape alone (or empties it), a shifted
+    distribution moves it too. With ``k`` or fewer bins the effect is 0 (p = 1)."""
+    if cur_counts.size <= k:
+        return Test(effect=0.0, p_value=1.0, baseline=1.0, current=1.0), 0.0
+    idx = np.argsort(-cur_counts, kind="stable")[:k]
+    rest = np.ones(cur_counts.size, dtype=bool)
+    rest[idx] = False
+    enough = cur_counts[rest].sum() >= 0.05 * cur_counts.sum() and ref[rest].sum() > 0
+    rest_psi = psi(ref[rest], cur_counts[rest]) if enough else 0.0
+    s0, s1, p = share_test(ref[idx].sum(), ref.sum(), cur_counts[idx].sum(), cur_counts.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        series = rows[:, idx].sum(1) / rows.sum(1)
+    onset = bucket_onset(series, base, upto, starts, cur, floor=s0 + 0.05)
+    return Test(effect=s1 - s0, p_value=p, onset=onset, baseline=s0, current=s1), float(rest_psi)
 
 
 def _mean_log_ratio(edges, ref: np.ndarray, cur: np.ndarray) -> float:

@@ -5,7 +5,9 @@ Two kinds of columns:
 - `BASE_FEATURES`, computed here, the same for every bundle: ranks and ratios of the generator score
   within the incident, onset order, cause-kind and node-kind one-hots, agreement between generators,
   change events on the node's upstream path, graph features (`rca.graph.graph_features`), and which
-  signal families the bundle has. They mean the same on any system.
+  signal families the bundle has, and how each hypothesis compares with its competitors
+  (`consistency_features`: its score against the other kinds on its node, its node's and its kind's rank
+  in the incident). They mean the same on any system.
 - generator features (``hist.psi``, ``trace.latency_ratio``...): any name starting with one of
   `GENERATOR_PREFIXES`. The exact list a model uses is fixed at TRAIN time (`generator_feature_names`) and
   stored in the model's metadata; at prediction time unknown names are dropped and missing ones are NaN.
@@ -38,8 +40,10 @@ SCORE_FEATURES = ("score", "log_score", "score_rank", "score_rank_in_node_kind",
                   "score_rel_max", "score_z", "onset_rank", "onset_hours_from_window_start", "has_onset",
                   "n_generators", "n_evidence", "n_hypotheses", "n_kinds_on_node")
 GRAPH_COLUMNS = (*GRAPH_FEATURES, "ppr_rel", "ppr_rank")
+CONSISTENCY_FEATURES = ("score_gap_on_node", "score_ratio_on_node", "node_score_rank", "kind_score_rank",
+                        "score_gap_to_next")
 BASE_FEATURES: tuple[str, ...] = (*SCORE_FEATURES, *KIND_COLUMNS, *NODE_COLUMNS, *EVENT_FEATURES,
-                                  *GRAPH_COLUMNS, *(f"family={f}" for f in FAMILIES))
+                                  *GRAPH_COLUMNS, *(f"family={f}" for f in FAMILIES), *CONSISTENCY_FEATURES)
 """The fixed, ordered base feature list (never reorder: trained models store their list, but keep it stable)."""
 
 ID_COLUMNS = ("incident_id", "node", "kind")
@@ -105,6 +109,9 @@ def incident_table(bundle: Bundle, candidates: Candidates, graph: nx.DiGraph | N
     families = set(bundle.families())
     for f in FAMILIES:
         feats[f"family={f}"] = float(f in families)
+    cons = consistency_features(rows["node"], rows["kind"], feats["score"])
+    for name in CONSISTENCY_FEATURES:
+        feats[name] = cons[name].to_numpy()
     extra = sorted({name for h in hypotheses for name in h.features if is_generator_feature(name)})
     gen = pd.DataFrame([[h.features.get(n, np.nan) for n in extra] for h in hypotheses], columns=extra,
                        index=rows.index, dtype=float)
@@ -115,6 +122,39 @@ def incident_table(bundle: Bundle, candidates: Candidates, graph: nx.DiGraph | N
 def feature_matrix(table: pd.DataFrame, names: list[str]) -> np.ndarray:
     """The model's input: ``names`` in order; a column the table lacks is NaN, extra columns are ignored."""
     return table.reindex(columns=names).to_numpy(dtype=float)
+
+
+def consistency_features(nodes: pd.Series, kinds: pd.Series, score: pd.Series) -> pd.DataFrame:
+    """How one hypothesis' evidence compares with its competitors in the same incident.
+
+    Columns (`CONSISTENCY_FEATURES`): ``score_gap_on_node``, this score minus the best score of another kind
+    on the same node (this score itself when the node has one kind); ``score_ratio_on_node``, this score over
+    the node's best (1 = the node's leading kind); ``node_score_rank``, rank of the node's best score among
+    the incident's nodes (1 = strongest node); ``kind_score_rank``, rank of this score among the incident's
+    hypotheses of the same cause kind; ``score_gap_to_next``, this score minus the next lower distinct score
+    in the incident (0 for the lowest), over the incident's top score.
+    """
+    score = score.astype(float)
+    out = pd.DataFrame(index=score.index)
+    best_other = pd.Series(np.nan, index=score.index)
+    for _, idx in score.groupby(nodes).groups.items():
+        s = score.loc[idx]
+        for i in idx:
+            others = s.drop(i)
+            best_other.loc[i] = others.max() if len(others) else 0.0
+    out["score_gap_on_node"] = score - best_other
+    node_best = score.groupby(nodes).transform("max")
+    out["score_ratio_on_node"] = np.where(node_best > 0, score / node_best.where(node_best > 0, 1.0), 1.0)
+    node_max = score.groupby(nodes).max()
+    node_rank = node_max.rank(ascending=False, method="min")
+    out["node_score_rank"] = nodes.map(node_rank).astype(float)
+    out["kind_score_rank"] = score.groupby(kinds).rank(ascending=False, method="min")
+    distinct = np.sort(score.unique())
+    below = np.searchsorted(distinct, score.to_numpy(), side="left")
+    nxt = np.where(below > 0, distinct[np.maximum(below - 1, 0)], score.to_numpy())
+    top = score.max()
+    out["score_gap_to_next"] = (score.to_numpy() - nxt) / top if top > 0 else 0.0
+    return out
 
 
 def _score_features(feats: pd.DataFrame, bundle: Bundle, hypotheses: list[Hypothesis],

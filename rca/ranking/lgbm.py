@@ -16,7 +16,7 @@ from rca.ranking.calibration import Calibration
 from rca.ranking.features import BASE_FEATURES, feature_matrix, generator_feature_names
 
 PARAMS = {"objective": "lambdarank", "num_iterations": 300, "learning_rate": 0.05, "num_leaves": 15,
-          "min_data_in_leaf": 5, "feature_fraction": 0.8, "lambda_l2": 1.0, "lambdarank_truncation_level": 10,
+          "min_data_in_leaf": 40, "feature_fraction": 0.8, "lambda_l2": 1.0, "lambdarank_truncation_level": 10,
           "seed": 7, "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1}
 """Training parameters. ``deterministic``, one thread and a fixed seed: same table -> same model bytes.
 
