@@ -24,7 +24,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind
 from rca.contract.nodes import NODE_KINDS, node_kind
 from rca.generators.base import Candidates, Hypothesis
-from rca.graph import GRAPH_FEATURES, build_graph, graph_features, symptom_node
+from rca.graph import GRAPH_FEATURES, SYMPTOM_FEATURES, build_graph, graph_features, symptom_features, symptom_node
 from rca.ranking.merge import merge_hypotheses
 
 GENERATOR_PREFIXES = ("hist.", "pred.", "seg.", "trace.", "metric.", "kpi.", "event.", "sample.", "label.")
@@ -39,7 +39,9 @@ SCORE_FEATURES = ("score", "log_score", "score_rank", "score_rank_in_node_kind",
                   "n_generators", "n_evidence", "n_hypotheses", "n_kinds_on_node")
 GRAPH_COLUMNS = (*GRAPH_FEATURES, "ppr_rel", "ppr_rank")
 BASE_FEATURES: tuple[str, ...] = (*SCORE_FEATURES, *KIND_COLUMNS, *NODE_COLUMNS, *EVENT_FEATURES,
-                                  *GRAPH_COLUMNS, *(f"family={f}" for f in FAMILIES))
+                                  *GRAPH_COLUMNS, *(f"family={f}" for f in FAMILIES),
+                                  # --- symptom-aligned propagation block (rca.graph.symptom), appended ---
+                                  *SYMPTOM_FEATURES)
 """The fixed, ordered base feature list (never reorder: trained models store their list, but keep it stable)."""
 
 ID_COLUMNS = ("incident_id", "node", "kind")
@@ -102,6 +104,10 @@ def incident_table(bundle: Bundle, candidates: Candidates, graph: nx.DiGraph | N
     top = feats["ppr"].max()
     feats["ppr_rel"] = feats["ppr"] / top if top > 0 else 0.0
     feats["ppr_rank"] = feats["ppr"].rank(ascending=False, method="min")
+    # --- symptom-aligned propagation block (rca.graph.symptom) ---
+    sf = pd.DataFrame(symptom_features(graph, hypotheses, symptom))
+    for name in SYMPTOM_FEATURES:
+        feats[name] = sf[name].to_numpy()
     families = set(bundle.families())
     for f in FAMILIES:
         feats[f"family={f}"] = float(f in families)
