@@ -32,10 +32,17 @@ def test_family_mix_counts_incidents_not_rows():
 
 
 def test_unfamiliar_incidents_go_to_the_fallback():
-    mix = {"kpis+metrics+predictions": MIN_SEEN, "kpis+metrics": MIN_SEEN - 1}
+    every = set(FAMILIES)
+    mix = {signature(every): 50, signature(every - {"graph"}): MIN_SEEN - 4, signature(every - {"traces"}): MIN_SEEN - 4,
+           signature(every - {"graph", "traces"}): 4, signature(every - {"predictions"}): MIN_SEEN - 1}
     guard = FamilyGuard(Const("trained", 1.0), Const("fallback", 2.0), mix)
-    table = pd.concat([rows("seen", {"predictions", "metrics", "kpis"}), rows("rare", {"metrics", "kpis"}),
-                       rows("never", {"graph"})], ignore_index=True)
+    assert guard.familiar(signature(every)) and guard.familiar(signature(every - {"graph"}))
+    # a combination seen only 4 times is familiar: each absent family was absent in >= MIN_SEEN incidents
+    assert guard.familiar(signature(every - {"graph", "traces"}))
+    assert not guard.familiar(signature(every - {"predictions"}))      # absent in only MIN_SEEN - 1
+    assert not guard.familiar(signature({"metrics", "kpis", "graph"}))  # no training incident lacked histograms
+    table = pd.concat([rows("seen", every), rows("rare", every - {"predictions"}),
+                       rows("never", {"metrics", "kpis", "graph"})], ignore_index=True)
     assert guard.score_table(table).tolist() == [1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
     assert guard.name == "trained"
 
@@ -44,7 +51,9 @@ def test_guard_picks_the_delegate_from_the_bundle(tmp_path):
     bundle = load_bundle(write_minimal_bundle(tmp_path / "b"))
     trained, fallback = Const("trained", 1.0), Const("fallback", 2.0)
     assert FamilyGuard(trained, fallback, {signature(bundle.families()): MIN_SEEN}).delegate(bundle) is trained
-    assert FamilyGuard(trained, fallback, {}).delegate(bundle) is fallback
+    full = {signature(FAMILIES): 100}
+    lacks = set(FAMILIES) - set(bundle.families())
+    assert FamilyGuard(trained, fallback, full).delegate(bundle) is (fallback if lacks else trained)
 
 
 def test_a_model_without_a_recorded_mix_is_used_unguarded():

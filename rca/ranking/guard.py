@@ -3,15 +3,16 @@
 A learned ranker is only as good as the incidents it learned from. Its training table records which signal
 families each incident had (``family=*`` columns); `family_mix` counts the training incidents per family
 *signature* (the sorted set of families present, e.g. ``graph+kpis+metrics``) and training stores it in the
-model's metadata (``meta["family_mix"]``). `FamilyGuard` then ranks an incident with the trained model when
-its signature was seen in at least `MIN_SEEN` training incidents, and with the documented heuristic
-(`rca.ranking.heuristic`) otherwise: a signature the model never saw means every tree split on the missing
-families' features was learned on values this incident cannot have, so its scores are extrapolation.
+model's metadata (``meta["family_mix"]``). `FamilyGuard` ranks an incident with the trained model when every
+family the incident lacks was also absent in at least `MIN_SEEN` training incidents, and with the documented
+heuristic (`rca.ranking.heuristic`) otherwise. A family that was present in (nearly) every training
+incident is one the trees always split on with real values; an incident without it sends every such split
+down a missing-value branch no training incident took, so the model's scores are extrapolation. (Families
+the incident has but training lacked are harmless: the model simply ignores their features.)
 
-`MIN_SEEN` = 10 is a minimum sample for a learned ranking of one kind of incident to be trusted, fixed a
-priori (it is twice LightGBM's ``min_data_in_leaf`` of 5, so a leaf could be filled by such incidents alone); it is not fitted to
-any evaluation set. A model without ``family_mix`` in its metadata (trained before it was recorded) is used
-unguarded.
+`MIN_SEEN` = 10 is a minimum sample fixed a priori (twice LightGBM's ``min_data_in_leaf`` of 5, so a leaf
+could be filled by such incidents alone); it is not fitted to any evaluation set. A model without
+``family_mix`` in its metadata (trained before it was recorded) is used unguarded.
 """
 
 from __future__ import annotations
@@ -69,7 +70,13 @@ class FamilyGuard(TableRanker):
         return getattr(self.trained, "meta", {})
 
     def familiar(self, sig: str) -> bool:
-        return self.mix.get(sig, 0) >= self.min_seen
+        """Every family absent from ``sig`` was absent in at least ``min_seen`` training incidents."""
+        present = set(sig.split("+")) if sig else set()
+        for family in set(FAMILIES) - present:
+            lacking = sum(n for s, n in self.mix.items() if family not in (s.split("+") if s else []))
+            if lacking < self.min_seen:
+                return False
+        return True
 
     def delegate(self, bundle: Bundle) -> TableRanker:
         """The ranker for this bundle."""
