@@ -206,3 +206,19 @@ def test_pipeline_event_names_downstream_features_only_with_a_graph():
 def test_absent_family_gives_nothing(name):
     out = get_generator(name).generate(bundle())
     assert out.hypotheses == [] and out.anomalies == []
+
+
+def test_weak_change_is_a_hypothesis_but_not_an_anomaly():
+    """2 <= z < 3: a candidate the ranker may rank (recall), too weak to count as an anomaly or an onset."""
+    rng = np.random.default_rng(4)
+
+    def weak(times, cur):
+        return pd.DataFrame({"timestamp": times, "service": "slowish", "name": "latency_avg",
+                             "value": np.where(cur, 112.5, 100 + rng.normal(0, 5, len(times)))})
+
+    frame, _, _ = _metrics(rng, extra=(weak,))
+    score = next(s for s in score_series(bundle(metrics=frame)) if s.service == "slowish")
+    assert 2.0 <= score.bad_z < 3.0 and score.onset is None
+    out = get_generator("metrics").generate(bundle(metrics=frame))
+    assert [(h.node, str(h.kind)) for h in out.hypotheses] == [("service:slowish", "dependency_latency")]
+    assert out.hypotheses[0].score == pytest.approx(score.bad_z) and out.anomalies == []

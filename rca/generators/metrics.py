@@ -13,6 +13,11 @@ baseline's robust scale (`rca.stats.robust.robust_scale`). Three guards keep poo
   must hold for at least a tenth of the current window: one spike in a long window does not count, while
   a three-point window (5-minute samples, 15 minutes) is judged on its worst point, as BARO does.
 
+A service is proposed as a cause from a family z of `WEAK_THRESHOLD` (2): a weak but present change keeps
+the true cause among the candidates when its own signal is damped (a short window, a shifted baseline),
+and the ranker places it by its score and graph position; only z >= `THRESHOLD` (3) makes an anomaly, an
+onset and an "anomalous" node for the graph features.
+
 Metric names map to families by keywords (latency, errors, availability, cpu, memory, traffic); each family
 backs one cause kind on ``service:<name>``: latency -> dependency_latency, errors/availability ->
 dependency_errors, cpu/memory/traffic rise -> resource_saturation. Every hypothesis of a service carries the
@@ -35,6 +40,7 @@ from rca.generators.windows import window_masks
 from rca.stats.robust import resolution, robust_scale, soft_cap, sustained_onset
 
 THRESHOLD = 3.0        # |robust z| from which a series counts as changed (the usual 3-sigma rule)
+WEAK_THRESHOLD = 2.0  # a hypothesis (weak, ranked low by its score) from here; anomalies and onsets need THRESHOLD
 MIN_BASELINE = 2
 SUSTAINED_SHARE = 0.1   # share of the current points a change must hold for
 REL_FLOOR = 0.05
@@ -214,7 +220,7 @@ class MetricsGenerator:
                 # A traffic fall is a symptom of trouble upstream, not saturation: only rises count here.
                 cand = [s for s in ss if s.family in families and (s.family != "traffic" or s.z > 0)]
                 best = max(cand, key=lambda s: s.bad_z, default=None)
-                if best is None or best.bad_z < self.threshold:
+                if best is None or best.bad_z < WEAK_THRESHOLD:
                     continue
                 out.hypotheses.append(Hypothesis(
                     node=node, kind=kind, generator=self.name, score=best.bad_z, onset=best.onset,

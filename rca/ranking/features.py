@@ -26,7 +26,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind
 from rca.contract.nodes import NODE_KINDS, node_kind
 from rca.generators.base import Candidates, Hypothesis
-from rca.graph import GRAPH_FEATURES, build_graph, graph_features, symptom_node
+from rca.graph import GRAPH_FEATURES, SYMPTOM_FEATURES, build_graph, graph_features, symptom_features, symptom_node
 from rca.ranking.merge import merge_hypotheses
 
 GENERATOR_PREFIXES = ("hist.", "pred.", "seg.", "trace.", "metric.", "kpi.", "event.", "sample.", "label.")
@@ -43,7 +43,9 @@ GRAPH_COLUMNS = (*GRAPH_FEATURES, "ppr_rel", "ppr_rank")
 CONSISTENCY_FEATURES = ("score_gap_on_node", "score_ratio_on_node", "node_score_rank", "kind_score_rank",
                         "score_gap_to_next")
 BASE_FEATURES: tuple[str, ...] = (*SCORE_FEATURES, *KIND_COLUMNS, *NODE_COLUMNS, *EVENT_FEATURES,
-                                  *GRAPH_COLUMNS, *(f"family={f}" for f in FAMILIES), *CONSISTENCY_FEATURES)
+                                  *GRAPH_COLUMNS, *(f"family={f}" for f in FAMILIES), *CONSISTENCY_FEATURES,
+                                  # --- symptom-aligned propagation block (rca.graph.symptom), appended ---
+                                  *SYMPTOM_FEATURES)
 """The fixed, ordered base feature list (never reorder: trained models store their list, but keep it stable)."""
 
 ID_COLUMNS = ("incident_id", "node", "kind")
@@ -106,6 +108,10 @@ def incident_table(bundle: Bundle, candidates: Candidates, graph: nx.DiGraph | N
     top = feats["ppr"].max()
     feats["ppr_rel"] = feats["ppr"] / top if top > 0 else 0.0
     feats["ppr_rank"] = feats["ppr"].rank(ascending=False, method="min")
+    # --- symptom-aligned propagation block (rca.graph.symptom) ---
+    sf = pd.DataFrame(symptom_features(graph, hypotheses, symptom))
+    for name in SYMPTOM_FEATURES:
+        feats[name] = sf[name].to_numpy()
     families = set(bundle.families())
     for f in FAMILIES:
         feats[f"family={f}"] = float(f in families)
