@@ -72,14 +72,17 @@ def _targets(results: dict) -> list[str]:
 
 def _scaling(s: dict, figures: Path, doc_dir: Path) -> list[str]:
     lines = ["## Analysis time per stage as the bundle grows", "",
-             f"Simulated bundles (`rca.simulate`, every signal family); one axis grows from {s['base']} while the "
+             "Simulated bundles (`rca.simulate`, every signal family) for the predictions and traces axes; the "
+             "features axis uses `bench/make_bundle.py` (shape only: predictions, histograms, 5-span traces) "
+             "because the simulator does not finish a 500-feature world. "
+             f"One axis grows from {s['base']} while the "
              f"others stay there. Median of {s['repeat']} runs per stage; ranker: `{s['ranker']}`. "
              "`ranking` includes building the graph, so end to end = load + candidates + ranking "
              "(`graph` alone is shown for information).", ""]
-    head = "| axis | size | rows | features | spans | hypotheses | " + " | ".join(STAGES) + " |"
-    lines += [head, "|" + "---|" * (6 + len(STAGES))]
+    head = "| axis | writer | size | rows | features | spans | hypotheses | " + " | ".join(STAGES) + " |"
+    lines += [head, "|" + "---|" * (7 + len(STAGES))]
     for p in s["points"]:
-        lines.append(f"| {p['axis']} | {p['value']:,} | {p['rows']:,} | {p['features']} | {p['spans']:,} | "
+        lines.append(f"| {p['axis']} | {p.get('writer', 'simulator')} | {p['value']:,} | {p['rows']:,} | {p['features']} | {p['spans']:,} | "
                      f"{p['hypotheses']} | " + " | ".join(f"{p[k]:.3f}" for k in STAGES) + " |")
     lines += ["", "Log-log slope of seconds on size (1 = linear):", "",
               "| axis | " + " | ".join(STAGES) + " |", "|" + "---|" * (1 + len(STAGES))]
