@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +40,8 @@ def corpus_table(corpus: Path, *, quick: bool):
     else:
         cache = Path(tempfile.mkdtemp(prefix="rca-bench-train-"))
         try:
-            table = build_training_table(corpus, ("train", "validation"), processes=2, cache_dir=cache)
+            table = build_training_table(corpus, ("train", "validation"), processes=2, cache_dir=cache,
+                                         progress=sys.stderr.isatty())
         finally:
             shutil.rmtree(cache, ignore_errors=True)
     return table, time.perf_counter() - t0
