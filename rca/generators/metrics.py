@@ -1,7 +1,7 @@
 """Service metrics: a robust change score per series, its onset, and which services changed first.
 
 Every series (service, metric name, instance and other dimensions) is scored as in BARO and the "robust z
-per metric" baselines: the median of its current values against the baseline median, in units of the
+per metric" baselines: its current values against the baseline median, in units of the
 baseline's robust scale (`rca.stats.robust.robust_scale`). Three guards keep poor series from dominating:
 
 * the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1);
@@ -240,4 +240,5 @@ def _evidence(s: SeriesScore) -> Evidence:
     name = f"{s.name}[{s.labels}]" if s.labels else s.name
     return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=s.current,
                     onset=s.onset.to_pydatetime() if s.onset is not None else None,
-                    detail=f"{name}: median of {s.n_current} current points vs {s.n_baseline} baseline points")
+                    detail=f"{name}: z held by 10% of {s.n_current} current points vs the median of "
+                           f"{s.n_baseline} baseline points")
