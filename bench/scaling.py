@@ -6,7 +6,9 @@ so every generator has realistic work. Stages: ``load`` (`load_bundle`), ``candi
 ``graph`` (`build_graph` alone, for information), ``ranking`` (`ranker.rank`: graph, features, model).
 End to end = load + candidates + ranking (ranking builds the graph itself).
 
-    PYTHONPATH=. python bench/scaling.py [--quick]
+    PYTHONPATH=. python bench/scaling.py [--quick] [--target]
+
+``--target`` times only the target bundle (the ranking-time figure of the ranker issue: < 1.5 s).
 """
 
 from __future__ import annotations
@@ -102,10 +104,23 @@ def run(*, quick: bool = False, work_dir: Path | None = None, repeat: int | None
             "ranker": getattr(ranker, "name", type(ranker).__name__), "repeat": repeat}
 
 
+def time_target(*, repeat: int = 3) -> dict:
+    """Stage times for the target bundle alone (simulated, every signal family)."""
+    with tempfile.TemporaryDirectory(prefix="rca-bench-target-") as tmp:
+        root = write_point(Path(tmp) / "target", **BASE)
+        stages = time_stages(root, repeat=repeat, warmup=True)
+    print("target bundle: " + "  ".join(f"{s} {stages[s]:.3f}s" for s in (*STAGES, "total"))
+          + f"  ({stages['spans']:,} spans, {stages['hypotheses']} hypotheses, ranker {stages['ranker']})")
+    return stages
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--target", action="store_true", help="only the target bundle, 3 repeats")
     args = parser.parse_args(argv)
+    if args.target:
+        return time_target()
     result = run(quick=args.quick)
     for axis, s in result["slopes"].items():
         print(f"log-log slope ({axis}): " + ", ".join(f"{k} {v:.2f}" for k, v in s.items()))
