@@ -269,14 +269,16 @@ def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write
 @corpus_app.command("build")
 def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_incidents"),
                  n: Annotated[int, typer.Option("--n", min=1)] = 420,
-                 seed: Annotated[int, typer.Option("--seed")] = 7) -> None:
+                 seed: Annotated[int, typer.Option("--seed")] = 7,
+                 mesh: Annotated[int, typer.Option("--mesh", min=0, help="metrics-only service-mesh incidents")] = 150,
+                 ) -> None:
     """(Re)generate the simulated corpus and its manifest deterministically (reviewed incidents are kept)."""
     from collections import Counter
 
     from rca.corpus import build_corpus
 
-    with _progress(n, "corpus") as bar:
-        entries = build_corpus(out, n=n, seed=seed, progress=bar.update)
+    with _progress(n + mesh, "corpus") as bar:
+        entries = build_corpus(out, n=n, seed=seed, mesh=mesh, progress=bar.update)
     splits = Counter(e.split for e in entries)
     typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
 # --------------------------------------------------------------------------- end simulator and corpus (sim)

@@ -169,15 +169,20 @@ def add_incident(corpus_dir: str | Path, bundle: str | Path, label: Label, *, so
     return next(e for e in entries if e.id == incident_id)
 
 
-def corpus_plan(n: int, seed: int) -> list[tuple[str, int, list[str], datetime]]:
+def corpus_plan(n: int, seed: int, mesh: int = 0) -> list[tuple[str, int, list[str], datetime]]:
     """What `build_corpus` generates: (id, seed, kinds, detected_at) per incident, in time order.
 
-    Kinds come in shuffled rounds of all twelve, so every kind is spread evenly over time (and so over the
-    splits); about 10% of incidents get a second, different cause. Incidents are ~7 hours apart.
+    ``n`` model-serving incidents (``sim-<seed>-<i>``, `rca.simulate.simulate_incident`): kinds come in shuffled
+    rounds of all twelve, so every kind is spread evenly over time (and so over the splits); about 10% get
+    a second, different cause; they are ~7 hours apart. ``mesh`` metrics-only service incidents
+    (``mesh-<seed>-<j>``, `rca.simulate.mesh`) are spread evenly over the same calendar, their three kinds
+    in shuffled rounds too. The mesh plan draws from its own random stream, so adding mesh incidents leaves
+    the model-serving incidents byte-identical.
     """
     import numpy as np
 
     from rca.simulate.incident import _INCOMPATIBLE, ALL_KINDS, CALENDAR_START
+    from rca.simulate.mesh import KINDS as MESH_KINDS
 
     rng = np.random.default_rng(seed)
     plan = []
@@ -193,19 +198,29 @@ def corpus_plan(n: int, seed: int) -> list[tuple[str, int, list[str], datetime]]
         when = CALENDAR_START + timedelta(hours=7 * i, minutes=int(rng.integers(5, 60)))
         incident_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
         plan.append((f"sim-{seed}-{i:04d}", incident_seed, [str(k) for k in kinds], when))
-    return plan
+    mesh_rng = np.random.default_rng([seed, 10**6 - 1])
+    schedule = []
+    for j in range(mesh):
+        if not schedule:
+            schedule = [MESH_KINDS[k] for k in mesh_rng.permutation(len(MESH_KINDS))]
+        when = CALENDAR_START + timedelta(hours=7 * n * (j + 0.5) / mesh, minutes=int(mesh_rng.integers(0, 60)))
+        when = when.replace(second=0, microsecond=0)
+        incident_seed = int(np.random.SeedSequence([seed, 10**6 + j]).generate_state(1)[0])
+        plan.append((f"mesh-{seed}-{j:04d}", incident_seed, [str(schedule.pop())], when))
+    return sorted(plan, key=lambda p: (p[3], p[0]))
 
 
-def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, progress=None) -> list[Entry]:
+def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, progress=None) -> list[Entry]:
     """(Re)generate the simulated part of the corpus deterministically; reviewed incidents are kept.
 
-    The same ``n`` and ``seed`` give byte-identical archives and manifest. ``progress`` (optional) is
-    called with 1 after each incident.
+    The same ``n``, ``mesh`` and ``seed`` give byte-identical archives and manifest (`corpus_plan`).
+    ``progress`` (optional) is called with 1 after each incident.
     """
     from rca.simulate import simulate_incident
+    from rca.simulate.mesh import simulate_mesh_incident
 
-    if n < 1:
-        raise ConfigError("n", n, "an integer >= 1")
+    if n < 1 or mesh < 0:
+        raise ConfigError("n, mesh", (n, mesh), "n >= 1 and mesh >= 0")
     corpus_dir = Path(corpus_dir).resolve()
     kept = [e for e in read_manifest(corpus_dir) if e.source != "simulated"]
     for old in read_manifest(corpus_dir):
@@ -213,10 +228,14 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, progress=None) ->
             old.path.unlink()
     entries = list(kept)
     with tempfile.TemporaryDirectory(prefix="rca-corpus-") as tmp:
-        for incident_id, incident_seed, kinds, when in corpus_plan(n, seed):
+        for incident_id, incident_seed, kinds, when in corpus_plan(n, seed, mesh):
             bundle_dir = Path(tmp) / incident_id
-            label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
-                                      incident_id=incident_id)
+            if incident_id.startswith("mesh-"):
+                label = simulate_mesh_incident(bundle_dir, seed=incident_seed, kind=kinds[0], detected_at=when,
+                                               incident_id=incident_id)
+            else:
+                label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
+                                          incident_id=incident_id)
             entries.append(archive_incident(corpus_dir, bundle_dir, incident_id, label, source="simulated",
                                             detected_at=when))
             shutil.rmtree(bundle_dir)

@@ -222,3 +222,27 @@ def test_weak_change_is_a_hypothesis_but_not_an_anomaly():
     out = get_generator("metrics").generate(bundle(metrics=frame))
     assert [(h.node, str(h.kind)) for h in out.hypotheses] == [("service:slowish", "dependency_latency")]
     assert out.hypotheses[0].score == pytest.approx(score.bad_z) and out.anomalies == []
+
+
+def test_excess_failures_and_latency_weigh_in_request_volume():
+    """A low-volume endpoint failing all of its few requests carries a small share of the incident's excess
+    failures; the busy service failing 10% carries it all. Latency excess is weighted the same way."""
+    from rca.generators.metrics import SeriesScore, service_features
+
+    def series(service, name, family, baseline, current):
+        return SeriesScore(service, name, "", family, 10.0, 10.0, 10.0, baseline, current, 30, 3, None)
+
+    scores = [series("busy", "availability", "availability", 100.0, 90.0),
+              series("busy", "request_count", "traffic", 1000.0, 1000.0),
+              series("busy", "latency_avg", "latency", 0.10, 0.15),
+              series("tiny", "availability", "availability", 100.0, 0.0),
+              series("tiny", "request_count", "traffic", 3.0, 2.0),
+              series("tiny", "latency_avg", "latency", 0.10, 0.90),
+              series("counts", "errors_total", "errors", 2.0, 400.0)]   # a count, not a share: no excess share
+    f = service_features(scores)
+    assert f["busy"]["metric.error_excess_share"] == 1.0
+    assert f["tiny"]["metric.error_excess_share"] == pytest.approx(2 / 100)
+    assert "metric.error_excess_share" not in f["counts"]
+    assert f["tiny"]["metric.latency_log_ratio"] == pytest.approx(np.log2(9))     # 0.1 -> 0.9 s
+    assert f["busy"]["metric.latency_excess_share"] == 1.0                      # 0.05 s x 1000 vs 0.8 s x 2
+    assert f["tiny"]["metric.latency_excess_share"] == pytest.approx(1.6 / 50)

@@ -185,7 +185,47 @@ def service_features(scores: list[SeriesScore]) -> dict[str, dict[str, float]]:
             "metric.n_points_current": float(np.median([s.n_current for s in ss])),
             "metric.n_points_baseline": float(np.median([s.n_baseline for s in ss])),
         }
+    _impact_features(by_service, out)
     return out
+
+
+def _impact_features(by_service: dict[str, list[SeriesScore]], out: dict[str, dict[str, float]]) -> None:
+    """Effect sizes in the metrics' own units, and how much of the incident's excess each service carries.
+
+    ``metric.latency_log_ratio``: the largest log2(current / baseline median) over the service's latency
+    series (0 = unchanged, 1 = doubled). ``metric.latency_excess_share`` and ``metric.error_excess_share``:
+    the service's excess latency (current minus baseline, averaged over its latency series) or excess failed
+    requests (failed share now minus before) times its current request volume, over the largest such excess
+    among the incident's services. A service that failed 2 requests cannot explain a front end that failed
+    200; a slow endpoint called 3 times adds little waiting in total. NaN when the service lacks the series.
+    """
+    lat_excess, err_excess = {}, {}
+    for svc, ss in by_service.items():
+        volume = max((s.current for s in ss if s.family == "traffic"), default=np.nan)
+        lat = [s for s in ss if s.family == "latency" and s.baseline > 0]
+        if lat:
+            out[svc]["metric.latency_log_ratio"] = max(float(np.log2(max(s.current, 1e-12) / s.baseline))
+                                                       for s in lat)
+            lat_excess[svc] = float(np.mean([max(s.current - s.baseline, 0.0) for s in lat])) * (
+                volume if np.isfinite(volume) else 1.0)
+        fails = [_failed_share(s) for s in ss if s.family in _PROPORTION]
+        fails = [f for f in fails if f is not None]
+        if fails and np.isfinite(volume):
+            err_excess[svc] = max(max(now - before, 0.0) for before, now in fails) * volume
+    for name, excess in (("metric.latency_excess_share", lat_excess), ("metric.error_excess_share", err_excess)):
+        top = max(excess.values(), default=0.0)
+        for svc, value in excess.items():
+            out[svc][name] = value / top if top > 0 else 0.0
+
+
+def _failed_share(s: SeriesScore) -> tuple[float, float] | None:
+    """(baseline, current) share of failed requests from an availability or error-rate series, None for counts."""
+    top = max(s.baseline, s.current)
+    if min(s.baseline, s.current) < 0 or top > 100:
+        return None
+    scale = 100.0 if top > 1 else 1.0
+    before, now = s.baseline / scale, s.current / scale
+    return (1 - before, 1 - now) if s.family == "availability" else (before, now)
 
 
 _KIND_FAMILIES = {

@@ -1,0 +1,406 @@
+"""Metrics-only microservice incidents: a call graph, per-service metrics, a front-end KPI and one fault.
+
+The model-serving worlds of `rca.simulate.incident` have 3-7 services in one request path. Real service
+incidents often come from bigger meshes and with nothing but service metrics and a call graph (no traces,
+predictions or histograms). This module simulates those:
+
+* **World.** 8-40 services in 2-5 layers under one entry service; every service is called by one in a
+  shallower layer, some by several. Each call edge has a share of the caller's requests that make it and is
+  synchronous (the caller waits: the callee's latency adds up and its errors surface, in part, through the
+  caller's retries and fallbacks) or asynchronous (neither propagates). Some endpoints are called by a small
+  share of requests, so their percentiles and availability are computed from a handful of requests.
+* **Requests.** Per time step and service, a sample of requests is rendered leaves first: its own
+  processing time (log-normal) plus, for each synchronous callee it calls, one of that callee's rendered
+  requests (latency and failure). Percentiles, mean latency, availability and request counts are computed
+  from those requests; no metric is painted on directly.
+* **Baselines as they come in practice.** The baseline is a few hours just before the incident, two or
+  three steps before it, or a fault-free run recorded at another time (before or after). A run at another
+  time differs from the incident's run everywhere a little (level shifts of every service) and at a few
+  services a lot (a slow endpoint, an endpoint failing its few requests): chronic differences unrelated to
+  the fault, listed as decoys in ``label.json``. Cells go missing; some services have no baseline at all.
+* **Faults** (the label), on a service with a synchronous path to the entry: ``dependency_latency`` (added
+  delay on a share of its requests), ``dependency_errors`` (its own requests fail), ``resource_saturation``
+  (a flood of requests on a leaf: queueing latency, throttled requests, CPU up). The incident's symptom is
+  the entry KPI the fault moves: latency up, or availability down (errors).
+* **Names and units vary by world**: three metric naming styles (``latency_p95``/``availability``/
+  ``request_count`` in seconds, ``latency_p95_ms``/``error_rate``/``request_rate``, ``duration_*_seconds``
+  /``success_rate``/``requests_total``), so nothing is learnt from one convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from rca.contract.models import CauseKind, Label
+from rca.contract.timestamps import format_timestamp
+from rca.errors import ConfigError
+from rca.simulate.incident import CALENDAR_START
+from rca.simulate.write import write_json, write_table
+
+KINDS = (CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS, CauseKind.RESOURCE_SATURATION)
+MAX_SAMPLE = 240           # rendered requests per service and step (percentiles of more add nothing)
+_ENTRY = ("frontend", "gateway", "web", "storefront", "edge-api", "portal")
+_MID = ("orders", "cart", "checkout", "catalog", "search", "users", "auth", "payments", "inventory", "shipping",
+        "recommend", "pricing", "reviews", "notify", "profile", "billing", "ledger", "media", "session", "coupon",
+        "listing", "adoption", "status", "geo", "fraud", "quotes", "loyalty", "ads")
+_LEAF = ("db", "cache", "queue", "blob", "kv", "sql", "table", "lambda", "external", "search-index", "dns")
+_SUFFIX = ("", "-svc", "_ECS", "_Lambda", "-api", "_remote")
+# (latency names and unit scale, availability-like name and kind, request name and per-second flag)
+_STYLES = (
+    {"latency": {"latency_avg": "mean", "latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99},
+     "scale": 1.0, "ok": ("availability", "percent"), "requests": ("request_count", False), "cpu": False},
+    {"latency": {"latency_p50_ms": 50, "latency_p95_ms": 95, "latency_p99_ms": 99}, "scale": 1000.0,
+     "ok": ("error_rate", "fraction_failed"), "requests": ("request_rate", True), "cpu": True},
+    {"latency": {"duration_mean_seconds": "mean", "duration_p90_seconds": 90}, "scale": 1.0,
+     "ok": ("success_rate", "fraction_ok"), "requests": ("requests_total", False), "cpu": True},
+)
+
+
+@dataclass
+class Mesh:
+    """The services (index 0 is the entry), their calls and their healthy behaviour."""
+
+    names: list[str]
+    layer: np.ndarray
+    calls: list[list[tuple[int, float, bool, float]]]   # per caller: (callee, share, synchronous, error pass-through)
+    own_s: np.ndarray          # median own processing time, seconds
+    sigma: np.ndarray          # log-normal spread of it
+    err: np.ndarray            # own failure probability
+    external: np.ndarray       # requests per step from outside the mesh
+    entry_volume: float
+
+    def volumes(self, external: np.ndarray | None = None) -> np.ndarray:
+        """Expected requests per step of every service (callers before callees)."""
+        vol = (self.external if external is None else external).astype(float).copy()
+        vol[0] += self.entry_volume
+        for i in np.argsort(self.layer, kind="stable"):
+            for j, share, _, _ in self.calls[i]:
+                vol[j] += vol[i] * share
+        return vol
+
+    def sync_reach(self) -> np.ndarray:
+        """Per service, the largest product of call shares along a synchronous path to the entry (0: none)."""
+        reach = np.zeros(len(self.names))
+        reach[0] = 1.0
+        for i in np.argsort(self.layer, kind="stable"):
+            for j, share, sync, _ in self.calls[i]:
+                if sync:
+                    reach[j] = max(reach[j], reach[i] * share)
+        return reach
+
+
+def build_mesh(rng: np.random.Generator) -> Mesh:
+    n = int(rng.integers(8, 41))
+    depth = int(rng.integers(2, 6))
+    layer = np.concatenate([[0], np.sort(np.concatenate([np.arange(1, depth + 1),
+                                                          rng.integers(1, depth + 1, n - 1 - depth)]))])
+    leaves = set(np.flatnonzero(layer == depth)) | {i for i in range(1, n) if rng.uniform() < 0.15}
+    names = _names(rng, n, leaves)
+    calls: list[list[tuple[int, float, bool, float]]] = [[] for _ in range(n)]
+    linked = set()
+
+    def link(i: int, j: int) -> None:
+        if j in {c for c, *_ in calls[i]}:
+            return
+        share = float(rng.uniform(0.005, 0.05)) if rng.uniform() < 0.15 else float(rng.uniform(0.15, 1.0))
+        calls[i].append((j, share, bool(rng.uniform() < 0.85), float(rng.uniform(0.3, 1.0))))
+        linked.add((i, j))
+
+    for j in range(1, n):          # every service has a caller one layer up (or any shallower one)
+        up = np.flatnonzero(layer == layer[j] - 1)
+        up = up[[i not in leaves for i in up]] if any(i not in leaves for i in up) else up
+        link(int(rng.choice(up)), j)
+    for i in range(n):             # and some extra calls downward
+        if i in leaves and i != 0:
+            continue
+        deeper = np.flatnonzero(layer > layer[i])
+        for j in rng.choice(deeper, min(len(deeper), int(rng.poisson(0.8))), replace=False) if len(deeper) else []:
+            link(i, int(j))
+    leafish = np.array([i in leaves for i in range(n)])
+    own = np.exp(rng.uniform(np.log(0.002), np.log(0.08), n)) * np.where(leafish, 0.5, 1.0)
+    return Mesh(names=names, layer=layer, calls=calls, own_s=own, sigma=rng.uniform(0.2, 0.7, n),
+                err=np.where(rng.uniform(size=n) < 0.3, rng.uniform(0, 0.005, n), 0.0),
+                external=np.where(rng.uniform(size=n) < 0.15, np.exp(rng.uniform(0, np.log(200), n)), 0.0),
+                entry_volume=float(np.exp(rng.uniform(np.log(60), np.log(3000)))))
+
+
+def _names(rng: np.random.Generator, n: int, leaves: set[int]) -> list[str]:
+    suffix = _SUFFIX[int(rng.integers(len(_SUFFIX)))]
+    out, used = [str(rng.choice(_ENTRY))], set()
+    for i in range(1, n):
+        pool = _LEAF if i in leaves else _MID
+        base = str(rng.choice(pool))
+        name = f"{base}{suffix}" if i not in leaves else f"{str(rng.choice(_MID))}-{base}"
+        k = 2
+        while name in used or name == out[0]:
+            name, k = f"{base}{k}{suffix}", k + 1
+        used.add(name)
+        out.append(name)
+    return out
+
+
+@dataclass
+class Regime:
+    """What differs in one run of the mesh: per-service multipliers and extra failure probabilities."""
+
+    own: np.ndarray
+    err: np.ndarray
+    external: np.ndarray
+    cpu: np.ndarray
+    delay_s: np.ndarray        # added delay (seconds) on a share of requests
+    delay_share: np.ndarray
+
+    @classmethod
+    def healthy(cls, n: int) -> Regime:
+        return cls(np.ones(n), np.zeros(n), np.zeros(n), np.ones(n), np.zeros(n), np.zeros(n))
+
+    def copy(self) -> Regime:
+        return Regime(*(a.copy() for a in (self.own, self.err, self.external, self.cpu, self.delay_s,
+                                            self.delay_share)))
+
+
+def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: float) -> list[dict]:
+    """One time step: per service its request count, latency sample, failures and CPU."""
+    n = len(mesh.names)
+    usual = mesh.volumes()
+    volume = mesh.volumes(mesh.external + regime.external) * load
+    counts = rng.poisson(volume)
+    samples: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
+    out: list[dict] = [{}] * n
+    for i in np.argsort(-mesh.layer, kind="stable"):     # leaves first
+        m = int(min(max(counts[i], 1), MAX_SAMPLE))
+        lat = rng.lognormal(np.log(mesh.own_s[i] * regime.own[i]), mesh.sigma[i], m)
+        delayed = rng.uniform(size=m) < regime.delay_share[i]
+        lat = lat + delayed * regime.delay_s[i] * rng.uniform(0.8, 1.2, m)
+        failed = rng.uniform(size=m) < mesh.err[i] + regime.err[i]
+        for j, share, sync, passes in mesh.calls[i]:
+            if not sync or samples[j] is None:
+                continue
+            calls = rng.uniform(size=m) < share
+            pick = rng.integers(0, samples[j][0].size, m)
+            lat = lat + calls * samples[j][0][pick]
+            failed |= calls & samples[j][1][pick] & (rng.uniform(size=m) < passes)
+        samples[i] = (lat, failed)
+        utilisation = min(0.97, 0.25 * regime.cpu[i] * (volume[i] / max(usual[i], 1e-9)))
+        out[i] = {"count": int(counts[i]), "lat": lat, "failed": int(rng.binomial(counts[i], failed.mean())),
+                  "cpu": float(np.clip(rng.normal(utilisation * 100, 3), 0, 100))}
+    return out
+
+
+def saturate(mesh: Mesh, regime: Regime, i: int, flood: float) -> None:
+    """A request flood of ``flood`` times a service's volume: queueing latency, throttling, CPU."""
+    base = mesh.volumes()[i]
+    regime.external[i] += flood * base
+    regime.own[i] *= 1 + 0.6 * flood ** 1.3
+    regime.err[i] += min(0.3, 0.01 * flood ** 1.5)
+    regime.cpu[i] *= 1 + flood
+
+
+@dataclass
+class Plan:
+    kind: CauseKind
+    cause: int
+    magnitude: float
+    baseline_mode: str
+    decoys: list[dict]
+
+
+def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | None = None,
+                           detected_at: datetime | None = None, incident_id: str | None = None) -> Label:
+    """Simulate one metrics-only service incident and write its bundle (with ``label.json``).
+
+    Parameters
+    ----------
+    out_dir : a new or empty directory.
+    seed : everything follows from it; the same arguments give byte-identical files.
+    kind : ``dependency_latency``, ``dependency_errors`` or ``resource_saturation``; random when None.
+    detected_at : end of the current window; 2026-01-05 plus a random offset when None.
+    incident_id : ``incident.json`` id; ``mesh-<seed>`` when None.
+
+    Returns
+    -------
+    Label
+        What was written to ``label.json``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError("out_dir", str(out_dir), "a new or empty directory")
+    rng = np.random.default_rng(seed)
+    kind = CauseKind(kind) if kind is not None else KINDS[int(rng.integers(len(KINDS)))]
+    if kind not in KINDS:
+        raise ConfigError("kind", str(kind), "one of " + ", ".join(map(str, KINDS)))
+    detected_at = detected_at or CALENDAR_START + timedelta(hours=int(rng.integers(0, 24 * 360)))
+    mesh = build_mesh(rng)
+    style = _STYLES[int(rng.integers(len(_STYLES)))]
+    step = int(rng.choice([1, 2, 5, 5, 10]))
+    n_current = int(rng.integers(3, 10))
+    plan, healthy, faulty = _plan(mesh, rng, kind)
+
+    cur_end = detected_at.replace(second=0, microsecond=0)
+    cur_start = cur_end - timedelta(minutes=step * n_current)
+    if plan.baseline_mode == "short":
+        n_base = int(rng.integers(2, 4))
+        base_start = cur_start - timedelta(minutes=step * n_base)
+    else:
+        n_base = int(rng.integers(36, 73)) if step <= 5 else int(rng.integers(18, 37))
+        if plan.baseline_mode == "before":
+            base_start = cur_start - timedelta(minutes=step * n_base)
+        else:                                   # another, fault-free run, days to months away
+            days = int(rng.integers(2, 150)) * (1 if rng.uniform() < 0.6 else -1)
+            base_start = cur_start + timedelta(days=days) - timedelta(minutes=step * n_base)
+    base_end = base_start + timedelta(minutes=step * n_base)
+
+    rows: list[tuple] = []
+    phase = rng.uniform(0, 2 * np.pi)
+    for t0, count, regime in ((base_start, n_base, healthy), (cur_start, n_current, faulty)):
+        for k in range(count):
+            when = t0 + timedelta(minutes=step * k)
+            load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
+            rows.extend(_metric_rows(mesh, render_step(mesh, regime, rng, load), style, step, when))
+    kpi_rows = [r for r in rows if r[1] == mesh.names[0]]
+    rows = _drop_cells(rows, rng, mesh, base_start, base_end, plan.cause)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    symptom = _symptom(kind, style)
+    write_json(out_dir / "incident.json", {
+        "id": incident_id or f"mesh-{seed}", "model": "service-mesh", "detected_at": format_timestamp(cur_end),
+        "baseline": {"start": format_timestamp(base_start), "end": format_timestamp(base_end)},
+        "current": {"start": format_timestamp(cur_start), "end": format_timestamp(cur_end)},
+        "symptom": symptom})
+    write_table(out_dir / "metrics.parquet", _columns(rows, ("timestamp", "service", "name", "value")))
+    write_table(out_dir / "kpis.parquet", _columns([(t, name, v) for t, _, name, v in kpi_rows],
+                                                   ("timestamp", "name", "value")))
+    if rng.uniform() < 0.9:
+        write_json(out_dir / "graph.json", _graph(mesh, sorted({name for _, _, name, _ in kpi_rows})))
+    cause = {"node": f"service:{mesh.names[plan.cause]}", "kind": str(kind),
+             "onset": format_timestamp(cur_start), "magnitude": f"{plan.magnitude:.3g}",
+             "notes": _fault_note(kind, mesh, plan)}
+    label = {"causes": [cause], "source": "simulated", "notes": cause["notes"], "seed": seed,
+             "missing": ["predictions", "histograms", "traces", "events"], "decoys": plan.decoys,
+             "baseline": plan.baseline_mode}
+    write_json(out_dir / "label.json", label)
+    return Label.model_validate(label)
+
+
+def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, Regime, Regime]:
+    n = len(mesh.names)
+    reach = mesh.sync_reach()
+    pool = np.flatnonzero((reach >= 0.08) & (np.arange(n) > 0))
+    if kind is CauseKind.RESOURCE_SATURATION:
+        leafish = [i for i in pool if not mesh.calls[i]]
+        pool = np.array(leafish) if leafish else pool
+    if not len(pool):
+        pool = np.arange(1, n)
+    cause = int(rng.choice(pool))
+    mode = str(rng.choice(["before", "other_run", "short"], p=[0.35, 0.45, 0.2]))
+    healthy, incident_run = Regime.healthy(n), Regime.healthy(n)
+    decoys: list[dict] = []
+    if mode == "other_run":                     # the two runs differ a little everywhere, a lot at a few
+        incident_run.own *= rng.lognormal(0, 0.12, n)
+        for j in rng.choice(np.arange(1, n), min(n - 1, int(rng.integers(1, 6))), replace=False):
+            if j == cause:
+                continue
+            what = _chronic(mesh, incident_run, int(j), rng)
+            decoys.append({"node": f"service:{mesh.names[j]}", "what": what})
+    elif rng.uniform() < 0.6:                   # a same-run decoy: a noisy, unrelated blip
+        j = int(rng.integers(1, n))
+        if j != cause:
+            decoys.append({"node": f"service:{mesh.names[j]}", "what": _chronic(mesh, incident_run, j, rng)})
+    faulty = incident_run.copy()
+    if kind is CauseKind.DEPENDENCY_LATENCY:
+        magnitude = float(np.exp(rng.uniform(np.log(0.03), np.log(2.0))))
+        faulty.delay_s[cause] = magnitude
+        faulty.delay_share[cause] = rng.uniform(0.3, 1.0)
+    elif kind is CauseKind.DEPENDENCY_ERRORS:
+        magnitude = float(np.exp(rng.uniform(np.log(0.01), np.log(0.6))))
+        faulty.err[cause] += magnitude
+    else:
+        magnitude = float(rng.uniform(1.5, 8.0))
+        saturate(mesh, faulty, cause, magnitude)
+    return Plan(kind, cause, magnitude, mode, decoys), healthy, faulty
+
+
+def _chronic(mesh: Mesh, regime: Regime, j: int, rng: np.random.Generator) -> str:
+    """A difference between runs unrelated to the fault: slow, failing or throttled."""
+    roll = rng.uniform()
+    if roll < 0.5:
+        factor = float(rng.uniform(2, 8))
+        regime.own[j] *= factor
+        return f"own latency x{factor:.1f} in the incident's run"
+    if roll < 0.8:
+        rate = float(rng.uniform(0.05, 1.0))
+        regime.err[j] += rate
+        return f"fails {rate:.0%} of its own requests in the incident's run"
+    regime.external[j] += float(rng.uniform(0.5, 3)) * max(mesh.volumes()[j], 1.0)
+    return "more outside traffic in the incident's run"
+
+
+def _metric_rows(mesh: Mesh, step_out: list[dict], style: dict, step: int, when: datetime) -> list[tuple]:
+    ts = int(when.timestamp() * 1000)
+    scale = style["scale"]
+    rows = []
+    for i, name in enumerate(mesh.names):
+        s = step_out[i]
+        count = s["count"]
+        req_name, per_second = style["requests"]
+        rows.append((ts, name, req_name, count / (step * 60) if per_second else float(count)))
+        if count == 0:
+            continue
+        lat = s["lat"]
+        for metric, q in style["latency"].items():
+            value = lat.mean() if q == "mean" else np.percentile(lat, q)
+            rows.append((ts, name, metric, float(value * scale)))
+        ok_name, ok_kind = style["ok"]
+        failed = s["failed"] / count
+        rows.append((ts, name, ok_name, {"percent": 100 * (1 - failed), "fraction_failed": failed,
+                                         "fraction_ok": 1 - failed}[ok_kind]))
+        if style["cpu"]:
+            rows.append((ts, name, "cpu_usage", s["cpu"]))
+    return rows
+
+
+def _drop_cells(rows: list[tuple], rng: np.random.Generator, mesh: Mesh, base_start: datetime,
+                base_end: datetime, cause: int) -> list[tuple]:
+    """5-15% of cells missing; up to two services (not the entry, not the cause) without any baseline row."""
+    keep = rng.uniform(size=len(rows)) >= rng.uniform(0.05, 0.15)
+    lo, hi = int(base_start.timestamp() * 1000), int(base_end.timestamp() * 1000)
+    others = np.array([j for j in range(1, len(mesh.names)) if j != cause])
+    no_base = {mesh.names[j] for j in rng.choice(others, int(rng.integers(0, 3)), replace=False)}
+    return [r for r, k in zip(rows, keep) if k and not (r[1] in no_base and lo <= r[0] < hi)]
+
+
+def _symptom(kind: CauseKind, style: dict) -> dict:
+    if kind is CauseKind.DEPENDENCY_ERRORS:
+        name, what = style["ok"]
+        return {"node": f"kpi:{name}", "direction": "up" if what == "fraction_failed" else "down"}
+    return {"node": f"kpi:{next(iter(style['latency']))}", "direction": "up"}
+
+
+def _graph(mesh: Mesh, kpis: list[str]) -> dict:
+    nodes = [{"id": f"service:{s}", "kind": "service"} for s in mesh.names]
+    nodes += [{"id": f"kpi:{k}", "kind": "kpi"} for k in kpis]
+    edges = [{"source": f"service:{mesh.names[j]}", "target": f"service:{mesh.names[i]}"}
+             for i in range(len(mesh.names)) for j, *_ in sorted(mesh.calls[i])]
+    edges += [{"source": f"service:{mesh.names[0]}", "target": f"kpi:{k}"} for k in kpis]
+    return {"directed": True, "multigraph": False, "graph": {}, "nodes": nodes, "edges": edges}
+
+
+def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    cols = list(zip(*rows)) if rows else [[] for _ in names]
+    out = {}
+    for name, values in zip(names, cols):
+        out[name] = np.array(values, dtype=object if name in ("service", "name") else None)
+    return out
+
+
+def _fault_note(kind: CauseKind, mesh: Mesh, plan: Plan) -> str:
+    svc = mesh.names[plan.cause]
+    if kind is CauseKind.DEPENDENCY_LATENCY:
+        return f"{plan.magnitude * 1000:.0f} ms added to requests of {svc}"
+    if kind is CauseKind.DEPENDENCY_ERRORS:
+        return f"{svc} fails {plan.magnitude:.1%} of its requests"
+    return f"request flood of {plan.magnitude:.1f}x the usual volume on {svc}"

@@ -1,0 +1,129 @@
+"""The metrics-only service-mesh simulator: valid bundles, the fault visible where it should be, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import networkx as nx
+import pandas as pd
+import pytest
+
+from rca.contract import CauseKind, load_bundle, validate_bundle
+from rca.errors import ConfigError
+from rca.generators.metrics import metric_family
+from rca.simulate.mesh import KINDS, simulate_mesh_incident
+
+SEEDS = (3, 4, 5, 6)
+
+
+def _sim(tmp_path: Path, kind: CauseKind, seed: int):
+    out = tmp_path / f"{kind}-{seed}"
+    label = simulate_mesh_incident(out, seed=seed, kind=kind)
+    assert validate_bundle(out) == []
+    return out, load_bundle(out), label
+
+
+def _windows(bundle, series: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The rows' values in the baseline window and in the current window."""
+    inc, ts = bundle.incident, series["timestamp"]
+    return (series.loc[(ts >= inc.baseline.start) & (ts < inc.baseline.end), "value"],
+            series.loc[(ts >= inc.current.start) & (ts <= inc.current.end), "value"])
+
+
+def _current(bundle, service: str, family: str) -> tuple[float, float]:
+    """Median of the service's series of ``family``: baseline and current."""
+    m = bundle.metrics
+    base, cur = _windows(bundle, m[(m["service"] == service)
+                                   & m["name"].map(lambda n: metric_family(n)[0] == family)])
+    return float(base.median()), float(cur.median())
+
+
+def _failed(bundle, service: str) -> tuple[float, float]:
+    """Mean failed share of requests, baseline and current, whatever the world's naming style."""
+    m = bundle.metrics
+    for name, to_failed in (("availability", lambda v: 1 - v / 100), ("error_rate", lambda v: v),
+                            ("success_rate", lambda v: 1 - v)):
+        s = m[(m["service"] == service) & (m["name"] == name)]
+        if len(s):
+            base, cur = _windows(bundle, s)
+            return float(to_failed(base).mean()), float(to_failed(cur).mean())
+    raise AssertionError(f"no availability-like series for {service}")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_latency_fault_slows_the_cause_and_the_entry_kpi(tmp_path, seed):
+    out, bundle, label = _sim(tmp_path, CauseKind.DEPENDENCY_LATENCY, seed)
+    service = label.causes[0].node.split(":", 1)[1]
+    before, after = _current(bundle, service, "latency")
+    assert after > 1.2 * before, (service, before, after)
+    symptom = bundle.incident.symptom
+    assert symptom.direction == "up" and metric_family(symptom.node.split(":", 1)[1])[0] == "latency"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_error_fault_fails_the_causes_requests(tmp_path, seed):
+    out, bundle, label = _sim(tmp_path, CauseKind.DEPENDENCY_ERRORS, seed)
+    service = label.causes[0].node.split(":", 1)[1]
+    before, after = _failed(bundle, service)
+    assert after > before + 0.005, (service, before, after)
+    assert metric_family(bundle.incident.symptom.node.split(":", 1)[1])[0] in ("errors", "availability")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_saturation_floods_a_leaf_with_requests(tmp_path, seed):
+    out, bundle, label = _sim(tmp_path, CauseKind.RESOURCE_SATURATION, seed)
+    service = label.causes[0].node.split(":", 1)[1]
+    before, after = _current(bundle, service, "traffic")
+    assert after > 1.5 * before, (service, before, after)
+    graph = json.loads((out / "graph.json").read_text()) if (out / "graph.json").exists() else None
+    if graph is not None:   # a leaf: nothing feeds into it
+        assert not any(e["target"] == label.causes[0].node for e in graph["edges"])
+
+
+def test_graph_points_from_callee_to_caller_and_reaches_the_symptom(tmp_path):
+    for seed in range(8):
+        out = tmp_path / str(seed)
+        label = simulate_mesh_incident(out, seed=seed)
+        if not (out / "graph.json").exists():
+            continue
+        g = nx.node_link_graph(json.loads((out / "graph.json").read_text()), edges="edges")
+        symptom = json.loads((out / "incident.json").read_text())["symptom"]["node"]
+        assert nx.is_directed_acyclic_graph(g)
+        assert label.causes[0].node in nx.ancestors(g, symptom)
+        return
+    pytest.fail("no seed in 0-7 wrote a graph.json")
+
+
+def test_worlds_vary_baselines_and_decoys(tmp_path):
+    modes, decoys, styles = set(), 0, set()
+    for seed in range(12):
+        out = tmp_path / str(seed)
+        simulate_mesh_incident(out, seed=seed)
+        label = json.loads((out / "label.json").read_text())
+        modes.add(label["baseline"])
+        decoys += len(label["decoys"])
+        styles.add(frozenset(pd.read_parquet(out / "metrics.parquet")["name"].unique()))
+        assert label["causes"][0]["node"] not in {d["node"] for d in label["decoys"]}
+    assert modes == {"before", "other_run", "short"}
+    assert decoys >= 6 and len(styles) >= 2
+
+
+def test_same_seed_same_bytes(tmp_path):
+    digests = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        simulate_mesh_incident(out, seed=21, kind="dependency_errors", incident_id="x")
+        digests.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())})
+    assert digests[0] == digests[1]
+
+
+def test_rejects_a_kind_it_cannot_simulate_and_a_used_directory(tmp_path):
+    with pytest.raises(ConfigError, match="kind"):
+        simulate_mesh_incident(tmp_path / "k", seed=1, kind="data_drift")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "x").write_text("")
+    with pytest.raises(ConfigError, match="out_dir"):
+        simulate_mesh_incident(tmp_path / "used", seed=1)
+    assert set(KINDS) == {CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS, CauseKind.RESOURCE_SATURATION}
