@@ -29,6 +29,7 @@ from rca.contract.models import (
     Label,
     NumericHistogram,
 )
+from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.contract.timestamps import parse_timestamp_column
 from rca.errors import BundleError, BundleErrors
 
@@ -291,6 +292,10 @@ class _Loader:
         return graph
 
     def traces(self) -> pd.DataFrame | None:
+        if self.inline is None and (self.root / "traces.jsonl").exists():
+            frame = read_otlp_columnar((self.root / "traces.jsonl").read_bytes())
+            if frame is not None:
+                return frame
         lines = self.jsonl("traces.jsonl")
         if lines is None:
             return None
@@ -453,78 +458,6 @@ def _kpis(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return _series(frame, name, B.METRIC_COLUMNS)
-
-
-# ------------------------------------------------------------------------------------------- OTLP traces
-def _attr_value(value: dict) -> Any:
-    for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
-        if key in value:
-            return int(value[key]) if key == "intValue" else value[key]
-    if "arrayValue" in value:
-        return [_attr_value(v) for v in value["arrayValue"].get("values", [])]
-    return None
-
-
-def _attributes(items: Any) -> dict[str, Any]:
-    if not isinstance(items, list):
-        return {}
-    return {a.get("key"): _attr_value(a.get("value") or {}) for a in items if isinstance(a, dict)}
-
-
-def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.DataFrame:
-    """OTLP/JSON ExportTraceServiceRequest objects (one per line) to one span table (see `rca.contract.bundle`).
-
-    Raises
-    ------
-    BundleError
-        For a line that is not an ExportTraceServiceRequest, a span without ids or times, or end < start.
-    """
-    columns: dict[str, list] = {c: [] for c in ("service", "operation", "trace_id", "span_id", "parent_span_id",
-                                                  "start_ns", "end_ns", "error", "kind")}
-    for lineno, request in lines:
-        if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
-            raise BundleError("expected an ExportTraceServiceRequest with 'resourceSpans'", file=name, row=lineno,
-                              field="resourceSpans")
-        for rs in request["resourceSpans"]:
-            resource = (rs.get("resource") or {}) if isinstance(rs, dict) else {}
-            service = _attributes(resource.get("attributes")).get("service.name")
-            if not service:
-                raise BundleError("resource without 'service.name'", file=name, row=lineno,
-                                  field="resource.attributes")
-            for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
-                for span in ss.get("spans") or []:
-                    try:
-                        start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
-                        trace_id, span_id = span["traceId"], span["spanId"]
-                    except KeyError as exc:
-                        raise BundleError("span missing a required field", file=name, row=lineno,
-                                          field=str(exc.args[0])) from exc
-                    except (TypeError, ValueError) as exc:
-                        raise BundleError("span times must be integer nanoseconds", file=name, row=lineno,
-                                          field="startTimeUnixNano") from exc
-                    if end < start:
-                        raise BundleError(f"span {span_id} ends before it starts", file=name, row=lineno,
-                                          field="endTimeUnixNano")
-                    code = (span.get("status") or {}).get("code", 0)
-                    columns["service"].append(service)
-                    columns["operation"].append(span.get("name", ""))
-                    columns["trace_id"].append(trace_id)
-                    columns["span_id"].append(span_id)
-                    columns["parent_span_id"].append(span.get("parentSpanId") or "")
-                    columns["start_ns"].append(start)
-                    columns["end_ns"].append(end)
-                    columns["error"].append(code in (2, "2", "STATUS_CODE_ERROR"))
-                    kind = span.get("kind", 0)
-                    columns["kind"].append(int(kind) if isinstance(kind, int) or str(kind).isdigit() else 0)
-    start_ns = np.asarray(columns.pop("start_ns"), dtype="int64")
-    end_ns = np.asarray(columns.pop("end_ns"), dtype="int64")
-    frame = pd.DataFrame(columns)
-    frame["start"] = pd.to_datetime(start_ns, unit="ns", utc=True)
-    frame["duration_ms"] = (end_ns - start_ns) / 1e6
-    frame["service"] = frame["service"].astype("category")
-    frame["operation"] = frame["operation"].astype("category")
-    frame = frame[list(B.SPAN_COLUMNS)]
-    return frame.sort_values("start", kind="stable", ignore_index=True)
 
 
 def _dedupe(errors: list[BundleError]) -> list[BundleError]:
