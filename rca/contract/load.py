@@ -407,7 +407,7 @@ def _categories(values: pd.Series) -> pd.Series:
 def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     _require(frame, name, B.PREDICTION_COLUMNS)
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out["timestamp"] = _timestamps(frame, name).array
     out["model_version"] = _categories(frame["model_version"]).to_numpy()
     out["score"] = _numbers(frame, name, "score").to_numpy()
     if "label" in frame:
@@ -419,13 +419,24 @@ def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     for column in frame.columns:
         if column not in out.columns:
             out[str(column)] = _categories(frame[column]).to_numpy()
-    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+    return _in_time_order(out)
 
 
+def _in_time_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by timestamp (stable), index 0..n-1; a table already in order is returned as is."""
+    index = frame.index
+    if (frame["timestamp"].is_monotonic_increasing and isinstance(index, pd.RangeIndex) and index.start == 0
+            and index.step == 1):
+        return frame
+    return frame.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+# The table parsers below get a frame the loader has just read (or built from inline rows) and no one else
+# holds, so they convert its columns in place instead of copying it first.
 def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     _require(frame, name, B.SAMPLE_COLUMNS)
-    out = frame.copy()
-    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out = frame
+    out["timestamp"] = _timestamps(frame, name).array
     if "role" in out:
         role = out["role"].fillna("serving").astype(str)
         bad = ~role.isin(["training", "serving"])
@@ -436,20 +447,20 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         out["role"] = role
     else:
         out["role"] = "serving"
-    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+    return _in_time_order(out)
 
 
 def _series(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
     """KPI and metric tables: timestamp, string keys, a numeric ``value``, then string dimensions."""
     _require(frame, name, required)
-    out = frame.copy()
-    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out = frame
+    out["timestamp"] = _timestamps(frame, name).array
     out["value"] = _numbers(frame, name, "value").to_numpy()
     for column in out.columns:
         if column in ("timestamp", "value"):
             continue
         out[column] = (frame[column].astype(str) if column in required else _strings(out[column])).to_numpy()
-    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+    return _in_time_order(out)
 
 
 def _kpis(frame: pd.DataFrame, name: str) -> pd.DataFrame:
