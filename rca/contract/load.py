@@ -6,6 +6,7 @@ find (a problem in one file does not hide those in the others).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import tempfile
@@ -404,21 +405,36 @@ def _categories(values: pd.Series) -> pd.Series:
     return values.astype("string").astype("category")
 
 
+@functools.cache
+def _text_dtype() -> Any:
+    """The dtype pandas gives a column assigned from an object array of str and None."""
+    return pd.Series(["text", None]).dtype
+
+
+def _text(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> Any:
+    """``convert(values)`` as an array to assign to a column: a column that already has the dtype that array
+    would be given (pandas' string dtype) is kept as it is, instead of going through 100k Python objects.
+    (An all-null column is given ``object``, so it takes the long way.)"""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype == _text_dtype() and values.notna().any():
+        return values.array
+    return convert(values).to_numpy()
+
+
 def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     _require(frame, name, B.PREDICTION_COLUMNS)
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     out["timestamp"] = _timestamps(frame, name).array
-    out["model_version"] = _categories(frame["model_version"]).to_numpy()
+    out["model_version"] = _text(frame["model_version"], _categories)
     out["score"] = _numbers(frame, name, "score").to_numpy()
     if "label" in frame:
         out["label"] = _numbers(frame, name, "label", nullable=True).to_numpy()
     if "latency_ms" in frame:
         out["latency_ms"] = _numbers(frame, name, "latency_ms", nullable=True).to_numpy()
     if "trace_id" in frame:
-        out["trace_id"] = _strings(frame["trace_id"]).to_numpy()
+        out["trace_id"] = _text(frame["trace_id"], _strings)
     for column in frame.columns:
         if column not in out.columns:
-            out[str(column)] = _categories(frame[column]).to_numpy()
+            out[str(column)] = _text(frame[column], _categories)
     return _in_time_order(out)
 
 
@@ -459,7 +475,7 @@ def _series(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> pd.Dat
     for column in out.columns:
         if column in ("timestamp", "value"):
             continue
-        out[column] = (frame[column].astype(str) if column in required else _strings(out[column])).to_numpy()
+        out[column] = _text(frame[column], (lambda v: v.astype(str)) if column in required else _strings)
     return _in_time_order(out)
 
 
