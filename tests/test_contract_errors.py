@@ -156,3 +156,17 @@ def test_cli_is_installed_and_exits_2():
                           text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("edit, fragments", [
+    ({"counts": [1]}, ["line 5", "'counts' has 1 values for 2 categories"]),
+    ({"type": "weird"}, ["line 5", "field 'type'", "'numeric' or 'categorical'"]),
+    ({"type": None}, ["line 5", "field 'type'"]),
+    ({"categories": 5}, ["line 5", "field 'categories'", "valid list"]),
+])
+def test_categorical_histogram_errors_name_the_categorical_problem(bundle_dir, capsys, edit, fragments):
+    lines = (bundle_dir / "histograms.jsonl").read_text().splitlines()
+    bad = {k: v for k, v in {**json.loads(lines[4]), **edit}.items() if v is not None}
+    lines[4] = json.dumps(bad)
+    (bundle_dir / "histograms.jsonl").write_text("\n".join(lines))
+    expect_error(capsys, bundle_dir, "histograms.jsonl", *fragments)

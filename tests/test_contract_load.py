@@ -100,3 +100,15 @@ def test_timestamp_column_reports_first_bad_position():
     assert bad == 1
     parsed, bad = parse_timestamp_column(pd.Series([1795183500000, 1795183560000]))
     assert bad is None and parsed.iloc[1] - parsed.iloc[0] == pd.Timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("values", [["a", None, "b"], ["x", "y", "z"], [None, None, None]])
+@pytest.mark.parametrize("dtype", ["str", object, "string"])
+def test_text_columns_keep_the_dtype_the_conversion_gives(values, dtype):
+    from rca.contract.load import _categories, _strings, _text
+
+    column = pd.Series(values, dtype=dtype)
+    for convert in (_strings, _categories, lambda v: v.astype(str)):
+        converted, kept = pd.DataFrame(index=pd.RangeIndex(3)), pd.DataFrame(index=pd.RangeIndex(3))
+        converted["c"], kept["c"] = convert(column).to_numpy(), _text(column, convert)
+        pd.testing.assert_frame_equal(kept, converted, check_exact=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rca.detectors import RollingKS, rolling_ks
+from rca.detectors import RollingKS, first_detection, rolling_ks
 from rca.errors import ConfigError
 
 
@@ -79,3 +79,36 @@ def test_bad_parameters_give_clear_errors():
         RollingKS([np.nan])
     with pytest.raises(ConfigError, match="timestamps"):
         list(rolling_ks([1.0, 2.0], [1.0, 2.0, 3.0], window_size=2, timestamps=[0]))
+
+
+def _shifted_stream(seed):
+    """A random reference, window, shift point and alpha; ties (rounded values) and NaNs on some seeds."""
+    rng = np.random.default_rng(seed)
+    window = int(rng.integers(5, 120))
+    ref = rng.normal(size=int(rng.integers(30, 3000)))
+    values = rng.normal(size=int(rng.integers(window - 3, 1500)))
+    cut = int(rng.integers(0, values.size))
+    values[cut:] = values[cut:] * rng.uniform(0.8, 2.0) + rng.uniform(0.0, 1.0)
+    if seed % 3 == 0:
+        ref, values = np.round(ref, 1), np.round(values, 1)
+    if seed % 5 == 0:
+        values[rng.integers(0, values.size, values.size // 10 + 1)] = np.nan
+    return ref, values, window, float(rng.choice([1e-2, 1e-3, 1e-5]))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_first_detection_is_the_streaming_detectors_first(seed):
+    ref, values, window, alpha = _shifted_stream(seed)
+    expected = next(rolling_ks(ref, values, window_size=window, alpha=alpha), None)
+    assert first_detection(ref, values, window_size=window, alpha=alpha) == expected
+    assert first_detection(ref, values, window_size=window, alpha=alpha, block=7) == expected
+
+
+def test_first_detection_pinned():
+    ref, values = _stream(7)
+    assert first_detection(ref, values, window_size=100, alpha=0.001) == 632
+    rng = np.random.default_rng(3)
+    assert first_detection(rng.normal(size=500), rng.normal(size=3000), window_size=200, alpha=1e-4) is None
+    assert first_detection(ref, values[:99], window_size=100, alpha=0.001) is None  # never a full window
+    with pytest.raises(ConfigError, match="window_size"):
+        first_detection(ref, values, window_size=1)

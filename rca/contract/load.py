@@ -6,18 +6,19 @@ find (a problem in one file does not hide those in the others).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import networkx as nx
 import numpy as np
 import pandas as pd
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from rca.contract import bundle as B
 from rca.contract.archive import extract_archive, is_archive
@@ -29,10 +30,13 @@ from rca.contract.models import (
     Label,
     NumericHistogram,
 )
+from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.contract.timestamps import parse_timestamp_column
 from rca.errors import BundleError, BundleErrors
 
-_HISTOGRAM = TypeAdapter(NumericHistogram | CategoricalHistogram)
+_HISTOGRAM = TypeAdapter(Annotated[NumericHistogram | CategoricalHistogram, Field(discriminator="type")])
+"""One histogram line; ``type`` picks the model (a plain union validates a line against both, twice the work,
+and reports the other model's complaints)."""
 TABLE_SUFFIXES = (".parquet", ".csv")
 KNOWN_FILES = ("incident.json", "predictions", "histograms.jsonl", "feature_samples", "traces.jsonl", "kpis",
                "metrics", "events.jsonl", "graph.json", "label.json")
@@ -291,6 +295,10 @@ class _Loader:
         return graph
 
     def traces(self) -> pd.DataFrame | None:
+        if self.inline is None and (self.root / "traces.jsonl").exists():
+            frame = read_otlp_columnar((self.root / "traces.jsonl").read_bytes())
+            if frame is not None:
+                return frame
         lines = self.jsonl("traces.jsonl")
         if lines is None:
             return None
@@ -348,17 +356,21 @@ def _model(model, data: Any, name: str, *, row: int | None = None):
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union")))
         loc = _clean_union_loc(loc)
         message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "missing":
+        if err["type"] in ("missing", "union_tag_not_found"):
             message = "required field is missing"
+            loc = loc or "type"  # a histogram line without its discriminator
         elif err["type"] == "union_tag_invalid" or "discriminator" in err["type"]:
             message = "expected 'type' to be 'numeric' or 'categorical'"
+            loc = "type"
         extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise BundleError(message + extra, file=name, row=row, field=loc or None) from exc
 
 
 def _clean_union_loc(loc: str) -> str:
-    for prefix in ("NumericHistogram.", "CategoricalHistogram."):
-        loc = loc.replace(prefix, "")
+    """A histogram error's location without the union member it was checked against (its ``type`` tag)."""
+    for tag in ("numeric", "categorical"):
+        if loc == tag or loc.startswith(f"{tag}."):
+            return loc.removeprefix(tag).removeprefix(".")
     return loc
 
 
@@ -399,28 +411,54 @@ def _categories(values: pd.Series) -> pd.Series:
     return values.astype("string").astype("category")
 
 
+@functools.cache
+def _text_dtype() -> Any:
+    """The dtype pandas gives a column assigned from an object array of str and None."""
+    return pd.Series(["text", None]).dtype
+
+
+def _text(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> Any:
+    """``convert(values)`` as an array to assign to a column: a column that already has the dtype that array
+    would be given (pandas' string dtype) is kept as it is, instead of going through 100k Python objects.
+    (An all-null column is given ``object``, so it takes the long way.)"""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype == _text_dtype() and values.notna().any():
+        return values.array
+    return convert(values).to_numpy()
+
+
 def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     _require(frame, name, B.PREDICTION_COLUMNS)
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    out["timestamp"] = _timestamps(frame, name).to_numpy()
-    out["model_version"] = _categories(frame["model_version"]).to_numpy()
+    out["timestamp"] = _timestamps(frame, name).array
+    out["model_version"] = _text(frame["model_version"], _categories)
     out["score"] = _numbers(frame, name, "score").to_numpy()
     if "label" in frame:
         out["label"] = _numbers(frame, name, "label", nullable=True).to_numpy()
     if "latency_ms" in frame:
         out["latency_ms"] = _numbers(frame, name, "latency_ms", nullable=True).to_numpy()
     if "trace_id" in frame:
-        out["trace_id"] = _strings(frame["trace_id"]).to_numpy()
+        out["trace_id"] = _text(frame["trace_id"], _strings)
     for column in frame.columns:
         if column not in out.columns:
-            out[str(column)] = _categories(frame[column]).to_numpy()
-    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+            out[str(column)] = _text(frame[column], _categories)
+    return _in_time_order(out)
 
 
+def _in_time_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by timestamp (stable), index 0..n-1; a table already in order is returned as is."""
+    index = frame.index
+    if (frame["timestamp"].is_monotonic_increasing and isinstance(index, pd.RangeIndex) and index.start == 0
+            and index.step == 1):
+        return frame
+    return frame.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+# The table parsers below get a frame the loader has just read (or built from inline rows) and no one else
+# holds, so they convert its columns in place instead of copying it first.
 def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     _require(frame, name, B.SAMPLE_COLUMNS)
-    out = frame.copy()
-    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out = frame
+    out["timestamp"] = _timestamps(frame, name).array
     if "role" in out:
         role = out["role"].fillna("serving").astype(str)
         bad = ~role.isin(["training", "serving"])
@@ -431,20 +469,20 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         out["role"] = role
     else:
         out["role"] = "serving"
-    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+    return _in_time_order(out)
 
 
 def _series(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
     """KPI and metric tables: timestamp, string keys, a numeric ``value``, then string dimensions."""
     _require(frame, name, required)
-    out = frame.copy()
-    out["timestamp"] = _timestamps(frame, name).to_numpy()
+    out = frame
+    out["timestamp"] = _timestamps(frame, name).array
     out["value"] = _numbers(frame, name, "value").to_numpy()
     for column in out.columns:
         if column in ("timestamp", "value"):
             continue
-        out[column] = (frame[column].astype(str) if column in required else _strings(out[column])).to_numpy()
-    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+        out[column] = _text(frame[column], (lambda v: v.astype(str)) if column in required else _strings)
+    return _in_time_order(out)
 
 
 def _kpis(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -453,78 +491,6 @@ def _kpis(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _metrics(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return _series(frame, name, B.METRIC_COLUMNS)
-
-
-# ------------------------------------------------------------------------------------------- OTLP traces
-def _attr_value(value: dict) -> Any:
-    for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
-        if key in value:
-            return int(value[key]) if key == "intValue" else value[key]
-    if "arrayValue" in value:
-        return [_attr_value(v) for v in value["arrayValue"].get("values", [])]
-    return None
-
-
-def _attributes(items: Any) -> dict[str, Any]:
-    if not isinstance(items, list):
-        return {}
-    return {a.get("key"): _attr_value(a.get("value") or {}) for a in items if isinstance(a, dict)}
-
-
-def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.DataFrame:
-    """OTLP/JSON ExportTraceServiceRequest objects (one per line) to one span table (see `rca.contract.bundle`).
-
-    Raises
-    ------
-    BundleError
-        For a line that is not an ExportTraceServiceRequest, a span without ids or times, or end < start.
-    """
-    columns: dict[str, list] = {c: [] for c in ("service", "operation", "trace_id", "span_id", "parent_span_id",
-                                                  "start_ns", "end_ns", "error", "kind")}
-    for lineno, request in lines:
-        if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
-            raise BundleError("expected an ExportTraceServiceRequest with 'resourceSpans'", file=name, row=lineno,
-                              field="resourceSpans")
-        for rs in request["resourceSpans"]:
-            resource = (rs.get("resource") or {}) if isinstance(rs, dict) else {}
-            service = _attributes(resource.get("attributes")).get("service.name")
-            if not service:
-                raise BundleError("resource without 'service.name'", file=name, row=lineno,
-                                  field="resource.attributes")
-            for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
-                for span in ss.get("spans") or []:
-                    try:
-                        start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
-                        trace_id, span_id = span["traceId"], span["spanId"]
-                    except KeyError as exc:
-                        raise BundleError("span missing a required field", file=name, row=lineno,
-                                          field=str(exc.args[0])) from exc
-                    except (TypeError, ValueError) as exc:
-                        raise BundleError("span times must be integer nanoseconds", file=name, row=lineno,
-                                          field="startTimeUnixNano") from exc
-                    if end < start:
-                        raise BundleError(f"span {span_id} ends before it starts", file=name, row=lineno,
-                                          field="endTimeUnixNano")
-                    code = (span.get("status") or {}).get("code", 0)
-                    columns["service"].append(service)
-                    columns["operation"].append(span.get("name", ""))
-                    columns["trace_id"].append(trace_id)
-                    columns["span_id"].append(span_id)
-                    columns["parent_span_id"].append(span.get("parentSpanId") or "")
-                    columns["start_ns"].append(start)
-                    columns["end_ns"].append(end)
-                    columns["error"].append(code in (2, "2", "STATUS_CODE_ERROR"))
-                    kind = span.get("kind", 0)
-                    columns["kind"].append(int(kind) if isinstance(kind, int) or str(kind).isdigit() else 0)
-    start_ns = np.asarray(columns.pop("start_ns"), dtype="int64")
-    end_ns = np.asarray(columns.pop("end_ns"), dtype="int64")
-    frame = pd.DataFrame(columns)
-    frame["start"] = pd.to_datetime(start_ns, unit="ns", utc=True)
-    frame["duration_ms"] = (end_ns - start_ns) / 1e6
-    frame["service"] = frame["service"].astype("category")
-    frame["operation"] = frame["operation"].astype("category")
-    frame = frame[list(B.SPAN_COLUMNS)]
-    return frame.sort_values("start", kind="stable", ignore_index=True)
 
 
 def _dedupe(errors: list[BundleError]) -> list[BundleError]:

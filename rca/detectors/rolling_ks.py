@@ -167,3 +167,57 @@ def rolling_ks(reference: Iterable[float], values: Iterable[float], *, window_si
             yield stamp
     if stamps is not None and next(stamps, sentinel) is not sentinel:
         raise ConfigError("timestamps", "more timestamps than values", "one per value")
+
+
+def first_detection(reference: Iterable[float], values: Iterable[float], *, window_size: int = 100,
+                    alpha: float = 0.005, block: int = 2048) -> int | None:
+    """The index of the first detection of `rolling_ks` (``next(rolling_ks(...), None)``), found in a few
+    vectorized passes instead of one `RollingKS.update` per value.
+
+    Before the first detection no window has been reset, so the windows tested are simply every run of
+    ``window_size`` consecutive non-NaN values. Their KS statistics are computed a block of windows at a time
+    (each window sorted along its row, the reference CDF looked up once per value), with the same formula
+    and floats as `RollingKS`. Windows past the screening bound are then tested in order with
+    ``scipy.stats.ks_2samp``, skipping a window whose statistic is not larger than one already found not
+    significant: for fixed sample sizes the two-sided p-value only falls as the statistic grows.
+
+    Parameters
+    ----------
+    reference, values, window_size, alpha : as in `rolling_ks`.
+    block : windows per vectorized pass (memory is ``block * window_size`` floats a few times over).
+
+    Returns
+    -------
+    The 0-based index in ``values`` of the value at which drift is first detected, or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> first_detection(np.arange(100.0), [np.nan] + [500.0] * 40, window_size=20, alpha=0.01)
+    20
+    """
+    detector = RollingKS(reference, window_size=window_size, alpha=alpha)  # checks the parameters
+    ref, w = detector._ref, detector.window_size
+    x = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=float)
+    where = np.flatnonzero(~np.isnan(x))
+    v = x[where]
+    if v.size < w:
+        return None
+    hi = np.searchsorted(ref, v, side="right") / ref.size
+    lo = np.searchsorted(ref, v, side="left") / ref.size
+    windows = np.lib.stride_tricks.sliding_window_view
+    not_significant = -np.inf  # the largest statistic found not significant so far
+    for first in range(0, v.size - w + 1, block):
+        rows = slice(first, min(first + block, v.size - w + 1))
+        order = np.argsort(windows(v, w)[rows], axis=1, kind="stable")
+        h = np.take_along_axis(windows(hi, w)[rows], order, axis=1)
+        lo_sorted = np.take_along_axis(windows(lo, w)[rows], order, axis=1)
+        d = np.maximum(np.max(detector._j_hi - h, axis=1), np.max(lo_sorted - detector._j_lo, axis=1))
+        for k in np.flatnonzero(d >= detector._screen):
+            if d[k] <= not_significant:
+                continue
+            start = first + int(k)
+            if stats.ks_2samp(ref, v[start:start + w]).pvalue < detector.alpha:
+                return int(where[start + w - 1])
+            not_significant = d[k]
+    return None

@@ -65,9 +65,13 @@ class PredictionGenerator:
             return out
         model = bundle.incident.model
         score = p["score"].to_numpy(dtype=float)
-        version = p["model_version"].astype(str).to_numpy()
-        cur_versions, cur_n = np.unique(version[cur], return_counts=True)
-        base_versions = set(np.unique(version[base]))
+        # Versions as codes into their sorted names: counting and comparing strings row by row is what costs.
+        codes, names = pd.factorize(p["model_version"].astype(str), sort=True)
+        names = np.asarray(names, dtype=object)
+        counts = np.bincount(codes[cur], minlength=names.size)
+        cur_versions, cur_n = names[counts > 0], counts[counts > 0]
+        base_versions = set(names[np.bincount(codes[base], minlength=names.size) > 0])
+        version_code = {v: i for i, v in enumerate(names)}
         serving = str(cur_versions[np.argmax(cur_n)])
         inc = bundle.incident
 
@@ -91,7 +95,7 @@ class PredictionGenerator:
             new = v not in base_versions
             if share < MIN_VERSION_SHARE or not (new or node in deployed):
                 continue
-            mask_v = cur & (version == v)
+            mask_v = cur & (codes == version_code[v])
             vks = ks_exact(score[base], score[mask_v])
             vf = dict(f, **{"pred.version_new": float(new), "pred.version_share": float(share),
                             "pred.version_deployed": float(node in deployed),
@@ -168,7 +172,7 @@ class PredictionGenerator:
         """Hours from the last current-window hour whose label coverage reached half the baseline's, to the
         window's end (the whole window when none did)."""
         hours = p["timestamp"][cur].dt.floor("h")
-        cov = pd.Series(has[cur]).groupby(hours.to_numpy()).mean()
+        cov = pd.Series(has[cur]).groupby(hours.array).mean()  # .array: no object array of Timestamps
         ok = cov.index[cov.to_numpy() >= 0.5 * coverage_base]
         end = bundle.incident.current.end
         last = ok.max() + pd.Timedelta(hours=1) if len(ok) else bundle.incident.current.start

@@ -23,7 +23,7 @@ import pandas as pd
 
 from rca.contract.bundle import Bundle
 from rca.contract.models import Evidence
-from rca.detectors.rolling_ks import rolling_ks
+from rca.detectors.rolling_ks import first_detection
 from rca.generators import register
 from rca.generators.base import Candidates
 from rca.generators.feature_kinds import (CONSTANT_SHARE, FeatureChange, Test, bucket_onset, deploy_features, hours_between, log10p,
@@ -139,10 +139,17 @@ def _type_classes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(col):
         num = col.to_numpy(dtype=float, na_value=np.nan)
         return num, np.where(np.isnan(num), -1, NUMERIC)
-    values = col.to_numpy(dtype=object)
-    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=values.size)
-    num = pd.to_numeric(col.astype("string") if is_text.any() else col, errors="coerce")
-    num = num.to_numpy(dtype=float, na_value=np.nan)
+    if isinstance(col.dtype, pd.StringDtype):
+        # Every value is text: parse each distinct value once (a feature column repeats a few categories).
+        is_text = ~null
+        codes, distinct = pd.factorize(col)
+        parsed = pd.to_numeric(pd.Series(distinct).astype("string"), errors="coerce")
+        num = np.append(parsed.to_numpy(dtype=float, na_value=np.nan), np.nan)[codes]  # code -1 (null): NaN
+    else:
+        values = col.to_numpy(dtype=object)
+        is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=values.size)
+        num = pd.to_numeric(col.astype("string") if is_text.any() else col, errors="coerce")
+        num = num.to_numpy(dtype=float, na_value=np.nan)
     cls = np.where(is_text, np.where(np.isnan(num), TEXT, NUMERIC_TEXT), NUMERIC)
     return num, np.where(null, -1, cls)
 
@@ -303,9 +310,8 @@ def _numeric(num: np.ndarray, ctx: _Context, f: dict, evidence: list, feature: s
         stream = np.flatnonzero(srv & (ctx.times < t + np.timedelta64(2, "h")))
         first = int(np.searchsorted(ctx.times[stream], t))
         idx = stream[max(0, first - 2 * ROLLING_WINDOW):]
-        hit = next(rolling_ks(prior, num[idx], window_size=ROLLING_WINDOW, alpha=ROLLING_ALPHA,
-                              timestamps=idx), None)
-        return None if hit is None else pd.Timestamp(ctx.times[hit], tz="UTC").to_pydatetime(warn=False)
+        hit = first_detection(prior, num[idx], window_size=ROLLING_WINDOW, alpha=ROLLING_ALPHA)
+        return None if hit is None else pd.Timestamp(ctx.times[idx[hit]], tz="UTC").to_pydatetime(warn=False)
 
     return _Measured(shift=shift, top=top, constant=constant, series=series, out_of_range=oor, detect=detect,
                      finish=finish)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from rca.contract.bundle import KPI_COLUMNS, Bundle
 from rca.contract.models import CauseKind, Evidence
@@ -276,4 +276,4 @@ def _diff_sigma(values: np.ndarray) -> np.ndarray:
 
 
 def _p_two_sided(z: float) -> float:
-    return float(2 * sps.norm.sf(abs(z)))
+    return float(2 * special.ndtr(-abs(z)))  # scipy.stats.norm.sf, without its per-call overhead

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 PSI_EPS = 1e-4
 """Floor for an empty bin's share in PSI (the textbook 0.0001 replacement of zero proportions)."""
@@ -126,7 +126,7 @@ def chi2_counts(expected, actual) -> TestResult:
     table = np.vstack([a, b])
     expected_cells = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     statistic = float(np.sum((table - expected_cells) ** 2 / expected_cells))
-    return TestResult(statistic, float(stats.chi2.sf(statistic, a.size - 1)))
+    return TestResult(statistic, float(special.chdtrc(a.size - 1, statistic)))  # = stats.chi2.sf, faster
 
 
 def wasserstein_binned(edges, expected, actual) -> float:

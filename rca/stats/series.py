@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from rca.stats.distributions import TestResult
 
@@ -98,4 +98,4 @@ def two_proportion_test(x1: float, n1: float, x2: float, n2: float) -> TestResul
     if var <= 0:
         return TestResult(0.0, 1.0)
     z = (x2 / n2 - x1 / n1) / np.sqrt(var)
-    return TestResult(float(z), float(2 * stats.norm.sf(abs(z))))
+    return TestResult(float(z), float(2 * special.ndtr(-abs(z))))  # scipy.stats.norm.sf, without its overhead

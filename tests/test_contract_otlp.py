@@ -1,0 +1,122 @@
+"""traces.jsonl: the columnar reader gives parse_otlp's table, and leaves every unusual shape to it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from rca.contract import load_bundle
+from rca.contract.otlp import parse_otlp, read_otlp_columnar
+from rca.errors import BundleError
+from tests.builders import otlp_request, span
+
+T = 1_783_382_410_384_000_000
+
+
+def _jsonl(requests: list) -> bytes:
+    return ("\n".join(json.dumps(r) for r in requests) + "\n").encode()
+
+
+def _python(data: bytes) -> pd.DataFrame:
+    lines = [(i, json.loads(line)) for i, line in enumerate(data.decode().splitlines(), 1) if line.strip()]
+    return parse_otlp(lines)
+
+
+def _varied(numbers: bool = False) -> list[dict]:
+    """Several resources per line and spans per scope, spans out of time order, absent and null optional
+    fields, and status codes and kinds in the spellings OTLP/JSON writers use: names and digit strings, or
+    (``numbers``) integers, times too. One spelling per field and file (pyarrow infers one type per field)."""
+    a = span("t1", "s1", "", "GET /score", T + 5_000, 20, error=True)
+    b = span("t1", "s2", "s1", "predict", T + 6_000, 15)
+    c = span("t2", "s3", "", "GET /score", T, 7)
+    d = span("t2", "s4", "s3", "predict", T + 1_000, 3)
+    e = span("t3", "s5", "", "GET /score", T + 9_000, 1)
+    del c["parentSpanId"], c["status"]
+    e["status"], e["parentSpanId"] = {}, None
+    if numbers:
+        for s in (a, b, c, d, e):
+            s["startTimeUnixNano"], s["endTimeUnixNano"] = int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"])
+        a["kind"], b["kind"], c["kind"] = 2, 3, 1
+        b["status"] = {"code": 2}
+    else:
+        a["kind"], b["kind"], c["kind"] = "SPAN_KIND_SERVER", "3", "1"
+        a["status"], b["status"], d["status"] = {"code": "STATUS_CODE_ERROR"}, {"code": "2"}, {"code": "0"}
+    two = otlp_request("api", [a, c])
+    two["resourceSpans"].append(otlp_request("model-server", [b, d])["resourceSpans"][0])
+    return [two, otlp_request("api", [e])]
+
+
+@pytest.mark.parametrize("numbers", [False, True])
+def test_columnar_equals_python_reader(numbers):
+    data = _jsonl(_varied(numbers))
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    assert columnar["span_id"].tolist() == ["s3", "s4", "s1", "s2", "s5"]
+    assert columnar["error"].tolist() == [False, False, True, True, False]
+    assert columnar["kind"].tolist() == ([1, 0, 2, 3, 0] if numbers else [1, 0, 0, 3, 0])
+    assert columnar["parent_span_id"].tolist() == ["", "s3", "", "s1", ""]
+
+
+def _edit(fn) -> bytes:
+    requests = _varied()
+    fn(requests)
+    return _jsonl(requests)
+
+
+def _first_span(requests: list) -> dict:
+    return requests[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+
+
+UNUSUAL = {
+    "legacy instrumentationLibrarySpans": lambda r: r[1]["resourceSpans"][0].update(
+        instrumentationLibrarySpans=r[1]["resourceSpans"][0].pop("scopeSpans")),
+    "service.name as an int": lambda r: r[1]["resourceSpans"][0]["resource"]["attributes"][0].update(
+        value={"intValue": "7"}),
+    "two service.name attributes": lambda r: r[1]["resourceSpans"][0]["resource"]["attributes"].append(
+        {"key": "service.name", "value": {"stringValue": "other"}}),
+    "span name null": lambda r: _first_span(r).update(name=None),
+    "times as numbers and as strings": lambda r: _first_span(r).update(startTimeUnixNano=T),
+    "time with a fraction": lambda r: _first_span(r).update(startTimeUnixNano=f"{T}.5"),
+    "integer trace id": lambda r: _first_span(r).update(traceId=12),
+    "a line that is not an object": lambda r: r.append([1, 2]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSUAL))
+def test_unusual_shapes_are_left_to_the_python_reader(case):
+    data = _edit(UNUSUAL[case])
+    assert read_otlp_columnar(data) is None
+
+
+BAD = {
+    "end before start": (lambda r: _first_span(r).update(endTimeUnixNano=str(T)), 1, "endTimeUnixNano",
+                         "ends before it starts"),
+    "missing span id": (lambda r: _first_span(r).pop("spanId"), 1, "spanId", "missing a required field"),
+    "time that is not an integer": (lambda r: r[1]["resourceSpans"][0]["scopeSpans"][0]["spans"][0].update(
+        startTimeUnixNano="soon"), 2, "startTimeUnixNano", "integer nanoseconds"),
+    "no service.name": (lambda r: r[1]["resourceSpans"][0]["resource"].update(attributes=[]), 2,
+                        "resource.attributes", "service.name"),
+    "no resourceSpans": (lambda r: r.append({"spans": []}), 3, "resourceSpans", "ExportTraceServiceRequest"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_traces_name_line_and_field(bundle_dir, case):
+    edit, line, field, message = BAD[case]
+    data = _edit(edit)
+    assert read_otlp_columnar(data) is None
+    (bundle_dir / "traces.jsonl").write_bytes(data)
+    with pytest.raises(BundleError) as info:
+        load_bundle(bundle_dir)
+    err = info.value
+    assert (err.file, err.row, err.field) == ("traces.jsonl", line, field)
+    assert message in err.message
+
+
+def test_bundle_loads_traces_through_the_columnar_reader(bundle_dir):
+    data = (bundle_dir / "traces.jsonl").read_bytes()
+    pd.testing.assert_frame_equal(load_bundle(bundle_dir).spans, read_otlp_columnar(data), check_exact=True)
+    pd.testing.assert_frame_equal(load_bundle(bundle_dir).spans, _python(data), check_exact=True)
