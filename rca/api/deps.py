@@ -1,16 +1,21 @@
-"""Dependencies as typed aliases: the settings, a session, the worker, and the caller's API key and role."""
+"""Dependencies as typed aliases: the settings, a session, the worker, and the caller's API key and role.
+
+The ones that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, and
+a hop to a thread and back costs more than these take.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings
-from rca.store.db import session_scope
+from rca.store.db import open_session
 from rca.store.keys import authenticate
 from rca.store.models import ApiKeyRecord, Role
 
@@ -23,22 +28,30 @@ class AuthError(Exception):
         super().__init__(message)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
-    with session_scope(settings.resolved_database_url) as session:
+async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+    """A session for the request. Opening one does no I/O; closing one that used the database returns its
+    connection to the pool (a rollback, I/O on PostgreSQL), so that is done in the thread pool."""
+    session = open_session(settings.resolved_database_url)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_worker(request: Request) -> AnalysisWorker:
+async def get_worker(request: Request) -> AnalysisWorker:
     return request.app.state.worker
 
 
