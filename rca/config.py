@@ -11,6 +11,10 @@ RCA_MAX_UPLOAD_BYTES   bundles above this size get 413                100 MiB
 RCA_ANALYSIS_BUDGET    seconds a POST waits for the analysis before   2.0
                        answering 202 (0: always 202)
 RCA_WORKERS            analysis worker threads of the service         1
+RCA_KEY_CACHE_SECONDS  how long a verified API key is taken without   5
+                       a store lookup; a key revoked through another
+                       process is refused within this (0: look up
+                       every request)
 RCA_HOST / RCA_PORT    where `rca serve` listens                      127.0.0.1 / 8000
 =====================  =============================================  ==================================
 """
@@ -34,6 +38,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     analysis_budget: float = Field(default=2.0, ge=0)
     workers: int = Field(default=1, ge=1, le=32)
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -201,9 +201,16 @@ def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
         return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
                                            error=f"internal error: {type(exc).__name__}: {exc}")
     top, entropy = certainty(answer)
+    stored = json.loads(answer.model_dump_json(exclude_none=True))
     return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.done,
-                                       answer=json.loads(answer.model_dump_json(exclude_none=True)),
+                                       answer=stored, answer_json=rendered_answer(stored),
                                        ranker=answer.ranker, top_confidence=top, entropy=entropy)
+
+
+def rendered_answer(stored: dict) -> str:
+    """A stored answer as the API shows it: read back through the contract's `Answer`, every field
+    written (nulls too). Rendered once when the answer is stored (``IncidentRecord.answer_json``)."""
+    return Answer.model_validate(stored).model_dump_json()
 
 
 # ------------------------------------------------------------------------------------------------- reviews

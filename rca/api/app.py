@@ -10,6 +10,7 @@ from rca.api.errors import install_error_handlers
 from rca.api.metrics import Metrics, MetricsMiddleware
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings, get_settings
+from rca.store.keys import VerifiedKeys
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.worker = AnalysisWorker(settings, threads=settings.workers, metrics=metrics)
+    app.state.verified_keys = VerifiedKeys(settings.key_cache_seconds)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,18 +1,23 @@
-"""Dependencies as typed aliases: the settings, a session, the worker, and the caller's API key and role."""
+"""Dependencies as typed aliases: the settings, a session, the worker, and the caller's API key and role.
+
+The ones that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, and
+a hop to a thread and back costs more than these take.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings
-from rca.store.db import session_scope
-from rca.store.keys import authenticate
-from rca.store.models import ApiKeyRecord, Role
+from rca.store.db import open_session
+from rca.store.keys import Caller, VerifiedKeys, authenticate
+from rca.store.models import Role
 
 
 class AuthError(Exception):
@@ -23,22 +28,30 @@ class AuthError(Exception):
         super().__init__(message)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
-    with session_scope(settings.resolved_database_url) as session:
+async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+    """A session for the request. Opening one does no I/O; closing one that used the database returns its
+    connection to the pool (a rollback, I/O on PostgreSQL), so that is done in the thread pool."""
+    session = open_session(settings.resolved_database_url)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_worker(request: Request) -> AnalysisWorker:
+async def get_worker(request: Request) -> AnalysisWorker:
     return request.app.state.worker
 
 
@@ -59,29 +72,50 @@ def _presented_key(request: Request) -> str:
 
 
 def require(*roles: Role):
-    """A dependency admitting callers whose key has one of ``roles`` (admin is always admitted)."""
+    """A dependency admitting callers whose key has one of ``roles`` (admin is always admitted).
 
-    def caller(request: Request, session: SessionDep) -> ApiKeyRecord:
-        return check_key(session, key=_presented_key(request), roles=roles)
+    A key verified in the last few seconds (`VerifiedKeys`, ``RCA_KEY_CACHE_SECONDS``) is admitted from
+    memory; any other is looked up in the store, in the thread pool."""
+
+    async def caller(request: Request, session: SessionDep) -> Caller:
+        key = _presented_key(request)
+        verified: VerifiedKeys = request.app.state.verified_keys
+        known = verified.get(key)
+        if known is None:
+            known = await run_in_threadpool(verify_key, session, key=key, verified=verified)
+        return admit(known, roles=roles)
 
     return caller
 
 
-def check_key(session: Session, *, key: str, roles: tuple[Role, ...]) -> ApiKeyRecord:
-    """The stored key for ``key`` if its role is one of ``roles`` (or admin); `AuthError` 401/403 otherwise.
+def check_key(session: Session, *, key: str, roles: tuple[Role, ...]) -> Caller:
+    """The caller of ``key`` if its role is one of ``roles`` (or admin); `AuthError` 401/403 otherwise.
 
     The one key-and-role check, shared by the API (header) and the console (cookie)."""
-    allowed = {*roles, Role.admin}
+    return admit(verify_key(session, key=key), roles=roles)
+
+
+def verify_key(session: Session, *, key: str, verified: VerifiedKeys | None = None) -> Caller:
+    """The caller of ``key``, looked up in the store (and kept in ``verified``); `AuthError` 401 if unknown
+    or revoked."""
     record = authenticate(session, key=key)
     if record is None:
         raise AuthError(401, "unknown or revoked API key")
-    if record.role not in allowed:
-        raise AuthError(403, f"role '{record.role.value}' may not do this; needs "
+    caller = Caller.of(record)
+    if verified is not None:
+        verified.add(key, caller)
+    return caller
+
+
+def admit(caller: Caller, *, roles: tuple[Role, ...]) -> Caller:
+    allowed = {*roles, Role.admin}
+    if caller.role not in allowed:
+        raise AuthError(403, f"role '{caller.role.value}' may not do this; needs "
                              f"{' or '.join(sorted(r.value for r in allowed))}")
-    return record
+    return caller
 
 
-Trigger = Annotated[ApiKeyRecord, Depends(require(Role.trigger))]
-Reader = Annotated[ApiKeyRecord, Depends(require(Role.trigger, Role.reviewer))]
-Reviewer = Annotated[ApiKeyRecord, Depends(require(Role.reviewer))]
-Admin = Annotated[ApiKeyRecord, Depends(require())]
+Trigger = Annotated[Caller, Depends(require(Role.trigger))]
+Reader = Annotated[Caller, Depends(require(Role.trigger, Role.reviewer))]
+Reviewer = Annotated[Caller, Depends(require(Role.reviewer))]
+Admin = Annotated[Caller, Depends(require())]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import takewhile
+
 from pydantic import BaseModel
 
 from rca.contract import Answer, Cause
@@ -16,6 +18,21 @@ class IncidentDetail(IncidentOut):
     reviews: list[ReviewPublic] = []
     verdicts: list[ReviewPublic] = []  # the latest verdict of each reviewer on each cause
     confirmed: list[Cause] = []        # causes more reviewers confirm or name than reject
+
+
+def incident_detail_json(detail: IncidentDetail, *, answer_json: str | None) -> bytes:
+    """``detail`` as FastAPI would serialize it, with ``answer_json`` (the answer already rendered, see
+    `rca.service.rendered_answer`) in the place of its answer, which is left unset.
+
+    The fields before and after ``answer`` are dumped by pydantic as usual; only the answer, the bulk of
+    the document, is not validated and serialized again on every read."""
+    fields = list(IncidentDetail.model_fields)
+    before = set(takewhile(lambda name: name != "answer", fields))
+    after = set(fields) - before - {"answer"}
+    head = detail.model_dump_json(include=before)
+    tail = detail.model_dump_json(include=after)
+    answer = "null" if answer_json is None else answer_json
+    return f"{head[:-1]},\"answer\":{answer},{tail[1:]}".encode()
 
 
 class IncidentPage(BaseModel):

@@ -31,7 +31,8 @@ from rca.contract.models import CauseKind
 from rca.errors import ConflictError, InputError, NotFoundError, RcaError
 from rca.service import ReviewIn, record_review
 from rca.store import queries
-from rca.store.models import ApiKeyRecord, ReviewVerdict, Role
+from rca.store.keys import Caller
+from rca.store.models import ReviewVerdict, Role
 
 COOKIE = "rca_console_key"
 HERE = Path(__file__).resolve().parent
@@ -51,7 +52,7 @@ def csrf_token(key: str) -> str:
     return hmac.new(key.encode(), b"rca-console-form", hashlib.sha256).hexdigest()
 
 
-def _user(request: Request, session: Session) -> tuple[ApiKeyRecord, str]:
+def _user(request: Request, session: Session) -> tuple[Caller, str]:
     key = request.cookies.get(COOKIE)
     if not key:
         raise SignInRequired()

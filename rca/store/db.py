@@ -60,10 +60,16 @@ def dispose_engine(url: str) -> None:
         engine.dispose()
 
 
+def open_session(url: str) -> Session:
+    """A session that commits nothing by itself; callers commit what they mean to keep, and close it.
+    It connects on first use, not here."""
+    return Session(get_engine(url), expire_on_commit=False)
+
+
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits nothing by itself; callers commit what they mean to keep."""
-    with Session(get_engine(url), expire_on_commit=False) as session:
+    """`open_session`, closed on leaving the block."""
+    with open_session(url) as session:
         yield session
 
 

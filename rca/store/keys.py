@@ -1,10 +1,18 @@
-"""API keys: ``rca_<id>_<secret>``. Only the sha256 of the whole key is stored, under its public ``id``."""
+"""API keys: ``rca_<id>_<secret>``. Only the sha256 of the whole key is stored, under its public ``id``.
+
+`VerifiedKeys` remembers, for a few seconds, whom a key verified against the store belongs to, so a
+service answering hundreds of requests a second does not look every one of them up.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -35,3 +43,49 @@ def authenticate(session: Session, *, key: str) -> ApiKeyRecord | None:
     if record is None or not hmac.compare_digest(record.key_sha256, hash_key(key)):
         return None
     return record
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whom a verified key belongs to: its public id, its holder's name and its role."""
+
+    key_id: str
+    name: str
+    role: Role
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> Caller:
+        return cls(key_id=record.id, name=record.name, role=record.role)
+
+
+class VerifiedKeys:
+    """Keys verified against the store in the last ``ttl`` seconds, by the sha256 of the whole key.
+
+    A key revoked in this process is forgotten at once (`forget`); one revoked elsewhere (another worker
+    process, another host) is still taken for at most ``ttl`` seconds after it was verified. ``ttl=0``
+    remembers nothing. Only keys that verified are kept, so the table holds at most one entry per live key.
+    """
+
+    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[float, Caller]] = {}
+
+    def get(self, key: str) -> Caller | None:
+        """The caller of ``key`` if it was verified less than ``ttl`` seconds ago."""
+        entry = self._known.get(hash_key(key))
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1]
+
+    def add(self, key: str, caller: Caller) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._known[hash_key(key)] = (self.clock() + self.ttl, caller)
+
+    def forget(self, key_id: str) -> None:
+        """Drop every entry of the key ``key_id`` (it was just revoked)."""
+        with self._lock:
+            self._known = {h: e for h, e in self._known.items() if e[1].key_id != key_id}

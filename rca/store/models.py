@@ -1,6 +1,7 @@
 """The review store's tables, one family of models per entity (Base, the table, Create, Public).
 
-    incident   one submitted incident: its bundle (kept as uploaded, by sha256), status, answer
+    incident   one submitted incident: its bundle (kept as uploaded, by sha256), status, answer (as a dict,
+               and as the JSON text the API serves)
     review     append-only verdicts of reviewers on an incident's causes
     apikey     API keys, stored as sha256 hashes under a short public prefix, with a role
 
@@ -87,6 +88,9 @@ class IncidentRecord(IncidentBase, table=True):
     body_sha256: str = Field(max_length=64)
     bundle_file: str = Field(max_length=80)  # <sha256>.tar.gz|.zip|.json under settings' bundles dir
     answer: dict | None = Field(default=None, sa_column=Column(JSON))
+    # The answer as the API shows it (JSON text), rendered once when the answer is stored, so reading an
+    # incident sends it as is instead of validating and serializing the answer on every request.
+    answer_json: str | None = Field(default=None, sa_column=Column(Text))
     ranker: str | None = Field(default=None, max_length=200)
     top_confidence: float | None = Field(default=None, index=True)
     entropy: float | None = None

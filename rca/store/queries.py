@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import exists, func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from rca.errors import NotFoundError
@@ -56,22 +57,25 @@ def insert_incident(session: Session, *, data: IncidentCreate) -> tuple[Incident
     return record, True
 
 
-def get_incident(session: Session, *, incident_id: str) -> IncidentRecord:
-    record = session.get(IncidentRecord, incident_id)
+def get_incident(session: Session, *, incident_id: str, answer_dict: bool = True) -> IncidentRecord:
+    """The stored incident; with ``answer_dict=False`` the ``answer`` column is left unread until touched
+    (readers that serve ``answer_json`` skip decoding the answer)."""
+    options = [] if answer_dict else [defer(IncidentRecord.answer)]
+    record = session.get(IncidentRecord, incident_id, options=options)
     if record is None:
         raise NotFoundError(f"no incident '{incident_id}'")
     return record
 
 
 def set_incident_status(session: Session, *, incident_id: str, status: IncidentStatus,
-                        answer: dict | None = None, ranker: str | None = None,
+                        answer: dict | None = None, answer_json: str | None = None, ranker: str | None = None,
                         top_confidence: float | None = None, entropy: float | None = None,
                         error: str | None = None) -> IncidentRecord:
     record = get_incident(session, incident_id=incident_id)
     record.status = status
     record.updated_at = utcnow()
     if status is IncidentStatus.done:
-        record.answer, record.ranker, record.error = answer, ranker, None
+        record.answer, record.answer_json, record.ranker, record.error = answer, answer_json, ranker, None
         record.top_confidence, record.entropy = top_confidence, entropy
     if status is IncidentStatus.failed:
         record.error = error

@@ -111,6 +111,57 @@ def test_reviews_are_append_only_and_latest_verdict_counts(client, keys, tmp_pat
     assert len(history) == 3
 
 
+def test_incident_read_is_the_models_rendering_byte_for_byte(client, keys, tmp_path, settings, stub_ranker,
+                                                            monkeypatch):
+    """The read serves the stored answer_json; the bytes are what validating and serializing the whole
+    IncidentDetail gives, for a fresh row and for one stored before answer_json existed."""
+    from rca.api.schemas import IncidentDetail, IncidentOut
+    from rca.contract import Cause, Evidence
+    from rca.store import queries
+    from rca.store.db import session_scope
+    from rca.store.models import ReviewPublic
+
+    plain_rank = stub_ranker.rank
+
+    def rank_with_evidence(bundle, candidates, *, top=10):
+        answer = plain_rank(bundle, candidates, top=top)
+        answer.causes[0].evidence = [Evidence(signal="histograms", test="psi", value=0.58, baseline=0.002,
+                                              onset="2026-02-20T01:00:00Z", detail="amount: PSI vs training"),
+                                     Evidence(signal="events", test="time_to_onset", value=-1e-05)]
+        answer.causes[0].explanation = "caf\u00e9 \"quoted\" <b>"
+        return answer
+
+    monkeypatch.setattr(stub_ranker, "rank", rank_with_evidence)
+    assert post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-bytes"))).status_code == 201
+    for review in ({"verdict": "confirm", "rank": 1}, {"verdict": "name_cause", "node": "feature:country",
+                                                       "kind": "schema_change", "comment": "new"}):
+        assert client.post("/v1/incidents/inc-bytes/reviews", json=review,
+                           headers=keys["reviewer"]).status_code == 201
+
+    def expected() -> bytes:
+        with session_scope(settings.resolved_database_url) as s:
+            record = queries.get_incident(s, incident_id="inc-bytes")
+            reviews = queries.list_reviews(s, incident_id="inc-bytes")
+            out = IncidentOut.model_validate(record, update={"reviewed": True,
+                                                             "url": "http://testserver/v1/incidents/inc-bytes"})
+            detail = IncidentDetail(**out.model_dump(), reviews=[ReviewPublic.model_validate(r) for r in reviews],
+                                    verdicts=[ReviewPublic.model_validate(r) for r in queries.latest_verdicts(reviews)],
+                                    confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
+            return detail.model_dump_json().encode()
+
+    fresh = client.get("/v1/incidents/inc-bytes", headers=keys["reviewer"])
+    assert fresh.status_code == 200 and fresh.headers["content-type"] == "application/json"
+    assert fresh.content == expected()
+    assert fresh.json()["answer"]["causes"][0]["evidence"][1]["p_value"] is None
+    with session_scope(settings.resolved_database_url) as s:
+        record = queries.get_incident(s, incident_id="inc-bytes")
+        assert record.answer_json is not None
+        record.answer_json = None  # as stored by a service older than answer_json
+        s.add(record)
+        s.commit()
+    assert client.get("/v1/incidents/inc-bytes", headers=keys["reviewer"]).content == fresh.content
+
+
 @pytest.mark.parametrize("review, field", [
     ({"verdict": "confirm", "rank": 9}, "rank"),
     ({"verdict": "confirm"}, "rank"),

@@ -10,9 +10,9 @@ from starlette.datastructures import UploadFile
 
 from rca.api.deps import Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError
-from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage
+from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
 from rca.contract import Cause
-from rca.service import BundleFormat, submit_incident
+from rca.service import BundleFormat, rendered_answer, submit_incident
 from rca.store import queries
 from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic, as_utc
 
@@ -86,6 +86,9 @@ async def _multipart(request: Request, body: bytes, limit: int) -> Upload:
 
 
 UploadDep = Annotated[Upload, Depends(read_upload)]
+# The incident's own columns in the detail, all but the answer (served from answer_json).
+STORED_FIELDS = tuple(name for name in IncidentDetail.model_fields
+                      if name in IncidentRecord.model_fields and name != "answer")
 
 
 def incident_out(request: Request, record: IncidentRecord, *, reviewed: bool) -> IncidentOut:
@@ -116,15 +119,19 @@ def post_incident(request: Request, response: Response, upload: UploadDep, sessi
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, name="get_incident", responses=ERRORS)
-def get_incident(incident_id: str, request: Request, session: SessionDep, _: Reader) -> IncidentDetail:
+def get_incident(incident_id: str, request: Request, session: SessionDep, _: Reader) -> Response:
     """Status, ranked causes with evidence, and the review history."""
-    record = queries.get_incident(session, incident_id=incident_id)
+    record = queries.get_incident(session, incident_id=incident_id, answer_dict=False)
     reviews = queries.list_reviews(session, incident_id=incident_id)
-    out = incident_out(request, record, reviewed=bool(reviews))
-    return IncidentDetail(**out.model_dump(),
-                          reviews=[ReviewPublic.model_validate(r) for r in reviews],
-                          verdicts=[ReviewPublic.model_validate(r) for r in queries.latest_verdicts(reviews)],
-                          confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
+    answer_json = record.answer_json
+    if answer_json is None and record.answer is not None:  # stored before answer_json was
+        answer_json = rendered_answer(record.answer)
+    detail = IncidentDetail(**{name: getattr(record, name) for name in STORED_FIELDS},
+                            reviewed=bool(reviews), url=str(request.url_for("get_incident", incident_id=record.id)),
+                            reviews=[ReviewPublic.model_validate(r) for r in reviews],
+                            verdicts=[ReviewPublic.model_validate(r) for r in queries.latest_verdicts(reviews)],
+                            confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
+    return Response(incident_detail_json(detail, answer_json=answer_json), media_type="application/json")
 
 
 @router.get("", response_model=IncidentPage, responses=ERRORS)

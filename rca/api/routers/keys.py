@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from rca.api.deps import Admin, SessionDep
@@ -30,6 +30,7 @@ def list_keys(session: SessionDep, _: Admin) -> list[ApiKeyPublic]:
 
 
 @router.delete("/{key_id}", status_code=204, responses=ERRORS)
-def delete_key(key_id: str, session: SessionDep, _: Admin) -> Response:
+def delete_key(key_id: str, request: Request, session: SessionDep, _: Admin) -> Response:
     queries.revoke_api_key(session, key_id=key_id)
+    request.app.state.verified_keys.forget(key_id)  # refused from the next request on, not after the TTL
     return Response(status_code=204)
