@@ -14,6 +14,7 @@ End to end = load + candidates + ranking (ranking builds the graph itself).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -55,7 +56,9 @@ def time_stages(root: Path, *, ranker=None, repeat: int = 2, warmup: bool = Fals
 
     ranker = ranker or get_ranker()
     t_load, bundle = timed(lambda: load_bundle(root), repeat=repeat, warmup=warmup)
-    t_cand, candidates = timed(lambda: generate_candidates(bundle), repeat=repeat, warmup=warmup)
+    # a fresh copy each time: results a bundle keeps for reuse (Bundle.derived) must not carry over between runs
+    t_cand, candidates = timed(lambda: generate_candidates(dataclasses.replace(bundle)), repeat=repeat,
+                               warmup=warmup)
     t_graph, _ = timed(lambda: build_graph(bundle, candidates), repeat=repeat, warmup=warmup)
     t_rank, answer = timed(lambda: ranker.rank(bundle, candidates, top=10), repeat=repeat, warmup=warmup)
     return {"load": t_load, "candidates": t_cand, "graph": t_graph, "ranking": t_rank,

@@ -42,3 +42,24 @@ def test_deterministic_with_evidence_and_right_node_kind(name, bundle_dir: Path)
         assert h.score >= 0 and h.generator == name
         assert node_kind(h.node) == NODE_KIND_OF_CAUSE[CauseKind(h.kind)]
         assert all(isinstance(v, float) for v in h.features.values())
+
+
+def test_per_bundle_results_are_computed_once_per_bundle_and_options(tmp_path: Path):
+    import dataclasses
+
+    from rca.generators.base import per_bundle
+
+    calls = []
+
+    @per_bundle
+    def derived(bundle, *, scale: float = 2.0):
+        calls.append(scale)
+        return [scale]
+
+    (tmp_path / "incident.json").write_text(json.dumps(INCIDENT))
+    bundle = load_bundle(tmp_path)
+    assert derived(bundle) is derived(bundle, scale=2.0)  # defaults filled in: one entry
+    assert derived(bundle, scale=3.0) == [3.0]
+    assert calls == [2.0, 3.0]
+    derived(dataclasses.replace(bundle))  # a copy starts without the kept results
+    assert calls == [2.0, 3.0, 2.0]

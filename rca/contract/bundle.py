@@ -63,6 +63,10 @@ class Bundle:
     events: tuple[Event, ...] = ()
     graph: nx.DiGraph | None = None
     source: str | None = None
+    derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    """Results that analysis code computed from this bundle, kept so that other stages reuse them instead of
+    computing them again (`rca.generators.base.per_bundle`). Not part of the contract; a bundle made with
+    `dataclasses.replace` starts with none."""
 
     @property
     def incident_id(self) -> str:

@@ -10,9 +10,12 @@ Generators are pure functions of the bundle: no I/O, no global state, determinis
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
@@ -78,3 +81,28 @@ class Generator(Protocol):
     def generate(self, bundle: Bundle) -> Candidates:
         """Propose hypotheses (and report anomalies) for one bundle; an absent signal family gives none."""
         ...
+
+
+R = TypeVar("R")
+
+
+def per_bundle(fn: Callable[..., R]) -> Callable[..., R]:
+    """Compute ``fn(bundle, **options)`` once per bundle and options, and keep it in ``bundle.derived``.
+
+    For a derived result that more than one generator needs (the events generator dates its events against
+    the KPI onsets the kpis generator scores). The result is shared between its callers: they must not modify
+    it. Options are keyed with their defaults filled in, so ``fn(b)`` and ``fn(b, threshold=<default>)`` are
+    one entry.
+    """
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def cached(bundle: Bundle, **options) -> R:
+        bound = signature.bind(bundle, **options)
+        bound.apply_defaults()
+        key = (fn.__module__, fn.__qualname__, *((k, v) for k, v in bound.arguments.items() if v is not bundle))
+        if key not in bundle.derived:
+            bundle.derived[key] = fn(bundle, **options)
+        return bundle.derived[key]
+
+    return cached

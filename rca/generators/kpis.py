@@ -21,7 +21,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import Evidence
 from rca.contract.nodes import node_id, segment_node
 from rca.generators import register
-from rca.generators.base import Anomaly, Candidates
+from rca.generators.base import Anomaly, Candidates, per_bundle
 from rca.generators.windows import window_masks
 from rca.stats.robust import robust_scale, soft_cap, sustained_onset
 
@@ -52,8 +52,10 @@ class KpiScore:
         return node_id("kpi", self.name)
 
 
+@per_bundle
 def score_kpis(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[KpiScore]:
-    """A change score per KPI series (name and dimension values)."""
+    """A change score per KPI series (name and dimension values); computed once per bundle (the kpis and
+    events generators both read it)."""
     frame = bundle.kpis
     if frame is None or frame.empty:
         return []
