@@ -119,7 +119,7 @@ def serve(host: Annotated[str | None, typer.Option(help="default: RCA_HOST")] = 
     from rca.config import get_settings
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    uvicorn.run(create_app(settings, freeze_heap=True), host=host or settings.host, port=port or settings.port)
 
 
 @keys_app.command("create")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,9 +14,10 @@ from rca.config import Settings, get_settings
 from rca.store.keys import VerifiedKeys
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
-    """The review service. On start it upgrades the database (unless ``migrate=False``) and starts the
-    analysis worker; on stop it lets the worker finish the incident in hand."""
+def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze_heap: bool = False) -> FastAPI:
+    """The review service. On start it upgrades the database (unless ``migrate=False``), with ``freeze_heap``
+    (what `rca serve` does) calls `freeze_startup_heap`, and starts the analysis worker; on stop it lets the
+    worker finish the incident in hand."""
     from rca.api.routers import ROUTERS
     from rca.console import install as install_console
 
@@ -28,6 +30,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             from rca.store.db import upgrade
 
             upgrade(settings.resolved_database_url)
+        if freeze_heap:
+            freeze_startup_heap(settings)
         app.state.worker.start()
         try:
             yield
@@ -46,3 +50,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_console(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def freeze_startup_heap(settings: Settings) -> None:
+    """Load the ranker now, then move every object alive into the garbage collector's permanent generation.
+
+    A full (generation 2) collection walks every tracked object, ~240,000 once pandas, scipy, LightGBM and the
+    ranker are loaded: ~120 ms on a 2-core machine, during which no request is served. Under load there were
+    3-4 of them every 8 s, and they made the p99 of the reads. Frozen objects are still freed when their last
+    reference goes; only garbage cycles among them would never be collected, and what is alive after
+    start-up (modules, the ranker, caches) lives as long as the process. Not for tests: it is process-wide.
+    """
+    from rca.service import get_ranker
+
+    get_ranker(settings)  # the first analysis would load it (and its imports) anyway
+    gc.collect()
+    gc.freeze()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio.to_thread
+from anyio import CancelScope, CapacityLimiter
 from fastapi import Depends, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -37,13 +39,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
     """A session for the request. Opening one does no I/O; closing one that used the database returns its
-    connection to the pool (a rollback, I/O on PostgreSQL), so that is done in the thread pool."""
+    connection to the pool (a rollback, I/O on PostgreSQL), so that is done in a thread, outside the
+    thread pool's capacity limit (as FastAPI exits ``def`` dependencies): requests holding every pool
+    thread while they wait for a connection must not keep the closes that free connections waiting."""
     session = open_session(settings.resolved_database_url)
     try:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            with CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close, limiter=CapacityLimiter(1))
         else:
             session.close()
 

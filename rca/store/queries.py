@@ -10,8 +10,9 @@ import binascii
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import exists, func
+from sqlalchemy import Row, bindparam, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
@@ -23,6 +24,7 @@ from rca.store.models import (
     IncidentRecord,
     IncidentStatus,
     ReviewCreate,
+    ReviewPublic,
     ReviewRecord,
     ReviewVerdict,
     Role,
@@ -65,6 +67,30 @@ def get_incident(session: Session, *, incident_id: str, answer_dict: bool = True
     if record is None:
         raise NotFoundError(f"no incident '{incident_id}'")
     return record
+
+
+def read_incident(session: Session, *, incident_id: str) -> tuple[Row, list[Row]]:
+    """An incident and its reviews (oldest first) as plain rows, for serving it: every column but the answer
+    dict (``answer_json`` carries the answer). `NotFoundError` if there is none.
+
+    The hot path of the service: Core statements built once, run on the session's connection, no ORM
+    objects (a third of the cost of `get_incident` + `list_reviews`)."""
+    incident, reviews = _reading_statements()
+    connection = session.connection()
+    row = connection.execute(incident, {"incident_id": incident_id}).one_or_none()
+    if row is None:
+        raise NotFoundError(f"no incident '{incident_id}'")
+    return row, list(connection.execute(reviews, {"incident_id": incident_id}))
+
+
+@cache
+def _reading_statements():
+    """Built on first use and kept: a statement object remembers its cache key and compiled form, and
+    building one costs more than running it."""
+    incident, review = IncidentRecord.__table__, ReviewRecord.__table__
+    return (select(*[c for c in incident.c if c.name != "answer"]).where(incident.c.id == bindparam("incident_id")),
+            select(review).where(review.c.incident_id == bindparam("incident_id"))
+            .order_by(review.c.created_at, review.c.id))
 
 
 def set_incident_status(session: Session, *, incident_id: str, status: IncidentStatus,
@@ -182,7 +208,7 @@ def list_reviews(session: Session, *, incident_id: str) -> list[ReviewRecord]:
                              .order_by(ReviewRecord.created_at, ReviewRecord.id)))
 
 
-def latest_verdicts(reviews: Sequence[ReviewRecord]) -> list[ReviewRecord]:
+def latest_verdicts(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[ReviewRecord | ReviewPublic]:
     """The latest verdict of each reviewer on each cause (node, kind); earlier ones are history."""
     latest: dict[tuple[str, str, str], ReviewRecord] = {}
     for review in sorted(reviews, key=lambda r: (as_utc(r.created_at), r.id)):
@@ -190,7 +216,7 @@ def latest_verdicts(reviews: Sequence[ReviewRecord]) -> list[ReviewRecord]:
     return list(latest.values())
 
 
-def confirmed_causes(reviews: Sequence[ReviewRecord]) -> list[tuple[str, str]]:
+def confirmed_causes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[tuple[str, str]]:
     """Causes (node, kind) that more reviewers confirm or name than reject, by their latest verdicts."""
     votes: dict[tuple[str, str], int] = {}
     for review in latest_verdicts(reviews):

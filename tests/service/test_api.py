@@ -245,3 +245,18 @@ def test_retrain_endpoint_is_admin_only_and_reports_the_trainer(client, keys, mo
         retrain=lambda dirs, registry: {"challenger": "v9", "promoted": False, "metrics": {}}))
     r = client.post("/v1/rankers/retrain", headers=keys["admin"])
     assert r.status_code == 200 and r.json()["challenger"] == "v9" and r.json()["exported"] == 0
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_rca_serve_freezes_the_start_up_heap(settings, stub_ranker, monkeypatch, freeze):
+    """`rca serve` (freeze_heap=True) loads the ranker and freezes the heap before serving; tests do not."""
+    from fastapi.testclient import TestClient
+
+    from rca.api import app as app_module
+
+    calls = []
+    monkeypatch.setattr(app_module.gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr("rca.service.get_ranker", lambda settings=None: calls.append("ranker") or stub_ranker)
+    with TestClient(app_module.create_app(settings, freeze_heap=freeze)) as client:
+        assert client.get("/healthz").status_code == 200
+    assert calls == (["ranker", "freeze"] if freeze else [])

@@ -121,15 +121,14 @@ def post_incident(request: Request, response: Response, upload: UploadDep, sessi
 @router.get("/{incident_id}", response_model=IncidentDetail, name="get_incident", responses=ERRORS)
 def get_incident(incident_id: str, request: Request, session: SessionDep, _: Reader) -> Response:
     """Status, ranked causes with evidence, and the review history."""
-    record = queries.get_incident(session, incident_id=incident_id, answer_dict=False)
-    reviews = queries.list_reviews(session, incident_id=incident_id)
-    answer_json = record.answer_json
-    if answer_json is None and record.answer is not None:  # stored before answer_json was
-        answer_json = rendered_answer(record.answer)
-    detail = IncidentDetail(**{name: getattr(record, name) for name in STORED_FIELDS},
-                            reviewed=bool(reviews), url=str(request.url_for("get_incident", incident_id=record.id)),
-                            reviews=[ReviewPublic.model_validate(r) for r in reviews],
-                            verdicts=[ReviewPublic.model_validate(r) for r in queries.latest_verdicts(reviews)],
+    row, review_rows = queries.read_incident(session, incident_id=incident_id)
+    answer_json = row.answer_json
+    if answer_json is None and row.status is IncidentStatus.done:  # stored before answer_json was
+        answer_json = rendered_answer(queries.get_incident(session, incident_id=incident_id).answer)
+    reviews = [ReviewPublic.model_validate(r) for r in review_rows]
+    detail = IncidentDetail(**{name: getattr(row, name) for name in STORED_FIELDS},
+                            reviewed=bool(reviews), url=str(request.url_for("get_incident", incident_id=row.id)),
+                            reviews=reviews, verdicts=queries.latest_verdicts(reviews),
                             confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
     return Response(incident_detail_json(detail, answer_json=answer_json), media_type="application/json")
 
