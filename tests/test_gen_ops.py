@@ -227,7 +227,7 @@ def test_weak_change_is_a_hypothesis_but_not_an_anomaly():
 def test_excess_failures_and_latency_weigh_in_request_volume():
     """A low-volume endpoint failing all of its few requests carries a small share of the incident's excess
     failures; the busy service failing 10% carries it all. Latency excess is weighted the same way."""
-    from rca.generators.metrics import SeriesScore, service_features
+    from rca.generators.metrics import SeriesScore, service_features, symptom_excess_features
 
     def series(service, name, family, baseline, current):
         return SeriesScore(service, name, "", family, 10.0, 10.0, 10.0, baseline, current, 30, 3, None)
@@ -246,3 +246,12 @@ def test_excess_failures_and_latency_weigh_in_request_volume():
     assert f["tiny"]["metric.latency_log_ratio"] == pytest.approx(np.log2(9))     # 0.1 -> 0.9 s
     assert f["busy"]["metric.latency_excess_share"] == 1.0                      # 0.05 s x 1000 vs 0.8 s x 2
     assert f["tiny"]["metric.latency_excess_share"] == pytest.approx(1.6 / 50)
+
+    # Against the service the symptom is measured on ("tiny" as the front end: everyone explains it fully).
+    symptom_excess_features(f, ["busy"])
+    assert f["tiny"]["metric.error_excess_vs_symptom"] == pytest.approx(2 / 100)
+    assert f["busy"]["metric.latency_excess_vs_symptom"] == 1.0
+    assert f["tiny"]["metric.latency_excess_vs_symptom"] == pytest.approx(1.6 / 50)
+    symptom_excess_features(f, ["tiny"])
+    assert f["busy"]["metric.error_excess_vs_symptom"] == 1.0 and f["tiny"]["metric.error_excess_vs_symptom"] == 1.0
+    assert "metric.error_excess_vs_symptom" not in f["counts"]

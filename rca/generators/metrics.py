@@ -216,6 +216,27 @@ def _impact_features(by_service: dict[str, list[SeriesScore]], out: dict[str, di
         top = max(excess.values(), default=0.0)
         for svc, value in excess.items():
             out[svc][name] = value / top if top > 0 else 0.0
+            out[svc][f"_{name}"] = value            # the raw excess, in the metrics' units (not a ranker feature)
+
+
+def symptom_excess_features(features: dict[str, dict[str, float]], feeders: list[str]) -> None:
+    """How much of the symptom's own excess each service could account for, in place.
+
+    ``feeders`` are the services the symptom KPI is measured on (its callers in the declared graph). For a
+    service, ``metric.latency_excess_vs_symptom`` is its excess latency times volume over the largest
+    feeder's, capped at 1 (1 = enough added waiting to explain the symptom's; a synchronous callee that caused
+    it has at least as much), and ``metric.error_excess_vs_symptom`` the same for failed requests. Absent when
+    no feeder has metrics of that family.
+    """
+    for name in ("metric.latency_excess_share", "metric.error_excess_share"):
+        target = max((features[f][f"_{name}"] for f in feeders if f in features and f"_{name}" in features[f]),
+                     default=0.0)
+        if target <= 0:
+            continue
+        out_name = name.replace("_share", "_vs_symptom")
+        for svc, f in features.items():
+            if f"_{name}" in f:
+                f[out_name] = min(f[f"_{name}"] / target, 1.0)
 
 
 def _failed_share(s: SeriesScore) -> tuple[float, float] | None:
@@ -250,6 +271,10 @@ class MetricsGenerator:
         if not scores:
             return out
         features = service_features(scores)
+        symptom = bundle.incident.symptom.node if bundle.incident.symptom is not None else None
+        if symptom is not None and bundle.graph is not None and symptom in bundle.graph:
+            symptom_excess_features(features, [n.split(":", 1)[1] for n in bundle.graph.predecessors(symptom)
+                                               if n.startswith("service:")])
         by_service: dict[str, list[SeriesScore]] = {}
         for s in scores:
             by_service.setdefault(s.service, []).append(s)
