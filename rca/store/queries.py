@@ -74,9 +74,12 @@ def read_incident(session: Session, *, incident_id: str) -> tuple[Row, list[Row]
     dict (``answer_json`` carries the answer). `NotFoundError` if there is none.
 
     The hot path of the service: Core statements built once, run on the session's connection, no ORM
-    objects (a third of the cost of `get_incident` + `list_reviews`)."""
+    objects (a third of the cost of `get_incident` + `list_reviews`). When the session has not begun a
+    transaction yet, the two reads run in autocommit: on PostgreSQL that saves the BEGIN and ROLLBACK round
+    trips (5 -> 3 per read, with the pool's ping). Reviews are append-only, so the pair needs no snapshot."""
     incident, reviews = _reading_statements()
-    connection = session.connection()
+    connection = (session.connection() if session.in_transaction()
+                  else session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}))
     row = connection.execute(incident, {"incident_id": incident_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"no incident '{incident_id}'")
