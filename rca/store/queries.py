@@ -127,6 +127,10 @@ def count_incidents(session: Session, *, status: IncidentStatus) -> int:
                         .where(IncidentRecord.status == status)).one()
 
 
+# Pages of incidents are built from the answer dict; the rendered copy (answer_json, as large) stays unread.
+_NOT_RENDERED = defer(IncidentRecord.answer_json)
+
+
 def _reviewed():
     return exists().where(ReviewRecord.incident_id == IncidentRecord.id)
 
@@ -164,7 +168,7 @@ def list_incidents(session: Session, *, model: str | None = None, status: Incide
 
     ``since``/``until`` bound ``detected_at`` (since inclusive, until exclusive).
     """
-    query = select(IncidentRecord)
+    query = select(IncidentRecord).options(_NOT_RENDERED)
     if model is not None:
         query = query.where(IncidentRecord.model == model)
     if status is not None:
@@ -187,7 +191,8 @@ def list_incidents(session: Session, *, model: str | None = None, status: Incide
 
 def review_queue(session: Session, *, model: str | None = None, limit: int = 50) -> list[IncidentRecord]:
     """Analyzed, unreviewed incidents, least certain first (lowest top confidence; ties: oldest first)."""
-    query = select(IncidentRecord).where(IncidentRecord.status == IncidentStatus.done, ~_reviewed())
+    query = (select(IncidentRecord).options(_NOT_RENDERED)
+             .where(IncidentRecord.status == IncidentStatus.done, ~_reviewed()))
     if model is not None:
         query = query.where(IncidentRecord.model == model)
     query = query.order_by(IncidentRecord.top_confidence.asc().nulls_first(), IncidentRecord.created_at,
