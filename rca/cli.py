@@ -111,7 +111,9 @@ class KeyRole(StrEnum):
 
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="default: RCA_HOST")] = None,
-          port: Annotated[int | None, typer.Option(min=1, max=65535, help="default: RCA_PORT")] = None) -> None:
+          port: Annotated[int | None, typer.Option(min=1, max=65535, help="default: RCA_PORT")] = None,
+          processes: Annotated[int | None, typer.Option(min=1, max=64, help="default: RCA_PROCESSES (1)")] = None
+          ) -> None:
     """Run the review service (HTTP API); migrates the database first."""
     import uvicorn
 
@@ -119,7 +121,15 @@ def serve(host: Annotated[str | None, typer.Option(help="default: RCA_HOST")] = 
     from rca.config import get_settings
 
     settings = get_settings()
-    uvicorn.run(create_app(settings, freeze_heap=True), host=host or settings.host, port=port or settings.port)
+    where = {"host": host or settings.host, "port": port or settings.port}
+    processes = processes or settings.processes
+    if processes == 1:
+        uvicorn.run(create_app(settings, freeze_heap=True), **where)
+        return
+    from rca.store.db import upgrade
+
+    upgrade(settings.resolved_database_url)  # once, before the processes start
+    uvicorn.run("rca.api.app:serve_process", factory=True, workers=processes, **where)
 
 
 @keys_app.command("create")

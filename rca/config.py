@@ -16,6 +16,8 @@ RCA_KEY_CACHE_SECONDS  how long a verified API key is taken without   5
                        process is refused within this (0: look up
                        every request)
 RCA_HOST / RCA_PORT    where `rca serve` listens                      127.0.0.1 / 8000
+RCA_PROCESSES          processes `rca serve` runs (see                1
+                       docs/service.md, "Run it")
 =====================  =============================================  ==================================
 """
 
@@ -41,6 +43,7 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    processes: int = Field(default=1, ge=1, le=64)
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from contextlib import asynccontextmanager
+from typing import IO
 
 from fastapi import FastAPI
 
@@ -14,10 +15,12 @@ from rca.config import Settings, get_settings
 from rca.store.keys import VerifiedKeys
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze_heap: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze_heap: bool = False,
+               resume_pending: bool = True) -> FastAPI:
     """The review service. On start it upgrades the database (unless ``migrate=False``), with ``freeze_heap``
-    (what `rca serve` does) calls `freeze_startup_heap`, and starts the analysis worker; on stop it lets the
-    worker finish the incident in hand."""
+    (what `rca serve` does) calls `freeze_startup_heap`, and starts the analysis worker (which first queues
+    incidents left pending, unless ``resume_pending=False``); on stop it lets the worker finish the incident
+    in hand."""
     from rca.api.routers import ROUTERS
     from rca.console import install as install_console
 
@@ -32,7 +35,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze
             upgrade(settings.resolved_database_url)
         if freeze_heap:
             freeze_startup_heap(settings)
-        app.state.worker.start()
+        app.state.worker.start(resume=resume_pending)
         try:
             yield
         finally:
@@ -66,3 +69,29 @@ def freeze_startup_heap(settings: Settings) -> None:
     get_ranker(settings)  # the first analysis would load it (and its imports) anyway
     gc.collect()
     gc.freeze()
+
+
+def serve_process() -> FastAPI:
+    """The app of one process of ``rca serve --processes N`` (a uvicorn factory; settings from the
+    environment). The parent has migrated the store. Only the process that takes the data directory's
+    resume lock queues the incidents a previous run left pending, so N processes do not analyze them N
+    times (a process restarted after a crash may take the lock and analyze again one that another
+    process has in hand: the same answer, stored twice)."""
+    settings = get_settings()
+    lock = _resume_lock(settings)
+    app = create_app(settings, migrate=False, freeze_heap=True, resume_pending=lock is not None)
+    app.state.resume_lock = lock  # held open, so locked, for the life of the process
+    return app
+
+
+def _resume_lock(settings: Settings) -> IO[str] | None:
+    import fcntl
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(settings.data_dir / "resume.lock", "a")  # noqa: SIM115 (kept open on purpose)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle

@@ -96,7 +96,8 @@ def require(*roles: Role):
 def check_key(session: Session, *, key: str, roles: tuple[Role, ...]) -> Caller:
     """The caller of ``key`` if its role is one of ``roles`` (or admin); `AuthError` 401/403 otherwise.
 
-    The one key-and-role check, shared by the API (header) and the console (cookie)."""
+    The console's check (cookie); the API's `require` is the same two steps, `verify_key` and `admit`,
+    with verified keys remembered."""
     return admit(verify_key(session, key=key), roles=roles)
 
 

@@ -32,11 +32,14 @@ class AnalysisWorker:
         self._pending = 0
 
     # -- lifecycle
-    def start(self) -> AnalysisWorker:
-        with session_scope(self.settings.resolved_database_url) as session:
-            pending = queries.pending_incident_ids(session)
-        for incident_id in pending:  # left behind by a stop or crash: analyze them again
-            self.submit(incident_id)
+    def start(self, *, resume: bool = True) -> AnalysisWorker:
+        """Start the threads; with ``resume``, first queue the incidents a stop or crash left queued or
+        half-analyzed (one process of several resumes them, see `rca.api.app.serve_process`)."""
+        if resume:
+            with session_scope(self.settings.resolved_database_url) as session:
+                pending = queries.pending_incident_ids(session)
+            for incident_id in pending:
+                self.submit(incident_id)
         for i in range(self.threads):
             thread = threading.Thread(target=self._run, name=f"rca-analysis-{i}", daemon=True)
             thread.start()

@@ -71,6 +71,7 @@ class VerifiedKeys:
         self.clock = clock
         self._lock = threading.Lock()
         self._known: dict[str, tuple[float, Caller]] = {}
+        self._revoked: set[str] = set()  # ids revoked here: a lookup that raced the revocation is not kept
 
     def get(self, key: str) -> Caller | None:
         """The caller of ``key`` if it was verified less than ``ttl`` seconds ago."""
@@ -83,9 +84,11 @@ class VerifiedKeys:
         if self.ttl <= 0:
             return
         with self._lock:
-            self._known[hash_key(key)] = (self.clock() + self.ttl, caller)
+            if caller.key_id not in self._revoked:
+                self._known[hash_key(key)] = (self.clock() + self.ttl, caller)
 
     def forget(self, key_id: str) -> None:
-        """Drop every entry of the key ``key_id`` (it was just revoked)."""
+        """Drop every entry of the key ``key_id`` (it was just revoked), and never keep it again."""
         with self._lock:
+            self._revoked.add(key_id)
             self._known = {h: e for h, e in self._known.items() if e[1].key_id != key_id}

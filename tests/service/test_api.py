@@ -260,3 +260,21 @@ def test_rca_serve_freezes_the_start_up_heap(settings, stub_ranker, monkeypatch,
     with TestClient(app_module.create_app(settings, freeze_heap=freeze)) as client:
         assert client.get("/healthz").status_code == 200
     assert calls == (["ranker", "freeze"] if freeze else [])
+
+
+def test_one_serve_process_of_several_resumes_pending_incidents(tmp_path, monkeypatch):
+    """`rca serve --processes N`: the first process takes the resume lock; it is free again when it exits."""
+    from rca.api.app import serve_process
+    from rca.config import get_settings
+
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    try:
+        first, second = serve_process(), serve_process()
+        assert first.state.resume_lock is not None and second.state.resume_lock is None
+        first.state.resume_lock.close()  # what the process's exit does
+        third = serve_process()
+        assert third.state.resume_lock is not None
+        third.state.resume_lock.close()
+    finally:
+        get_settings.cache_clear()

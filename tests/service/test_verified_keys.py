@@ -86,3 +86,12 @@ def test_verified_keys_forget_only_the_revoked_key():
     assert keys.get("rca_a1_x") is None and keys.get("rca_b2_y") == bob
     clock.now += 5.0
     assert keys.get("rca_b2_y") is None
+
+
+def test_a_lookup_that_raced_a_revocation_here_is_not_kept():
+    """verify_key read the key before DELETE committed, and adds it after the revocation forgot it."""
+    keys = VerifiedKeys(5.0, clock=Clock())
+    ann = Caller("a1", "ann", Role.reviewer)
+    keys.forget("a1")
+    keys.add("rca_a1_x", ann)
+    assert keys.get("rca_a1_x") is None

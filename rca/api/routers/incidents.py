@@ -126,7 +126,7 @@ def get_incident(incident_id: str, request: Request, session: SessionDep, _: Rea
     if answer_json is None and row.status is IncidentStatus.done:  # stored before answer_json was
         answer_json = rendered_answer(queries.get_incident(session, incident_id=incident_id).answer)
     reviews = [ReviewPublic.model_validate(r) for r in review_rows]
-    detail = IncidentDetail(**{name: getattr(row, name) for name in STORED_FIELDS},
+    detail = IncidentDetail(**{name: row._mapping[name] for name in STORED_FIELDS},
                             reviewed=bool(reviews), url=str(request.url_for("get_incident", incident_id=row.id)),
                             reviews=reviews, verdicts=queries.latest_verdicts(reviews),
                             confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
