@@ -251,7 +251,8 @@ def _numeric(num: np.ndarray, ctx: _Context, f: dict, evidence: list, feature: s
     def deciles(x):
         return np.bincount(np.searchsorted(edges, x, side="right"), minlength=edges.size + 1)
 
-    psi_ref, psi_prior = psi(deciles(ref), deciles(cur)), psi(deciles(prior), deciles(cur))
+    ref_d, cur_d = deciles(ref), deciles(cur)
+    psi_ref, psi_prior = psi(ref_d, cur_d), psi(ref_d if prior is ref else deciles(prior), cur_d)
     lo, hi = ref[0], ref[-1]
     o0, o1, p_oor = share_test(float(((prior < lo) | (prior > hi)).sum()), prior.size,
                                float(((cur < lo) | (cur > hi)).sum()), cur.size)
