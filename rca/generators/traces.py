@@ -52,10 +52,9 @@ def prepare_spans(spans: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
     s["w"] = w[keep]
     # integer codes once: grouping and joining on strings is what costs time on large span tables
     s["trace_id"] = pd.factorize(s["trace_id"])[0]
-    codes, _ = pd.factorize(np.concatenate([s["span_id"].to_numpy(dtype=object),
-                                            s["parent_span_id"].to_numpy(dtype=object)]))
+    codes, _ = pd.factorize(pd.concat([s["span_id"], s["parent_span_id"]], ignore_index=True))
     s["span_id"], s["parent_span_id"] = codes[:len(s)], codes[len(s):]
-    is_root = (spans["parent_span_id"].to_numpy()[keep] == "")
+    is_root = (spans["parent_span_id"] == "").to_numpy()[keep]
     s["is_root"] = is_root
     child = s[~is_root]
     agg = child.groupby(["trace_id", "parent_span_id"], sort=False).agg(child_ms=("duration_ms", "sum"),
