@@ -167,3 +167,22 @@ def test_loaded_csv_bundle_is_deterministic_and_finds_the_drift(tmp_path: Path):
            [(h.node, h.kind, h.score, h.onset) for h in second.hypotheses]
     assert {h.node for h in first.hypotheses} == {"feature:drift"}
     assert all(isinstance(v, float) for h in first.hypotheses for v in h.features.values())
+
+
+def test_a_small_mean_shift_is_a_drift_though_the_decile_psi_stays_under_its_floor():
+    from rca.generators.feature_kinds import SHIFT_PSI
+
+    def plus(sd):
+        def change(rng, x, m):
+            x[m] += sd
+            return x
+        return changed_from(32, change)
+
+    rng = np.random.default_rng(9)
+    frame = samples_frame(rng, {"shift": (normal, plus(0.2)), "stable": (normal, normal)}, per_hour=800)
+    hypotheses = get_generator("samples").generate(bundle(frame)).hypotheses
+    assert {h.node for h in hypotheses} == {"feature:shift"}
+    drift = next(h for h in hypotheses if str(h.kind) == "data_drift")
+    assert drift.features["sample.psi_vs_baseline"] < SHIFT_PSI  # the PSI alone would not have proposed it
+    mean_shift = next(e for e in drift.evidence if e.test == "mean_shift")
+    assert 0.15 < mean_shift.value < 0.25 and mean_shift.p_value < 1e-3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -41,17 +42,23 @@ def parse_timestamp(value: Any) -> datetime:
             raise ValueError(f"epoch milliseconds {ms} out of range")
         return datetime.fromtimestamp(ms / 1000, tz=UTC)
     if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            return parse_timestamp(int(text))
-        try:
-            parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"expected an RFC 3339 timestamp or epoch milliseconds, got {value!r}") from None
-        if "T" not in text.upper() and " " not in text:
-            raise ValueError(f"expected a date and a time, got {value!r}")
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return _parse_text(value)
     raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {type(value).__name__}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> datetime:
+    # Cached: a bundle repeats a few bucket boundaries thousands of times (every feature's histograms).
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return parse_timestamp(int(text))
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected an RFC 3339 timestamp or epoch milliseconds, got {value!r}") from None
+    if "T" not in text.upper() and " " not in text:
+        raise ValueError(f"expected a date and a time, got {value!r}")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def format_timestamp(value: datetime) -> str:

@@ -9,6 +9,7 @@ features tell them apart.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -69,6 +70,7 @@ class FeatureChange:
     step_score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
+    finish: Callable[[], None] | None = None  # fills costlier features; run only for a change that is proposed
 
 
 def log10p(p: float) -> float:

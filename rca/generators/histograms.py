@@ -34,7 +34,11 @@ class HistogramGenerator:
         for change in changes:
             change.features["hist.psi_rank"] = ranks[change.feature]
             change.features["hist.psi_rank_frac"] = ranks[change.feature] / len(changes)
-            out.hypotheses.extend(propose(change, bundle, self.name))
+            hypotheses = propose(change, bundle, self.name)
+            if hypotheses and change.finish is not None:
+                change.finish()
+                hypotheses = propose(change, bundle, self.name)
+            out.hypotheses.extend(hypotheses)
         return out
 
 
@@ -95,9 +99,9 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
     trend = step_vs_trend(series[upto])
     if numeric:
         shift_stat = ks_binned(prior, cur_counts)
-        ks_ref = ks_binned(ref, cur_counts)
-        f[f"{ns}.ks_d"] = ks_ref.statistic
-        f[f"{ns}.ks_p_log10"] = log10p(ks_ref.p_value)
+        # KS against the reference is a ranker feature only: its exact p-value (the costliest number here for
+        # an unchanged feature) is computed by `finish`, for a feature that is proposed.
+        f[f"{ns}.ks_d"] = f[f"{ns}.ks_p_log10"] = math.nan
         edges = fh.serving[0].edges
         scale = binned_std(edges, ref[1:-1]) if ref[1:-1].sum() > 0 else 0.0
         inner_ok = ref[1:-1].sum() > 0 and cur_counts[1:-1].sum() > 0
@@ -196,11 +200,19 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
     onset = shift_onset or inc.current.start
     f[f"{ns}.onset_hours"] = hours_between(onset, inc.current.start)
     f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].end, fh.serving[0].start), ns))
-    return FeatureChange(feature=fh.feature, signal=SIGNAL, shift=shift, shift_test="ks" if numeric else "chi2",
-                         nulls=nulls, out_of_range=out_of_range, unseen=unseen, top_share=top,
-                         dtype_changed=dtype_changed, constant=constant, concentration=concentration,
-                         step_score=trend.score,
-                         features={k: float(v) for k, v in f.items()}, evidence=evidence)
+    change = FeatureChange(feature=fh.feature, signal=SIGNAL, shift=shift, shift_test="ks" if numeric else "chi2",
+                           nulls=nulls, out_of_range=out_of_range, unseen=unseen, top_share=top,
+                           dtype_changed=dtype_changed, constant=constant, concentration=concentration,
+                           step_score=trend.score,
+                           features={k: float(v) for k, v in f.items()}, evidence=evidence)
+    if numeric:
+        def finish() -> None:
+            ks_ref = ks_binned(ref, cur_counts)
+            change.features[f"{ns}.ks_d"] = float(ks_ref.statistic)
+            change.features[f"{ns}.ks_p_log10"] = float(log10p(ks_ref.p_value))
+
+        change.finish = finish
+    return change
 
 
 def top_k_concentration(ref: np.ndarray, cur_counts: np.ndarray, rows: np.ndarray, base: np.ndarray,

@@ -26,8 +26,8 @@ from rca.contract.models import Evidence
 from rca.detectors.rolling_ks import first_detection
 from rca.generators import register
 from rca.generators.base import Candidates
-from rca.generators.feature_kinds import (CONSTANT_SHARE, FeatureChange, Test, bucket_onset, deploy_features, hours_between, log10p,
-                                         propose, rank_desc, share_test)
+from rca.generators.feature_kinds import (CONSTANT_SHARE, P_GATE, SHIFT_PSI, FeatureChange, Test, bucket_onset, deploy_features,
+                                         hours_between, log10p, propose, rank_desc, share_test)
 from rca.stats import chi2_counts, js_distance, onset_index, psi, step_vs_trend
 from rca.stats.distributions import ks_sorted, ks_statistic_groups, psi_rows, wasserstein_sorted
 
@@ -36,6 +36,7 @@ NS = "sample"
 MIN_ROWS = 30          # fewer non-null values than this in a window: no test
 ROLLING_WINDOW = 50    # values in the rolling KS window
 ROLLING_ALPHA = 1e-3
+MEAN_SHIFT_SD = 0.1    # a mean moved by this many prior standard deviations is a shift (see _numeric)
 HOUR_NS = 3_600_000_000_000
 NUMERIC, NUMERIC_TEXT, TEXT = 0, 1, 2   # value type classes: a number, a number written as text, other text
 
@@ -226,7 +227,8 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
         evidence.append(Evidence(signal=SIGNAL, test="dtype", value=d1 - d0, baseline=d0, current=d1, p_value=p_d,
                                  onset=dtype.onset, detail="share of values of another type than in "
                                  f"{ctx.ref_name} ({_CLASS_NAMES[dominant]})"))
-    onset_of = {"ks": m.shift, "chi2": m.shift, "psi": m.shift, "wasserstein": m.shift, "top_share": m.top,
+    onset_of = {"ks": m.shift, "chi2": m.shift, "psi": m.shift, "wasserstein": m.shift, "mean_shift": m.shift,
+                "top_share": m.top,
                 "out_of_range_share": m.out_of_range, "unseen_categories": m.unseen}
     for e in evidence:
         if e.onset is None and onset_of.get(e.test) is not None:
@@ -281,13 +283,25 @@ def _numeric(num: np.ndarray, ctx: _Context, f: dict, evidence: list, feature: s
                           detail=f"{feature}: exact KS, current window vs {'baseline window' if prior is not ref else ctx.ref_name}"),
                  Evidence(signal=SIGNAL, test="psi", value=psi_ref, baseline=0.0, current=psi_ref,
                           detail=f"PSI on {ctx.ref_name} deciles")]
+    # A mean that moved by a tenth of a standard deviation is a shift even when the PSI on deciles stays under
+    # its floor, as it does for a 0.2-sd shift of a normal feature (~0.04); Evidently's drift threshold on
+    # large samples, a Wasserstein distance of 0.1 standard deviations, is the same size for a mean shift.
+    # The KS gate still has to pass, so small windows are not blamed for noise.
+    mean_shift = abs(float(np.mean(cur)) - float(np.mean(prior))) / std_prior if std_prior > 0 else 0.0
+    shift_effect = psi_prior
+    if psi_prior < SHIFT_PSI and mean_shift >= MEAN_SHIFT_SD and gate.p_value < P_GATE:
+        shift_effect = SHIFT_PSI
+        evidence.append(Evidence(signal=SIGNAL, test="mean_shift", value=mean_shift,
+                                 baseline=float(np.mean(prior)), current=float(np.mean(cur)), p_value=gate.p_value,
+                                 detail="mean moved, in standard deviations of the "
+                                        f"{'baseline window' if prior is not ref else ctx.ref_name}"))
     if o1 > o0:
         evidence.append(Evidence(signal=SIGNAL, test="out_of_range_share", value=o1 - o0, baseline=o0, current=o1,
                                  p_value=p_oor, detail=f"outside the {ctx.ref_name} range [{lo:.6g}, {hi:.6g}]"))
     if constant:
         evidence.append(Evidence(signal=SIGNAL, test="top_share", value=t1 - prior_top, baseline=prior_top, current=t1,
                                  p_value=p_top, detail=f"values frozen: {starts.size} distinct, std {std_cur:.4g}"))
-    shift = Test(effect=psi_prior, p_value=gate.p_value, baseline=0.0, current=psi_ref)
+    shift = Test(effect=shift_effect, p_value=gate.p_value, baseline=0.0, current=psi_ref)
     oor = Test(effect=o1 - o0, p_value=p_oor, baseline=o0, current=o1)
     top = Test(effect=t1 - prior_top, p_value=p_top, baseline=prior_top, current=t1)
     srv = ctx.serving & ok
