@@ -35,7 +35,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
 from rca.contract.nodes import node_id
 from rca.generators import register
-from rca.generators.base import Anomaly, Candidates, Hypothesis
+from rca.generators.base import Anomaly, Candidates, Hypothesis, per_bundle
 from rca.generators.windows import window_masks
 from rca.stats.robust import resolution, robust_scale, soft_cap, sustained_onset
 
@@ -85,8 +85,12 @@ class SeriesScore:
     onset: pd.Timestamp | None
 
 
+@per_bundle
 def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[SeriesScore]:
-    """Robust change scores of every metric series with enough baseline and current points."""
+    """Robust change scores of every metric series with enough baseline and current points.
+
+    Computed once per bundle (`per_bundle`): the events generator dates events against the same onsets.
+    """
     frame = bundle.metrics
     if frame is None or frame.empty:
         return []
