@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rca.contract.models import CauseKind, Event
+from rca.contract.bundle import Bundle
+from rca.contract.models import CauseKind, Event, Incident
 from rca.generators import get_generator
 from rca.generators.events import event_targets
 from rca.generators.metrics import metric_family, score_series
 from tests.ops_builders import BASE_START, CUR_START, bundle, spans
+from tests.ops_builders import incident as incident_of
 
 
 def _by_key(cands):
@@ -255,3 +257,48 @@ def test_excess_failures_and_latency_weigh_in_request_volume():
     symptom_excess_features(f, ["tiny"])
     assert f["busy"]["metric.error_excess_vs_symptom"] == 1.0 and f["tiny"]["metric.error_excess_vs_symptom"] == 1.0
     assert "metric.error_excess_vs_symptom" not in f["counts"]
+
+
+def _symptom_bundle(rng, *, kpi_sign=1.0, symptom=("kpi:latency_avg", "up")):
+    """A front end whose latency follows ``db`` through the current window; ``batch`` is slow all the time
+    after the baseline (a difference between runs)."""
+    times = pd.date_range(BASE_START, CUR_START + pd.Timedelta(hours=6), freq="30min", inclusive="left")
+    cur = np.asarray(times >= CUR_START)
+    after_baseline = np.asarray(times >= BASE_START + pd.Timedelta(days=1))
+    wave = np.where(cur, rng.uniform(0.2, 1.0, len(times)), 0.0)
+    frame = pd.concat([
+        pd.DataFrame({"timestamp": times, "service": "db", "name": "latency_avg",
+                      "value": 0.05 + 0.5 * wave + rng.normal(0, 0.005, len(times))}),
+        pd.DataFrame({"timestamp": times, "service": "batch", "name": "latency_avg",
+                      "value": np.where(after_baseline, 2.0, 0.3) + rng.normal(0, 0.05, len(times))}),
+        pd.DataFrame({"timestamp": times, "service": "db", "name": "error_rate",
+                      "value": 0.01 + 0.2 * wave + rng.normal(0, 0.002, len(times))}),
+    ], ignore_index=True)
+    kpis = pd.DataFrame({"timestamp": times, "name": symptom[0].split(":")[1],
+                         "value": 1.0 + kpi_sign * (0.1 + 0.6 * wave + rng.normal(0, 0.01, len(times)))})
+    incident = Incident.model_validate({**incident_of().model_dump(mode="json"),
+                                        "symptom": {"node": symptom[0], "direction": symptom[1]}})
+    return Bundle(incident=incident, metrics=frame, kpis=kpis)
+
+
+def test_symptom_correlation_tells_a_following_cause_from_a_run_difference():
+    from rca.generators.metrics import symptom_correlations
+
+    corr = symptom_correlations(_symptom_bundle(np.random.default_rng(5)))
+    assert corr["db"] > 0.9                      # rises and falls with the front end
+    assert abs(corr["batch"]) < 0.6              # high the whole window: follows nothing
+    out = _by_key(get_generator("metrics").generate(_symptom_bundle(np.random.default_rng(5))))
+    assert out[("service:db", "dependency_latency")].features["metric.symptom_corr"] == pytest.approx(corr["db"])
+
+
+def test_symptom_correlation_is_signed_by_bad_directions_and_needs_a_kpi():
+    from rca.generators.metrics import symptom_correlations
+
+    # availability falls as db's error rate rises: both bad, so positive; latency series are not its family
+    b = _symptom_bundle(np.random.default_rng(6), kpi_sign=-1.0, symptom=("kpi:availability", "down"))
+    gate = b.metrics[b.metrics["name"] == "error_rate"].assign(service="gate", value=1.0)   # failing throughout
+    corr = symptom_correlations(Bundle(incident=b.incident, metrics=pd.concat([b.metrics, gate]), kpis=b.kpis))
+    assert set(corr) == {"db", "gate"} and corr["db"] > 0.9
+    assert corr["gate"] == 0.0                   # flat while the symptom moves: it follows nothing
+    b = _symptom_bundle(np.random.default_rng(6))
+    assert symptom_correlations(Bundle(incident=b.incident, metrics=b.metrics)) == {}

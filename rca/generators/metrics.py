@@ -243,6 +243,72 @@ def symptom_excess_features(features: dict[str, dict[str, float]], feeders: list
                 f[out_name] = min(f[f"_{name}"] / target, 1.0)
 
 
+MIN_CORR_POINTS = 3
+
+
+def symptom_correlations(bundle: Bundle) -> dict[str, float]:
+    """Per service, how closely its series move with the symptom KPI during the incident.
+
+    For every metric series of the symptom's families (latency series for a latency KPI, error and
+    availability series for an availability or error KPI; every series when the KPI's family is unknown),
+    the Pearson correlation with the symptom's ``kpi:<name>`` series over the onset region (the current
+    window and, when the baseline comes first, the time between them), signed so that both moving in their
+    bad directions counts as positive (|r| for a series or symptom with no bad direction). A service gets
+    its largest. Points are matched to the KPI's timestamps, nearest within half the KPI's sampling step.
+
+    Why: a cause and its synchronous callers rise and fall together with the symptom while the fault waxes
+    and wanes; a difference between two runs (a slow batch job, a baseline recorded months away) is high
+    throughout and does not follow the symptom. It is a ratio in [-1, 1], the same on any system. A series
+    that stays flat while the symptom moves counts 0. Services with fewer than `MIN_CORR_POINTS` matched
+    points get none (NaN to the ranker); so does every service when the symptom is not a KPI in ``kpis`` or
+    the KPI itself is flat.
+    """
+    sym = bundle.incident.symptom
+    frame, kpis = bundle.metrics, bundle.kpis
+    if sym is None or not sym.node.startswith("kpi:") or frame is None or frame.empty or kpis is None:
+        return {}
+    kpi_name = sym.node.split(":", 1)[1]
+    k = kpis.loc[kpis["name"] == kpi_name]
+    k = k.loc[window_masks(k["timestamp"], bundle.incident).region]
+    y = k.groupby("timestamp", sort=True)["value"].mean()
+    if len(y) < MIN_CORR_POINTS:
+        return {}
+    family, family_sign = metric_family(kpi_name)
+    sym_sign = {"up": 1, "down": -1}.get(sym.direction, family_sign)
+    families = _SYMPTOM_FAMILIES.get(family)
+    frame = frame.loc[window_masks(frame["timestamp"], bundle.incident).region]
+    slots_t = y.index.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    step = np.median(np.diff(slots_t)) if len(slots_t) > 1 else 0
+    t = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    pos = np.clip(np.searchsorted(slots_t, t), 1, len(slots_t) - 1)
+    nearest = np.where(np.abs(t - slots_t[pos - 1]) <= np.abs(slots_t[pos] - t), pos - 1, pos)
+    ok = np.abs(t - slots_t[nearest]) <= step / 2
+    label_cols = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value")]
+    slotted = frame.loc[ok, ["service", "name", *label_cols, "value"]].assign(_slot=nearest[ok])
+    yv = y.to_numpy(dtype=float)
+    per_service: dict[str, list[float]] = {}
+    for key, g in slotted.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False):
+        fam, sign = metric_family(str(key[1]))
+        if families is not None and fam not in families:
+            continue
+        x = np.full(len(yv), np.nan)
+        means = g.groupby("_slot")["value"].mean()
+        x[means.index.to_numpy()] = means.to_numpy(dtype=float)
+        both = np.isfinite(x) & np.isfinite(yv)
+        if both.sum() < MIN_CORR_POINTS or np.ptp(yv[both]) == 0:
+            continue
+        if np.ptp(x[both]) == 0:                 # flat while the symptom moves: follows nothing
+            r = 0.0
+        else:
+            r = float(np.corrcoef(x[both], yv[both])[0, 1])
+            r = abs(r) if sign == 0 or sym_sign == 0 else r * sign * sym_sign
+        per_service.setdefault(str(key[0]), []).append(r)
+    return {svc: float(np.mean(rs)) for svc, rs in per_service.items()}
+
+
+_SYMPTOM_FAMILIES = {"latency": ("latency",), "errors": _PROPORTION, "availability": _PROPORTION}
+
+
 def _failed_share(s: SeriesScore) -> tuple[float, float] | None:
     """(baseline, current) share of failed requests from an availability or error-rate series, None for counts."""
     top = max(s.baseline, s.current)
@@ -279,6 +345,9 @@ class MetricsGenerator:
         if symptom is not None and bundle.graph is not None and symptom in bundle.graph:
             symptom_excess_features(features, [n.split(":", 1)[1] for n in bundle.graph.predecessors(symptom)
                                                if n.startswith("service:")])
+        for svc, corr in symptom_correlations(bundle).items():
+            if svc in features:
+                features[svc]["metric.symptom_corr"] = corr
         by_service: dict[str, list[SeriesScore]] = {}
         for s in scores:
             by_service.setdefault(s.service, []).append(s)
