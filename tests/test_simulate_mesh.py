@@ -127,3 +127,31 @@ def test_rejects_a_kind_it_cannot_simulate_and_a_used_directory(tmp_path):
     with pytest.raises(ConfigError, match="out_dir"):
         simulate_mesh_incident(tmp_path / "used", seed=1)
     assert set(KINDS) == {CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS, CauseKind.RESOURCE_SATURATION}
+
+
+def test_fault_waxes_and_wanes_with_the_symptom_while_run_differences_do_not(tmp_path):
+    """The cause moves with the front end's KPI through the current window; chronic decoys do not."""
+    import numpy as np
+
+    from rca.generators.metrics import symptom_correlations
+
+    causes, decoys = [], []
+    for seed in range(24):
+        out = tmp_path / str(seed)
+        label = simulate_mesh_incident(out, seed=seed)
+        corr = symptom_correlations(load_bundle(out))
+        causes.append(corr.get(label.causes[0].node.split(":", 1)[1], np.nan))
+        decoys += [corr[d["node"].split(":", 1)[1]] for d in json.loads((out / "label.json").read_text())["decoys"]
+                   if d["node"].split(":", 1)[1] in corr]
+    assert len(decoys) >= 5
+    assert np.nanmean(causes) > np.mean(decoys) + 0.15, (causes, decoys)
+
+
+def test_fault_profile_peaks_at_one():
+    import numpy as np
+
+    from rca.simulate.mesh import fault_profile
+
+    shapes = [fault_profile(np.random.default_rng(s), 6) for s in range(30)]
+    assert all(p.shape == (6,) and p.max() == 1.0 and p.min() > 0 for p in shapes)
+    assert np.mean([p.std() for p in shapes]) > 0.1          # not a clean step: the strength varies

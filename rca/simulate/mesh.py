@@ -162,6 +162,24 @@ class Regime:
         return Regime(*(a.copy() for a in (self.own, self.err, self.external, self.cpu, self.delay_s,
                                             self.delay_share)))
 
+    def shifted(self, before: Regime, after: Regime, weight: float | np.ndarray) -> Regime:
+        """This regime plus ``weight`` times the change from ``before`` to ``after`` (0: none, 1: all of it;
+        one weight, or one per service).
+
+        Multipliers move geometrically, rates and volumes linearly; an added delay keeps its size and
+        reaches ``weight`` times the share of requests.
+        """
+        w = np.maximum(np.asarray(weight, dtype=float), 0.0)
+        out = self.copy()
+        out.own *= (after.own / before.own) ** w
+        out.cpu *= (after.cpu / before.cpu) ** w
+        out.err = np.clip(out.err + w * (after.err - before.err), 0.0, 1.0)
+        out.external = np.maximum(out.external + w * (after.external - before.external), 0.0)
+        delayed = after.delay_s != before.delay_s
+        out.delay_s = np.where(delayed, after.delay_s, out.delay_s)
+        out.delay_share = np.clip(out.delay_share + w * (after.delay_share - before.delay_share), 0.0, 1.0)
+        return out
+
 
 def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: float) -> list[dict]:
     """One time step: per service its request count, latency sample, failures and CPU."""
@@ -238,7 +256,7 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     style = _STYLES[int(rng.integers(len(_STYLES)))]
     step = int(rng.choice([1, 2, 5, 5, 10]))
     n_current = int(rng.integers(3, 10))
-    plan, healthy, faulty = _plan(mesh, rng, kind)
+    plan, healthy, plain, incident_run, faulty = _plan(mesh, rng, kind)
 
     cur_end = detected_at.replace(second=0, microsecond=0)
     cur_start = cur_end - timedelta(minutes=step * n_current)
@@ -256,11 +274,18 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
 
     rows: list[tuple] = []
     phase = rng.uniform(0, 2 * np.pi)
-    for t0, count, regime in ((base_start, n_base, healthy), (cur_start, n_current, faulty)):
-        for k in range(count):
-            when = t0 + timedelta(minutes=step * k)
-            load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
-            rows.extend(_metric_rows(mesh, render_step(mesh, regime, rng, load), style, step, when))
+    strength = fault_profile(rng, n_current)
+    for k in range(n_base):
+        when = base_start + timedelta(minutes=step * k)
+        load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
+        rows.extend(_metric_rows(mesh, render_step(mesh, healthy, rng, load), style, step, when))
+    for k in range(n_current):
+        when = cur_start + timedelta(minutes=step * k)
+        load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
+        # the fault waxes and wanes (strength), the run's own differences wobble independently of it
+        wobble = rng.lognormal(0, 0.3, len(mesh.names))
+        regime = plain.shifted(plain, incident_run, wobble).shifted(incident_run, faulty, strength[k])
+        rows.extend(_metric_rows(mesh, render_step(mesh, regime, rng, load), style, step, when))
     kpi_rows = [r for r in rows if r[1] == mesh.names[0]]
     rows = _drop_cells(rows, rng, mesh, base_start, base_end, plan.cause)
 
@@ -276,8 +301,9 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
                                                    ("timestamp", "name", "value")))
     if rng.uniform() < 0.9:
         write_json(out_dir / "graph.json", _graph(mesh, sorted({name for _, _, name, _ in kpi_rows})))
+    onset = cur_start + timedelta(minutes=step * int(np.argmax(strength >= 0.5)))
     cause = {"node": f"service:{mesh.names[plan.cause]}", "kind": str(kind),
-             "onset": format_timestamp(cur_start), "magnitude": f"{plan.magnitude:.3g}",
+             "onset": format_timestamp(onset), "magnitude": f"{plan.magnitude:.3g}",
              "notes": _fault_note(kind, mesh, plan)}
     label = {"causes": [cause], "source": "simulated", "notes": cause["notes"], "seed": seed,
              "missing": ["predictions", "histograms", "traces", "events"], "decoys": plan.decoys,
@@ -286,7 +312,32 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     return Label.model_validate(label)
 
 
-def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, Regime, Regime]:
+def fault_profile(rng: np.random.Generator, n: int) -> np.ndarray:
+    """How strong the fault is at each of the ``n`` current steps (1 = its planned magnitude).
+
+    Real faults are rarely a clean step: they ramp up, burst and fade as load shifts or retries pile up, or
+    start partway into the window. One of: steady, ramping up, a burst that fades, wandering, a late start;
+    each with a little step-to-step noise.
+    """
+    k = np.arange(n) / max(n - 1, 1)
+    shape = str(rng.choice(["steady", "ramp", "fade", "wander", "late"], p=[0.2, 0.2, 0.25, 0.2, 0.15]))
+    if shape == "steady":
+        base = np.ones(n)
+    elif shape == "ramp":
+        base = 0.25 + 0.75 * k
+    elif shape == "fade":
+        base = 1.0 - 0.75 * k
+    elif shape == "wander":
+        base = rng.uniform(0.2, 1.0, n)
+    else:
+        base = np.where(np.arange(n) >= int(rng.integers(1, max(2, n - 1))), 1.0, 0.05)
+    strength = base * rng.lognormal(0, 0.15, n)
+    return strength / strength.max()
+
+
+def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, Regime, Regime, Regime, Regime]:
+    """The fault plan and four regimes: healthy (the baseline), the incident's run without and with its
+    chronic differences, and that run with the fault at full strength."""
     n = len(mesh.names)
     reach = mesh.sync_reach()
     pool = np.flatnonzero((reach >= 0.08) & (np.arange(n) > 0))
@@ -301,6 +352,8 @@ def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, 
     decoys: list[dict] = []
     if mode == "other_run":                     # the two runs differ a little everywhere, a lot at a few
         incident_run.own *= rng.lognormal(0, 0.12, n)
+    plain = incident_run.copy()
+    if mode == "other_run":
         for j in rng.choice(np.arange(1, n), min(n - 1, int(rng.integers(1, 6))), replace=False):
             if j == cause:
                 continue
@@ -321,7 +374,7 @@ def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, 
     else:
         magnitude = float(rng.uniform(1.5, 8.0))
         saturate(mesh, faulty, cause, magnitude)
-    return Plan(kind, cause, magnitude, mode, decoys), healthy, faulty
+    return Plan(kind, cause, magnitude, mode, decoys), healthy, plain, incident_run, faulty
 
 
 def _chronic(mesh: Mesh, regime: Regime, j: int, rng: np.random.Generator) -> str:
