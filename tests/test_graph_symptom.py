@@ -73,3 +73,16 @@ def test_heuristic_ranks_the_upstream_root_above_its_louder_callers(chain):
     table["score_rel_max"] = [6 / 15, 12 / 15, 1.0]
     scores = heuristic_scores(table)
     assert int(np.argmax(scores)) == 0
+
+
+def test_following_weighs_only_anomalies_that_move_with_the_symptom(chain):
+    # db follows the front end; cache changed more but stays flat (a difference between runs)
+    hyps = [h("service:db", 8.0, **{"metric.symptom_corr": 0.9}), h("service:cache", 40.0, **{"metric.symptom_corr": -0.2}),
+            h("service:api", 9.0, **{"metric.symptom_corr": 0.8}), h("service:web", 2.5)]
+    db, cache, api, web = symptom_features(chain, hyps, "kpi:latency_avg")
+    assert db["sym_follow"] == pytest.approx(0.9) and cache["sym_follow"] == 0.0
+    assert api["sym_follow_minus_callee"] == pytest.approx(0.8 - 0.9)        # its callee db follows better
+    assert db["sym_follow_minus_callee"] == pytest.approx(0.9)
+    assert db["sym_follow_ppr_rel"] == 1.0 and cache["sym_follow_ppr_rel"] < db["sym_follow_ppr_rel"]
+    assert cache["sym_ppr_rel"] > cache["sym_follow_ppr_rel"]               # by z alone cache would draw the walk
+    assert np.isnan(web["sym_follow"]) and np.isnan(web["sym_follow_ppr_rel"])   # no correlation known

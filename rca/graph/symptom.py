@@ -15,6 +15,14 @@ strongest hypothesis score. Then, with edges pointing callee -> caller (impact f
 * ``sym_z_rel`` and ``sym_z_rank``: the node's ``sym_z`` relative to the incident's largest and its rank,
   which transfer across systems and baseline shifts better than the raw z.
 
+When the metrics say how closely each service follows the symptom during the incident
+(``metric.symptom_corr``), the same questions are asked of *following* anomalies, as MicroRCA and
+CloudRanger weight their walks by correlation with the front end: ``sym_follow`` is the node's
+correlation (floored at 0) times how anomalous it is (``sym_z / 3``, capped at 1), so a large change that
+does not move with the symptom (a difference between two runs) weighs nothing; ``sym_follow_minus_callee``
+and ``sym_follow_ppr_rel`` are ``sym_z_minus_callee`` and ``sym_ppr_rel`` on that weight. NaN when no
+correlation is known.
+
 All are ratios, shares, ranks or flags, defined for every hypothesis of any incident.
 """
 
@@ -29,7 +37,9 @@ from rca.generators.base import Hypothesis
 from rca.generators.metrics import THRESHOLD, metric_family
 
 SYMPTOM_FEATURES = ("sym_z", "sym_z_rel", "sym_z_rank", "sym_z_minus_callee", "sym_anomalous_callee_share",
-                    "sym_upstream_most", "sym_ppr_rel", "sym_family_known")
+                    "sym_upstream_most", "sym_ppr_rel", "sym_family_known",
+                    # --- correlation with the symptom (metric.symptom_corr), appended ---
+                    "sym_follow", "sym_follow_minus_callee", "sym_follow_ppr_rel")
 
 _FAMILY_KIND = {"latency": (CauseKind.DEPENDENCY_LATENCY, "metric.latency_z"),
                 "errors": (CauseKind.DEPENDENCY_ERRORS, "metric.error_z"),
@@ -58,6 +68,17 @@ def node_symptom_z(hypotheses: list[Hypothesis], family: str | None) -> dict[str
             if str(h.kind) == str(kind):
                 value = max(value, float(h.score))
         out[h.node] = max(out.get(h.node, 0.0), max(value, 0.0))
+    return out
+
+
+def node_follow(hypotheses: list[Hypothesis], z: dict[str, float]) -> dict[str, float]:
+    """Per node with a known ``metric.symptom_corr``: max(corr, 0) * min(sym_z / THRESHOLD, 1)."""
+    out: dict[str, float] = {}
+    for h in hypotheses:
+        corr = h.features.get("metric.symptom_corr")
+        if corr is None or not math.isfinite(corr):
+            continue
+        out[h.node] = max(corr, 0.0) * min(z.get(h.node, 0.0) / THRESHOLD, 1.0)
     return out
 
 
@@ -98,6 +119,8 @@ def symptom_features(graph: nx.DiGraph, hypotheses: list[Hypothesis], symptom: s
     anomalous = {n for n, v in z.items() if v >= THRESHOLD and n in graph}
     walk = symptom_walk(graph, z, symptom) if symptom in graph else {}
     reaches = nx.ancestors(graph, symptom) if symptom in graph else set()
+    follow = node_follow(hypotheses, z)
+    follow_walk = symptom_walk(graph, follow, symptom) if follow and symptom in graph else {}
     out = []
     for h in hypotheses:
         own = z.get(h.node, 0.0)
@@ -114,5 +137,16 @@ def symptom_features(graph: nx.DiGraph, hypotheses: list[Hypothesis], symptom: s
             "sym_upstream_most": float(h.node in anomalous and h.node in reaches and not upstream),
             "sym_ppr_rel": walk.get(h.node, float("nan")),
             "sym_family_known": float(family is not None),
+            **_follow_features(h.node, callees, follow, follow_walk),
         })
     return out
+
+
+def _follow_features(node: str, callees: list[str], follow: dict[str, float],
+                     walk: dict[str, float]) -> dict[str, float]:
+    if node not in follow:
+        return {"sym_follow": math.nan, "sym_follow_minus_callee": math.nan, "sym_follow_ppr_rel": math.nan}
+    own = follow[node]
+    return {"sym_follow": own,
+            "sym_follow_minus_callee": own - max((follow.get(c, 0.0) for c in callees), default=0.0),
+            "sym_follow_ppr_rel": walk.get(node, math.nan)}
