@@ -21,7 +21,10 @@ predictions or histograms). This module simulates those:
 * **Faults** (the label), on a service with a synchronous path to the entry: ``dependency_latency`` (added
   delay on a share of its requests), ``dependency_errors`` (its own requests fail), ``resource_saturation``
   (a flood of requests on a leaf: queueing latency, throttled requests, CPU up). The incident's symptom is
-  the entry KPI the fault moves: latency up, or availability down (errors).
+  the entry KPI the fault moves: latency up, or availability down (errors). Its strength varies through the
+  current window (`fault_profile`: steady, ramping up, a burst that fades, wandering, a late start), while
+  the run's chronic differences wobble per service on their own: a cause and its synchronous callers move
+  with the symptom, a difference between runs does not.
 * **Names and units vary by world**: three metric naming styles (``latency_p95``/``availability``/
   ``request_count`` in seconds, ``latency_p95_ms``/``error_rate``/``request_rate``, ``duration_*_seconds``
   /``success_rate``/``requests_total``), so nothing is learnt from one convention.
