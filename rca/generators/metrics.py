@@ -254,7 +254,8 @@ def symptom_correlations(bundle: Bundle) -> dict[str, float]:
     the Pearson correlation with the symptom's ``kpi:<name>`` series over the onset region (the current
     window and, when the baseline comes first, the time between them), signed so that both moving in their
     bad directions counts as positive (|r| for a series or symptom with no bad direction). A service gets
-    its largest. Points are matched to the KPI's timestamps, nearest within half the KPI's sampling step.
+    the mean over its series (the largest of several 3-point correlations is near 1 by chance). Points are
+    matched to the KPI's timestamps, nearest within half the KPI's sampling step.
 
     Why: a cause and its synchronous callers rise and fall together with the symptom while the fault waxes
     and wanes; a difference between two runs (a slow batch job, a baseline recorded months away) is high
@@ -278,7 +279,7 @@ def symptom_correlations(bundle: Bundle) -> dict[str, float]:
     families = _SYMPTOM_FAMILIES.get(family)
     frame = frame.loc[window_masks(frame["timestamp"], bundle.incident).region]
     slots_t = y.index.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    step = np.median(np.diff(slots_t)) if len(slots_t) > 1 else 0
+    step = np.median(np.diff(slots_t))          # len(y) >= MIN_CORR_POINTS
     t = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     pos = np.clip(np.searchsorted(slots_t, t), 1, len(slots_t) - 1)
     nearest = np.where(np.abs(t - slots_t[pos - 1]) <= np.abs(slots_t[pos] - t), pos - 1, pos)

@@ -353,10 +353,10 @@ def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, 
     mode = str(rng.choice(["before", "other_run", "short"], p=[0.35, 0.45, 0.2]))
     healthy, incident_run = Regime.healthy(n), Regime.healthy(n)
     decoys: list[dict] = []
-    if mode == "other_run":                     # the two runs differ a little everywhere, a lot at a few
+    if mode == "other_run":                     # the two runs differ a little everywhere...
         incident_run.own *= rng.lognormal(0, 0.12, n)
-    plain = incident_run.copy()
-    if mode == "other_run":
+    plain = incident_run.copy()                 # (the run before its chronic differences: they wobble apart)
+    if mode == "other_run":                     # ...and a lot at a few
         for j in rng.choice(np.arange(1, n), min(n - 1, int(rng.integers(1, 6))), replace=False):
             if j == cause:
                 continue
