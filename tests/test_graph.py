@@ -68,3 +68,56 @@ def test_build_graph_without_graph_json(bundle_dir):
     g = build_graph(load_bundle(bundle_dir), Candidates())
     assert g.edges["feature:amount", "model:fraud-scorer@v1"]["origin"] == "lineage"
     assert nx.has_path(g, "feature:country", "kpi:approval_rate")
+
+
+def _mirror_bundle(changes: dict[str, float], edges: list[tuple[str, str]], *, seed: int = 0):
+    """Callee -> caller ``edges`` between services and latency_avg series rising by ``changes`` seconds."""
+    import numpy as np
+    import pandas as pd
+
+    from rca.contract.bundle import Bundle
+    from tests.ops_builders import BASE_START, CUR_END, CUR_START, incident
+
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(BASE_START, CUR_END, freq="30min", inclusive="left")
+    cur = np.asarray(times >= CUR_START)
+    names = sorted({n for e in edges for n in e})
+    frame = pd.concat([pd.DataFrame({"timestamp": times, "service": n, "name": "latency_avg",
+                                     "value": 0.05 + cur * changes.get(n, 0.0) + rng.normal(0, 0.002, len(times))})
+                       for n in names], ignore_index=True)
+    graph = nx.DiGraph([(f"service:{a}", f"service:{b}") for a, b in edges])
+    return Bundle(incident=incident(), metrics=frame, graph=graph)
+
+
+def test_a_leaf_changing_like_its_sibling_is_explained_by_it():
+    """``lb`` (no callees) is a view of ``search``: same caller, same added 0.2 s. ``batch`` also changed,
+    by 1 s: not the same change. ``db`` is search's own dependency; ``cache`` and ``lb2`` are leaves."""
+    from rca.generators import generate_candidates
+    from rca.graph.build import mirror_edges
+
+    edges = [("db", "search"), ("search", "front"), ("lb", "front"), ("cache", "batch"), ("batch", "front"),
+             ("lb2", "front")]
+    b = _mirror_bundle({"search": 0.2, "lb": 0.21, "db": 0.2, "batch": 1.0, "lb2": 1.0}, edges)
+    g = build_graph(b, generate_candidates(b))
+    mirrors = {(u, v) for u, v, o in g.edges(data="origin") if o == "mirror"}
+    assert mirrors == {("service:search", "service:lb"), ("service:batch", "service:lb2")}
+    assert mirror_edges(g, b) == []                  # already in the graph: nothing more to add
+
+    # a leaf that is already the service's own dependency gets no edge back (no cycle)...
+    b = _mirror_bundle({"search": 0.2, "lb": 0.2}, [*edges, ("lb", "search")])
+    g = build_graph(b, generate_candidates(b))
+    assert not [e for e in g.edges(data="origin") if e[2] == "mirror"] and nx.is_directed_acyclic_graph(g)
+    # ...and two leaves changing alike say nothing about which is behind the other
+    b = _mirror_bundle({"lb": 0.2, "lb2": 0.2}, edges)
+    assert not [e for e in build_graph(b).edges(data="origin") if e[2] == "mirror"]
+
+
+def test_a_mirrored_view_has_the_service_as_anomalous_ancestor():
+    from rca.generators import generate_candidates
+
+    b = _mirror_bundle({"search": 0.2, "lb": 0.2}, [("db", "search"), ("search", "front"), ("lb", "front")])
+    c = generate_candidates(b)
+    g = build_graph(b, c)
+    hyps = [x for x in c.hypotheses if x.node in ("service:lb", "service:search")]
+    f = {x.node: row for x, row in zip(hyps, graph_features(g, hyps, c.anomalies, None))}
+    assert f["service:lb"]["n_anomalous_ancestors"] == 1 and f["service:search"]["n_anomalous_ancestors"] == 0

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from rca.contract.bundle import Bundle
 from rca.contract.nodes import labels_node, model_node, node_id, node_kind, segment_node
 from rca.generators.base import Candidates
+from rca.generators.metrics import score_series
 
 MAX_SEGMENT_VALUES = 50
 """Segment dimensions with more distinct values than this are identifiers, not segments: no nodes."""
+
+MIRROR_SCORE = 3.0
+"""Bad-direction robust z from which a metric series counts as changed for `mirror_edges` (the metrics
+generator's threshold for an anomaly)."""
+
+MIRROR_LOG_RATIO = float(np.log(2.0))
+"""`same_change`: two changes within a factor of 2 of each other count as the same."""
+
+_SERIES_FAMILIES = {"latency": "latency", "errors": "errors", "availability": "errors"}
 
 
 def symptom_node(bundle: Bundle, candidates: Candidates | None = None) -> str | None:
@@ -42,7 +53,9 @@ def build_graph(bundle: Bundle, candidates: Candidates | None = None) -> nx.DiGr
         - the trace call graph, callee service -> caller service (a slow callee slows its caller);
         - ``feature:*`` -> every ``model:<m>@<v>`` seen (in predictions, events or candidates);
         - model nodes, segments and ``labels:<m>`` -> the symptom and every KPI (the measured outcome);
-        - services with no outgoing edge (nobody calls them) -> the model nodes, or the KPIs without models.
+        - services with no outgoing edge (nobody calls them) -> the model nodes, or the KPIs without models;
+        - inferred ``mirror`` edges from a service to a leaf sibling that shows the same symptom
+          (`mirror_edges`).
 
     Examples
     --------
@@ -80,7 +93,74 @@ def build_graph(bundle: Bundle, candidates: Candidates | None = None) -> nx.DiGr
     services = by_kind.get("service", [])
     # A service with no caller in the graph is the entry of the request path: it reaches the model.
     _wire(g, [s for s in services if g.out_degree(s) == 0], model_targets, "service")
+    g.add_edges_from(mirror_edges(g, bundle), origin="mirror")
     return g
+
+
+def mirror_edges(g: nx.DiGraph, bundle: Bundle) -> list[tuple[str, str]]:
+    """Inferred edges ``S -> L`` from a service to a leaf sibling that is probably another view of it.
+
+    Call graphs drawn from tracing (AWS X-Ray, Jaeger and Zipkin service maps) have nodes that are not
+    services but views of a call: the load balancer in front of a service, the client side of a call to an
+    endpoint that is not instrumented. Such a node has no callees of its own, so when the service behind it
+    fails nothing in the graph explains its symptom, and it looks like a perfect root cause: anomalous with
+    nothing anomalous upstream. An edge ``S -> L`` is added when
+
+    - L and S are both callees of the same caller (service edges from graph.json or the traces),
+    - L has no callee, S has at least one (S is instrumented, L may be a view),
+    - L does not already reach S (L would then be S's own dependency: no cycle is made),
+    - both changed in the same family (latency; errors or availability) by the same amount (`same_change`).
+
+    A leaf that really is the cause (a database, an external API) keeps all its own evidence; the edge only
+    says that a sibling with the same symptom would explain it, and the ranker weighs both (the graph
+    features count it as an anomalous ancestor).
+    """
+    changes = _series_changes(bundle)
+    families = {n: set(f) for n, f in changes.items() if f}
+    if len(families) < 2:
+        return []
+    calls = nx.DiGraph((u, v) for u, v, origin in g.edges(data="origin") if origin in ("declared", "trace")
+                       and node_kind(u) == "service" and node_kind(v) == "service")
+    edges: set[tuple[str, str]] = set()
+    for caller in calls.nodes:
+        callees = [n for n in calls.predecessors(caller) if n in families]
+        leaves = [n for n in callees if calls.in_degree(n) == 0]
+        inner = [n for n in callees if calls.in_degree(n) > 0]
+        for leaf in leaves:
+            for service in inner:
+                if (families[leaf] & families[service] and not nx.has_path(calls, leaf, service)
+                        and same_change(changes[leaf], changes[service])):
+                    edges.add((service, leaf))
+    return sorted(e for e in edges if not g.has_edge(*e))
+
+
+def same_change(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> bool:
+    """Whether two nodes changed by the same amount: over the series both have (same metric name and labels)
+    that are anomalous in both (bad-direction z >= `MIRROR_SCORE`), the median absolute log ratio of their
+    changes (current minus baseline median) is at most log 2, and the changes agree in sign.
+
+    Absolute, not relative: a view adds its own small overhead to the service's requests, so a delay or a
+    failure share added to the service shows in the view as the same number of seconds or points."""
+    logs = []
+    for family in a.keys() & b.keys():
+        for key in a[family].keys() & b[family].keys():
+            da, db = a[family][key], b[family][key]
+            if da * db <= 0:
+                logs.append(np.inf)
+            else:
+                logs.append(abs(np.log(da / db)))
+    return bool(logs) and float(np.median(logs)) <= MIRROR_LOG_RATIO
+
+
+def _series_changes(bundle: Bundle) -> dict[str, dict[str, dict[str, float]]]:
+    """Per service node and family (latency, errors), its clearly anomalous series' changes by series key."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for s in score_series(bundle):
+        family = _SERIES_FAMILIES.get(s.family)
+        if family is not None and s.bad_z >= MIRROR_SCORE:
+            node = node_id("service", s.service)
+            out.setdefault(node, {}).setdefault(family, {})[f"{s.name}|{s.labels}"] = s.current - s.baseline
+    return out
 
 
 def _wire(g: nx.DiGraph, sources: list[str], targets: list[str], origin: str) -> None:
