@@ -2,7 +2,7 @@
 
 Layout under ``root``::
 
-    <version>/model.txt, <version>/meta.json     one trained ranker each
+    <version>/model*.txt, <version>/meta.json    one trained ranker each
     champion.json                                {"version": ..., "at": ...}: the ranker in use
     promotions.jsonl                             every promote and rollback, one JSON object per line
 
@@ -43,10 +43,10 @@ class RankerRegistry:
 
     def save(self, ranker: LgbmRanker, *, now: datetime | None = None) -> str:
         """Store a trained ranker under a new version ``lgbm-<UTC time>-<hash of the model>``; return it."""
-        if ranker.booster is None:
+        if not ranker.boosters:
             raise ConfigError("ranker", "an untrained LgbmRanker", "a trained ranker")
         now = now or datetime.now(UTC)
-        digest = hashlib.sha256(ranker.booster.model_to_string().encode()).hexdigest()[:8]
+        digest = hashlib.sha256("".join(ranker.model_strings()).encode()).hexdigest()[:8]
         version = f"lgbm-{now:%Y%m%d-%H%M%S}-{digest}"
         ranker.meta = {**ranker.meta, "version": version, "created_at": now.isoformat()}
         ranker.save(self.root / version)
