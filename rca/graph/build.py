@@ -116,20 +116,18 @@ def mirror_edges(g: nx.DiGraph, bundle: Bundle) -> list[tuple[str, str]]:
     features count it as an anomalous ancestor).
     """
     changes = _series_changes(bundle)
-    families = {n: set(f) for n, f in changes.items() if f}
-    if len(families) < 2:
+    if len(changes) < 2:
         return []
     calls = nx.DiGraph((u, v) for u, v, origin in g.edges(data="origin") if origin in ("declared", "trace")
                        and node_kind(u) == "service" and node_kind(v) == "service")
     edges: set[tuple[str, str]] = set()
     for caller in calls.nodes:
-        callees = [n for n in calls.predecessors(caller) if n in families]
+        callees = [n for n in calls.predecessors(caller) if n in changes]
         leaves = [n for n in callees if calls.in_degree(n) == 0]
         inner = [n for n in callees if calls.in_degree(n) > 0]
         for leaf in leaves:
             for service in inner:
-                if (families[leaf] & families[service] and not nx.has_path(calls, leaf, service)
-                        and same_change(changes[leaf], changes[service])):
+                if same_change(changes[leaf], changes[service]) and not nx.has_path(calls, leaf, service):
                     edges.add((service, leaf))
     return sorted(e for e in edges if not g.has_edge(*e))
 
