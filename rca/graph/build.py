@@ -21,7 +21,7 @@ generator's threshold for an anomaly)."""
 MIRROR_LOG_RATIO = float(np.log(2.0))
 """`same_change`: two changes within a factor of 2 of each other count as the same."""
 
-_SERIES_FAMILIES = {"latency": "latency", "errors": "errors", "availability": "errors"}
+_MIRROR_FAMILIES = ("latency", "errors", "availability")
 
 
 def symptom_node(bundle: Bundle, candidates: Candidates | None = None) -> str | None:
@@ -132,32 +132,24 @@ def mirror_edges(g: nx.DiGraph, bundle: Bundle) -> list[tuple[str, str]]:
     return sorted(e for e in edges if not g.has_edge(*e))
 
 
-def same_change(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> bool:
+def same_change(a: dict[str, float], b: dict[str, float]) -> bool:
     """Whether two nodes changed by the same amount: over the series both have (same metric name and labels)
     that are anomalous in both (bad-direction z >= `MIRROR_SCORE`), the median absolute log ratio of their
     changes (current minus baseline median) is at most log 2, and the changes agree in sign.
 
     Absolute, not relative: a view adds its own small overhead to the service's requests, so a delay or a
     failure share added to the service shows in the view as the same number of seconds or points."""
-    logs = []
-    for family in a.keys() & b.keys():
-        for key in a[family].keys() & b[family].keys():
-            da, db = a[family][key], b[family][key]
-            if da * db <= 0:
-                logs.append(np.inf)
-            else:
-                logs.append(abs(np.log(da / db)))
+    logs = [abs(np.log(a[k] / b[k])) if a[k] * b[k] > 0 else np.inf for k in a.keys() & b.keys()]
     return bool(logs) and float(np.median(logs)) <= MIRROR_LOG_RATIO
 
 
-def _series_changes(bundle: Bundle) -> dict[str, dict[str, dict[str, float]]]:
-    """Per service node and family (latency, errors), its clearly anomalous series' changes by series key."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
+def _series_changes(bundle: Bundle) -> dict[str, dict[str, float]]:
+    """Per service node, the changes of its clearly anomalous latency, error and availability series, by series
+    (metric name and labels: a name has one family, so equal keys are the same family)."""
+    out: dict[str, dict[str, float]] = {}
     for s in score_series(bundle):
-        family = _SERIES_FAMILIES.get(s.family)
-        if family is not None and s.bad_z >= MIRROR_SCORE:
-            node = node_id("service", s.service)
-            out.setdefault(node, {}).setdefault(family, {})[f"{s.name}|{s.labels}"] = s.current - s.baseline
+        if s.family in _MIRROR_FAMILIES and s.bad_z >= MIRROR_SCORE:
+            out.setdefault(node_id("service", s.service), {})[f"{s.name}|{s.labels}"] = s.current - s.baseline
     return out
 
 
