@@ -20,8 +20,16 @@ When the metrics say how closely each service follows the symptom during the inc
 CloudRanger weight their walks by correlation with the front end: ``sym_follow`` is the node's
 correlation (floored at 0) times how anomalous it is (``sym_z / 3``, capped at 1), so a large change that
 does not move with the symptom (a difference between two runs) weighs nothing; ``sym_follow_minus_callee``
-and ``sym_follow_ppr_rel`` are ``sym_z_minus_callee`` and ``sym_ppr_rel`` on that weight. NaN when no
-correlation is known.
+and ``sym_follow_ppr_rel`` are ``sym_z_minus_callee`` and ``sym_ppr_rel`` on that weight, and
+``sym_follow_rank`` its rank among the incident's nodes (1 = follows best; what is left when no graph says
+who calls whom). NaN when no correlation is known.
+
+Z-scores say how surprising a change is, not how large: a callee with a quiet baseline and a caller with a
+noisy one can share one delay and get very different z. ``sym_excess_covered`` compares amounts instead: the
+node's excess in the symptom's family (added seconds times requests, or extra failed requests: the metrics'
+``_metric.latency_excess_share`` / ``_metric.error_excess_share`` raw values) covered by its largest callee's,
+``min(callee / own, 1)``. A caller that only passes on its callee's delay is covered (1); a node whose callees
+added nothing is not (0). NaN when the node has no such measure (or the symptom's family is unknown).
 
 All are ratios, shares, ranks or flags, defined for every hypothesis of any incident.
 """
@@ -39,7 +47,12 @@ from rca.generators.metrics import THRESHOLD, metric_family
 SYMPTOM_FEATURES = ("sym_z", "sym_z_rel", "sym_z_rank", "sym_z_minus_callee", "sym_anomalous_callee_share",
                     "sym_upstream_most", "sym_ppr_rel", "sym_family_known",
                     # --- correlation with the symptom (metric.symptom_corr), appended ---
-                    "sym_follow", "sym_follow_minus_callee", "sym_follow_ppr_rel")
+                    "sym_follow", "sym_follow_minus_callee", "sym_follow_ppr_rel",
+                    # --- amounts rather than z-scores (the metrics' raw excess), appended ---
+                    "sym_excess_covered", "sym_follow_rank")
+
+_FAMILY_EXCESS = {"latency": "_metric.latency_excess_share", "errors": "_metric.error_excess_share",
+                  "availability": "_metric.error_excess_share"}
 
 _FAMILY_KIND = {"latency": (CauseKind.DEPENDENCY_LATENCY, "metric.latency_z"),
                 "errors": (CauseKind.DEPENDENCY_ERRORS, "metric.error_z"),
@@ -69,6 +82,28 @@ def node_symptom_z(hypotheses: list[Hypothesis], family: str | None) -> dict[str
                 value = max(value, float(h.score))
         out[h.node] = max(out.get(h.node, 0.0), max(value, 0.0))
     return out
+
+
+def node_excess(hypotheses: list[Hypothesis], family: str | None) -> dict[str, float]:
+    """Per node with a raw excess in the symptom's family (see the module docstring): the largest, >= 0."""
+    if family is None:
+        return {}
+    out: dict[str, float] = {}
+    for h in hypotheses:
+        value = h.features.get(_FAMILY_EXCESS[family])
+        if value is not None and math.isfinite(value):
+            out[h.node] = max(out.get(h.node, 0.0), max(float(value), 0.0))
+    return out
+
+
+def excess_covered(node: str, callees: list[str], excess: dict[str, float]) -> float:
+    """``min(largest callee excess / own excess, 1)``; 0 when the node added nothing, NaN without a measure."""
+    if node not in excess:
+        return math.nan
+    own = excess[node]
+    if own <= 0:
+        return 0.0
+    return min(max((excess.get(c, 0.0) for c in callees), default=0.0) / own, 1.0)
 
 
 def node_follow(hypotheses: list[Hypothesis], z: dict[str, float]) -> dict[str, float]:
@@ -121,6 +156,8 @@ def symptom_features(graph: nx.DiGraph, hypotheses: list[Hypothesis], symptom: s
     reaches = nx.ancestors(graph, symptom) if symptom in graph else set()
     follow = node_follow(hypotheses, z)
     follow_walk = symptom_walk(graph, follow, symptom) if follow and symptom in graph else {}
+    excess = node_excess(hypotheses, family)
+    follow_rank = {v: i + 1 for i, v in enumerate(sorted(set(follow.values()), reverse=True))}
     out = []
     for h in hypotheses:
         own = z.get(h.node, 0.0)
@@ -138,6 +175,8 @@ def symptom_features(graph: nx.DiGraph, hypotheses: list[Hypothesis], symptom: s
             "sym_ppr_rel": walk.get(h.node, float("nan")),
             "sym_family_known": float(family is not None),
             **_follow_features(h.node, callees, follow, follow_walk),
+            "sym_excess_covered": excess_covered(h.node, callees, excess),
+            "sym_follow_rank": float(follow_rank[follow[h.node]]) if h.node in follow else math.nan,
         })
     return out
 

@@ -19,7 +19,8 @@ a shifted baseline, which moves every node a bit, does not decide.
 ``explains = 0.5 * reaches_symptom + 0.5 * anomalous_descendant_share``, ``precedes`` is
 ``onset_precedes_share`` (0.5 when unknown), ``recent_change = 1 / (1 + hours / 2)`` for the hours between
 the nearest upstream change event and the onset (0 without one), and ``unexplained`` is
-``clip(sym_z_minus_callee / sym_z, 0, 1)`` (the share of the node's own z no callee accounts for).
+``1 - sym_excess_covered`` (the share of the node's added seconds or failed requests no callee accounts
+for) where the metrics measure amounts, else ``clip(sym_z_minus_callee / sym_z, 0, 1)`` (the same in z).
 Missing features take their neutral value (0, or 0.5 for ``precedes``). Confidences are a softmax of the
 score with a fixed temperature (0.1) unless a calibration is fitted (`rca train` fits one on validation).
 """
@@ -48,6 +49,8 @@ def heuristic_parts(table: pd.DataFrame) -> dict[str, pd.Series]:
     recent = (1 / (1 + t["event_hours_before_onset"].clip(lower=0) / 2)).fillna(0)
     sym_z = _col(t, "sym_z", 0)
     unexplained = (_col(t, "sym_z_minus_callee", 0) / sym_z.where(sym_z > 0)).clip(0, 1).fillna(0)
+    if "sym_excess_covered" in t:           # amounts, where the metrics measure them, over z-scores
+        unexplained = (1 - t["sym_excess_covered"]).fillna(unexplained)
     return {"sym_z_rel": _col(t, "sym_z_rel", 0), "score_rel_max": _col(t, "score_rel_max", 0),
             "sym_upstream_most": _col(t, "sym_upstream_most", 0), "sym_ppr_rel": _col(t, "sym_ppr_rel", 0),
             "explains": explains, "precedes": _col(t, "onset_precedes_share", 0.5), "recent_change": recent,
