@@ -174,18 +174,19 @@ def symptom_features(graph: nx.DiGraph, hypotheses: list[Hypothesis], symptom: s
             "sym_upstream_most": float(h.node in anomalous and h.node in reaches and not upstream),
             "sym_ppr_rel": walk.get(h.node, float("nan")),
             "sym_family_known": float(family is not None),
-            **_follow_features(h.node, callees, follow, follow_walk),
+            **_follow_features(h.node, callees, follow, follow_walk, follow_rank),
             "sym_excess_covered": excess_covered(h.node, callees, excess),
-            "sym_follow_rank": float(follow_rank[follow[h.node]]) if h.node in follow else math.nan,
         })
     return out
 
 
-def _follow_features(node: str, callees: list[str], follow: dict[str, float],
-                     walk: dict[str, float]) -> dict[str, float]:
+def _follow_features(node: str, callees: list[str], follow: dict[str, float], walk: dict[str, float],
+                     rank: dict[float, int]) -> dict[str, float]:
     if node not in follow:
-        return {"sym_follow": math.nan, "sym_follow_minus_callee": math.nan, "sym_follow_ppr_rel": math.nan}
+        return {"sym_follow": math.nan, "sym_follow_minus_callee": math.nan, "sym_follow_ppr_rel": math.nan,
+                "sym_follow_rank": math.nan}
     own = follow[node]
     return {"sym_follow": own,
             "sym_follow_minus_callee": own - max((follow.get(c, 0.0) for c in callees), default=0.0),
-            "sym_follow_ppr_rel": walk.get(node, math.nan)}
+            "sym_follow_ppr_rel": walk.get(node, math.nan),
+            "sym_follow_rank": float(rank[own])}
