@@ -174,6 +174,10 @@ def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypot
         add(CauseKind.SCHEMA_CHANGE, strength(best, 0.1), best.onset)
     elif shifted and change.shift.effect >= SCHEMA_PSI and change.step_score > STEP_ABRUPT:
         add(CauseKind.SCHEMA_CHANGE, 0.5 * strength(change.shift, 0.25), change.shift.onset)
+    # A stale feature repeats values it already had: mass piling up outside the reference range (the overflow
+    # bucket after a unit change) is a schema change, not a freeze.
+    if change.out_of_range is not None and change.out_of_range.passes(OOR_JUMP):
+        return out
     top = change.top_share
     if change.constant or (top is not None and top.passes(TOP_JUMP) and (top.current or 0) >= 0.9):
         score = strength(top, TOP_JUMP) if top is not None else 10.0
