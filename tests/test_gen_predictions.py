@@ -14,13 +14,14 @@ from tests.hist_builders import incident
 N = 20000
 
 
-def _predictions(seed, *, new_version=False, flip=False, late_labels=False, mix=False, labels=True):
+def _predictions(seed, *, new_version=False, flip=False, late_labels=False, mix=False, labels=True, local=False):
     rng = np.random.default_rng(seed)
     ts = T0 + pd.to_timedelta(np.sort(rng.uniform(0, 38 * 3600, N)), unit="s")
     cur = np.asarray(ts >= T0 + pd.Timedelta(hours=32))
     p_mobile = np.where(cur & mix, 0.6, 0.2)
     device = np.where(rng.uniform(size=N) < p_mobile, "mobile", "web")
     noise = np.where(device == "mobile", 3.0, 1.0)  # the model is weak on mobile
+    noise = np.where(cur & local & (device == "mobile"), 8.0, noise)  # ... and worse there now (same traffic)
     y = rng.integers(0, 2, N).astype(float)
     logit = (2 * y - 1) * 1.5 + rng.normal(size=N) * noise
     version = np.where(cur & new_version, "v2", "v1")
@@ -79,6 +80,13 @@ def test_mix_shift_toward_weak_segment_is_segment_shift():
     assert _keys(cands) == {("segment:device=mobile", "segment_shift")}
     h = cands.hypotheses[0]
     assert h.features["seg.explanatory_power"] > 0.5 and h.features["seg.share_ratio"] > 2
+
+
+def test_quality_drop_inside_a_segment_is_not_a_mix_shift():
+    # Mobile explains all of the loss increase, but its traffic share did not move: not a segment_shift.
+    b = _bundle(_predictions(6, local=True))
+    assert ("model:fraud-scorer@v1", "concept_drift") in _keys(get_generator("predictions").generate(b))
+    assert _keys(get_generator("segments").generate(b)) == set()
 
 
 def test_segments_without_labels_use_traffic_share():

@@ -9,8 +9,11 @@ current share q of the traffic:
   total scaled to the current volume), so a value whose traffic grew where the model is weak explains
   the metric's rise.
 
-A value is proposed as ``segment_shift`` when its traffic share rose significantly or it explains a large
-part of the metric change; at most ``TOP_PER_DIMENSION`` values per dimension.
+A value is proposed as ``segment_shift`` when its traffic share rose significantly (the contract's "traffic
+mix moved toward a segment"); a value whose share held while the metric worsened there is a quality problem
+inside the segment, left to the model and feature generators. Explanatory power ranks the proposed values
+(at most ``TOP_PER_DIMENSION`` per dimension) and adds to their score. In our corpus every true segment
+shift had a share rise with p < 1e-3, while 709 of the 728 wrong segment hypotheses had none.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from rca.stats.series import onset_index, two_proportion_test
 SIGNAL = "predictions"
 TOP_PER_DIMENSION = 3
 SHARE_DELTA = 0.01
-EP_GATE = 0.2
 P_GATE = 1e-3
 
 
@@ -96,9 +98,7 @@ class SegmentGenerator:
         for i in range(k):
             z, pv = two_proportion_test(n_b[i], nb, n_c[i], nc)
             p_up = pv / 2 if z > 0 else 1 - pv / 2
-            rose = share_c[i] - share_b[i] >= SHARE_DELTA and p_up < P_GATE
-            explains = ep[i] >= EP_GATE and total_delta > 0
-            if rose or explains:
+            if share_c[i] - share_b[i] >= SHARE_DELTA and p_up < P_GATE:   # the traffic share rose
                 rows.append((i, p_up))
         rows.sort(key=lambda r: (-(s[r[0]] * max(ep[r[0]], 0.05)), str(values[r[0]])))
         out = []
