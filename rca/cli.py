@@ -182,20 +182,18 @@ class Stage(StrEnum):
 
 
 @app.command()
-def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus directory (repeatable)")] = [
+def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus directory (repeatable; the corpora "
+                                                         "nested in it are read too)")] = [
               Path("labeled_incidents")],  # noqa: B006 (typer reads the default, never mutates it)
           registry: Annotated[Path | None, typer.Option(help="ranker registry (default: RCA_RANKERS_DIR)")] = None,
           out: Annotated[Path | None, typer.Option(help="write the trained ranker here instead (e.g. "
                                                         "rca/ranking/champion), no registry, no gate")] = None,
           processes: Annotated[int, typer.Option(min=1, max=8)] = 2) -> None:
     """Train a LightGBM ranker on the train split, calibrate on validation; promote it if not worse."""
-    from rca.ranking.dataset import HypothesisTable, build_training_table
-    from rca.ranking.train import retrain, train_ranker
+    from rca.ranking.train import retrain, train_ranker, training_table
 
     if out is not None:
-        table = HypothesisTable.concat([build_training_table(c, ("train", "review", "validation"),
-                                                             processes=processes) for c in corpus])
-        ranker = train_ranker(table)
+        ranker = train_ranker(training_table(corpus, processes=processes))
         ranker.meta["version"] = f"lgbm-packaged-{ranker.meta['code_version']}"
         ranker.save(out)
         typer.echo(f"wrote {out} ({ranker.meta['n_incidents']} training incidents); validation: "
@@ -278,7 +276,7 @@ def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write
 
 @corpus_app.command("build")
 def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_incidents"),
-                 n: Annotated[int, typer.Option("--n", min=1)] = 420,
+                 n: Annotated[int, typer.Option("--n", min=0, help="model-serving incidents")] = 420,
                  seed: Annotated[int, typer.Option("--seed")] = 7,
                  mesh: Annotated[int, typer.Option("--mesh", min=0, help="metrics-only service-mesh incidents")] = 150,
                  ) -> None:

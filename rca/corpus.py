@@ -5,6 +5,7 @@ Layout::
     labeled_incidents/
       manifest.csv            id, detected_at, split, kinds, nodes, n_causes, source, path, sha256
       bundles/<id>.tar.gz     one incident bundle each, with its label.json
+      <name>/manifest.csv     optional nested corpora of the same layout (`training_corpora`)
 
 Splits are by time, as in production: incidents sorted by ``detected_at`` (then id); the first 60% are
 ``train``, the next 20% ``validation``, the last 20% ``test``. `add_incident` (called by the review service's
@@ -79,6 +80,18 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
                                  tuple(row["nodes"].split(";")), row["source"], corpus_dir / row["path"],
                                  row.get("sha256") or ""))
     return entries
+
+
+def training_corpora(corpus_dir: str | Path) -> list[Path]:
+    """A corpus and the corpora nested in it (subdirectories with their own ``manifest.csv``), sorted.
+
+    Training and the champion/challenger gate read all of them (each with its own time split); reports
+    evaluate the top corpus' test split, so adding a nested corpus (more incidents of one family, say)
+    leaves the test set unchanged.
+    """
+    root = Path(corpus_dir)
+    nested = sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()) if root.is_dir() else []
+    return [root, *nested]
 
 
 def incidents(corpus_dir: str | Path, split: str | None = None) -> list[Entry]:
@@ -175,8 +188,8 @@ def corpus_plan(n: int, seed: int, mesh: int = 0) -> list[tuple[str, int, list[s
     ``n`` model-serving incidents (``sim-<seed>-<i>``, `rca.simulate.simulate_incident`): kinds come in shuffled
     rounds of all twelve, so every kind is spread evenly over time (and so over the splits); about 10% get
     a second, different cause; they are ~7 hours apart. ``mesh`` metrics-only service incidents
-    (``mesh-<seed>-<j>``, `rca.simulate.mesh`) are spread evenly over the same calendar, their three kinds
-    in shuffled rounds too. The mesh plan draws from its own random stream, so adding mesh incidents leaves
+    (``mesh-<seed>-<j>``, `rca.simulate.mesh`) are spread evenly over the same calendar (~7 hours apart of
+    their own when ``n`` is 0, a mesh-only corpus), their three kinds in shuffled rounds too. The mesh plan draws from its own random stream, so adding mesh incidents leaves
     the model-serving incidents byte-identical.
     """
     import numpy as np
@@ -200,10 +213,11 @@ def corpus_plan(n: int, seed: int, mesh: int = 0) -> list[tuple[str, int, list[s
         plan.append((f"sim-{seed}-{i:04d}", incident_seed, [str(k) for k in kinds], when))
     mesh_rng = np.random.default_rng([seed, 10**6 - 1])
     schedule = []
+    span_hours = 7 * (n if n > 0 else mesh)
     for j in range(mesh):
         if not schedule:
             schedule = [MESH_KINDS[k] for k in mesh_rng.permutation(len(MESH_KINDS))]
-        when = CALENDAR_START + timedelta(hours=7 * n * (j + 0.5) / mesh, minutes=int(mesh_rng.integers(0, 60)))
+        when = CALENDAR_START + timedelta(hours=span_hours * (j + 0.5) / mesh, minutes=int(mesh_rng.integers(0, 60)))
         when = when.replace(second=0, microsecond=0)
         incident_seed = int(np.random.SeedSequence([seed, 10**6 + j]).generate_state(1)[0])
         plan.append((f"mesh-{seed}-{j:04d}", incident_seed, [str(schedule.pop())], when))
@@ -219,8 +233,8 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, pr
     from rca.simulate import simulate_incident
     from rca.simulate.mesh import simulate_mesh_incident
 
-    if n < 1 or mesh < 0:
-        raise ConfigError("n, mesh", (n, mesh), "n >= 1 and mesh >= 0")
+    if n < 0 or mesh < 0 or n + mesh < 1:
+        raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
     corpus_dir = Path(corpus_dir).resolve()
     kept = [e for e in read_manifest(corpus_dir) if e.source != "simulated"]
     for old in read_manifest(corpus_dir):

@@ -1,4 +1,5 @@
-"""Validate every bundle of the labeled corpus: `python scripts/validate_corpus.py [labeled_incidents]`."""
+"""Validate every bundle of the labeled corpus and of the corpora nested in it:
+`python scripts/validate_corpus.py [labeled_incidents]`."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import sys
 from pathlib import Path
 
 from rca.contract import load_label, validate_bundle
-from rca.corpus import read_manifest, sha256_of
+from rca.corpus import read_manifest, sha256_of, training_corpora
 
 
 def main(corpus: str = "labeled_incidents") -> int:
     bad = 0
-    entries = read_manifest(corpus)
+    entries = [e for d in training_corpora(Path(corpus)) for e in read_manifest(d)]
     for entry in entries:
         problems = [str(p) for p in validate_bundle(entry.path)]
         if sha256_of(entry.path) != entry.sha256:

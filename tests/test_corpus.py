@@ -58,6 +58,30 @@ def test_corpus_is_compact():
     assert total < 100 * 1024**2
 
 
+def test_nested_corpora_are_valid_and_their_ids_unique(manifest):
+    from rca.corpus import training_corpora
+
+    nested = training_corpora(CORPUS)[1:]
+    assert nested, "labeled_incidents/ has no nested corpus (the extra service-mesh incidents)"
+    ids = [e.id for e in manifest]
+    for corpus in nested:
+        entries = read_manifest(corpus)
+        ids += [e.id for e in entries]
+        entry = entries[len(entries) // 2]
+        assert hashlib.sha256(entry.path.read_bytes()).hexdigest() == entry.sha256
+        assert validate_bundle(entry.path) == []
+    assert len(ids) == len(set(ids))
+
+
+def test_mesh_only_corpus_spreads_its_incidents_over_time(tmp_path):
+    entries = build_corpus(tmp_path / "m", n=0, seed=3, mesh=5)
+    assert [e.id for e in entries] == [f"mesh-3-{j:04d}" for j in range(5)]
+    assert len({e.detected_at for e in entries}) == 5
+    assert [e.split for e in entries] == ["train", "train", "train", "validation", "test"]
+    with pytest.raises(ConfigError, match="at least one"):
+        build_corpus(tmp_path / "empty", n=0, seed=3, mesh=0)
+
+
 def test_build_is_deterministic_and_add_incident_resplits(tmp_path):
     a = build_corpus(tmp_path / "a", n=5, seed=3)
     b = build_corpus(tmp_path / "b", n=5, seed=3)

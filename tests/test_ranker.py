@@ -117,14 +117,19 @@ def test_gate_refuses_a_worse_challenger():
     assert not challenger_wins({"overall": {"AC@1": 0.8, "MRR": 0.8}}, good)
 
 
-def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
-    corpus = tmp_path / "corpus"
-    for i, split in enumerate(["train", "validation", "test"]):
-        write_minimal_bundle(corpus / f"inc-{i}", seed=i)
-    pd.DataFrame({"id": ["inc-0", "inc-1", "inc-2"], "split": ["train", "validation", "test"],
-                  "detected_at": ["2026-11-20T14:05:00Z", "2026-11-21T14:05:00Z", "2026-11-22T14:05:00Z"],
+def _mini_corpus(corpus, splits: dict[str, str]):
+    """A corpus of minimal bundles, one per ``{id: split}``, a day apart in that order."""
+    for i, incident in enumerate(splits):
+        write_minimal_bundle(corpus / incident, seed=i)
+    pd.DataFrame({"id": list(splits), "split": list(splits.values()),
+                  "detected_at": [f"2026-11-{20 + i}T14:05:00Z" for i in range(len(splits))],
                   "kinds": "data_drift", "nodes": "feature:amount", "n_causes": 1, "source": "test",
-                  "path": ["inc-0", "inc-1", "inc-2"]}).to_csv(corpus / "manifest.csv", index=False)
+                  "path": list(splits)}).to_csv(corpus / "manifest.csv", index=False)
+    return corpus
+
+
+def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "validation", "inc-2": "test"})
     monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
     assert [e.split for e in corpus_incidents(corpus)] == ["train", "validation", "test"]
     cache = tmp_path / "cache"
@@ -136,6 +141,25 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
     pd.testing.assert_frame_equal(cached.rows, table.rows)
     assert len(list(cache.glob("rows-*.parquet"))) == 1
+
+
+def test_training_table_reads_nested_corpora_once_and_never_their_tests(tmp_path, monkeypatch):
+    from rca.config import get_settings
+    from rca.ranking.train import training_table
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "validation", "inc-2": "test"})
+    _mini_corpus(corpus / "more", {"more-0": "train", "more-1": "test"})
+    (corpus / "not-a-corpus").mkdir()
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        for dirs in ([corpus], [corpus, corpus / "more"]):
+            table = training_table(dirs, processes=1, progress=False)
+            assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-1", "more-0"]
+            assert table.rows.groupby("incident_id")["node"].count().nunique() == 1   # no incident read twice
+    finally:
+        get_settings.cache_clear()
 
 
 def test_get_ranker_falls_back_and_follows_the_champion(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rca.corpus import training_corpora
 from rca.errors import ConfigError
 from rca.ranking.calibration import fit_calibration
 from rca.ranking.dataset import HypothesisTable, build_training_table, code_version
@@ -56,15 +57,21 @@ def challenger_wins(challenger: dict, champion: dict | None) -> bool:
     return c["MRR"] >= b["MRR"] - 1e-12
 
 
+def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: bool = True) -> HypothesisTable:
+    """The train, review and validation rows of every corpus and of the corpora nested in them
+    (`rca.corpus.training_corpora`), each read once; never the test split."""
+    dirs = list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
+    return HypothesisTable.concat([build_training_table(d, ("train", "review", "validation"), processes=processes,
+                                                        progress=progress) for d in dirs])
+
+
 def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, progress: bool = True) -> dict:
     """Build the table from every corpus, train a challenger, and promote it if it is not worse.
 
     Only the train/review splits train and only validation decides; the test split is never read here.
     Returns ``{"challenger": version, "promoted": bool, "metrics": {"challenger": ..., "champion": ...}}``.
     """
-    tables = [build_training_table(Path(d), ("train", "review", "validation"), processes=processes,
-                                   progress=progress) for d in corpus_dirs]
-    table = HypothesisTable.concat(tables)
+    table = training_table(corpus_dirs, processes=processes, progress=progress)
     registry = RankerRegistry(registry_dir)
     champion = registry.champion() or packaged_champion()  # the one in use is the one to beat
     challenger = train_ranker(table)
