@@ -189,8 +189,9 @@ def corpus_plan(n: int, seed: int, mesh: int = 0) -> list[tuple[str, int, list[s
     rounds of all twelve, so every kind is spread evenly over time (and so over the splits); about 10% get
     a second, different cause; they are ~7 hours apart. ``mesh`` metrics-only service incidents
     (``mesh-<seed>-<j>``, `rca.simulate.mesh`) are spread evenly over the same calendar (~7 hours apart of
-    their own when ``n`` is 0, a mesh-only corpus), their three kinds in shuffled rounds too. The mesh plan draws from its own random stream, so adding mesh incidents leaves
-    the model-serving incidents byte-identical.
+    their own when ``n`` is 0, a mesh-only corpus), their three kinds in shuffled rounds too. The mesh plan
+    draws from its own random stream, so adding mesh incidents leaves the model-serving incidents
+    byte-identical.
     """
     import numpy as np
 
