@@ -209,6 +209,16 @@ def test_random_incidents_validate_and_vary_their_families(tmp_path):
     assert {"traces", "graph", "feature_samples"} <= missing
 
 
+def test_two_service_faults_in_a_world_with_one_downstream_service(tmp_path):
+    # Seed 2072028395 draws a world whose only downstream service is the feature store (sim-17-0081 of
+    # `rca corpus build --n 300 --mesh 0 --seed 17`): the second fault has no other service to take, so that
+    # service both fails and slows down instead of the simulator crashing.
+    kinds = [CauseKind.DEPENDENCY_ERRORS, CauseKind.DEPENDENCY_LATENCY]
+    label = simulate_incident(tmp_path / "x", seed=2072028395, kinds=kinds, size=SMALL)
+    assert [(c.node, c.kind) for c in label.causes] == [("service:feature-store", k) for k in kinds]
+    assert validate_bundle(tmp_path / "x") == []
+
+
 def test_bad_arguments_give_config_errors(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")

@@ -218,8 +218,10 @@ class StaleFeature(_FeatureFault):
 # ------------------------------------------------------------------------------------------ service faults
 class _ServiceFault(Fault):
     def choose(self, taken: set[str]) -> str:
-        pool = [s for s in self.world.services if s.role in ("feature", "other")
-                and node_id("service", s.name) not in taken]
+        eligible = [s for s in self.world.services if s.role in ("feature", "other")]
+        # A second service fault in a world whose only downstream service the first one took: that service
+        # both slows down and fails (two causes on one node), rather than no incident at all.
+        pool = [s for s in eligible if node_id("service", s.name) not in taken] or eligible
         store = [s for s in pool if s.name == "feature-store"]
         choice = store if store and self.rng.uniform() < 0.5 else pool
         self.service = choice[self.rng.integers(len(choice))]
