@@ -9,7 +9,7 @@ import pytest
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Event, Incident
 from rca.generators import get_generator
-from rca.generators.events import event_targets
+from rca.generators.events import cause_kinds_of_event, event_targets
 from rca.generators.metrics import metric_family, score_series
 from tests.ops_builders import BASE_START, CUR_START, bundle, spans
 from tests.ops_builders import incident as incident_of
@@ -202,6 +202,19 @@ def test_pipeline_event_names_downstream_features_only_with_a_graph():
     # no onset seen anywhere: the distance is to the current window's start
     h = get_generator("events").generate(bundle(events=(ev,), graph=g)).hypotheses[0]
     assert h.features["event.hours_before_onset"] == 0.0 and h.features["event.onset_observed"] == 0.0
+
+
+def test_a_backfill_suggests_skew_downstream_and_nothing_suggests_a_change_of_the_world():
+    ev = Event(timestamp=CUR_START, kind="data_backfill", target="source:orders_db")
+    g = nx.DiGraph([("source:orders_db", "pipeline:p"), ("pipeline:p", "feature:amount")])
+    assert event_targets(ev, g) == [("feature:amount", CauseKind.TRAINING_SERVING_SKEW)]
+    for event_kind in ("pipeline_deploy", "schema_change", "data_backfill", "config_change", "a new kind"):
+        for node in ("feature:amount", "model:m@v1", "service:db", "labels:m", "segment:country=BR"):
+            kinds = cause_kinds_of_event(event_kind, node)
+            assert not {CauseKind.DATA_DRIFT, CauseKind.CONCEPT_DRIFT, CauseKind.SEGMENT_SHIFT} & set(kinds)
+    assert cause_kinds_of_event("infra_change", "service:db") == (
+        CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS, CauseKind.RESOURCE_SATURATION)
+    assert cause_kinds_of_event("model_deploy", "segment:country=BR") == ()
 
 
 @pytest.mark.parametrize("name", ["events", "kpis", "metrics", "traces"])

@@ -1,10 +1,14 @@
 import json
+from datetime import timedelta
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 
 from rca.contract import load_bundle
+from rca.contract.bundle import Bundle
+from rca.contract.models import Event
 from rca.errors import NotFoundError
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.ranking.dataset import build_training_table, corpus_incidents
@@ -15,6 +19,8 @@ from rca.ranking.lgbm import N_SEEDS, LgbmRanker, fit_lgbm
 from rca.ranking.registry import RankerRegistry
 from rca.ranking.train import challenger_wins, train_ranker
 from tests.builders import write_minimal_bundle
+from tests.ops_builders import CUR_START
+from tests.ops_builders import incident as ops_incident
 from tests.rank_builders import synthetic_table
 
 
@@ -39,6 +45,25 @@ def test_feature_table_has_fixed_columns_and_generator_features(bundle_dir):
     assert np.isnan(rows[rows["node"] == "service:api"]["hist.psi"].iloc[0])
     # the model-deploy event at 07:55 targets the model, which is downstream of amount: not on its path
     assert amount["event_on_path"] == 0
+
+
+def test_only_events_that_can_produce_the_kind_count_as_fitting():
+    backfill = Event(timestamp=CUR_START - timedelta(hours=2), kind="data_backfill", target="source:orders_db")
+    later = Event(timestamp=CUR_START + timedelta(hours=1), kind="pipeline_deploy", target="pipeline:p")
+    graph = nx.DiGraph([("source:orders_db", "pipeline:p"), ("pipeline:p", "feature:amount"),
+                        ("feature:amount", "model:m@v1")])
+    b = Bundle(incident=ops_incident(), events=(backfill, later), graph=graph)
+    onset = CUR_START + timedelta(minutes=30)
+    rows = incident_table(b, Candidates([Hypothesis("feature:amount", kind, "hist", 5.0, onset=onset)
+                                         for kind in ("data_drift", "training_serving_skew")])).rows
+    by_kind = rows.set_index("kind")
+    # both sit downstream of the backfill; only skew is something a backfill produces
+    assert by_kind["event_on_path"].tolist() == [1.0, 1.0]
+    assert by_kind.loc["data_drift", "event_fit_on_path"] == 0.0
+    assert np.isnan(by_kind.loc["data_drift", "event_fit_hours_before_onset"])
+    assert by_kind.loc["training_serving_skew", "event_fit_on_path"] == 1.0
+    # the deploy came after the onset: the fitting event is the backfill, 2.5 h before it
+    assert by_kind.loc["training_serving_skew", "event_fit_hours_before_onset"] == pytest.approx(2.5)
 
 
 def test_feature_table_handles_missing_families(tmp_path):

@@ -36,11 +36,32 @@ from rca.generators.windows import hours_between
 FEATURE_KINDS_OF_EVENT: dict[str, tuple[CauseKind, ...]] = {
     "pipeline_deploy": (CauseKind.TRAINING_SERVING_SKEW, CauseKind.SCHEMA_CHANGE, CauseKind.MISSING_VALUES),
     "schema_change": (CauseKind.SCHEMA_CHANGE, CauseKind.MISSING_VALUES),
-    "data_backfill": (CauseKind.DATA_DRIFT, CauseKind.TRAINING_SERVING_SKEW),
+    # A backfill rewrites stored data: what serving computes from it can differ from what training saw. It is
+    # not data_drift, which the contract defines as the world changing, not our systems.
+    "data_backfill": (CauseKind.TRAINING_SERVING_SKEW,),
     "config_change": (CauseKind.TRAINING_SERVING_SKEW, CauseKind.MISSING_VALUES),
 }
 OTHER_FEATURE_KINDS = (CauseKind.TRAINING_SERVING_SKEW, CauseKind.SCHEMA_CHANGE)
 SERVICE_KINDS = (CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS, CauseKind.RESOURCE_SATURATION)
+
+
+def cause_kinds_of_event(event_kind: str, node: str) -> tuple[CauseKind, ...]:
+    """The cause kinds a change event of ``event_kind`` can produce on ``node`` (its target or a node downstream
+    of it): none for the kinds the world causes (data_drift, concept_drift, segment_shift).
+
+    >>> [str(k) for k in cause_kinds_of_event("schema_change", "feature:amount")]
+    ['schema_change', 'missing_values']
+    """
+    kind = node_kind(node)
+    if kind == "feature":
+        return FEATURE_KINDS_OF_EVENT.get(event_kind, OTHER_FEATURE_KINDS)
+    if kind == "service":
+        return SERVICE_KINDS
+    if kind == "model":
+        return (CauseKind.MODEL_REGRESSION,)
+    if kind == "labels":
+        return (CauseKind.LABEL_ISSUE,)
+    return ()
 HALF_LIFE_HOURS = 6.0
 MAX_SCORE = 10.0
 
@@ -55,18 +76,11 @@ def observed_onset(bundle: Bundle) -> pd.Timestamp | None:
 def event_targets(event: Event, graph: nx.DiGraph | None) -> list[tuple[str, CauseKind]]:
     """The (node, kind) pairs an event points at (see the module docstring)."""
     kind = node_kind(event.target)
-    if kind == "model":
-        return [(event.target, CauseKind.MODEL_REGRESSION)]
-    if kind == "service":
-        return [(event.target, k) for k in SERVICE_KINDS]
-    if kind == "labels":
-        return [(event.target, CauseKind.LABEL_ISSUE)]
-    feature_kinds = FEATURE_KINDS_OF_EVENT.get(event.kind, OTHER_FEATURE_KINDS)
-    if kind == "feature":
-        return [(event.target, k) for k in feature_kinds]
+    if kind in ("model", "service", "labels", "feature"):
+        return [(event.target, k) for k in cause_kinds_of_event(event.kind, event.target)]
     if kind in ("pipeline", "source") and graph is not None and event.target in graph:
         features = sorted(n for n in nx.descendants(graph, event.target) if node_kind(n) == "feature")
-        return [(f, k) for f in features for k in feature_kinds]
+        return [(f, k) for f in features for k in cause_kinds_of_event(event.kind, f)]
     return []
 
 

@@ -26,6 +26,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind
 from rca.contract.nodes import NODE_KINDS, node_kind
 from rca.generators.base import Candidates, Hypothesis
+from rca.generators.events import cause_kinds_of_event
 from rca.graph import GRAPH_FEATURES, SYMPTOM_FEATURES, build_graph, graph_features, symptom_features, symptom_node
 from rca.ranking.merge import merge_hypotheses
 
@@ -36,6 +37,10 @@ FAMILIES = ("predictions", "histograms", "feature_samples", "traces", "kpis", "m
 KIND_COLUMNS = tuple(f"kind={k.value}" for k in CauseKind)
 NODE_COLUMNS = tuple(f"node={k}" for k in NODE_KINDS)
 EVENT_FEATURES = ("event_hours_before_onset", "event_on_path", "event_latest_rank")
+FITTING_EVENT_FEATURES = ("event_fit_on_path", "event_fit_hours_before_onset")
+"""`EVENT_FEATURES` counts any event upstream of a hypothesis; these only events whose kind can produce the
+hypothesis' cause kind (`rca.generators.events.cause_kinds_of_event`): a source backfill upstream of a feature
+supports skew there, not data drift, and nothing supports a concept drift or a segment shift."""
 SCORE_FEATURES = ("score", "log_score", "score_rank", "score_rank_in_node_kind", "score_rank_on_node",
                   "score_rel_max", "score_z", "onset_rank", "onset_hours_from_window_start", "has_onset",
                   "n_generators", "n_evidence", "n_hypotheses", "n_kinds_on_node")
@@ -45,7 +50,9 @@ CONSISTENCY_FEATURES = ("score_gap_on_node", "score_ratio_on_node", "node_score_
 BASE_FEATURES: tuple[str, ...] = (*SCORE_FEATURES, *KIND_COLUMNS, *NODE_COLUMNS, *EVENT_FEATURES,
                                   *GRAPH_COLUMNS, *(f"family={f}" for f in FAMILIES), *CONSISTENCY_FEATURES,
                                   # --- symptom-aligned propagation block (rca.graph.symptom), appended ---
-                                  *SYMPTOM_FEATURES)
+                                  *SYMPTOM_FEATURES,
+                                  # --- change events that can produce the hypothesis' kind, appended ---
+                                  *FITTING_EVENT_FEATURES)
 """The fixed, ordered base feature list (never reorder: trained models store their list, but keep it stable)."""
 
 ID_COLUMNS = ("incident_id", "node", "kind")
@@ -100,7 +107,7 @@ def incident_table(bundle: Bundle, candidates: Candidates, graph: nx.DiGraph | N
     for column in NODE_COLUMNS:
         feats[column] = (node_kinds == column.removeprefix("node=")).astype(float)
     events = _event_features(bundle, hypotheses, graph)
-    for name in EVENT_FEATURES:
+    for name in (*EVENT_FEATURES, *FITTING_EVENT_FEATURES):
         feats[name] = [e[name] for e in events]
     gf = pd.DataFrame(graph_features(graph, hypotheses, candidates.anomalies, symptom))
     for name in GRAPH_FEATURES:
@@ -203,10 +210,14 @@ def _event_features(bundle: Bundle, hypotheses: list[Hypothesis], graph: nx.DiGr
         on_path = [e for e in events if e.target in upstream]
         cutoff = h.onset or detected
         before = [e for e in on_path if e.timestamp <= cutoff]
+        fitting = [e for e in before if h.kind in cause_kinds_of_event(e.kind, h.node)]
         out.append({
             "event_hours_before_onset": ((cutoff - before[0].timestamp).total_seconds() / 3600
                                          if before else np.nan),
             "event_on_path": float(bool(on_path)),
             "event_latest_rank": float(min(latest_rank[e.target] for e in on_path)) if on_path else np.nan,
+            "event_fit_on_path": float(bool(fitting)),
+            "event_fit_hours_before_onset": ((cutoff - fitting[0].timestamp).total_seconds() / 3600
+                                             if fitting else np.nan),
         })
     return out
