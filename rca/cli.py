@@ -279,14 +279,17 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
                  n: Annotated[int, typer.Option("--n", min=0, help="model-serving incidents")] = 420,
                  seed: Annotated[int, typer.Option("--seed")] = 7,
                  mesh: Annotated[int, typer.Option("--mesh", min=0, help="metrics-only service-mesh incidents")] = 150,
+                 recipe: Annotated[bool, typer.Option(help="keep only recipe.json and manifest.csv in --out; the "
+                                                          "bundles go to RCA_DATA_DIR/corpora")] = False,
                  ) -> None:
     """(Re)generate the simulated corpus and its manifest deterministically (reviewed incidents are kept)."""
     from collections import Counter
 
-    from rca.corpus import build_corpus
+    from rca.corpus import build_corpus, write_recipe
 
+    build = write_recipe if recipe else build_corpus
     with _progress(n + mesh, "corpus") as bar:
-        entries = build_corpus(out, n=n, seed=seed, mesh=mesh, progress=bar.update)
+        entries = build(out, n=n, seed=seed, mesh=mesh, progress=bar.update)
     splits = Counter(e.split for e in entries)
     typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
 # --------------------------------------------------------------------------- end simulator and corpus (sim)

@@ -6,6 +6,8 @@ Layout::
       manifest.csv            id, detected_at, split, kinds, nodes, n_causes, source, path, sha256
       bundles/<id>.tar.gz     one incident bundle each, with its label.json
       <name>/manifest.csv     optional nested corpora of the same layout (`training_corpora`)
+      <name>/recipe.json      ... or a nested simulated corpus kept as its recipe and manifest only: the bundles
+                              are regenerated once, on first use, and checked against it (`materialize`)
 
 Splits are by time, as in production: incidents sorted by ``detected_at`` (then id); the first 60% are
 ``train``, the next 20% ``validation``, the last 20% ``test``. `add_incident` (called by the review service's
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from rca.errors import BundleError, ConfigError
 from rca.simulate.write import archive, write_json
 
 MANIFEST = "manifest.csv"
+RECIPE = "recipe.json"
 COLUMNS = ("id", "detected_at", "split", "kinds", "nodes", "n_causes", "source", "path", "sha256")
 SPLITS = (("train", 0.6), ("validation", 0.2), ("test", 0.2))
 
@@ -92,6 +96,111 @@ def training_corpora(corpus_dir: str | Path) -> list[Path]:
     root = Path(corpus_dir)
     nested = sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()) if root.is_dir() else []
     return [root, *nested]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S``."""
+
+    n: int
+    mesh: int
+    seed: int
+
+
+def read_recipe(corpus_dir: str | Path) -> Recipe | None:
+    """The corpus' ``recipe.json``, or None when it has none (its bundles are in the corpus itself).
+
+    Raises
+    ------
+    BundleError
+        When the file is not a JSON object of non-negative integers ``n``, ``mesh`` and ``seed``.
+    """
+    path = Path(corpus_dir) / RECIPE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"not JSON: {exc}", file=str(path)) from exc
+    if not isinstance(data, dict):
+        raise BundleError("expected an object with n, mesh and seed", file=str(path))
+    for key in ("n", "mesh", "seed"):
+        value = data.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BundleError(f"expected a non-negative integer, got {value!r}", file=str(path), field=key)
+    return Recipe(data["n"], data["mesh"], data["seed"])
+
+
+def materialize(corpus_dir: str | Path, *, cache_root: Path | None = None, progress=None) -> Path:
+    """The directory that holds the corpus' bundles: the corpus itself, or for a recipe corpus its copy under
+    ``cache_root`` (default ``<RCA_DATA_DIR>/corpora``), generated the first time and reused while every archive
+    still matches the committed manifest.
+
+    A recipe corpus keeps only ``recipe.json`` and ``manifest.csv`` in the repository: the simulator is
+    deterministic, so the manifest's sha256 column pins every archive's bytes without storing them.
+
+    Raises
+    ------
+    ConfigError
+        When the regenerated manifest differs from the committed one: the simulator has changed since the
+        recipe was written; rebuild it with ``rca corpus build --recipe`` (the message says how).
+    """
+    corpus_dir = Path(corpus_dir).resolve()
+    recipe = read_recipe(corpus_dir)
+    if recipe is None:
+        return corpus_dir
+    rebuild = (f"rewrite both with `rca corpus build --out {corpus_dir} --n {recipe.n} --mesh {recipe.mesh} "
+               f"--seed {recipe.seed} --recipe`")
+    if not (corpus_dir / MANIFEST).is_file():
+        raise ConfigError(str(corpus_dir / MANIFEST), "no file", f"the manifest of {RECIPE}; {rebuild}")
+    committed = (corpus_dir / MANIFEST).read_bytes()
+    target = _recipe_target(corpus_dir, cache_root)
+    if _holds(target, committed):
+        return target
+    _generate(target, recipe, progress)
+    if (target / MANIFEST).read_bytes() != committed:
+        raise ConfigError(str(corpus_dir / MANIFEST), "a manifest the simulator no longer reproduces",
+                          f"the manifest of {RECIPE}; {rebuild}")
+    return target
+
+
+def _recipe_target(corpus_dir: Path, cache_root: Path | None) -> Path:
+    if cache_root is None:
+        from rca.config import get_settings
+
+        cache_root = get_settings().data_dir / "corpora"
+    return Path(cache_root).resolve() / corpus_dir.name
+
+
+def _generate(target: Path, recipe: Recipe, progress) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, progress=progress)
+
+
+def _holds(target: Path, committed: bytes) -> bool:
+    """Whether ``target`` has the committed manifest and every archive it lists, byte for byte."""
+    if not (target / MANIFEST).is_file() or (target / MANIFEST).read_bytes() != committed:
+        return False
+    return all(e.path.is_file() and sha256_of(e.path) == e.sha256 for e in read_manifest(target))
+
+
+def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, cache_root: Path | None = None,
+                 progress=None) -> list[Entry]:
+    """Build a simulated corpus as a recipe: ``recipe.json`` and ``manifest.csv`` in ``corpus_dir``, the
+    archives in the cache `materialize` reads (so nothing is generated twice)."""
+    corpus_dir = Path(corpus_dir).resolve()
+    if (corpus_dir / "bundles").exists():
+        raise ConfigError("out", str(corpus_dir), "a directory without bundles/ (a recipe corpus keeps none)")
+    if n < 0 or mesh < 0 or n + mesh < 1:
+        raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    recipe = Recipe(n, mesh, seed)
+    target = _recipe_target(corpus_dir, cache_root)
+    _generate(target, recipe, progress)
+    write_json(corpus_dir / RECIPE, asdict(recipe))
+    shutil.copyfile(target / MANIFEST, corpus_dir / MANIFEST)
+    return read_manifest(target)
 
 
 def incidents(corpus_dir: str | Path, split: str | None = None) -> list[Entry]:
@@ -225,15 +334,29 @@ def corpus_plan(n: int, seed: int, mesh: int = 0) -> list[tuple[str, int, list[s
     return sorted(plan, key=lambda p: (p[3], p[0]))
 
 
+def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime]) -> Entry:
+    """Simulate one incident of a `corpus_plan` and archive it into ``corpus_dir`` (its split not yet set)."""
+    from rca.simulate import simulate_incident
+    from rca.simulate.mesh import simulate_mesh_incident
+
+    incident_id, incident_seed, kinds, when = planned
+    with tempfile.TemporaryDirectory(prefix="rca-corpus-") as tmp:
+        bundle_dir = Path(tmp) / incident_id
+        if incident_id.startswith("mesh-"):
+            label = simulate_mesh_incident(bundle_dir, seed=incident_seed, kind=kinds[0], detected_at=when,
+                                           incident_id=incident_id)
+        else:
+            label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
+                                      incident_id=incident_id)
+        return archive_incident(corpus_dir, bundle_dir, incident_id, label, source="simulated", detected_at=when)
+
+
 def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, progress=None) -> list[Entry]:
     """(Re)generate the simulated part of the corpus deterministically; reviewed incidents are kept.
 
     The same ``n``, ``mesh`` and ``seed`` give byte-identical archives and manifest (`corpus_plan`).
     ``progress`` (optional) is called with 1 after each incident.
     """
-    from rca.simulate import simulate_incident
-    from rca.simulate.mesh import simulate_mesh_incident
-
     if n < 0 or mesh < 0 or n + mesh < 1:
         raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
     corpus_dir = Path(corpus_dir).resolve()
@@ -242,20 +365,10 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, pr
         if old.source == "simulated" and old.path.exists():
             old.path.unlink()
     entries = list(kept)
-    with tempfile.TemporaryDirectory(prefix="rca-corpus-") as tmp:
-        for incident_id, incident_seed, kinds, when in corpus_plan(n, seed, mesh):
-            bundle_dir = Path(tmp) / incident_id
-            if incident_id.startswith("mesh-"):
-                label = simulate_mesh_incident(bundle_dir, seed=incident_seed, kind=kinds[0], detected_at=when,
-                                               incident_id=incident_id)
-            else:
-                label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
-                                          incident_id=incident_id)
-            entries.append(archive_incident(corpus_dir, bundle_dir, incident_id, label, source="simulated",
-                                            detected_at=when))
-            shutil.rmtree(bundle_dir)
-            if progress is not None:
-                progress(1)
+    for planned in corpus_plan(n, seed, mesh):
+        entries.append(build_planned(corpus_dir, planned))
+        if progress is not None:
+            progress(1)
     entries = assign_splits(entries)
     write_manifest(corpus_dir, entries)
     return entries

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from rca.contract import load_label, validate_bundle
-from rca.corpus import read_manifest, sha256_of, training_corpora
+from rca.corpus import materialize, read_manifest, sha256_of, training_corpora
 
 
 def main(corpus: str = "labeled_incidents") -> int:
     bad = 0
-    entries = [e for d in training_corpora(Path(corpus)) for e in read_manifest(d)]
+    entries = [e for d in training_corpora(Path(corpus)) for e in read_manifest(materialize(d))]
     for entry in entries:
         problems = [str(p) for p in validate_bundle(entry.path)]
         if sha256_of(entry.path) != entry.sha256:

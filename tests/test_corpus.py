@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from rca.contract import CauseKind, Label, load_label, validate_bundle
-from rca.corpus import add_incident, build_corpus, incidents, read_manifest
-from rca.errors import ConfigError
+from rca.corpus import (add_incident, build_corpus, build_planned, corpus_plan, incidents, materialize, read_manifest,
+                        read_recipe, sha256_of, training_corpora, write_recipe)
+from rca.errors import BundleError, ConfigError
 from tests.builders import write_minimal_bundle
 
 CORPUS = Path(__file__).resolve().parent.parent / "labeled_incidents"
@@ -58,19 +59,57 @@ def test_corpus_is_compact():
     assert total < 100 * 1024**2
 
 
-def test_nested_corpora_are_valid_and_their_ids_unique(manifest):
-    from rca.corpus import training_corpora
-
+def test_nested_corpora_are_valid_and_their_ids_unique(manifest, tmp_path):
     nested = training_corpora(CORPUS)[1:]
     assert nested, "labeled_incidents/ has no nested corpus (the extra service-mesh incidents)"
+    assert any(read_recipe(c) is not None for c in nested), "no recipe corpus (sim-13)"
     ids = [e.id for e in manifest]
     for corpus in nested:
         entries = read_manifest(corpus)
         ids += [e.id for e in entries]
-        entry = entries[len(entries) // 2]
+        recipe = read_recipe(corpus)
+        if recipe is None:
+            entry = entries[len(entries) // 2]
+        else:
+            # the recipe's plan is the manifest's incidents; one of them, regenerated, has the pinned bytes
+            plan = corpus_plan(recipe.n, recipe.seed, recipe.mesh)
+            assert [p[0] for p in plan] == [e.id for e in entries]
+            middle = len(plan) // 2
+            entry = build_planned(tmp_path / corpus.name, plan[middle])
+            assert entry.id == entries[middle].id
+            assert entry.sha256 == entries[middle].sha256, f"{corpus}: the simulator changed; rebuild the recipe"
         assert hashlib.sha256(entry.path.read_bytes()).hexdigest() == entry.sha256
         assert validate_bundle(entry.path) == []
     assert len(ids) == len(set(ids))
+
+
+def test_a_recipe_corpus_is_generated_once_and_checked_against_its_manifest(tmp_path):
+    cache = tmp_path / "cache"
+    entries = write_recipe(tmp_path / "top" / "m", n=0, seed=3, mesh=3, cache_root=cache)
+    assert sorted(p.name for p in (tmp_path / "top" / "m").iterdir()) == ["manifest.csv", "recipe.json"]
+    assert training_corpora(tmp_path / "top") == [tmp_path / "top", tmp_path / "top" / "m"]
+    where = materialize(tmp_path / "top" / "m", cache_root=cache)
+    assert where == cache.resolve() / "m" and [e.id for e in read_manifest(where)] == [e.id for e in entries]
+    built = {p: p.stat().st_mtime_ns for p in (where / "bundles").iterdir()}
+    assert materialize(tmp_path / "top" / "m", cache_root=cache) == where          # reused, not rebuilt
+    assert {p: p.stat().st_mtime_ns for p in (where / "bundles").iterdir()} == built
+    # a damaged archive is regenerated; a manifest the simulator cannot reproduce is an error
+    entries[0].path.write_bytes(b"not an archive")
+    materialize(tmp_path / "top" / "m", cache_root=cache)
+    assert sha256_of(entries[0].path) == entries[0].sha256
+    manifest = tmp_path / "top" / "m" / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(entries[1].sha256, "0" * 64))
+    with pytest.raises(ConfigError, match="--recipe"):
+        materialize(tmp_path / "top" / "m", cache_root=cache)
+
+
+@pytest.mark.parametrize("text, field", [("[1]", None), ('{"n": 1, "mesh": -1, "seed": 0}', "mesh"),
+                                         ('{"n": 1, "mesh": 0}', "seed"), ("{", None)])
+def test_a_bad_recipe_names_its_file_and_field(tmp_path, text, field):
+    (tmp_path / "recipe.json").write_text(text)
+    with pytest.raises(BundleError) as err:
+        read_recipe(tmp_path)
+    assert err.value.file.endswith("recipe.json") and err.value.field == field
 
 
 def test_mesh_only_corpus_spreads_its_incidents_over_time(tmp_path):

@@ -1,4 +1,5 @@
 import json
+import shutil
 from datetime import timedelta
 
 import networkx as nx
@@ -9,6 +10,7 @@ import pytest
 from rca.contract import load_bundle
 from rca.contract.bundle import Bundle
 from rca.contract.models import Event
+from rca.corpus import write_recipe
 from rca.errors import NotFoundError
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.ranking.dataset import build_training_table, corpus_incidents
@@ -183,6 +185,12 @@ def test_training_table_reads_nested_corpora_once_and_never_their_tests(tmp_path
             table = training_table(dirs, processes=1, progress=False)
             assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-1", "more-0"]
             assert table.rows.groupby("incident_id")["node"].count().nunique() == 1   # no incident read twice
+        # a recipe corpus (two mesh incidents: one train, one validation) is regenerated where it is missing
+        write_recipe(corpus / "sim", n=0, seed=3, mesh=2)
+        shutil.rmtree(tmp_path / "data" / "corpora")
+        table = training_table([corpus], processes=1, progress=False)
+        assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-1", "mesh-3-0000", "mesh-3-0001", "more-0"]
+        assert (tmp_path / "data" / "corpora" / "sim" / "manifest.csv").is_file()
     finally:
         get_settings.cache_clear()
 

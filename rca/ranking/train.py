@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from rca.corpus import training_corpora
+from rca.corpus import materialize, read_recipe, training_corpora
 from rca.errors import ConfigError
 from rca.ranking.calibration import fit_calibration
 from rca.ranking.dataset import HypothesisTable, build_training_table, code_version
@@ -59,10 +60,31 @@ def challenger_wins(challenger: dict, champion: dict | None) -> bool:
 
 def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: bool = True) -> HypothesisTable:
     """The train, review and validation rows of every corpus and of the corpora nested in them
-    (`rca.corpus.training_corpora`), each read once; never the test split."""
-    dirs = list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
+    (`rca.corpus.training_corpora`; a recipe corpus is generated on first use, `rca.corpus.materialize`),
+    each read once; never the test split."""
+    corpora = list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
+    dirs = [_materialized(c, progress=progress) for c in corpora]
     return HypothesisTable.concat([build_training_table(d, ("train", "review", "validation"), processes=processes,
                                                         progress=progress) for d in dirs])
+
+
+def _materialized(corpus: Path, *, progress: bool) -> Path:
+    recipe = read_recipe(corpus)
+    if recipe is None:
+        return corpus
+    bar = None
+
+    def step(k: int) -> None:  # a bar only when the recipe's bundles are being generated
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=recipe.n + recipe.mesh, desc=f"corpus {corpus.name}", unit="inc", disable=not progress)
+        bar.update(k)
+
+    try:
+        return materialize(corpus, progress=step)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, progress: bool = True) -> dict:
