@@ -15,7 +15,7 @@ from rca.errors import NotFoundError
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.ranking.dataset import build_training_table, corpus_incidents
 from rca.ranking.evaluate import evaluate_scores, largest_score, random_metrics
-from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
+from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, UNPORTABLE_FEATURES, incident_table
 from rca.ranking.heuristic import HeuristicRanker
 from rca.ranking.lgbm import N_SEEDS, LgbmRanker, fit_lgbm
 from rca.ranking.registry import RankerRegistry
@@ -111,6 +111,9 @@ def test_trained_ranker_beats_baselines_and_roundtrips(tmp_path):
     loaded = LgbmRanker.load(ranker.save(tmp_path / "m"))
     assert np.array_equal(loaded.score_table(test.rows), ranker.score_table(test.rows))
     assert loaded.calibration == ranker.calibration and loaded.feature_names[-1] == "hist.psi"
+    # size- and resolution-dependent columns stay in the table but are not trained on
+    assert "n_hypotheses" in test.rows.columns and not set(UNPORTABLE_FEATURES) & set(ranker.feature_names)
+    assert {"ppr_rel", "ppr_rank", "anomalous_descendant_share"} <= set(ranker.feature_names)
 
 
 def test_registry_promote_rollback_history(tmp_path):

@@ -57,6 +57,13 @@ BASE_FEATURES: tuple[str, ...] = (*SCORE_FEATURES, *KIND_COLUMNS, *NODE_COLUMNS,
 
 ID_COLUMNS = ("incident_id", "node", "kind")
 
+UNPORTABLE_FEATURES = ("n_hypotheses", "n_evidence", "in_degree", "out_degree", "ppr", "n_anomalous_descendants",
+                       "n_anomalous_ancestors", "metric.n_points_baseline", "metric.n_points_current")
+"""Computed for every row (rankers trained before them still read them) but not trained on: counts and raw
+masses that grow with the size of the system (hypotheses, degrees, PageRank mass, anomalous relatives) or
+follow the metrics' sampling resolution (points per window), so they mean something else on another system.
+Their portable forms stay: ``ppr_rel``, ``ppr_rank``, ``anomalous_descendant_share``, the rank features."""
+
 
 @dataclass
 class IncidentTable:

@@ -18,7 +18,7 @@ import pandas as pd
 from rca.errors import NotFittedError, NotFoundError
 from rca.ranking.base import TableRanker
 from rca.ranking.calibration import Calibration
-from rca.ranking.features import BASE_FEATURES, feature_matrix, generator_feature_names
+from rca.ranking.features import BASE_FEATURES, UNPORTABLE_FEATURES, feature_matrix, generator_feature_names
 
 PARAMS = {"objective": "lambdarank", "num_iterations": 300, "learning_rate": 0.05, "num_leaves": 15,
           "min_data_in_leaf": 40, "feature_fraction": 0.8, "lambda_l2": 1.0, "lambdarank_truncation_level": 10,
@@ -90,12 +90,12 @@ def fit_lgbm(rows: pd.DataFrame, *, params: dict | None = None, n_seeds: int = N
     """Train ``n_seeds`` boosters on a hypothesis table (``incident_id``, ``is_cause`` and feature columns).
 
     Rows are sorted by incident (then node, kind) so that each incident is one consecutive group; the
-    feature list is `BASE_FEATURES` plus every generator feature present in the table. Booster ``i`` uses
-    seed ``params["seed"] + i``.
+    feature list is `BASE_FEATURES` plus every generator feature present in the table, less
+    `UNPORTABLE_FEATURES`. Booster ``i`` uses seed ``params["seed"] + i``.
     """
     params = {**PARAMS, **(params or {})}
     rows = rows.sort_values(["incident_id", "node", "kind"], kind="mergesort").reset_index(drop=True)
-    names = [*BASE_FEATURES, *generator_feature_names(rows)]
+    names = [n for n in (*BASE_FEATURES, *generator_feature_names(rows)) if n not in UNPORTABLE_FEATURES]
     groups = rows.groupby("incident_id", sort=True).size().to_numpy()
     data = lgb.Dataset(feature_matrix(rows, names), label=rows["is_cause"].astype(int).to_numpy(), group=groups,
                        feature_name=[_safe(n) for n in names], params={"verbose": -1})
