@@ -139,3 +139,25 @@ def test_build_is_deterministic_and_add_incident_resplits(tmp_path):
     # a rebuild keeps the reviewed incident
     rebuilt = build_corpus(tmp_path / "a", n=5, seed=3)
     assert sum(e.source == "review" for e in rebuilt) == 1
+
+
+def test_cli_writes_a_recipe_and_refuses_a_corpus_with_bundles(tmp_path, monkeypatch, capsys):
+    from rca.cli import main
+    from rca.config import get_settings
+
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        args = ["corpus", "build", "--n", "0", "--mesh", "2", "--seed", "3", "--recipe"]
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--out", str(tmp_path / "r")])
+        assert exit_info.value.code == 0 and "2 incidents" in capsys.readouterr().out
+        assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["manifest.csv", "recipe.json"]
+        assert materialize(tmp_path / "r") == (tmp_path / "data" / "corpora" / "r").resolve()
+        build_corpus(tmp_path / "full", n=0, seed=3, mesh=1)
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--out", str(tmp_path / "full")])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "bundles/" in err and "Traceback" not in err
+    finally:
+        get_settings.cache_clear()
