@@ -5,7 +5,7 @@ Which node and kind an event names:
 =======================================  ==================================================================
 ``model:m@v`` (any event kind)           ``model_regression`` on that model version
 ``service:x``                            ``dependency_latency``, ``dependency_errors``, ``resource_saturation``
-``feature:x``                            the feature kinds the event kind suggests (table below)
+``feature:x``                            the feature kinds the event kind suggests (`cause_kinds_of_event`)
 ``pipeline:x`` / ``source:x``            the same kinds on every feature downstream of it in graph.json
                                          (nothing when the bundle has no graph)
 ``labels:m``                             ``label_issue``
@@ -43,6 +43,8 @@ FEATURE_KINDS_OF_EVENT: dict[str, tuple[CauseKind, ...]] = {
 }
 OTHER_FEATURE_KINDS = (CauseKind.TRAINING_SERVING_SKEW, CauseKind.SCHEMA_CHANGE)
 SERVICE_KINDS = (CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS, CauseKind.RESOURCE_SATURATION)
+HALF_LIFE_HOURS = 6.0
+MAX_SCORE = 10.0
 
 
 def cause_kinds_of_event(event_kind: str, node: str) -> tuple[CauseKind, ...]:
@@ -62,8 +64,6 @@ def cause_kinds_of_event(event_kind: str, node: str) -> tuple[CauseKind, ...]:
     if kind == "labels":
         return (CauseKind.LABEL_ISSUE,)
     return ()
-HALF_LIFE_HOURS = 6.0
-MAX_SCORE = 10.0
 
 
 def observed_onset(bundle: Bundle) -> pd.Timestamp | None:

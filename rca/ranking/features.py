@@ -38,7 +38,7 @@ KIND_COLUMNS = tuple(f"kind={k.value}" for k in CauseKind)
 NODE_COLUMNS = tuple(f"node={k}" for k in NODE_KINDS)
 EVENT_FEATURES = ("event_hours_before_onset", "event_on_path", "event_latest_rank")
 FITTING_EVENT_FEATURES = ("event_fit_on_path", "event_fit_hours_before_onset")
-"""`EVENT_FEATURES` counts any event upstream of a hypothesis; these only events whose kind can produce the
+"""`EVENT_FEATURES` count any event upstream of a hypothesis; these count only events whose kind can produce the
 hypothesis' cause kind (`rca.generators.events.cause_kinds_of_event`): a source backfill upstream of a feature
 supports skew there, not data drift, and nothing supports a concept drift or a segment shift."""
 SCORE_FEATURES = ("score", "log_score", "score_rank", "score_rank_in_node_kind", "score_rank_on_node",
@@ -59,7 +59,7 @@ ID_COLUMNS = ("incident_id", "node", "kind")
 
 UNPORTABLE_FEATURES = ("n_hypotheses", "n_evidence", "in_degree", "out_degree", "ppr", "n_anomalous_descendants",
                        "n_anomalous_ancestors", "metric.n_points_baseline", "metric.n_points_current")
-"""Computed for every row (rankers trained before them still read them) but not trained on: counts and raw
+"""Computed for every row (rankers trained before this list existed still read them) but not trained on: counts and raw
 masses that grow with the size of the system (hypotheses, degrees, PageRank mass, anomalous relatives) or
 follow the metrics' sampling resolution (points per window), so they mean something else on another system.
 Their portable forms stay: ``ppr_rel``, ``ppr_rank``, ``anomalous_descendant_share``, the rank features."""
