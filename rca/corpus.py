@@ -192,8 +192,7 @@ def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, ca
     corpus_dir = Path(corpus_dir).resolve()
     if (corpus_dir / "bundles").exists():
         raise ConfigError("out", str(corpus_dir), "a directory without bundles/ (a recipe corpus keeps none)")
-    if n < 0 or mesh < 0 or n + mesh < 1:
-        raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
+    _check_counts(n, mesh)
     corpus_dir.mkdir(parents=True, exist_ok=True)
     recipe = Recipe(n, mesh, seed)
     target = _recipe_target(corpus_dir, cache_root)
@@ -334,6 +333,11 @@ def corpus_plan(n: int, seed: int, mesh: int = 0) -> list[tuple[str, int, list[s
     return sorted(plan, key=lambda p: (p[3], p[0]))
 
 
+def _check_counts(n: int, mesh: int) -> None:
+    if n < 0 or mesh < 0 or n + mesh < 1:
+        raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
+
+
 def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime]) -> Entry:
     """Simulate one incident of a `corpus_plan` and archive it into ``corpus_dir`` (its split not yet set)."""
     from rca.simulate import simulate_incident
@@ -357,8 +361,7 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, pr
     The same ``n``, ``mesh`` and ``seed`` give byte-identical archives and manifest (`corpus_plan`).
     ``progress`` (optional) is called with 1 after each incident.
     """
-    if n < 0 or mesh < 0 or n + mesh < 1:
-        raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
+    _check_counts(n, mesh)
     corpus_dir = Path(corpus_dir).resolve()
     kept = [e for e in read_manifest(corpus_dir) if e.source != "simulated"]
     for old in read_manifest(corpus_dir):
