@@ -52,31 +52,80 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
     return out
 
 
-def format_tables(evaluation: dict) -> str:
-    """Plain-text tables for the terminal (the Markdown report reuses them)."""
-    lines = []
-    for part in ("corpus", "realdata"):
+TARGETS = (
+    # (part, what, measured from one evaluation, comparison, target)
+    ("corpus", "AC@1 (node+kind)", lambda d: d["results"][_ranker(d)]["overall"]["AC@1"], ">=", 0.85),
+    ("corpus", "AC@3 (node+kind)", lambda d: d["results"][_ranker(d)]["overall"]["AC@3"], ">=", 0.95),
+    ("corpus", "AC@1 above the best naive baseline", lambda d: d["results"][_ranker(d)]["overall"]["AC@1"]
+     - max(d["results"][n]["overall"]["AC@1"] for n in NAIVE), ">=", 0.25),
+    ("corpus", "lowest AC@3 of a cause kind", lambda d: min(k["AC@3"] for k in d["results"][_ranker(d)]["by_kind"]
+                                                            .values()), ">=", 0.80),
+    ("corpus", "ECE of top-1 confidence", lambda d: d["results"][_ranker(d)].get("ece", float("nan")), "<=", 0.08),
+    ("realdata", "service-level AC@1", lambda d: d["results"][_ranker(d)]["node_level"]["AC@1"], ">=", 0.6),
+    ("realdata", "service-level AC@3", lambda d: d["results"][_ranker(d)]["node_level"]["AC@3"], ">=", 0.85),
+)
+"""The engine's accuracy targets (the ranking issue's definition of done), checked in every report."""
+NAIVE = ("largest score", "latest change", "random")
+
+
+def _ranker(data: dict) -> str:
+    return next(iter(data["results"]))
+
+
+def target_rows(evaluation: dict) -> list[dict]:
+    """Each target of `TARGETS` whose part was evaluated: what, target, measured value, met."""
+    out = []
+    for part, what, measure, op, target in TARGETS:
         if part not in evaluation:
             continue
-        data = evaluation[part]
-        level = "node_level" if part == "realdata" else "overall"
-        c = data["candidates"]
-        lines += [f"## {part}: {data['path']} ({c['n']} incidents, split {evaluation['split'] if part == 'corpus' else 'all (test only)'})",
-                  "", f"candidate recall {c['recall']:.3f} (node only {c['node_recall']:.3f}), "
-                      f"median hypotheses per incident {c['median_hypotheses']:.0f}", ""]
-        for lvl in (["overall", "node_level"] if part == "corpus" else [level]):
-            lines += [f"{'node+kind' if lvl == 'overall' else 'node only (service level)'}:", "",
-                      "| ranker | " + " | ".join(METRICS) + " | ECE |", "|---" * (len(METRICS) + 2) + "|"]
-            for name, res in data["results"].items():
-                ece = res.get("ece")
-                lines.append(f"| {name} | " + " | ".join(f"{res[lvl].get(m, float('nan')):.3f}" for m in METRICS)
-                             + f" | {'' if ece is None else f'{ece:.3f}'} |")
-            lines.append("")
+        value = float(measure(evaluation[part]))
+        met = bool(value >= target if op == ">=" else value <= target)
+        out.append({"part": part, "what": what, "target": f"{op} {target:.2f}", "value": value, "met": met})
+    return out
+
+
+def format_part(evaluation: dict, part: str) -> list[str]:
+    """One part's heading, candidate recall and metric tables (plain Markdown, read on a terminal too)."""
+    data = evaluation[part]
+    c = data["candidates"]
+    split = evaluation["split"] if part == "corpus" else "all (test only)"
+    lines = [f"## {part}: {data['path']} ({c['n']} incidents, split {split})", "",
+             f"candidate recall {c['recall']:.3f} (node only {c['node_recall']:.3f}), "
+             f"median hypotheses per incident {c['median_hypotheses']:.0f}", ""]
+    for lvl in (["overall", "node_level"] if part == "corpus" else ["node_level"]):
+        lines += [f"{'node+kind' if lvl == 'overall' else 'node only (service level)'}:", "",
+                  "| ranker | " + " | ".join(METRICS) + " | ECE |", "|---" * (len(METRICS) + 2) + "|"]
+        for name, res in data["results"].items():
+            ece = res.get("ece")
+            lines.append(f"| {name} | " + " | ".join(f"{res[lvl].get(m, float('nan')):.3f}" for m in METRICS)
+                         + f" | {'' if ece is None else f'{ece:.3f}'} |")
+        lines.append("")
+    return lines
+
+
+def format_targets(evaluation: dict) -> list[str]:
+    rows = target_rows(evaluation)
+    if not rows:
+        return []
+    lines = ["## Targets", "", "| part | what | target | measured | met |", "|---|---|---|---|---|"]
+    lines += [f"| {r['part']} | {r['what']} | {r['target']} | {r['value']:.3f} | {'yes' if r['met'] else '**no**'} |"
+              for r in rows]
+    return [*lines, ""]
+
+
+def format_tables(evaluation: dict) -> str:
+    """Plain-text tables for the terminal: the targets, then each part's metrics."""
+    lines = format_targets(evaluation)
+    for part in ("corpus", "realdata"):
+        if part in evaluation:
+            lines += format_part(evaluation, part)
     return "\n".join(lines)
 
 
 def write_report(evaluation: dict, path: Path) -> list[Path]:
-    """The Markdown report with its charts (PNG under ``<report dir>/figures/``); returns the files written."""
+    """The Markdown report with its charts (PNG under ``<report dir>/figures/``); returns the files written.
+
+    Each part (the corpus split, the real data) is one section: its tables, then its charts."""
     from rca.ranking import charts
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,23 +134,24 @@ def write_report(evaluation: dict, path: Path) -> list[Path]:
     body = ["# Ranking evaluation", "",
             f"Generated by `rca evaluate` with ranker `{evaluation['ranker']}`. AC@k: share of incidents whose "
             "true cause (same node and kind) is in the top k; Avg@5 the mean of AC@1..AC@5; ECE over top-1 "
-            "confidence vs top-1 correctness, 10 equal-width bins.", "", format_tables(evaluation)]
+            "confidence vs top-1 correctness, 10 equal-width bins.", "", *format_targets(evaluation)]
     for part in ("corpus", "realdata"):
         if part not in evaluation:
             continue
+        body += format_part(evaluation, part)
         results = evaluation[part]["results"]
         level = "node_level" if part == "realdata" else "overall"
         written.append(charts.ac_bars(results, figures / f"{part}-ac.png", level=level))
         body += [f"![AC@k per ranker ({part})](figures/{part}-ac.png)", ""]
-        if part == "corpus":
-            written.append(charts.per_kind_ac3(results, figures / "corpus-kind-ac3.png"))
-            body += ["### AC@3 per cause kind", "", "| kind | " + " | ".join(results) + " |",
+        kinds = next(iter(results.values())).get("by_kind", {})
+        if kinds:
+            written.append(charts.per_kind_ac3(results, figures / f"{part}-kind-ac3.png"))
+            body += [f"### AC@3 per cause kind ({part}, node+kind)", "", "| kind | " + " | ".join(results) + " |",
                      "|---" * (len(results) + 1) + "|"]
-            kinds = next(iter(results.values()))["by_kind"]
             for kind in kinds:
                 body.append(f"| {kind} (n={kinds[kind]['n']}) | "
                             + " | ".join(f"{r['by_kind'][kind]['AC@3']:.3f}" for r in results.values()) + " |")
-            body += ["", "![AC@3 per cause kind](figures/corpus-kind-ac3.png)", ""]
+            body += ["", f"![AC@3 per cause kind ({part})](figures/{part}-kind-ac3.png)", ""]
         first = next(iter(results.values()))
         if "reliability" in first:
             written.append(charts.reliability(first["reliability"], figures / f"{part}-reliability.png"))

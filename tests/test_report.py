@@ -1,0 +1,52 @@
+"""The evaluation report: each part's tables and charts together, and the targets checked against the figures."""
+
+import re
+
+from rca.ranking.heuristic import HeuristicRanker
+from rca.ranking.report import candidate_recall, evaluate_table, format_tables, target_rows, write_report
+from tests.rank_builders import synthetic_table
+
+
+class ByScore:
+    """Ranks by the generator score, which the synthetic cause has higher by ``0.7 * signal``."""
+
+    name = "by score"
+    calibration = HeuristicRanker().calibration
+
+    def score_table(self, rows):
+        return rows["score"].to_numpy()
+
+
+def evaluation(signal_corpus: float, signal_real: float) -> dict:
+    parts = {}
+    for part, signal in (("corpus", signal_corpus), ("realdata", signal_real)):
+        table = synthetic_table(40, signal=signal, seed=3)
+        parts[part] = {"path": f"/data/{part}", "candidates": candidate_recall(table),
+                       "results": evaluate_table(table, ByScore())}
+    return {"ranker": "by score", "split": "test", **parts}
+
+
+def test_targets_are_measured_from_the_figures_and_judged():
+    good, poor = evaluation(12.0, 12.0), evaluation(0.0, 0.0)
+    by_what = {(r["part"], r["what"]): r for r in target_rows(good)}
+    assert by_what[("corpus", "AC@1 (node+kind)")]["value"] == good["corpus"]["results"]["by score"]["overall"]["AC@1"]
+    assert by_what[("realdata", "service-level AC@3")]["value"] == \
+        good["realdata"]["results"]["by score"]["node_level"]["AC@3"]
+    assert by_what[("corpus", "AC@1 (node+kind)")]["met"]
+    assert not any(r["met"] for r in target_rows(poor) if r["what"].startswith(("AC@1", "service-level")))
+    only_corpus = {k: v for k, v in good.items() if k != "realdata"}
+    assert {r["part"] for r in target_rows(only_corpus)} == {"corpus"}
+
+
+def test_report_keeps_each_parts_charts_in_its_own_section(tmp_path):
+    written = write_report(evaluation(12.0, 0.0), tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text()
+    assert all(p.is_file() for p in written)
+    sections = re.split(r"^## ", text, flags=re.M)
+    corpus = next(s for s in sections if s.startswith("corpus"))
+    real = next(s for s in sections if s.startswith("realdata"))
+    assert "figures/corpus-ac.png" in corpus and "figures/corpus-ac.png" not in real
+    assert "figures/realdata-ac.png" in real and "figures/realdata-kind-ac3.png" in real
+    targets = next(s for s in sections if s.startswith("Targets"))
+    assert "| realdata | service-level AC@1 | >= 0.60 |" in targets and "**no**" in targets
+    assert format_tables(evaluation(12.0, 0.0)).startswith("## Targets")
