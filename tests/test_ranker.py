@@ -1,19 +1,21 @@
 import json
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 
+import rca
 from rca.contract import load_bundle
 from rca.contract.bundle import Bundle
 from rca.contract.models import Event
 from rca.corpus import write_recipe
 from rca.errors import NotFoundError
 from rca.generators.base import Anomaly, Candidates, Hypothesis
-from rca.ranking.dataset import build_training_table, corpus_incidents
+from rca.ranking.dataset import build_training_table, corpus_incidents, feature_sources
 from rca.ranking.evaluate import evaluate_scores, largest_score, random_metrics
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, UNPORTABLE_FEATURES, incident_table
 from rca.ranking.heuristic import HeuristicRanker
@@ -171,6 +173,16 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
     pd.testing.assert_frame_equal(cached.rows, table.rows)
     assert len(list(cache.glob("rows-*.parquet"))) == 1
+
+
+def test_table_cache_follows_the_code_that_computes_features_only():
+    package = Path(rca.__file__).parent
+    sources = {p.relative_to(package).as_posix() for p in feature_sources()}
+    # what the rows are computed from, directly and through imports (rca.generators imports every generator)
+    assert {"ranking/dataset.py", "ranking/features.py", "generators/metrics.py", "graph/symptom.py",
+            "contract/load.py", "stats/robust.py", "__init__.py"} <= sources
+    # the model, the report and the service do not change the rows
+    assert not sources & {"ranking/lgbm.py", "ranking/report.py", "ranking/train.py", "cli.py", "api/app.py"}
 
 
 def test_training_table_reads_nested_corpora_once_and_never_their_tests(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ is a test set, like the real data). When `rca.corpus.incidents` lands, swap this
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
 
     The default cache is ``<RCA_DATA_DIR>/cache/<corpus name>`` (never inside the corpus: it may be read-only).
 
-    The cache key hashes the rca source code and the corpus' entries, so a change in either rebuilds it.
+    The cache key hashes the source the rows are computed from (`feature_sources`) and the corpus' entries, so
+    a change in either rebuilds it.
     """
     if processes < 1:
         raise ConfigError("processes", processes, "an integer >= 1")
@@ -151,10 +153,44 @@ def code_version() -> str:
         return "unknown"
 
 
+def feature_sources(start: str = __name__) -> list[Path]:
+    """The rca source files a hypothesis table depends on: ``start`` and every rca module it imports, directly
+    or through others (imports inside functions included; found by reading the code, not by importing it).
+
+    Editing the ranker, the service or the report leaves the cached tables valid; editing a generator, the graph
+    or the feature code rebuilds them."""
+    package = Path(__file__).resolve().parents[1]
+
+    def files(module: str) -> list[Path]:
+        parts = module.split(".")[1:]
+        found = []
+        for i in range(len(parts) + 1):        # importing rca.a.b runs rca/__init__, rca/a/__init__, then b
+            base = package.joinpath(*parts[:i])
+            last = i == len(parts)
+            found += [c for c in ((base.with_suffix(".py"), base / "__init__.py") if last else (base / "__init__.py",))
+                      if c.is_file()]
+        return found
+
+    seen: set[Path] = set()
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        for path in files(module):
+            if path in seen:
+                continue
+            seen.add(path)
+            for node in ast.walk(ast.parse(path.read_bytes())):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "rca":
+                    todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                elif isinstance(node, ast.Import):
+                    todo += [a.name for a in node.names if a.name.split(".")[0] == "rca"]
+    return sorted(seen)
+
+
 def _cache_key(entries: list[CorpusEntry]) -> str:
     h = hashlib.sha256()
     package = Path(__file__).resolve().parents[1]
-    for source in sorted(package.rglob("*.py")):
+    for source in feature_sources():
         h.update(source.relative_to(package).as_posix().encode())
         h.update(source.read_bytes())
     for e in entries:
