@@ -1,9 +1,15 @@
 """The evaluation report: each part's tables and charts together, and the targets checked against the figures."""
 
+import json
 import re
 
+import numpy as np
+import pandas as pd
+
+from rca.ranking.dataset import HypothesisTable
 from rca.ranking.heuristic import HeuristicRanker
-from rca.ranking.report import candidate_recall, evaluate_table, format_tables, target_rows, write_report
+from rca.ranking.report import (candidate_recall, evaluate_table, format_tables, target_rows, top1_misses,
+                                write_report)
 from tests.rank_builders import synthetic_table
 
 
@@ -50,3 +56,22 @@ def test_report_keeps_each_parts_charts_in_its_own_section(tmp_path):
     targets = next(s for s in sections if s.startswith("Targets"))
     assert "| realdata | service-level AC@1 | >= 0.60 |" in targets and "**no**" in targets
     assert format_tables(evaluation(12.0, 0.0)).startswith("## Targets")
+
+
+def test_top1_misses_name_the_rank_of_the_truth_and_what_came_first(tmp_path):
+    rows = pd.DataFrame({"incident_id": ["a", "a", "b", "b", "c"],
+                         "node": ["service:x", "service:y", "service:x", "service:y", "service:x"],
+                         "kind": ["dependency_errors"] * 5})
+    causes = {"a": "service:x", "b": "service:x", "c": "service:z"}
+    incidents = pd.DataFrame({"incident_id": list(causes), "split": "test", "detected_at": "",
+                              "causes": [json.dumps([[n, "dependency_errors"]]) for n in causes.values()],
+                              "n_hypotheses": [2, 2, 1]})
+    misses = top1_misses(HypothesisTable(rows, incidents), np.array([2.0, 1.0, 1.0, 2.0, 1.0]))
+    assert misses == [
+        {"incident": "b", "truth": "service:x dependency_errors", "rank": 2, "first": "service:y dependency_errors"},
+        {"incident": "c", "truth": "service:z dependency_errors", "rank": None, "first": "service:x dependency_errors"}]
+    evaluated = evaluation(12.0, 0.0)
+    evaluated["realdata"]["misses"] = misses
+    write_report(evaluated, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text()
+    assert "| c | service:z dependency_errors | not proposed | service:x dependency_errors |" in text

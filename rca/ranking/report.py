@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from rca.ranking.dataset import HypothesisTable, build_training_table
-from rca.ranking.evaluate import evaluate_scores, largest_score, latest_change, random_metrics
+from rca.ranking.evaluate import evaluate_scores, largest_score, latest_change, random_metrics, rankings
 from rca.ranking.heuristic import HeuristicRanker
+from rca.ranking.metrics import first_hit
 
 METRICS = ("AC@1", "AC@3", "Avg@5", "MRR", "NDCG@5")
 
@@ -38,17 +39,35 @@ def evaluate_table(table: HypothesisTable, ranker) -> dict[str, dict]:
     return results
 
 
+def top1_misses(table: HypothesisTable, scores: np.ndarray, *, node_level: bool = False) -> list[dict]:
+    """The incidents whose first-ranked hypothesis is not a true cause: id, true causes, the rank of the first
+    true one (None when no generator proposed it) and what was ranked first; for a reviewer to look at."""
+    ranked = rankings(table.rows, scores)
+    out = []
+    for incident, truth in sorted(table.truths().items()):
+        ranking = ranked.get(incident, [])
+        pos = first_hit(ranking, truth, node_level=node_level)
+        if pos == 1:
+            continue
+        out.append({"incident": incident, "truth": "; ".join(f"{n} {k}" for n, k in sorted(truth)),
+                    "rank": None if np.isinf(pos) else int(pos),
+                    "first": f"{ranking[0][0]} {ranking[0][1]}" if ranking else ""})
+    return out
+
+
 def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranker, *, processes: int = 2) -> dict:
     """Build the tables (cached) and evaluate; the split named is the only one read from the corpus."""
     out: dict = {"ranker": ranker.name, "split": split}
     if corpus is not None:
         table = build_training_table(corpus, (split,), processes=processes)
         out["corpus"] = {"path": str(corpus), "candidates": candidate_recall(table),
-                         "results": evaluate_table(table, ranker)}
+                         "results": evaluate_table(table, ranker),
+                         "misses": top1_misses(table, ranker.score_table(table.rows))}
     if realdata is not None:
         table = build_training_table(realdata, None, processes=processes)
         out["realdata"] = {"path": str(realdata), "candidates": candidate_recall(table),
-                           "results": evaluate_table(table, ranker)}
+                           "results": evaluate_table(table, ranker),
+                           "misses": top1_misses(table, ranker.score_table(table.rows), node_level=True)}
     return out
 
 
@@ -160,5 +179,13 @@ def write_report(evaluation: dict, path: Path) -> list[Path]:
             body += [f"| {r['bin']} | {r['count']} | {r['confidence']:.3f} | {r['accuracy']:.3f} |"
                      for r in first["reliability"] if r["count"]]
             body += ["", f"![reliability](figures/{part}-reliability.png)", ""]
+        misses = evaluation[part].get("misses")
+        if misses:
+            level = "the service" if part == "realdata" else "node and kind"
+            body += [f"### Missed at top 1 ({part}, {evaluation['ranker']}; {level})", "",
+                     "| incident | true cause | its rank | ranked first |", "|---|---|---|---|"]
+            body += [f"| {m['incident']} | {m['truth']} | {m['rank'] or 'not proposed'} | {m['first']} |"
+                     for m in misses]
+            body.append("")
     path.write_text("\n".join(body) + "\n")
     return [path, *written]
