@@ -22,6 +22,7 @@ def synthetic_table(n_incidents: int = 60, per_incident: int = 8, seed: int = 0,
         inc = f"inc-{i:03d}"
         for j in range(per_incident):
             row = {name: 0.0 for name in BASE_FEATURES}
+            row["event_latest_rank"] = float("nan")      # no change event upstream (ranks start at 1)
             is_cause = j == cause
             row.update({"incident_id": inc, "node": f"feature:f{j}", "kind": "data_drift", "split": split,
                         "is_cause": float(is_cause), "score": float(rng.gamma(2.0)) + signal * 0.7 * is_cause,

@@ -181,8 +181,8 @@ def write_report(evaluation: dict, path: Path) -> list[Path]:
             body += ["", f"![reliability](figures/{part}-reliability.png)", ""]
         misses = evaluation[part].get("misses")
         if misses:
-            level = "the service" if part == "realdata" else "node and kind"
-            body += [f"### Missed at top 1 ({part}, {evaluation['ranker']}; {level})", "",
+            scope = "the service" if part == "realdata" else "node and kind"
+            body += [f"### Missed at top 1 ({part}, {evaluation['ranker']}; {scope})", "",
                      "| incident | true cause | its rank | ranked first |", "|---|---|---|---|"]
             body += [f"| {m['incident']} | {m['truth']} | {m['rank'] or 'not proposed'} | {m['first']} |"
                      for m in misses]
