@@ -63,7 +63,23 @@ def test_ks_binned_matches_scipy_on_discrete_samples():
     ref = stats.ks_2samp(a, b, method="asymp")
     got = ks_binned(ca, cb)
     assert got.statistic == pytest.approx(ref.statistic)
-    assert got.p_value == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+    # effective size 1,200: Stephens' approximation of scipy's finite-n p-value
+    assert np.log10(got.p_value) == pytest.approx(np.log10(ref.pvalue), abs=0.05)
+    small = ks_binned(ca[:5] // 10, cb[:5] // 10)          # effective size <= 1,000: scipy's own value
+    ref_small = stats.ks_2samp(np.repeat(np.arange(5), ca[:5] // 10), np.repeat(np.arange(5), cb[:5] // 10),
+                               method="asymp")
+    assert small.p_value == pytest.approx(ref_small.pvalue, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("en", [1001, 2000, 5000, 20000, 100000])
+def test_large_sample_ks_p_value_stays_close_to_the_finite_n_distribution(en):
+    from rca.stats.distributions import _ks_asymp_p
+
+    for d in np.linspace(0.002, 0.3, 60):
+        exact = stats.kstwo.sf(d, en)
+        if exact < 1e-30:
+            break
+        assert np.log10(_ks_asymp_p(d, 2 * en, 2 * en)) == pytest.approx(np.log10(exact), abs=0.05), d
 
 
 def test_ks_exact_wraps_scipy_and_drops_nan():

@@ -75,8 +75,8 @@ def ks_binned(expected, actual) -> TestResult:
 
     The statistic is the largest gap between the two cumulative shares, which equals the exact KS statistic
     when every value of a bin sits at one point (otherwise it is a lower bound). The p-value is the
-    asymptotic two-sided one that ``scipy.stats.ks_2samp(method="asymp")`` uses, with the sample sizes
-    taken from the count totals.
+    two-sided one of `_ks_asymp_p` (``scipy.stats.ks_2samp(method="asymp")``'s, approximated for large
+    samples), with the sample sizes taken from the count totals.
     """
     p, q = _aligned(expected, actual)
     d = float(np.max(np.abs(np.cumsum(p) - np.cumsum(q))))
@@ -84,9 +84,26 @@ def ks_binned(expected, actual) -> TestResult:
     return TestResult(d, _ks_asymp_p(d, n, m))
 
 
+KS_FINITE_N_MAX = 1000
+"""Up to this effective sample size the KS p-value is scipy's finite-n one; above it, Stephens' approximation."""
+
+
 def _ks_asymp_p(d: float, n: float, m: float) -> float:
+    """Two-sided KS p-value for statistic ``d`` and sample sizes ``n``, ``m`` (effective size ``nm/(n+m)``).
+
+    Up to `KS_FINITE_N_MAX` it is exactly what ``scipy.stats.ks_2samp(method="asymp")`` computes, Kolmogorov's
+    distribution for that size (``scipy.stats.kstwo``). That costs 1 ms at size 1,000, 3 ms at 3,000 and 23 ms at
+    20,000, over a hundred times per bundle; above it the limiting distribution with Stephens' (1970) finite-size
+    correction, ``kolmogorov((sqrt(en) + 0.12 + 0.11 / sqrt(en)) * d)``, agrees with it within 0.05 in log10 p
+    wherever p > 1e-30 and costs microseconds.
+    """
     en = n * m / (n + m)
-    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    if en <= KS_FINITE_N_MAX:
+        p = stats.kstwo.sf(d, np.round(en))
+    else:
+        root = np.sqrt(en)
+        p = special.kolmogorov((root + 0.12 + 0.11 / root) * d)
+    return float(np.clip(p, 0.0, 1.0))
 
 
 def ks_exact(reference, sample) -> TestResult:
@@ -164,8 +181,8 @@ def ks_sorted(reference, sample) -> TestResult:
     """Two-sample KS test on two already sorted, NaN-free samples, without scipy's exact-p cost.
 
     The statistic is exact (equal to ``scipy.stats.ks_2samp(...).statistic``); the p-value is the
-    asymptotic two-sided one of ``ks_2samp(method="asymp")``, accurate for the sample sizes of a feature
-    table and O(1) where scipy's exact method is O(n * m) for samples up to 10 000.
+    two-sided one of `_ks_asymp_p` (``ks_2samp(method="asymp")``'s, approximated for large samples), O(1)
+    where scipy's exact method is O(n * m) for samples up to 10 000.
 
     Parameters
     ----------
