@@ -55,7 +55,25 @@ def machine() -> dict:
             versions[name] = "not installed"
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
             "memory_gib": round(mem, 1), "python": platform.python_version(), "platform": platform.platform(),
-            "cpu": _cpu_model(), "load_1min_at_start": round(load[0], 2), "versions": versions}
+            "cpu": _cpu_model(), "load_1min_at_start": round(load[0], 2), "reference_s_at_start": reference_seconds(),
+            "versions": versions}
+
+
+def reference_seconds(*, repeat: int = 5) -> float:
+    """Median seconds of a fixed workload like the engine's own (a numpy sort, a pandas group-by median, a
+    Python loop). On a shared machine the same code runs up to twice as slow on one day as on another; the
+    benchmarks record this figure at their start and end so that runs on different days can be compared."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x, keys = rng.normal(size=1_000_000), rng.integers(0, 1_000, 1_000_000)
+
+    def work() -> float:
+        np.sort(x)
+        pd.Series(x).groupby(keys).median()
+        return float(sum(i * i for i in range(200_000)))
+
+    return timed(work, repeat=repeat)[0]
 
 
 def _cpu_model() -> str:

@@ -14,6 +14,15 @@ def _met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**met**" if ok else "**not met**")
 
 
+def _reference(m: dict) -> str:
+    """The machine's speed during the run (`bench.common.reference_seconds`), when it was recorded."""
+    if "reference_s_at_start" not in m:
+        return ""
+    end = f", {m['reference_s_at_end']:.3f} s at the end" if "reference_s_at_end" in m else ""
+    return (f" A fixed reference workload (`bench.common.reference_seconds`) took {m['reference_s_at_start']:.3f} s "
+            f"at the start{end}: figures of runs on other days scale with it.")
+
+
 def write_report(results: dict, out: Path, figures: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
@@ -23,7 +32,7 @@ def write_report(results: dict, out: Path, figures: Path) -> None:
              (" **Quick run: smoke-test sizes, not figures to quote.**" if results["quick"] else ""), "",
              f"Measured {m['date']} on {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}, "
              f"{m['platform']}; 1-minute load {m['load_1min_at_start']} at the start (the machine is shared, so "
-             "figures are medians and still noisy).", "",
+             "figures are medians and still noisy)." + _reference(m), "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", ""]
     lines += _targets(results)
     if "scaling" in results:

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import api_load, drift, scaling, train_time  # noqa: E402
-from bench.common import machine  # noqa: E402
+from bench.common import machine, reference_seconds  # noqa: E402
 from bench.report import write_report  # noqa: E402
 
 BENCHMARKS = {"scaling": scaling.run, "drift": drift.run, "api": api_load.run, "train": train_time.run}
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         results[name] = BENCHMARKS[name](quick=args.quick)
         results["seconds"][name] = time.perf_counter() - t0
+    results["machine"]["reference_s_at_end"] = reference_seconds()
     figures = args.figures or args.out.parent / "figures"
     write_report(results, args.out, figures)
     print(f"wrote {args.out}")

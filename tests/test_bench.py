@@ -40,6 +40,9 @@ def test_run_all_quick_drift_writes_the_document(tmp_path):
     ours = results["drift"]["ours"]
     assert ours["recall"] > 0 and ours["precision"] > 0  # the quick data has large drifts our stage must find
     assert (tmp_path / "figures" / "bench-results.json").is_file()
+    machine = results["machine"]
+    assert machine["reference_s_at_start"] > 0 and machine["reference_s_at_end"] > 0
+    assert f"took {machine['reference_s_at_start']:.3f} s at the start" in text
 
 
 def test_run_all_rejects_an_unknown_benchmark(tmp_path):
