@@ -61,8 +61,9 @@ def machine() -> dict:
 
 def reference_seconds(*, repeat: int = 5) -> float:
     """Median seconds of a fixed workload like the engine's own (a numpy sort, a pandas group-by median, a
-    Python loop). On a shared machine the same code runs up to twice as slow on one day as on another; the
-    benchmarks record this figure at their start and end so that runs on different days can be compared."""
+    Python loop). On a shared machine the same code has run up to twice as slow on one day as on another; the
+    benchmarks record this figure at their start and end, a first check before comparing runs of different
+    days (it does not capture every kind of slowdown: memory or I/O contention may not show in it)."""
     import pandas as pd
 
     rng = np.random.default_rng(0)

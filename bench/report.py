@@ -20,7 +20,7 @@ def _reference(m: dict) -> str:
         return ""
     end = f", {m['reference_s_at_end']:.3f} s at the end" if "reference_s_at_end" in m else ""
     return (f" A fixed reference workload (`bench.common.reference_seconds`) took {m['reference_s_at_start']:.3f} s "
-            f"at the start{end}: figures of runs on other days scale with it.")
+            f"at the start{end}; compare it between runs before comparing their figures (recorded since 2026-12-02).")
 
 
 def write_report(results: dict, out: Path, figures: Path) -> None:
