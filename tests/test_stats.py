@@ -26,7 +26,7 @@ from rca.stats import (
     wasserstein_binned,
     wasserstein_exact,
 )
-from rca.stats.distributions import psi_rows
+from rca.stats.distributions import _ks_asymp_p, psi_rows
 
 
 def test_psi_textbook_and_known_answer():
@@ -73,8 +73,6 @@ def test_ks_binned_matches_scipy_on_discrete_samples():
 
 @pytest.mark.parametrize("en", [1001, 2000, 5000, 20000, 100000])
 def test_large_sample_ks_p_value_stays_close_to_the_finite_n_distribution(en):
-    from rca.stats.distributions import _ks_asymp_p
-
     for d in np.linspace(0.002, 0.3, 60):
         exact = stats.kstwo.sf(d, en)
         if exact < 1e-30:
