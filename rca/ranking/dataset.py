@@ -160,30 +160,22 @@ def feature_sources(start: str = __name__) -> list[Path]:
     Editing the ranker, the service or the report leaves the cached tables valid; editing a generator, the graph
     or the feature code rebuilds them."""
     package = Path(__file__).resolve().parents[1]
-
-    def files(module: str) -> list[Path]:
-        parts = module.split(".")[1:]
-        found = []
-        for i in range(len(parts) + 1):        # importing rca.a.b runs rca/__init__, rca/a/__init__, then b
-            base = package.joinpath(*parts[:i])
-            last = i == len(parts)
-            found += [c for c in ((base.with_suffix(".py"), base / "__init__.py") if last else (base / "__init__.py",))
-                      if c.is_file()]
-        return found
-
     seen: set[Path] = set()
     todo = [start]
     while todo:
-        module = todo.pop()
-        for path in files(module):
-            if path in seen:
-                continue
-            seen.add(path)
-            for node in ast.walk(ast.parse(path.read_bytes())):
-                if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "rca":
-                    todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-                elif isinstance(node, ast.Import):
-                    todo += [a.name for a in node.names if a.name.split(".")[0] == "rca"]
+        parts = todo.pop().split(".")
+        # importing rca.a.b runs rca/__init__.py and rca/a/__init__.py too: its parent packages are modules to read
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        base = package.joinpath(*parts[1:])
+        path = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+        if path is None or path in seen:            # not a module (a name imported from one), or read already
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "rca":
+                todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == "rca"]
     return sorted(seen)
 
 
