@@ -25,12 +25,14 @@ def candidate_recall(table: HypothesisTable) -> dict:
             "median_hypotheses": float(table.incidents["n_hypotheses"].median()) if len(truths) else 0.0}
 
 
-def evaluate_table(table: HypothesisTable, ranker) -> dict[str, dict]:
-    """Metrics of the ranker in use, the heuristic scorer and the naive baselines on one table."""
+def evaluate_table(table: HypothesisTable, ranker, *, scores: np.ndarray | None = None) -> dict[str, dict]:
+    """Metrics of the ranker in use (``scores``: its scores of the table's rows, when already computed), the
+    heuristic scorer and the naive baselines on one table."""
     heuristic = HeuristicRanker()
     results = {}
     if not isinstance(ranker, HeuristicRanker):
-        results[ranker.name] = evaluate_scores(table, ranker.score_table(table.rows), calibration=ranker.calibration)
+        scores = ranker.score_table(table.rows) if scores is None else scores
+        results[ranker.name] = evaluate_scores(table, scores, calibration=ranker.calibration)
     results["heuristic"] = evaluate_scores(table, heuristic.score_table(table.rows),
                                            calibration=heuristic.calibration)
     results["largest score"] = evaluate_scores(table, largest_score(table.rows))
@@ -59,36 +61,35 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
     """Build the tables (cached) and evaluate; the split named is the only one read from the corpus."""
     out: dict = {"ranker": ranker.name, "split": split}
     if corpus is not None:
-        table = build_training_table(corpus, (split,), processes=processes)
-        out["corpus"] = {"path": str(corpus), "candidates": candidate_recall(table),
-                         "results": evaluate_table(table, ranker),
-                         "misses": top1_misses(table, ranker.score_table(table.rows))}
+        out["corpus"] = _evaluate_part(corpus, build_training_table(corpus, (split,), processes=processes), ranker)
     if realdata is not None:
-        table = build_training_table(realdata, None, processes=processes)
-        out["realdata"] = {"path": str(realdata), "candidates": candidate_recall(table),
-                           "results": evaluate_table(table, ranker),
-                           "misses": top1_misses(table, ranker.score_table(table.rows), node_level=True)}
+        out["realdata"] = _evaluate_part(realdata, build_training_table(realdata, None, processes=processes), ranker,
+                                         node_level=True)
     return out
 
 
-TARGETS = (
-    # (part, what, measured from one evaluation, comparison, target)
-    ("corpus", "AC@1 (node+kind)", lambda d: d["results"][_ranker(d)]["overall"]["AC@1"], ">=", 0.85),
-    ("corpus", "AC@3 (node+kind)", lambda d: d["results"][_ranker(d)]["overall"]["AC@3"], ">=", 0.95),
-    ("corpus", "AC@1 above the best naive baseline", lambda d: d["results"][_ranker(d)]["overall"]["AC@1"]
-     - max(d["results"][n]["overall"]["AC@1"] for n in NAIVE), ">=", 0.25),
-    ("corpus", "lowest AC@3 of a cause kind", lambda d: min(k["AC@3"] for k in d["results"][_ranker(d)]["by_kind"]
-                                                            .values()), ">=", 0.80),
-    ("corpus", "ECE of top-1 confidence", lambda d: d["results"][_ranker(d)].get("ece", float("nan")), "<=", 0.08),
-    ("realdata", "service-level AC@1", lambda d: d["results"][_ranker(d)]["node_level"]["AC@1"], ">=", 0.6),
-    ("realdata", "service-level AC@3", lambda d: d["results"][_ranker(d)]["node_level"]["AC@3"], ">=", 0.85),
-)
-"""The engine's accuracy targets (the ranking issue's definition of done), checked in every report."""
+def _evaluate_part(path: Path, table: HypothesisTable, ranker, *, node_level: bool = False) -> dict:
+    scores = ranker.score_table(table.rows)
+    return {"path": str(path), "candidates": candidate_recall(table),
+            "results": evaluate_table(table, ranker, scores=scores),
+            "misses": top1_misses(table, scores, node_level=node_level)}
+
+
 NAIVE = ("largest score", "latest change", "random")
-
-
-def _ranker(data: dict) -> str:
-    return next(iter(data["results"]))
+TARGETS = (
+    # (part, what, measure(the ranker's results, every scorer's results), comparison, target)
+    ("corpus", "AC@1 (node+kind)", lambda ours, _: ours["overall"]["AC@1"], ">=", 0.85),
+    ("corpus", "AC@3 (node+kind)", lambda ours, _: ours["overall"]["AC@3"], ">=", 0.95),
+    ("corpus", "AC@1 above the best naive baseline",
+     lambda ours, every: ours["overall"]["AC@1"] - max(every[n]["overall"]["AC@1"] for n in NAIVE), ">=", 0.25),
+    ("corpus", "lowest AC@3 of a cause kind", lambda ours, _: min(k["AC@3"] for k in ours["by_kind"].values()),
+     ">=", 0.80),
+    ("corpus", "ECE of top-1 confidence", lambda ours, _: ours.get("ece", float("nan")), "<=", 0.08),
+    ("realdata", "service-level AC@1", lambda ours, _: ours["node_level"]["AC@1"], ">=", 0.6),
+    ("realdata", "service-level AC@3", lambda ours, _: ours["node_level"]["AC@3"], ">=", 0.85),
+)
+"""The engine's accuracy targets (the ranking issue's definition of done), checked in every report. "Ours" is the
+ranker in use: the first entry of a part's results (`evaluate_table`)."""
 
 
 def target_rows(evaluation: dict) -> list[dict]:
@@ -97,7 +98,8 @@ def target_rows(evaluation: dict) -> list[dict]:
     for part, what, measure, op, target in TARGETS:
         if part not in evaluation:
             continue
-        value = float(measure(evaluation[part]))
+        results = evaluation[part]["results"]
+        value = float(measure(next(iter(results.values())), results))
         met = bool(value >= target if op == ">=" else value <= target)
         out.append({"part": part, "what": what, "target": f"{op} {target:.2f}", "value": value, "met": met})
     return out
