@@ -68,8 +68,9 @@ def build_graph(bundle: Bundle, candidates: Candidates | None = None) -> nx.DiGr
         for n, attrs in bundle.graph.nodes(data=True):
             g.add_node(n, **attrs)
         g.add_edges_from(bundle.graph.edges, origin="declared")
-    mentioned = _mentioned_nodes(bundle, candidates)
-    for n in mentioned:
+    # sorted: the graph's node order is the order PageRank sums in, and a set's order changes with the process'
+    # hash seed, which made the PageRank features differ in their last digits from one run to the next
+    for n in sorted(_mentioned_nodes(bundle, candidates)):
         g.add_node(n)
     symptom = symptom_node(bundle, candidates)
     if symptom is not None:
