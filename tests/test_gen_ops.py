@@ -122,6 +122,28 @@ def test_gappy_and_constant_series_do_not_dominate():
     assert get_generator("metrics").generate(bundle(metrics=frame)).hypotheses == []
 
 
+def test_a_count_over_a_baseline_that_never_moved_changes_by_whole_steps():
+    """An idle endpoint (zero requests all baseline) that gets one request now and then has moved by one
+    step, not by the capped z of a zero scale; an endpoint woken up to 40 requests per step has moved a lot."""
+    rng = np.random.default_rng(4)
+
+    def counts(service, busy):
+        def make(times, cur):
+            value = np.zeros(len(times))
+            now = np.flatnonzero(cur)
+            value[now[:10] if busy == 1 else now] = busy
+            return pd.DataFrame({"timestamp": times, "service": service, "name": "request_count", "value": value})
+        return make
+
+    frame, _, _ = _metrics(rng, extra=(counts("idle", 1), counts("woken", 40)))
+    scores = {s.service: s for s in score_series(bundle(metrics=frame)) if s.name == "request_count"}
+    assert scores["idle"].z == pytest.approx(1.0, abs=0.01)
+    assert scores["woken"].bad_z > 30
+    hyps = _by_key(get_generator("metrics").generate(bundle(metrics=frame)))
+    assert ("service:woken", "resource_saturation") in hyps
+    assert not [k for k in hyps if k[0] == "service:idle"]
+
+
 def test_availability_drop_is_an_error_hypothesis():
     rng = np.random.default_rng(3)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rca.stats.robust import (iqr, mad, resolution, robust_scale, robust_z, soft_cap, sustained_onset,
+from rca.stats.robust import (count_step, iqr, mad, resolution, robust_scale, robust_z, soft_cap, sustained_onset,
                               two_proportion_z)
 
 
@@ -58,3 +58,10 @@ def test_resolution_and_soft_cap():
     assert resolution([5, 5]) == 0.0
     capped = soft_cap([1.0, 100.0, 200.0])
     assert capped[0] == pytest.approx(1.0, abs=1e-3) and capped[1] < capped[2] < 50
+
+
+def test_count_step_is_one_for_whole_numbers_only():
+    assert count_step(np.zeros(72), [0.0, 0.0, 1.0]) == 1.0
+    assert count_step([3.0, np.nan, 4.0]) == 1.0
+    assert count_step(np.zeros(72), [0.0, 0.5]) == 0.0
+    assert count_step([np.nan]) == 0.0 and count_step() == 0.0

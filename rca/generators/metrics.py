@@ -4,7 +4,8 @@ Every series (service, metric name, instance and other dimensions) is scored as 
 per metric" baselines: its current values against the baseline median, in units of the
 baseline's robust scale (`rca.stats.robust.robust_scale`). Three guards keep poor series from dominating:
 
-* the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1);
+* the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1,
+  also when the baseline never moved: one request to an idle endpoint is one step, `count_step`);
   proportions (availability, error rates in [0, 1] or [0, 100]) are floored at one percentage point instead;
 * a series needs 2 baseline points and 1 current point; how many it had is a ranker feature
   (``metric.n_points_baseline``), not a damping of the score, so incidents with a short baseline (a few
@@ -37,7 +38,7 @@ from rca.contract.nodes import node_id
 from rca.generators import register
 from rca.generators.base import Anomaly, Candidates, Hypothesis, per_bundle
 from rca.generators.windows import window_masks
-from rca.stats.robust import resolution, robust_scale, soft_cap, sustained_onset
+from rca.stats.robust import count_step, resolution, robust_scale, soft_cap, sustained_onset
 
 THRESHOLD = 3.0        # |robust z| from which a series counts as changed (the usual 3-sigma rule)
 WEAK_THRESHOLD = 2.0  # a hypothesis (weak, ranked low by its score) from here; anomalies and onsets need THRESHOLD
@@ -119,12 +120,13 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float) -> SeriesScor
     service, name = str(key[0]), str(key[1])
     family, sign = metric_family(name)
     floor, rel_floor = max(1e-9, resolution(base)), REL_FLOOR
-    if family in _PROPORTION:
-        top = max(base.max(), cur.max())
-        if 0 <= min(base.min(), cur.min()) and top <= 100:
-            # A proportion's level says nothing of its noise (99% available is not "noisier" than 1%
-            # failing): the floor is one percentage point instead.
-            floor, rel_floor = max(floor, 0.01 if top <= 1 else 1.0), 0.0
+    top = max(base.max(), cur.max())
+    if family in _PROPORTION and 0 <= min(base.min(), cur.min()) and top <= 100:
+        # A proportion's level says nothing of its noise (99% available is not "noisier" than 1%
+        # failing): the floor is one percentage point instead.
+        floor, rel_floor = max(floor, 0.01 if top <= 1 else 1.0), 0.0
+    else:
+        floor = max(floor, count_step(base, cur))   # counts move by 1, even from a baseline that never moved
     med = float(np.median(base))
     scale = robust_scale(base, rel_floor=rel_floor, abs_floor=floor)
     point_z = (cur - med) / scale

@@ -117,6 +117,17 @@ def resolution(x) -> float:
     return float(np.diff(u).min())
 
 
+def count_step(*parts) -> float:
+    """1.0 when every finite value of ``parts`` is a whole number (a count), else 0.0.
+
+    `resolution` reads a series' step from its baseline, which shows none when it never moved (an idle
+    endpoint's 72 zero request counts): a count still moves by whole units, so one request where there were
+    none is a change of one step, not of a billion epsilons.
+    """
+    values = np.concatenate([_finite(p) for p in parts]) if parts else np.empty(0)
+    return 1.0 if values.size and bool(np.all(values == np.round(values))) else 0.0
+
+
 def soft_cap(z, cap: float = 50.0):
     """``cap * tanh(z / cap)``: about ``z`` while small, never beyond ``cap``, and still ordered above it.
 
