@@ -182,7 +182,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=None, help=f"default: RCA_BENCH_POSTGRES_URL or {POSTGRES_URL}")
     args = parser.parse_args(argv)
-    return run(quick=args.quick, postgres_url=args.postgres)
+    result = run(quick=args.quick, postgres_url=args.postgres)
+    if "error" in result:
+        print(result["error"], file=sys.stderr)
+    return result
 
 
 if __name__ == "__main__":
