@@ -99,8 +99,11 @@ def _extra_schemas() -> dict[str, str]:
 # ------------------------------------------------------------------------------- the review service
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage API keys of the service.")
 db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The service's database.")
+rankers_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                          help="The ranker registry: versions, promotion log, rollback.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(rankers_app, name="rankers")
 
 
 class KeyRole(StrEnum):
@@ -173,6 +176,68 @@ def retrain() -> None:
     with session_scope(settings.resolved_database_url) as session:
         report = retrain_ranker(session, settings=settings)
     typer.echo(json.dumps(report, indent=2, default=str))
+
+
+@rankers_app.command("list")
+def rankers_list(format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table) -> None:
+    """The ranker in use, the stored versions with their validation metrics, and the promotion log."""
+    from rca.config import get_settings
+    from rca.service import list_rankers
+
+    listing = list_rankers(get_settings())
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(listing, indent=2, default=str))
+        return
+    typer.echo(f"in use: {listing['in_use']}")
+    if not listing["versions"]:
+        typer.echo("no trained versions in the registry (rca train / rca retrain add them)")
+    for v in listing["versions"]:
+        overall = v["metrics"].get("overall", {})
+        scores = "  ".join(f"{k} {overall[k]:.3f}" for k in ("AC@1", "AC@3", "MRR") if k in overall)
+        typer.echo(f"{'*' if v['champion'] else ' '} {v['version']}  {v['n_training_incidents']} training incidents  "
+                   f"{scores or 'no validation metrics'}")
+    for entry in listing["history"]:
+        typer.echo(f"{entry['at']}  {entry['action']:<8} {entry['version'] or 'packaged champion'}  "
+                   f"(was {entry.get('previous') or 'packaged champion'}"
+                   f"{', by ' + entry['by'] if entry.get('by') else ''}): {entry.get('reason', '')}")
+
+
+Reason = Annotated[str, typer.Option(help="why (kept in the promotion log)")]
+
+
+@rankers_app.command("rollback")
+def rankers_rollback(reason: Reason) -> None:
+    """Return to the champion before the current one (the packaged one after the first promotion).
+
+    The running service uses it for its next analysis, no restart."""
+    from rca.config import get_settings
+    from rca.service import rollback_ranker
+
+    result = rollback_ranker(get_settings(), reason, by=_operator())
+    typer.echo(f"rolled back {result['previous']}; champion now "
+               f"{result['restored'] or 'the packaged champion'} (in use: {result['in_use']})")
+
+
+@rankers_app.command("promote")
+def rankers_promote(version: Annotated[str, typer.Argument(help="a stored version (rca rankers list)")],
+                    reason: Reason) -> None:
+    """Make a stored version the champion by hand, without the validation gate (e.g. to undo a rollback)."""
+    from rca.config import get_settings
+    from rca.service import promote_ranker
+
+    result = promote_ranker(get_settings(), version, reason, by=_operator())
+    typer.echo(f"promoted {result['promoted']} (was {result['previous'] or 'the packaged champion'}; "
+               f"in use: {result['in_use']})")
+
+
+def _operator() -> str:
+    """Who runs the command, for the promotion log."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
 
 
 # ------------------------------------------------------------------------------ ranking: train, evaluate

@@ -43,7 +43,7 @@ from rca.store.models import (
 log = logging.getLogger(__name__)
 
 CHAMPION_POINTER = "champion.json"
-"""The registry file naming the promoted ranker; when its mtime changes, `get_ranker` reloads."""
+"""The registry file naming the promoted ranker; when its content changes, `get_ranker` reloads."""
 
 BundleFormat = Literal["json", "tar.gz", "zip"]
 SUFFIX: dict[str, str] = {"json": ".json", "tar.gz": ".tar.gz", "zip": ".zip"}
@@ -68,9 +68,9 @@ def get_ranker(settings: Settings | None = None):
     `rca.ranking.guard.FamilyGuard`: incidents with a signal-family mix it saw too rarely in training
     (out of distribution) are ranked by the heuristic scorer instead.
 
-    The single entry point for every caller. Checked on every call (a `stat` of the champion pointer), so a
-    ranker promoted (or rolled back) by `rca retrain` is used by the running service for its next analysis,
-    without a restart.
+    The single entry point for every caller. Checked on every call (a read of the small champion pointer), so a
+    ranker promoted by `rca retrain` (or rolled back by `rca rankers rollback`) is used by the running service
+    for its next analysis, without a restart.
     """
     from rca.ranking.guard import guarded
     from rca.ranking.heuristic import HeuristicRanker
@@ -78,7 +78,9 @@ def get_ranker(settings: Settings | None = None):
 
     registry = RankerRegistry((settings or get_settings()).resolved_rankers_dir)
     try:
-        stamp = registry.pointer.stat().st_mtime_ns
+        # the pointer's bytes, not its mtime: they name the version and the time of the change to the
+        # microsecond, where a promote and a rollback within one coarse file-system clock tick share an mtime
+        stamp = registry.pointer.read_bytes()
     except FileNotFoundError:
         stamp = None
     key = (str(registry.pointer), stamp)
@@ -347,17 +349,62 @@ def retrain(session: Session, *, settings: Settings) -> dict:
 
 def _version_summary(registry, version: str) -> dict:
     meta = json.loads((registry.root / version / "meta.json").read_text(encoding="utf-8"))
-    return {"created_at": meta.get("created_at"), "metrics": meta.get("metrics", {}),
-            "n_training_incidents": len(meta.get("training_incidents", []))}
+    return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
+            "n_training_incidents": len(meta.get("training_incidents", [])),
+            "n_validation_incidents": len(meta.get("validation_incidents", []))}
 
 
 def list_rankers(settings: Settings) -> dict:
-    """The ranker in use and the registry's versions with their metrics (empty before any training)."""
-    in_use = get_ranker(settings)
+    """The ranker in use, the registry's versions with their metrics (empty before any training) and its
+    promotion log (every promote and rollback, oldest first)."""
     from rca.ranking.registry import RankerRegistry
 
     registry = RankerRegistry(settings.resolved_rankers_dir)
     champion = registry.champion_version()
     versions = [{"version": v, "champion": v == champion, **_version_summary(registry, v)}
                 for v in registry.versions()]
-    return {"in_use": getattr(in_use, "name", type(in_use).__name__), "versions": versions}
+    return {"in_use": _in_use(settings), "champion": champion, "versions": versions,
+            "history": registry.history()}
+
+
+REASON_MAX = 500
+"""Longest ``reason`` of a rollback or a promotion by hand (`rca.api.schemas.RankerChangeIn` says the same)."""
+
+
+def _reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason or len(reason) > REASON_MAX:
+        raise InputError(f"a reason of 1 to {REASON_MAX} characters is needed (the promotion log keeps it); got "
+                         f"{len(reason)}", field="reason")
+    return reason
+
+
+def rollback_ranker(settings: Settings, reason: str, *, by: str | None = None) -> dict:
+    """Return to the champion before the current one (the packaged champion after the first promotion).
+
+    Returns ``restored`` (the registry version now champion, None for the packaged one), ``previous`` (the
+    version rolled back) and ``in_use`` (the ranker the service now uses). Raises `ConflictError` when
+    nothing was promoted."""
+    from rca.ranking.registry import RankerRegistry
+
+    registry = RankerRegistry(settings.resolved_rankers_dir)
+    previous = registry.champion_version()
+    restored = registry.rollback(_reason(reason), by=by)
+    return {"restored": restored, "previous": previous, "in_use": _in_use(settings)}
+
+
+def promote_ranker(settings: Settings, version: str, reason: str, *, by: str | None = None) -> dict:
+    """Make a stored version the champion by hand (no gate; logged with ``reason``), e.g. to undo a rollback.
+
+    Returns ``promoted``, ``previous`` and ``in_use``; raises `NotFoundError` for a version not stored."""
+    from rca.ranking.registry import RankerRegistry
+
+    registry = RankerRegistry(settings.resolved_rankers_dir)
+    previous = registry.champion_version()
+    registry.promote(version, _reason(reason), by=by)
+    return {"promoted": version, "previous": previous, "in_use": _in_use(settings)}
+
+
+def _in_use(settings: Settings) -> str:
+    ranker = get_ranker(settings)
+    return getattr(ranker, "name", type(ranker).__name__)

@@ -13,7 +13,7 @@ from rca.contract import load_bundle
 from rca.contract.bundle import Bundle
 from rca.contract.models import Event
 from rca.corpus import write_recipe
-from rca.errors import NotFoundError
+from rca.errors import ConfigError, ConflictError, NotFoundError
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.ranking.dataset import build_training_table, corpus_incidents, feature_sources
 from rca.ranking.evaluate import evaluate_scores, largest_score, random_metrics
@@ -126,18 +126,29 @@ def test_registry_promote_rollback_history(tmp_path):
     v2 = registry.save(train_ranker(synthetic_table(30, seed=5)),
                        now=pd.Timestamp("2026-01-08T00:00:00Z").to_pydatetime())
     assert registry.versions() == [v1, v2]
-    with pytest.raises(NotFoundError):
+    with pytest.raises(ConflictError, match="nothing to roll back"):
         registry.rollback()
     registry.promote(v1, "first")
-    registry.promote(v2, "better")
+    registry.promote(v2, "better", by="ops")
     assert registry.champion_version() == v2 and registry.champion().meta["version"] == v2
-    assert registry.rollback("v2 misbehaves") == v1 and registry.champion_version() == v1
-    actions = [(e["action"], e["version"]) for e in registry.history()]
-    assert actions == [("promote", v1), ("promote", v2), ("rollback", v1)]
-    with pytest.raises(NotFoundError):
+    assert registry.rollback("v2 misbehaves", by="ann") == v1 and registry.champion_version() == v1
+    # the first promotion rolled back: no registry champion, the packaged one is used again
+    assert registry.rollback("v1 too") is None and registry.champion_version() is None and registry.champion() is None
+    actions = [(e["action"], e["version"], e["previous"], e.get("by")) for e in registry.history()]
+    assert actions == [("promote", v1, None, None), ("promote", v2, v1, "ops"), ("rollback", v1, v2, "ann"),
+                       ("rollback", None, v1, None)]
+    with pytest.raises(ConflictError):
         registry.rollback()
-    with pytest.raises(NotFoundError):
+    registry.promote(v2, "roll forward again")
+    assert registry.champion_version() == v2 and registry.rollback() is None  # a stack: v1 was popped
+    with pytest.raises(NotFoundError, match=v1):  # names the versions there are
         registry.promote("lgbm-nope", "x")
+    # a log cut short (a crash mid-append) is named, never guessed around; the champion pointer is untouched
+    with registry.log.open("a") as f:
+        f.write('{"action": "promote", "vers\n')
+    with pytest.raises(ConfigError, match=r"promotions.jsonl line 7"):
+        registry.rollback()
+    assert registry.champion_version() is None
 
 
 def test_gate_refuses_a_worse_challenger():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from itertools import takewhile
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rca.contract import Answer, Cause
+from rca.service import REASON_MAX
 from rca.store.models import IncidentPublic, ReviewPublic
 
 
@@ -33,6 +34,12 @@ def incident_detail_json(detail: IncidentDetail, *, answer_json: str | None) -> 
     tail = detail.model_dump_json(include=after)
     answer = "null" if answer_json is None else answer_json
     return f"{head[:-1]},\"answer\":{answer},{tail[1:]}".encode()
+
+
+class RankerChangeIn(BaseModel):
+    """Why an admin rolls the champion back or promotes a version by hand (kept in the promotion log)."""
+
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
 
 
 class IncidentPage(BaseModel):

@@ -5,18 +5,24 @@ Layout under ``root``::
     <version>/model*.txt, <version>/meta.json    one trained ranker each
     champion.json                                {"version": ..., "at": ...}: the ranker in use
     promotions.jsonl                             every promote and rollback, one JSON object per line
+    .lock                                        held while a promote or rollback reads the log and writes
 
-The champion history is the promotion log replayed: ``promote`` pushes a version, ``rollback`` pops one.
+The champion history is the promotion log replayed: ``promote`` pushes a version, ``rollback`` pops one. Rolling
+back the first promotion leaves no registry champion (``version`` null): the service then uses the packaged
+champion again (`packaged_champion`), or the heuristic scorer when there is none.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rca.errors import ConfigError, NotFoundError
+from rca.errors import ConfigError, ConflictError, NotFoundError
 from rca.ranking.lgbm import LgbmRanker
 
 PACKAGED_CHAMPION = Path(__file__).resolve().parent / "champion"
@@ -59,6 +65,7 @@ class RankerRegistry:
         return LgbmRanker.load(self.root / version)
 
     def champion_version(self) -> str | None:
+        """The promoted champion's version; None before any promotion or after the first one was rolled back."""
         if not self.pointer.is_file():
             return None
         return json.loads(self.pointer.read_text())["version"]
@@ -71,23 +78,54 @@ class RankerRegistry:
     def history(self) -> list[dict]:
         if not self.log.is_file():
             return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        entries = []
+        for number, line in enumerate(self.log.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                entry = None
+            if not isinstance(entry, dict) or entry.get("action") not in ("promote", "rollback"):
+                # the champion stack is this log replayed: a line it cannot read would make a rollback guess
+                raise ConfigError(f"{self.log} line {number}", line[:80],
+                                  'one JSON object per line with "action" promote or rollback')
+            entries.append(entry)
+        return entries
 
-    def promote(self, version: str, reason: str) -> None:
-        """Make ``version`` the champion and log it."""
+    def promote(self, version: str, reason: str, *, by: str | None = None) -> None:
+        """Make ``version`` the champion and log it (``by``: who asked, when a person did)."""
         if version not in self.versions():
-            raise NotFoundError(f"cannot promote {version!r}: not in {self.root}")
-        self._record({"action": "promote", "version": version, "previous": self.champion_version(),
-                      "reason": reason})
+            raise NotFoundError(f"cannot promote {version!r}: not in {self.root}; known: "
+                                f"{', '.join(self.versions()) or '(none)'}")
+        with self._locked():
+            self._record({"action": "promote", "version": version, "previous": self.champion_version(),
+                          "reason": reason}, by)
 
-    def rollback(self, reason: str = "rollback") -> str:
-        """Return to the champion before the current one (logged); returns the restored version."""
-        stack = self._stack()
-        if len(stack) < 2:
-            raise NotFoundError("no previous champion to roll back to")
-        restored = stack[-2]
-        self._record({"action": "rollback", "version": restored, "previous": stack[-1], "reason": reason})
+    def rollback(self, reason: str = "rollback", *, by: str | None = None) -> str | None:
+        """Return to the champion before the current one (logged); returns the restored version, None when the
+        current one was the first promoted (the packaged champion is in use again)."""
+        with self._locked():
+            stack = self._stack()
+            if not stack:
+                raise ConflictError(f"nothing to roll back: no ranker in {self.root} was promoted (or every "
+                                    "promotion was rolled back already); the packaged champion is in use (the "
+                                    "heuristic scorer without one)")
+            restored = stack[-2] if len(stack) > 1 else None
+            self._record({"action": "rollback", "version": restored, "previous": stack[-1], "reason": reason}, by)
         return restored
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One promote or rollback at a time, across processes (the service's workers, the weekly job): each
+        reads the log's state and appends to it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _stack(self) -> list[str]:
         stack: list[str] = []
@@ -98,9 +136,8 @@ class RankerRegistry:
                 stack.pop()
         return stack
 
-    def _record(self, entry: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        entry = {"at": datetime.now(UTC).isoformat(), **entry}
+    def _record(self, entry: dict, by: str | None = None) -> None:
+        entry = {"at": datetime.now(UTC).isoformat(), **entry, **({"by": by} if by else {})}
         with self.log.open("a") as f:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
         tmp = self.pointer.with_suffix(".tmp")

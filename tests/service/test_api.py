@@ -247,6 +247,36 @@ def test_retrain_endpoint_is_admin_only_and_reports_the_trainer(client, keys, mo
     assert r.status_code == 200 and r.json()["challenger"] == "v9" and r.json()["exported"] == 0
 
 
+def test_admins_roll_the_champion_back_and_promote_by_hand(client, keys, settings):
+    from rca.ranking.registry import RankerRegistry
+    from rca.ranking.train import train_ranker
+    from tests.rank_builders import synthetic_table
+
+    rollback = "/v1/rankers/rollback"
+    assert client.post(rollback, json={"reason": "x"}, headers=keys["reviewer"]).status_code == 403
+    nothing = client.post(rollback, json={"reason": "bad week"}, headers=keys["admin"])
+    assert nothing.status_code == 409 and "nothing to roll back" in nothing.json()["error"]["message"]
+    assert client.post(rollback, json={"reason": ""}, headers=keys["admin"]).json()["error"]["field"] == "reason"
+    missing = client.post("/v1/rankers/lgbm-nope/promote", json={"reason": "x"}, headers=keys["admin"])
+    assert missing.status_code == 404 and "lgbm-nope" in missing.json()["error"]["message"]
+
+    registry = RankerRegistry(settings.resolved_rankers_dir)
+    v1 = registry.save(train_ranker(synthetic_table(30)))
+    registry.promote(v1, "weekly gate")
+    v2 = registry.save(train_ranker(synthetic_table(30, seed=5)))
+    promoted = client.post(f"/v1/rankers/{v2}/promote", json={"reason": "hand-picked"}, headers=keys["admin"])
+    assert promoted.status_code == 200 and promoted.json() == {"promoted": v2, "previous": v1, "in_use": "stub"}
+    back = client.post(rollback, json={"reason": "v2 ranks a cascade first"}, headers=keys["admin"])
+    assert back.status_code == 200 and back.json()["restored"] == v1 and back.json()["previous"] == v2
+    listing = client.get("/v1/rankers", headers=keys["admin"]).json()
+    assert listing["champion"] == v1 and [v["champion"] for v in listing["versions"]].count(True) == 1
+    assert all(0 <= v["metrics"]["overall"]["AC@1"] <= 1 and v["n_validation_incidents"] == 6
+               for v in listing["versions"])  # the validation figures the gate compared
+    assert [(e["action"], e["version"], e.get("by")) for e in listing["history"]] == [
+        ("promote", v1, None), ("promote", v2, "admin-1"), ("rollback", v1, "admin-1")]
+    assert listing["history"][-1]["reason"] == "v2 ranks a cascade first"
+
+
 @pytest.mark.parametrize("freeze", [False, True])
 def test_rca_serve_freezes_the_start_up_heap(settings, stub_ranker, monkeypatch, freeze):
     """`rca serve` (freeze_heap=True) loads the ranker and freezes the heap before serving; tests do not."""

@@ -112,6 +112,25 @@ def test_review_then_retrain_ranks_the_confirmed_cause_higher(family, database_u
             loaded = load_bundle(bundle)
             answer = HeuristicRanker().rank(loaded, generate_candidates(loaded), top=10)
             heuristic.append(_rank_of([c.model_dump(mode="json") for c in answer.causes], truth))
+
+        # the platform team rolls the new champion back from the command line; the service follows at once
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["rankers", "list"])
+        assert exit_info.value.code == 0
+        listed = capsys.readouterr().out
+        assert f"* {report['challenger']}" in listed and "promote " in listed
+        with pytest.raises(SystemExit) as exit_info:
+            main(["rankers", "rollback", "--reason", "ranks the starved server too high"])
+        assert exit_info.value.code == 0 and "packaged champion" in capsys.readouterr().out
+        assert client.get("/v1/rankers", headers=admin).json()["in_use"] == "heuristic"
+        with pytest.raises(SystemExit) as exit_info:
+            main(["rankers", "rollback", "--reason", "again"])
+        assert exit_info.value.code == 2 and "nothing to roll back" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as exit_info:
+            main(["rankers", "promote", report["challenger"], "--reason", "it was the data"])
+        assert exit_info.value.code == 0
+        assert client.get("/v1/rankers", headers=admin).json()["in_use"] == report["challenger"]
     get_settings.cache_clear()
     assert np.mean(retrained) < np.mean(heuristic), (retrained, heuristic)
     assert max(retrained) <= 3, retrained

@@ -111,5 +111,8 @@ def test_get_ranker_reloads_when_the_champion_pointer_changes(migrated, monkeypa
     pointer.write_text('{"version": "v1"}')
     assert service.get_ranker(migrated).name == "lgbm-1"
     assert service.get_ranker(migrated).name == "lgbm-1" and len(loads) == 1  # cached while unchanged
-    os.utime(pointer, ns=(pointer.stat().st_atime_ns, pointer.stat().st_mtime_ns + 10**9))
+    # a rollback rewrites the pointer within the same coarse clock tick: same mtime, other content
+    stat = pointer.stat()
+    pointer.write_text('{"version": "v0"}')
+    os.utime(pointer, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert service.get_ranker(migrated).name == "lgbm-2"
