@@ -64,15 +64,13 @@ _ranker_cache = _RankerCache()
 def get_ranker(settings: Settings | None = None):
     """The ranker in use: the registry's champion, else the packaged champion, else the heuristic scorer.
 
-    A trained champion whose metadata records its training family mix is wrapped in
-    `rca.ranking.guard.FamilyGuard`: incidents with a signal-family mix it saw too rarely in training
-    (out of distribution) are ranked by the heuristic scorer instead.
+    The trained champion ranks every incident, whatever signal families it has: on incidents lacking a family
+    its training always had, it still ranks far better than the heuristic (`rca.ranking.families`).
 
     The single entry point for every caller. Checked on every call (a read of the small champion pointer), so a
     ranker promoted by `rca retrain` (or rolled back by `rca rankers rollback`) is used by the running service
     for its next analysis, without a restart.
     """
-    from rca.ranking.guard import guarded
     from rca.ranking.heuristic import HeuristicRanker
     from rca.ranking.registry import RankerRegistry, packaged_champion
 
@@ -87,7 +85,7 @@ def get_ranker(settings: Settings | None = None):
     with _ranker_cache.lock:
         if _ranker_cache.key != key or _ranker_cache.ranker is None:
             trained = registry.champion() or packaged_champion()
-            _ranker_cache.ranker = guarded(trained, HeuristicRanker()) if trained else HeuristicRanker()
+            _ranker_cache.ranker = trained or HeuristicRanker()
             _ranker_cache.key = key
         return _ranker_cache.ranker
 

@@ -235,7 +235,7 @@ def test_get_ranker_falls_back_and_follows_the_champion(tmp_path, monkeypatch):
         version = registry.save(train_ranker(synthetic_table(30)))
         registry.promote(version, "first")
         assert get_ranker().name == version
-        mix = get_ranker().meta["family_mix"]          # recorded at training: the guard wraps it
+        mix = get_ranker().meta["family_mix"]          # recorded at training (rca.ranking.families)
         assert sum(mix.values()) == len(get_ranker().meta["training_incidents"])
     finally:
         get_settings.cache_clear()

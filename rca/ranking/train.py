@@ -12,7 +12,7 @@ from rca.errors import ConfigError
 from rca.ranking.calibration import fit_calibration
 from rca.ranking.dataset import HypothesisTable, build_training_table, code_version
 from rca.ranking.evaluate import calibration_groups, evaluate_scores
-from rca.ranking.guard import family_mix
+from rca.ranking.families import family_mix
 from rca.ranking.lgbm import LgbmRanker, fit_lgbm
 from rca.ranking.registry import RankerRegistry, packaged_champion
 
@@ -43,7 +43,7 @@ def train_ranker(table: HypothesisTable, *, params: dict | None = None) -> LgbmR
         "training_incidents": sorted(train.incidents["incident_id"]),
         "validation_incidents": sorted(validation.incidents["incident_id"]),
         "code_version": code_version(),
-        "family_mix": family_mix(train.rows),   # rca.ranking.guard: out-of-distribution protection
+        "family_mix": family_mix(train.rows),   # rca.ranking.families: what the model has seen
     })
     return ranker
 

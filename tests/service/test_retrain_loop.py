@@ -28,8 +28,7 @@ def family(tmp_path_factory) -> dict[str, list[tuple[Path, tuple[str, str]]]]:
     root = tmp_path_factory.mktemp("family")
     out = {"reviewed": [], "new": []}
     for i in range(11):
-        # Fully instrumented incidents: the ranker trained on these few alone is then never out of
-        # distribution for the new ones (rca.ranking.guard would otherwise hand them to the heuristic).
+        # Fully instrumented incidents: the new ones have every family the few reviewed ones had.
         label = simulate_incident(root / f"sat-{i}", seed=4000 + i, kinds=[FAMILY], size=SIZE,
                                   incident_id=f"sat-{i}", all_families=True)
         cause = label.causes[0]

@@ -1,0 +1,47 @@
+"""The family mix recorded with a trained ranker, and the champion ranking incidents whatever families they lack."""
+
+import pandas as pd
+
+from rca.contract import load_bundle
+from rca.generators import generate_candidates
+from rca.ranking.features import FAMILIES
+from rca.ranking.families import family_mix, signature
+from tests.builders import write_minimal_bundle
+
+
+def rows(incident, families, n=2):
+    data = {"incident_id": [incident] * n, "node": [f"service:s{i}" for i in range(n)], "kind": ["dependency_errors"] * n}
+    data.update({f"family={f}": [float(f in families)] * n for f in FAMILIES})
+    return pd.DataFrame(data)
+
+
+def test_family_mix_counts_incidents_not_rows():
+    table = pd.concat([rows("a", {"metrics", "kpis"}, n=3), rows("b", {"kpis", "metrics"}),
+                       rows("c", {"predictions", "metrics"})], ignore_index=True)
+    assert family_mix(table) == {"kpis+metrics": 2, "metrics+predictions": 1}
+    assert signature(["metrics", "kpis", "kpis"]) == "kpis+metrics"
+
+
+def test_the_champion_ranks_an_incident_lacking_families_its_training_always_had(tmp_path, monkeypatch):
+    """It used to go to the heuristic; bench/family_dropout.py measured the champion far ahead there."""
+    from rca.config import get_settings
+    from rca.ranking.registry import RankerRegistry
+    from rca.ranking.train import train_ranker
+    from rca.service import get_ranker
+    from tests.rank_builders import synthetic_table
+
+    monkeypatch.setenv("RCA_RANKERS_DIR", str(tmp_path / "rankers"))
+    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
+    get_settings.cache_clear()
+    try:
+        ranker = train_ranker(synthetic_table(30))
+        ranker.meta["family_mix"] = {signature(FAMILIES): 30}  # trained only on fully instrumented incidents
+        registry = RankerRegistry(tmp_path / "rankers")
+        version = registry.save(ranker)
+        registry.promote(version, "first")
+        bundle = load_bundle(write_minimal_bundle(tmp_path / "b"))
+        assert set(FAMILIES) - set(bundle.families())  # premise: the bundle lacks some
+        answer = get_ranker().rank(bundle, generate_candidates(bundle), top=5)
+        assert answer.ranker == version and answer.causes
+    finally:
+        get_settings.cache_clear()
