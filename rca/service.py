@@ -349,7 +349,8 @@ def _version_summary(registry, version: str) -> dict:
     meta = json.loads((registry.root / version / "meta.json").read_text(encoding="utf-8"))
     return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
             "n_training_incidents": len(meta.get("training_incidents", [])),
-            "n_validation_incidents": len(meta.get("validation_incidents", []))}
+            "n_validation_incidents": len(meta.get("validation_incidents", [])),
+            "family_mix": meta.get("family_mix", {})}
 
 
 def list_rankers(settings: Settings) -> dict:
