@@ -386,10 +386,8 @@ def rollback_ranker(settings: Settings, reason: str, *, by: str | None = None) -
     nothing was promoted."""
     from rca.ranking.registry import RankerRegistry
 
-    registry = RankerRegistry(settings.resolved_rankers_dir)
-    previous = registry.champion_version()
-    restored = registry.rollback(_reason(reason), by=by)
-    return {"restored": restored, "previous": previous, "in_use": _in_use(settings)}
+    entry = RankerRegistry(settings.resolved_rankers_dir).rollback(_reason(reason), by=by)
+    return {"restored": entry["version"], "previous": entry["previous"], "in_use": _in_use(settings)}
 
 
 def promote_ranker(settings: Settings, version: str, reason: str, *, by: str | None = None) -> dict:
@@ -398,10 +396,8 @@ def promote_ranker(settings: Settings, version: str, reason: str, *, by: str | N
     Returns ``promoted``, ``previous`` and ``in_use``; raises `NotFoundError` for a version not stored."""
     from rca.ranking.registry import RankerRegistry
 
-    registry = RankerRegistry(settings.resolved_rankers_dir)
-    previous = registry.champion_version()
-    registry.promote(version, _reason(reason), by=by)
-    return {"promoted": version, "previous": previous, "in_use": _in_use(settings)}
+    entry = RankerRegistry(settings.resolved_rankers_dir).promote(version, _reason(reason), by=by)
+    return {"promoted": version, "previous": entry["previous"], "in_use": _in_use(settings)}
 
 
 def _in_use(settings: Settings) -> str:

@@ -131,16 +131,17 @@ def test_registry_promote_rollback_history(tmp_path):
     registry.promote(v1, "first")
     registry.promote(v2, "better", by="ops")
     assert registry.champion_version() == v2 and registry.champion().meta["version"] == v2
-    assert registry.rollback("v2 misbehaves", by="ann") == v1 and registry.champion_version() == v1
+    assert registry.rollback("v2 misbehaves", by="ann")["version"] == v1 and registry.champion_version() == v1
     # the first promotion rolled back: no registry champion, the packaged one is used again
-    assert registry.rollback("v1 too") is None and registry.champion_version() is None and registry.champion() is None
+    assert registry.rollback("v1 too")["version"] is None
+    assert registry.champion_version() is None and registry.champion() is None
     actions = [(e["action"], e["version"], e["previous"], e.get("by")) for e in registry.history()]
     assert actions == [("promote", v1, None, None), ("promote", v2, v1, "ops"), ("rollback", v1, v2, "ann"),
                        ("rollback", None, v1, None)]
     with pytest.raises(ConflictError):
         registry.rollback()
     registry.promote(v2, "roll forward again")
-    assert registry.champion_version() == v2 and registry.rollback() is None  # a stack: v1 was popped
+    assert registry.champion_version() == v2 and registry.rollback()["version"] is None  # a stack: v1 was popped
     with pytest.raises(NotFoundError, match=v1):  # names the versions there are
         registry.promote("lgbm-nope", "x")
     # a log cut short (a crash mid-append) is named, never guessed around; the champion pointer is untouched

@@ -93,18 +93,20 @@ class RankerRegistry:
             entries.append(entry)
         return entries
 
-    def promote(self, version: str, reason: str, *, by: str | None = None) -> None:
-        """Make ``version`` the champion and log it (``by``: who asked, when a person did)."""
+    def promote(self, version: str, reason: str, *, by: str | None = None) -> dict:
+        """Make ``version`` the champion and log it (``by``: who asked, when a person did); returns the log entry
+        (``previous`` is the champion it replaced, read under the lock)."""
         if version not in self.versions():
             raise NotFoundError(f"cannot promote {version!r}: not in {self.root}; known: "
                                 f"{', '.join(self.versions()) or '(none)'}")
         with self._locked():
-            self._record({"action": "promote", "version": version, "previous": self.champion_version(),
-                          "reason": reason}, by)
+            return self._record({"action": "promote", "version": version, "previous": self.champion_version(),
+                                 "reason": reason}, by)
 
-    def rollback(self, reason: str = "rollback", *, by: str | None = None) -> str | None:
-        """Return to the champion before the current one (logged); returns the restored version, None when the
-        current one was the first promoted (the packaged champion is in use again)."""
+    def rollback(self, reason: str = "rollback", *, by: str | None = None) -> dict:
+        """Return to the champion before the current one; returns the log entry: ``version`` the restored one
+        (None when the current one was the first promoted: the packaged champion is in use again), ``previous``
+        the one rolled back."""
         with self._locked():
             stack = self._stack()
             if not stack:
@@ -112,8 +114,8 @@ class RankerRegistry:
                                     "promotion was rolled back already); the packaged champion is in use (the "
                                     "heuristic scorer without one)")
             restored = stack[-2] if len(stack) > 1 else None
-            self._record({"action": "rollback", "version": restored, "previous": stack[-1], "reason": reason}, by)
-        return restored
+            return self._record({"action": "rollback", "version": restored, "previous": stack[-1],
+                                 "reason": reason}, by)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -136,13 +138,14 @@ class RankerRegistry:
                 stack.pop()
         return stack
 
-    def _record(self, entry: dict, by: str | None = None) -> None:
+    def _record(self, entry: dict, by: str | None = None) -> dict:
         entry = {"at": datetime.now(UTC).isoformat(), **entry, **({"by": by} if by else {})}
         with self.log.open("a") as f:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
         tmp = self.pointer.with_suffix(".tmp")
         tmp.write_text(json.dumps({"version": entry["version"], "at": entry["at"]}) + "\n")
         tmp.replace(self.pointer)  # atomic: a reader never sees a half-written pointer
+        return entry
 
 
 def packaged_champion() -> LgbmRanker | None:
