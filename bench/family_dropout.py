@@ -6,6 +6,7 @@ bundle (every combination given), and prints AC@1 / AC@3 of the packaged champio
 on what is left. A report, not a selection: nothing is fitted to it.
 
     PYTHONPATH=. .venv/bin/python bench/family_dropout.py [--corpus labeled_incidents] [--drop kpis metrics+traces ...]
+        [--ranker NAME=DIR ...]   # other trained rankers beside the packaged champion, e.g. a challenger
 
 Measured 2026-12-03 (validation split of labeled_incidents, 114 incidents; champion lgbm-packaged-35c9d1f):
 without kpis the champion reaches AC@1 0.912 (heuristic 0.360); without metrics and traces 0.500 (heuristic
@@ -16,37 +17,34 @@ without kpis the champion reaches AC@1 0.912 (heuristic 0.360); without metrics 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import progress
 
-EMPTY = {"predictions": None, "histograms": {}, "feature_samples": None, "traces": None, "kpis": None,
-         "metrics": None, "events": (), "graph": None}
-"""Each family as a bundle without it holds it (`rca.contract.bundle.Bundle`; traces are its ``spans``)."""
 DEFAULT_DROPS = ("none", "kpis", "metrics", "events", "predictions", "histograms", "predictions+histograms",
                  "metrics+traces", "kpis+metrics")
 
 
 def without(bundle, drop: str):
     """A copy of ``bundle`` without the families named in ``drop`` (``a+b``; ``none`` keeps every one)."""
-    names = [] if drop == "none" else drop.split("+")
-    unknown = set(names) - set(EMPTY)
-    if unknown:
-        raise SystemExit(f"--drop {drop}: unknown families {sorted(unknown)}; known: {', '.join(EMPTY)}")
-    return dataclasses.replace(bundle, **{("spans" if n == "traces" else n): EMPTY[n] for n in names})
+    try:
+        return bundle.without([] if drop == "none" else drop.split("+"))
+    except ValueError as exc:
+        raise SystemExit(f"--drop {drop}: {exc}") from None
 
 
-def run(corpus: Path, drops: list[str]) -> list[dict]:
+def run(corpus: Path, drops: list[str], extra: dict[str, Path] | None = None) -> list[dict]:
     from rca.contract import load_bundle, load_label
     from rca.generators import generate_candidates
     from rca.ranking.dataset import corpus_incidents
     from rca.ranking.heuristic import HeuristicRanker
+    from rca.ranking.lgbm import LgbmRanker
     from rca.ranking.registry import packaged_champion
 
-    rankers = {"champion": packaged_champion(), "heuristic": HeuristicRanker()}
+    rankers = {"champion": packaged_champion(), **{n: LgbmRanker.load(d) for n, d in (extra or {}).items()},
+               "heuristic": HeuristicRanker()}
     ranks: dict[tuple[str, str], list[int]] = {(d, r): [] for d in drops for r in rankers}
     entries = corpus_incidents(corpus, ("validation",))
     for entry in progress(entries, desc="incidents", unit="incident"):
@@ -71,8 +69,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--corpus", type=Path, default=Path("labeled_incidents"))
     parser.add_argument("--drop", nargs="+", default=list(DEFAULT_DROPS),
                         help="family combinations to remove, e.g. kpis metrics+traces (none: the bundle as is)")
+    parser.add_argument("--ranker", nargs="+", default=[], metavar="NAME=DIR",
+                        help="a trained ranker's directory (rca train --out DIR) to measure beside the champion")
     args = parser.parse_args(argv)
-    rows = run(args.corpus, args.drop)
+    extra = dict(r.split("=", 1) if "=" in r else (Path(r).name, r) for r in args.ranker)
+    rows = run(args.corpus, args.drop, {n: Path(d) for n, d in extra.items()})
     print(f"validation split of {args.corpus}; {rows[0]['n'] if rows else 0} incidents")
     print("| without | ranker | AC@1 | AC@3 |\n|---|---|---|---|")
     for r in rows:

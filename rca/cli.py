@@ -253,12 +253,14 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
           registry: Annotated[Path | None, typer.Option(help="ranker registry (default: RCA_RANKERS_DIR)")] = None,
           out: Annotated[Path | None, typer.Option(help="write the trained ranker here instead (e.g. "
                                                         "rca/ranking/champion), no registry, no gate")] = None,
-          processes: Annotated[int, typer.Option(min=1, max=8)] = 2) -> None:
+          processes: Annotated[int, typer.Option(min=1, max=8)] = 2,
+          family_dropout: Annotated[bool, typer.Option(help="also train on a copy of each training incident "
+                                                           "without some signal families")] = True) -> None:
     """Train a LightGBM ranker on the train split, calibrate on validation; promote it if not worse."""
     from rca.ranking.train import retrain, train_ranker, training_table
 
     if out is not None:
-        ranker = train_ranker(training_table(corpus, processes=processes))
+        ranker = train_ranker(training_table(corpus, processes=processes, family_dropout=family_dropout))
         ranker.meta["version"] = f"lgbm-packaged-{ranker.meta['code_version']}"
         ranker.save(out)
         typer.echo(f"wrote {out} ({ranker.meta['n_incidents']} training incidents); validation: "
@@ -266,7 +268,8 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
         return
     from rca.config import get_settings
 
-    result = retrain(corpus, registry or get_settings().resolved_rankers_dir, processes=processes)
+    result = retrain(corpus, registry or get_settings().resolved_rankers_dir, processes=processes,
+                     family_dropout=family_dropout)
     overall = result["metrics"]["challenger"]["overall"]
     typer.echo(f"challenger {result['challenger']}: validation AC@1 {overall['AC@1']:.3f} MRR {overall['MRR']:.3f}"
                f"; {'promoted' if result['promoted'] else 'NOT promoted (worse than the champion)'}")

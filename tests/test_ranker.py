@@ -22,7 +22,7 @@ from rca.ranking.heuristic import HeuristicRanker
 from rca.ranking.lgbm import N_SEEDS, LgbmRanker, fit_lgbm
 from rca.ranking.registry import RankerRegistry
 from rca.ranking.train import challenger_wins, train_ranker
-from tests.builders import write_minimal_bundle
+from tests.builders import INCIDENT, write_minimal_bundle
 from tests.ops_builders import CUR_START
 from tests.ops_builders import incident as ops_incident
 from tests.rank_builders import synthetic_table
@@ -187,6 +187,34 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     assert len(list(cache.glob("rows-*.parquet"))) == 1
 
 
+def test_training_incidents_get_a_reduced_copy_and_validation_ones_do_not(tmp_path, monkeypatch):
+    from rca.ranking.families import dropout
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "review", "inc-2": "validation"})
+    seen = {}
+
+    def spy(bundle):
+        seen.setdefault(bundle.incident_id, []).append(set(bundle.families()))
+        return candidates(bundle)
+
+    monkeypatch.setattr("rca.generators.generate_candidates", spy)
+    table = build_training_table(corpus, ("train", "review", "validation"), processes=1, progress=False,
+                                 cache_dir=tmp_path / "cache", reduced_splits=("train", "review"))
+    full = set(load_bundle(corpus / "inc-0").families())
+    drops = {i: dropout(i, full) for i in ("inc-0", "inc-1")}
+    assert all(drops.values())   # premise: the minimal bundle has families to spare
+    reduced = {f"{i}~without={'+'.join(d)}" for i, d in drops.items()}
+    assert set(table.incidents["incident_id"]) == {"inc-0", "inc-1", "inc-2"} | reduced
+    assert table.incidents.set_index("incident_id").loc[sorted(reduced), "split"].tolist() == ["train", "review"]
+    # the reduced copy's candidates came from the bundle without those families, and its rows say so
+    assert set(drops["inc-0"]) in [full - s for s in seen[INCIDENT["id"]]]
+    rows = table.rows[table.rows["incident_id"] == sorted(reduced)[0]]
+    assert not rows.empty and rows["is_cause"].sum() >= 1
+    for family in drops["inc-0"]:
+        assert rows[f"family={family}"].eq(0).all()
+        assert table.rows.loc[table.rows["incident_id"] == "inc-0", f"family={family}"].eq(1).all()
+
+
 def test_table_cache_follows_the_code_that_computes_features_only():
     package = Path(rca.__file__).parent
     sources = {p.relative_to(package).as_posix() for p in feature_sources()}
@@ -209,13 +237,13 @@ def test_training_table_reads_nested_corpora_once_and_never_their_tests(tmp_path
     get_settings.cache_clear()
     try:
         for dirs in ([corpus], [corpus, corpus / "more"]):
-            table = training_table(dirs, processes=1, progress=False)
+            table = training_table(dirs, processes=1, progress=False, family_dropout=False)
             assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-1", "more-0"]
             assert table.rows.groupby("incident_id")["node"].count().nunique() == 1   # no incident read twice
         # a recipe corpus (two mesh incidents: one train, one validation) is regenerated where it is missing
         write_recipe(corpus / "sim", n=0, seed=3, mesh=2)
         shutil.rmtree(tmp_path / "data" / "corpora")
-        table = training_table([corpus], processes=1, progress=False)
+        table = training_table([corpus], processes=1, progress=False, family_dropout=False)
         assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-1", "mesh-3-0000", "mesh-3-0001", "more-0"]
         assert (tmp_path / "data" / "corpora" / "sim" / "manifest.csv").is_file()
     finally:

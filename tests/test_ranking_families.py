@@ -1,6 +1,7 @@
 """The family mix recorded with a trained ranker, and the champion ranking incidents whatever families they lack."""
 
 import pandas as pd
+import pytest
 
 from rca.contract import load_bundle
 from rca.generators import generate_candidates
@@ -45,3 +46,31 @@ def test_the_champion_ranks_an_incident_lacking_families_its_training_always_had
         assert answer.ranker == version and answer.causes
     finally:
         get_settings.cache_clear()
+
+
+def test_a_bundle_without_families_lacks_exactly_those(tmp_path):
+    from rca.contract.bundle import EMPTY_FAMILY
+
+    bundle = load_bundle(write_minimal_bundle(tmp_path / "b"))
+    present = bundle.families()
+    assert set(present) == set(FAMILIES) - {"feature_samples"}   # premise: the minimal bundle has the rest
+    assert set(EMPTY_FAMILY) == set(FAMILIES)
+    for family in present:
+        assert bundle.without([family]).families() == [f for f in present if f != family]
+    assert bundle.without(FAMILIES).families() == []
+    assert bundle.without([]).families() == present and bundle.families() == present   # a copy; the original stays
+    with pytest.raises(ValueError, match="unknown families \\['spans'\\]; known: predictions"):
+        bundle.without(["spans"])
+
+
+def test_dropout_removes_a_present_family_leaves_evidence_and_is_stable():
+    from rca.ranking.families import DROPOUTS, EVIDENCE, dropout
+
+    present = set(FAMILIES) - {"feature_samples"}
+    picks = {i: dropout(f"inc-{i}", present) for i in range(200)}
+    assert all(picks[i] == dropout(f"inc-{i}", sorted(present)) for i in picks)      # the id decides, not order
+    for drop in picks.values():
+        assert drop and set(drop) <= present and (present - set(drop)) & set(EVIDENCE)
+    assert len(set(picks.values())) >= len(DROPOUTS) - 2   # spread over the combinations, not one favourite
+    assert dropout("inc-0", {"metrics", "graph"}) == ("graph",)    # the only one leaving evidence
+    assert dropout("inc-0", {"metrics"}) is None and dropout("inc-0", set()) is None

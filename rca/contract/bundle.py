@@ -18,7 +18,8 @@ so no module downstream guesses:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import pandas as pd
@@ -33,6 +34,12 @@ METRIC_OPTIONAL = ("instance",)
 SAMPLE_COLUMNS = ("timestamp",)
 SPAN_COLUMNS = ("service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms",
                 "error", "kind")
+
+
+EMPTY_FAMILY = {"predictions": ("predictions", None), "histograms": ("histograms", {}),
+                "feature_samples": ("feature_samples", None), "traces": ("spans", None), "kpis": ("kpis", None),
+                "metrics": ("metrics", None), "events": ("events", ()), "graph": ("graph", None)}
+"""Each signal family (`Bundle.families` names) as ``(Bundle field, its value when the family is absent)``."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,22 @@ class Bundle:
     @property
     def has_labels(self) -> bool:
         return self.predictions is not None and "label" in self.predictions.columns
+
+    def without(self, families: Iterable[str]) -> Bundle:
+        """A copy of this bundle lacking ``families`` (names as `families` gives them): what a source that does
+        not send them would have posted. Training makes such copies (`rca.ranking.families.dropout`) so the
+        ranker has seen incidents from systems with fewer signals; ``bench/family_dropout.py`` measures them.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a family.
+        """
+        names = set(families)
+        unknown = names - set(EMPTY_FAMILY)
+        if unknown:
+            raise ValueError(f"unknown families {sorted(unknown)}; known: {', '.join(EMPTY_FAMILY)}")
+        return replace(self, **{EMPTY_FAMILY[n][0]: EMPTY_FAMILY[n][1] for n in sorted(names)})
 
     def families(self) -> list[str]:
         """The signal families present, for reports and for the ranker's 'what was available' features."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from tqdm import tqdm
 from rca.contract.timestamps import format_timestamp
 from rca.corpus import MANIFEST, read_manifest
 from rca.errors import BundleError, ConfigError
+from rca.ranking.families import dropout
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
 
 SPLITS = ("train", "review", "validation", "test")
@@ -31,6 +32,8 @@ class CorpusEntry:
     path: Path
     split: str
     detected_at: str = ""
+    reduced: bool = False
+    """The incident's reduced copy: its bundle without the families `rca.ranking.families.dropout` picks."""
 
 
 @dataclass
@@ -72,27 +75,40 @@ def corpus_incidents(corpus_dir: Path, splits: tuple[str, ...] | None = None) ->
     return sorted(entries, key=lambda e: (e.detected_at, e.id))
 
 
-def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict]:
-    """Load one labeled incident, generate its candidates, and return (feature rows, incident record)."""
+def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
+    """Load one labeled incident, generate its candidates, and return (feature rows, incident record).
+
+    A reduced entry's incident is ``<id>~without=<families>``; (no rows, None) when it has no reduced copy."""
     from rca.contract import load_bundle, load_label
     from rca.generators import generate_candidates
 
     bundle = load_bundle(entry.path)
+    incident_id = entry.id
+    if entry.reduced:
+        drop = dropout(entry.id, bundle.families())
+        if drop is None:
+            return pd.DataFrame(), None
+        bundle, incident_id = bundle.without(drop), f"{entry.id}~without={'+'.join(drop)}"
     candidates = generate_candidates(bundle)
     it = incident_table(bundle, candidates)
     truth = {(c.node, str(c.kind)) for c in load_label(entry.path).causes}
-    rows = it.rows.assign(incident_id=entry.id)
+    rows = it.rows.assign(incident_id=incident_id)
     rows.insert(3, "split", entry.split)
     rows.insert(4, "is_cause", [float((n, k) in truth) for n, k in zip(rows["node"], rows["kind"])])
-    record = {"incident_id": entry.id, "split": entry.split,
+    record = {"incident_id": incident_id, "split": entry.split,
               "detected_at": entry.detected_at or bundle.incident.detected_at.isoformat(),
               "causes": json.dumps(sorted([list(t) for t in truth])), "n_hypotheses": len(rows)}
     return rows, record
 
 
 def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None, *, processes: int = 2,
-                         cache_dir: Path | None = None, progress: bool = True) -> HypothesisTable:
+                         cache_dir: Path | None = None, progress: bool = True,
+                         reduced_splits: tuple[str, ...] = ()) -> HypothesisTable:
     """The hypothesis table of a corpus, cached as Parquet under ``cache_dir``.
+
+    Each incident of ``reduced_splits`` also gets a reduced copy, its bundle without some signal families
+    (`rca.ranking.families.dropout`), so that a ranker trained on them has seen incidents from sources that send
+    fewer signals. Only for training splits: validation and test incidents stay as they came.
 
     The default cache is ``<RCA_DATA_DIR>/cache/<corpus name>`` (never inside the corpus: it may be read-only).
 
@@ -102,6 +118,7 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     if processes < 1:
         raise ConfigError("processes", processes, "an integer >= 1")
     entries = corpus_incidents(corpus_dir, splits)
+    entries += [replace(e, reduced=True) for e in entries if e.split in reduced_splits]
     if cache_dir is None:
         from rca.config import get_settings
 
@@ -125,7 +142,7 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     rows = [r for r, _ in results if len(r)]
     table = HypothesisTable(
         pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause", *BASE_FEATURES]),
-        pd.DataFrame([rec for _, rec in results],
+        pd.DataFrame([rec for _, rec in results if rec is not None],
                      columns=["incident_id", "split", "detected_at", "causes", "n_hypotheses"]))
     cache_dir.mkdir(parents=True, exist_ok=True)
     table.rows.to_parquet(rows_file)
@@ -188,5 +205,5 @@ def _cache_key(entries: list[CorpusEntry]) -> str:
     for e in entries:
         stat = e.path.stat() if e.path.exists() else None
         h.update(f"{e.id}|{e.split}|{e.path.name}|{stat.st_size if stat else 0}|"
-                 f"{stat.st_mtime_ns if stat else 0}".encode())
+                 f"{stat.st_mtime_ns if stat else 0}{'|reduced' if e.reduced else ''}".encode())
     return h.hexdigest()[:16]

@@ -18,6 +18,8 @@ from rca.ranking.registry import RankerRegistry, packaged_champion
 
 TRAIN_SPLITS = ("train", "review")
 VALIDATION_SPLIT = "validation"
+FAMILY_DROPOUT = True
+"""Train on each training incident and on a reduced copy of it (`rca.ranking.families.dropout`)."""
 
 
 def train_ranker(table: HypothesisTable, *, params: dict | None = None) -> LgbmRanker:
@@ -58,14 +60,17 @@ def challenger_wins(challenger: dict, champion: dict | None) -> bool:
     return c["MRR"] >= b["MRR"] - 1e-12
 
 
-def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: bool = True) -> HypothesisTable:
+def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: bool = True,
+                   family_dropout: bool = FAMILY_DROPOUT) -> HypothesisTable:
     """The train, review and validation rows of every corpus and of the corpora nested in them
     (`rca.corpus.training_corpora`; a recipe corpus is generated on first use, `rca.corpus.materialize`),
-    each read once; never the test split."""
+    each read once; never the test split. With ``family_dropout`` each train/review incident also has a
+    reduced copy (`build_training_table`); validation incidents never do."""
     corpora = list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
     dirs = [_materialized(c, progress=progress) for c in corpora]
+    reduced = TRAIN_SPLITS if family_dropout else ()
     return HypothesisTable.concat([build_training_table(d, ("train", "review", "validation"), processes=processes,
-                                                        progress=progress) for d in dirs])
+                                                        progress=progress, reduced_splits=reduced) for d in dirs])
 
 
 def _materialized(corpus: Path, *, progress: bool) -> Path:
@@ -87,13 +92,14 @@ def _materialized(corpus: Path, *, progress: bool) -> Path:
             bar.close()
 
 
-def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, progress: bool = True) -> dict:
+def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, progress: bool = True,
+            family_dropout: bool = FAMILY_DROPOUT) -> dict:
     """Build the table from every corpus, train a challenger, and promote it if it is not worse.
 
     Only the train/review splits train and only validation decides; the test split is never read here.
     Returns ``{"challenger": version, "promoted": bool, "metrics": {"challenger": ..., "champion": ...}}``.
     """
-    table = training_table(corpus_dirs, processes=processes, progress=progress)
+    table = training_table(corpus_dirs, processes=processes, progress=progress, family_dropout=family_dropout)
     registry = RankerRegistry(registry_dir)
     champion = registry.champion() or packaged_champion()  # the one in use is the one to beat
     challenger = train_ranker(table)
