@@ -281,7 +281,10 @@ def evaluate(corpus: Annotated[Path | None, typer.Option(help="labeled corpus")]
              realdata: Annotated[Path | None, typer.Option(help="real labeled bundles (test only)")] = None,
              report: Annotated[Path | None, typer.Option(help="write the Markdown report here")] = None,
              stage: Annotated[Stage, typer.Option(help="candidates: recall only")] = Stage.ranking,
-             processes: Annotated[int, typer.Option(min=1, max=8)] = 2) -> None:
+             processes: Annotated[int, typer.Option(min=1, max=8)] = 2,
+             lacking: Annotated[bool, typer.Option(help="also rank the corpus incidents without each family "
+                                                        "combination (rca.ranking.families.DROPOUTS)")] = True,
+             ) -> None:
     """AC@k, Avg@5, MRR, NDCG@5 and ECE of the ranker in use against the heuristic and naive baselines."""
     from rca.ranking.report import format_tables, run_evaluation, write_report
     from rca.service import get_ranker
@@ -289,7 +292,8 @@ def evaluate(corpus: Annotated[Path | None, typer.Option(help="labeled corpus")]
     corpus = corpus if corpus is not None and corpus.exists() else None
     if corpus is None and realdata is None:
         raise typer.BadParameter("nothing to evaluate: --corpus does not exist and no --realdata given")
-    evaluation = run_evaluation(corpus, split, realdata, get_ranker(), processes=processes)
+    evaluation = run_evaluation(corpus, split, realdata, get_ranker(), processes=processes,
+                                lacking_families=lacking and stage is Stage.ranking)
     if stage is Stage.candidates:
         for part in ("corpus", "realdata"):
             if part in evaluation:

@@ -215,6 +215,34 @@ def test_training_incidents_get_a_reduced_copy_and_validation_ones_do_not(tmp_pa
         assert table.rows.loc[table.rows["incident_id"] == "inc-0", f"family={family}"].eq(1).all()
 
 
+def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combination(tmp_path, monkeypatch):
+    from rca.config import get_settings
+    from rca.ranking.families import DROPOUTS
+    from rca.ranking.report import run_evaluation
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "test", "inc-2": "test"})
+    seen = []
+
+    def spy(bundle):
+        seen.append(frozenset(bundle.families()))
+        return candidates(bundle)
+
+    monkeypatch.setattr("rca.generators.generate_candidates", spy)
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        out = run_evaluation(corpus, "test", None, HeuristicRanker(), processes=1)
+        assert out["corpus"]["candidates"]["n"] == 2      # the split as it came: the copies are apart
+        full = set(load_bundle(corpus / "inc-1").families())
+        assert all(set(d) & full for d in DROPOUTS)       # premise: every combination removes something here
+        assert [(r["without"], r["n"]) for r in out["lacking"]] == [("+".join(d), 2) for d in DROPOUTS]
+        assert {frozenset(full - s) for s in seen} == {frozenset()} | {frozenset(set(d) & full) for d in DROPOUTS}
+        assert "lacking" not in run_evaluation(corpus, "test", None, HeuristicRanker(), processes=1,
+                                               lacking_families=False)
+    finally:
+        get_settings.cache_clear()
+
+
 def test_table_cache_follows_the_code_that_computes_features_only():
     package = Path(rca.__file__).parent
     sources = {p.relative_to(package).as_posix() for p in feature_sources()}

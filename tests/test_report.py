@@ -75,3 +75,38 @@ def test_top1_misses_name_the_rank_of_the_truth_and_what_came_first(tmp_path):
     write_report(evaluated, tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
     assert "| c | service:z dependency_errors | not proposed | service:x dependency_errors |" in text
+
+
+def _copies(table: HypothesisTable, families: str) -> HypothesisTable:
+    """The table's incidents renamed as copies lacking ``families`` (`rca.ranking.dataset.lacking`)."""
+    rename = {i: f"{i}~without={families}" for i in table.incidents["incident_id"]}
+    return HypothesisTable(table.rows.assign(incident_id=table.rows["incident_id"].map(rename)),
+                           table.incidents.assign(incident_id=table.incidents["incident_id"].map(rename)))
+
+
+def test_copies_lacking_families_are_scored_per_combination_in_dropout_order(tmp_path):
+    from rca.ranking.evaluate import evaluate_scores
+    from rca.ranking.families import DROPOUTS
+    from rca.ranking.report import evaluate_lacking
+
+    strong, weak = synthetic_table(30, signal=12.0, seed=1), synthetic_table(20, signal=0.0, seed=2)
+    assert ("kpis",) in DROPOUTS and ("metrics", "traces") in DROPOUTS   # premise: combinations of the report
+    copies = HypothesisTable.concat([_copies(weak, "metrics+traces"), _copies(strong, "kpis")])
+    rows = evaluate_lacking(copies, ByScore())
+    assert [r["without"] for r in rows] == ["kpis", "metrics+traces"]     # DROPOUTS order; absent ones left out
+    assert [r["n"] for r in rows] == [30, 20]
+    for r, table in zip(rows, (strong, weak)):
+        for name, scorer in (("ranker", ByScore()), ("heuristic", HeuristicRanker())):
+            want = evaluate_scores(table, scorer.score_table(table.rows), by_kind=False)["overall"]
+            assert r[name] == {"AC@1": want["AC@1"], "AC@3": want["AC@3"]}
+    assert rows[0]["ranker"]["AC@1"] > rows[1]["ranker"]["AC@1"]
+    evaluated = {**evaluation(12.0, 0.0), "lacking": rows}
+    written = write_report(evaluated, tmp_path / "report.md")
+    section = next(s for s in re.split(r"^## ", (tmp_path / "report.md").read_text(), flags=re.M)
+                   if s.startswith("Bundles lacking"))
+    ours = evaluated["corpus"]["results"]["by score"]["overall"]
+    assert f"| nothing | 40 | {ours['AC@1']:.3f} | {ours['AC@3']:.3f} |" in section
+    assert f"| kpis | 30 | {rows[0]['ranker']['AC@1']:.3f} |" in section
+    assert "figures/corpus-lacking.png" in section and tmp_path / "figures" / "corpus-lacking.png" in written
+    assert "Bundles lacking" in format_tables(evaluated)
+    assert "Bundles lacking" not in format_tables(evaluation(12.0, 0.0))   # a report without them says nothing

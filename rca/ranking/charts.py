@@ -49,6 +49,21 @@ def per_kind_ac3(results: dict[str, dict], path: Path) -> Path:
     return _save(fig, path)
 
 
+def lacking_bars(rows: list[dict], path: Path, *, ranker: str = "ranker") -> Path:
+    """AC@1 per family combination removed (one row each, `rca.ranking.report.lacking_rows`), the ranker in use
+    beside the heuristic scorer; horizontal so the combinations' names stay readable."""
+    plt = _pyplot()
+    y = np.arange(len(rows))[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.42 * len(rows) + 1.0))
+    ax.barh(y + 0.2, [r["ranker"]["AC@1"] for r in rows], 0.4, label=ranker)
+    ax.barh(y - 0.2, [r["heuristic"]["AC@1"] for r in rows], 0.4, label="heuristic")
+    ax.set_yticks(y, [f"{r['without']} (n={r['n']})" for r in rows], fontsize="small")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("AC@1 (node and kind) without ...")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small", frameon=False)
+    return _save(fig, path)
+
+
 def reliability(table: list[dict], path: Path) -> Path:
     """Reliability diagram: accuracy vs mean confidence per bin, the diagonal is perfect calibration."""
     plt = _pyplot()

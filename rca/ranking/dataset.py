@@ -33,7 +33,9 @@ class CorpusEntry:
     split: str
     detected_at: str = ""
     reduced: bool = False
-    """The incident's reduced copy: its bundle without the families `rca.ranking.families.dropout` picks."""
+    """The incident's reduced training copy: its bundle without the families `rca.ranking.families.dropout` picks."""
+    without: tuple[str, ...] = ()
+    """A copy of the incident without these families (evaluation: how the ranker does on sparser bundles)."""
 
 
 @dataclass
@@ -46,7 +48,11 @@ class HypothesisTable:
     incidents: pd.DataFrame
 
     def split(self, *splits: str) -> HypothesisTable:
-        ids = set(self.incidents.loc[self.incidents["split"].isin(splits), "incident_id"])
+        return self.subset(self.incidents.loc[self.incidents["split"].isin(splits), "incident_id"])
+
+    def subset(self, incident_ids) -> HypothesisTable:
+        """The rows and records of these incidents only."""
+        ids = set(incident_ids)
         return HypothesisTable(self.rows[self.rows["incident_id"].isin(ids)].reset_index(drop=True),
                                self.incidents[self.incidents["incident_id"].isin(ids)].reset_index(drop=True))
 
@@ -78,17 +84,18 @@ def corpus_incidents(corpus_dir: Path, splits: tuple[str, ...] | None = None) ->
 def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
     """Load one labeled incident, generate its candidates, and return (feature rows, incident record).
 
-    A reduced entry's incident is ``<id>~without=<families>``; (no rows, None) when it has no reduced copy."""
+    A copy's incident is ``<id>~without=<families>`` (`lacking`); (no rows, None) when the copy would lack no
+    family the bundle has, or when `rca.ranking.families.dropout` finds none worth removing."""
     from rca.contract import load_bundle, load_label
     from rca.generators import generate_candidates
 
     bundle = load_bundle(entry.path)
     incident_id = entry.id
-    if entry.reduced:
-        drop = dropout(entry.id, bundle.families())
-        if drop is None:
+    if entry.reduced or entry.without:
+        drop = dropout(entry.id, bundle.families()) if entry.reduced else entry.without
+        if not drop or not set(drop) & set(bundle.families()):
             return pd.DataFrame(), None
-        bundle, incident_id = bundle.without(drop), f"{entry.id}~without={'+'.join(drop)}"
+        bundle, incident_id = bundle.without(drop), f"{entry.id}{COPY_MARK}{'+'.join(drop)}"
     candidates = generate_candidates(bundle)
     it = incident_table(bundle, candidates)
     truth = {(c.node, str(c.kind)) for c in load_label(entry.path).causes}
@@ -103,12 +110,16 @@ def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
 
 def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None, *, processes: int = 2,
                          cache_dir: Path | None = None, progress: bool = True,
-                         reduced_splits: tuple[str, ...] = ()) -> HypothesisTable:
+                         reduced_splits: tuple[str, ...] = (),
+                         without: tuple[tuple[str, ...], ...] = ()) -> HypothesisTable:
     """The hypothesis table of a corpus, cached as Parquet under ``cache_dir``.
 
     Each incident of ``reduced_splits`` also gets a reduced copy, its bundle without some signal families
     (`rca.ranking.families.dropout`), so that a ranker trained on them has seen incidents from sources that send
-    fewer signals. Only for training splits: validation and test incidents stay as they came.
+    fewer signals. Only for training splits: the gate's validation incidents stay as they came.
+
+    ``without`` (family combinations, e.g. ``(("kpis",), ("metrics", "traces"))``) adds, for every incident, a
+    copy without each combination that removes a family it has: for reports on sparser bundles.
 
     The default cache is ``<RCA_DATA_DIR>/cache/<corpus name>`` (never inside the corpus: it may be read-only).
 
@@ -119,6 +130,7 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
         raise ConfigError("processes", processes, "an integer >= 1")
     entries = corpus_incidents(corpus_dir, splits)
     entries += [replace(e, reduced=True) for e in entries if e.split in reduced_splits]
+    entries += [replace(e, without=tuple(d)) for d in without for e in entries if not (e.reduced or e.without)]
     if cache_dir is None:
         from rca.config import get_settings
 
@@ -148,6 +160,18 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     table.rows.to_parquet(rows_file)
     table.incidents.to_parquet(inc_file)
     return table
+
+
+COPY_MARK = "~without="
+
+
+def lacking(incident_id: str) -> str:
+    """The families a copy of an incident lacks, as ``a+b`` (`incident_rows`); "" for an incident as it came.
+
+    >>> lacking("inc-7~without=kpis+metrics"), lacking("inc-7")
+    ('kpis+metrics', '')
+    """
+    return incident_id.partition(COPY_MARK)[2]
 
 
 def code_version() -> str:
@@ -205,5 +229,6 @@ def _cache_key(entries: list[CorpusEntry]) -> str:
     for e in entries:
         stat = e.path.stat() if e.path.exists() else None
         h.update(f"{e.id}|{e.split}|{e.path.name}|{stat.st_size if stat else 0}|"
-                 f"{stat.st_mtime_ns if stat else 0}{'|reduced' if e.reduced else ''}".encode())
+                 f"{stat.st_mtime_ns if stat else 0}{'|reduced' if e.reduced else ''}"
+                 f"{'|without=' + '+'.join(e.without) if e.without else ''}".encode())
     return h.hexdigest()[:16]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rca.ranking.dataset import HypothesisTable, build_training_table
+from rca.ranking.dataset import HypothesisTable, build_training_table, lacking
 from rca.ranking.evaluate import evaluate_scores, largest_score, latest_change, random_metrics, rankings
+from rca.ranking.families import DROPOUTS
 from rca.ranking.heuristic import HeuristicRanker
 from rca.ranking.metrics import first_hit
 
@@ -57,14 +58,43 @@ def top1_misses(table: HypothesisTable, scores: np.ndarray, *, node_level: bool 
     return out
 
 
-def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranker, *, processes: int = 2) -> dict:
-    """Build the tables (cached) and evaluate; the split named is the only one read from the corpus."""
+def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranker, *, processes: int = 2,
+                   lacking_families: bool = True) -> dict:
+    """Build the tables (cached) and evaluate; the split named is the only one read from the corpus.
+
+    With ``lacking_families`` the corpus' incidents are also ranked without each family combination of
+    `rca.ranking.families.DROPOUTS` (``out["lacking"]``, `evaluate_lacking`): how the ranker does on bundles
+    from sources that send less."""
     out: dict = {"ranker": ranker.name, "split": split}
     if corpus is not None:
-        out["corpus"] = _evaluate_part(corpus, build_training_table(corpus, (split,), processes=processes), ranker)
+        table = build_training_table(corpus, (split,), processes=processes,
+                                     without=DROPOUTS if lacking_families else ())
+        copy = table.incidents["incident_id"].map(lacking) != ""
+        out["corpus"] = _evaluate_part(corpus, table.subset(table.incidents.loc[~copy, "incident_id"]), ranker)
+        if lacking_families:
+            out["lacking"] = evaluate_lacking(table.subset(table.incidents.loc[copy, "incident_id"]), ranker)
     if realdata is not None:
         out["realdata"] = _evaluate_part(realdata, build_training_table(realdata, None, processes=processes), ranker,
                                          node_level=True)
+    return out
+
+
+def evaluate_lacking(copies: HypothesisTable, ranker) -> list[dict]:
+    """AC@1 and AC@3 (node and kind) of the ranker in use and of the heuristic scorer on the copies of incidents
+    without each family combination (`rca.ranking.dataset.lacking`): one row per combination, in `DROPOUTS`
+    order, each over the incidents that had some family of it (``n``)."""
+    names = copies.incidents["incident_id"].map(lacking)
+    heuristic = HeuristicRanker()
+    out = []
+    for combination in ("+".join(d) for d in DROPOUTS):
+        part = copies.subset(copies.incidents.loc[names == combination, "incident_id"])
+        if part.incidents.empty:
+            continue
+        row = {"without": combination, "n": len(part.incidents)}
+        for label, scorer in (("ranker", ranker), ("heuristic", heuristic)):
+            overall = evaluate_scores(part, scorer.score_table(part.rows), by_kind=False)["overall"]
+            row[label] = {"AC@1": overall["AC@1"], "AC@3": overall["AC@3"]}
+        out.append(row)
     return out
 
 
@@ -134,12 +164,37 @@ def format_targets(evaluation: dict) -> list[str]:
     return [*lines, ""]
 
 
+def lacking_rows(evaluation: dict) -> list[dict]:
+    """`evaluate_lacking`'s rows after the corpus incidents as they came (``without`` "nothing")."""
+    results = evaluation["corpus"]["results"]
+    ours, heuristic = next(iter(results.values())), results["heuristic"]
+    first = {"without": "nothing", "n": evaluation["corpus"]["candidates"]["n"],
+             "ranker": {m: ours["overall"][m] for m in ("AC@1", "AC@3")},
+             "heuristic": {m: heuristic["overall"][m] for m in ("AC@1", "AC@3")}}
+    return [first, *evaluation["lacking"]]
+
+
+def format_lacking(evaluation: dict) -> list[str]:
+    """The corpus split's incidents ranked without some signal families, beside the heuristic scorer."""
+    if "lacking" not in evaluation or "corpus" not in evaluation:
+        return []
+    lines = [f"## Bundles lacking signal families ({evaluation['corpus']['path']}, split {evaluation['split']})", "",
+             "Each incident again, its bundle without the families named (as a source that does not send them "
+             "would post it), over the incidents that had them. Node and kind.", "",
+             f"| without | incidents | {evaluation['ranker']} AC@1 | AC@3 | heuristic AC@1 | AC@3 |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['without']} | {r['n']} | {r['ranker']['AC@1']:.3f} | {r['ranker']['AC@3']:.3f} | "
+              f"{r['heuristic']['AC@1']:.3f} | {r['heuristic']['AC@3']:.3f} |" for r in lacking_rows(evaluation)]
+    return [*lines, ""]
+
+
 def format_tables(evaluation: dict) -> str:
     """Plain-text tables for the terminal: the targets, then each part's metrics."""
     lines = format_targets(evaluation)
     for part in ("corpus", "realdata"):
         if part in evaluation:
             lines += format_part(evaluation, part)
+    lines += format_lacking(evaluation)
     return "\n".join(lines)
 
 
@@ -189,5 +244,10 @@ def write_report(evaluation: dict, path: Path) -> list[Path]:
             body += [f"| {m['incident']} | {m['truth']} | {m['rank'] or 'not proposed'} | {m['first']} |"
                      for m in misses]
             body.append("")
+    if "lacking" in evaluation and "corpus" in evaluation:
+        body += format_lacking(evaluation)
+        written.append(charts.lacking_bars(lacking_rows(evaluation), figures / "corpus-lacking.png",
+                                           ranker=evaluation["ranker"]))
+        body += ["![AC@1 on bundles lacking families](figures/corpus-lacking.png)", ""]
     path.write_text("\n".join(body) + "\n")
     return [path, *written]
