@@ -170,7 +170,7 @@ def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, setting
         raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
                           "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
     data = IncidentCreate(id=incident_id, model=bundle.incident.model, detected_at=bundle.incident.detected_at,
-                          body_sha256=sha, bundle_file=name)
+                          body_sha256=sha, bundle_file=name, families=bundle.families())
     record, created = queries.insert_incident(session, data=data)
     if not created and record.body_sha256 != sha:
         raise ConflictError(f"incident '{incident_id}' exists with a different body (sha256 "

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from rca.config import Settings
 from rca.console import evidence
 from rca.contract import Bundle
+from rca.contract.bundle import EMPTY_FAMILY
 from rca.contract.models import RankedCause
 from rca.service import stored_bundle
 from rca.store import queries
@@ -35,6 +36,14 @@ class IncidentView:
     rows: list[CauseView]
     reviews: list[ReviewRecord]
     named: list[tuple[str, str]]  # confirmed causes that are not among the ranked ones
+
+    @property
+    def families(self) -> list[tuple[str, bool]] | None:
+        """Every signal family with whether the bundle had it (None when the store did not keep them): a
+        reviewer reads a missing cause differently when the bundle had no signal that could show it."""
+        if self.record.families is None:
+            return None
+        return [(f, f in self.record.families) for f in EMPTY_FAMILY]
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ class IncidentRecord(IncidentBase, table=True):
     updated_at: datetime = _ts(nullable=False)
     body_sha256: str = Field(max_length=64)
     bundle_file: str = Field(max_length=80)  # <sha256>.tar.gz|.zip|.json under settings' bundles dir
+    # The signal families the bundle had (`Bundle.families`); NULL for incidents stored before they were kept.
+    families: list[str] | None = Field(default=None, sa_column=Column(JSON))
     answer: dict | None = Field(default=None, sa_column=Column(JSON))
     # The answer as the API shows it (JSON text), rendered once when the answer is stored, so reading an
     # incident sends it as is instead of validating and serializing the answer on every request.
@@ -105,12 +107,16 @@ class IncidentCreate(SQLModel):
     detected_at: datetime
     body_sha256: str
     bundle_file: str
+    families: list[str] | None = None
 
 
 class IncidentPublic(IncidentBase):
     detected_at: datetime
     created_at: datetime
     updated_at: datetime
+    families: list[str] | None = Field(
+        default=None, description="signal families the bundle had (predictions, histograms, feature_samples, "
+                                  "traces, kpis, metrics, events, graph); null for incidents stored before 2026-12-03")
     answer: dict | None = None
     ranker: str | None = None
     top_confidence: float | None = None

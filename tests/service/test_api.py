@@ -309,3 +309,15 @@ def test_one_serve_process_of_several_resumes_pending_incidents(tmp_path, monkey
         third.state.resume_lock.close()
     finally:
         get_settings.cache_clear()
+
+
+def test_an_incident_keeps_which_signal_families_its_bundle_had(client, keys, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-fam"))
+    del body["metrics"], body["events"]           # a source that sends no service metrics and no change feed
+    r = post_json(client, keys["trigger"], body)
+    assert r.status_code == 201, r.text
+    want = ["predictions", "histograms", "traces", "kpis", "graph"]
+    assert r.json()["families"] == want
+    assert client.get("/v1/incidents/inc-fam", headers=keys["reviewer"]).json()["families"] == want
+    listed = client.get("/v1/incidents", headers=keys["reviewer"]).json()["items"]
+    assert [i["families"] for i in listed if i["id"] == "inc-fam"] == [want]

@@ -101,3 +101,15 @@ def test_charts_and_pages_need_the_cookie(client, keys, incident):
     client.cookies.set(COOKIE, "rca_abc_revoked")
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 303 and "unknown" in r.headers["location"]
+
+
+def test_the_incident_page_shows_the_signals_the_bundle_had_and_lacked(client, keys, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-sig", symptom="kpi:0.4"))
+    del body["metrics"]
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    line = client.get("/incidents/inc-sig").text.split('id="families"')[1].split("</p>")[0]
+    assert '<span class="family present">predictions</span>' in line
+    assert '<span class="family absent" title="not sent: causes only metrics would show' in line
+    assert '<span class="family absent" title="not sent: causes only feature samples would show' in line
+    assert '<span class="family present">kpis</span>' in line

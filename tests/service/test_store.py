@@ -116,3 +116,25 @@ def test_get_ranker_reloads_when_the_champion_pointer_changes(migrated, monkeypa
     pointer.write_text('{"version": "v0"}')
     os.utime(pointer, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert service.get_ranker(migrated).name == "lgbm-2"
+
+
+def test_an_incident_stored_before_families_were_kept_reads_as_unknown(settings):
+    """Upgrading a database at revision 0002 keeps its incidents; their families are NULL, not guessed."""
+    from sqlalchemy import text
+
+    from rca.console.pages import incident_view
+    from rca.store.db import session_scope, upgrade
+
+    url = settings.resolved_database_url
+    upgrade(url, "0002")
+    with get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO incident (id, model, status, detected_at, created_at, updated_at, "
+                          "body_sha256, bundle_file) VALUES ('old-1', 'm', 'queued', :t, :t, :t, :sha, 'x.json')"),
+                     {"t": datetime(2026, 11, 30, tzinfo=UTC), "sha": "0" * 64})
+    upgrade(url)
+    with session_scope(url) as session:
+        record = queries.get_incident(session, incident_id="old-1")
+        assert record.model == "m" and record.families is None
+        assert incident_view(session, incident_id="old-1").families is None
+        row, _ = queries.read_incident(session, incident_id="old-1")
+        assert row._mapping["families"] is None
