@@ -97,15 +97,17 @@ def test_copies_lacking_families_are_scored_per_combination_in_dropout_order(tmp
     assert [r["n"] for r in rows] == [30, 20]
     for r, table in zip(rows, (strong, weak)):
         for name, scorer in (("ranker", ByScore()), ("heuristic", HeuristicRanker())):
-            want = evaluate_scores(table, scorer.score_table(table.rows), by_kind=False)["overall"]
-            assert r[name] == {"AC@1": want["AC@1"], "AC@3": want["AC@3"]}
+            want = evaluate_scores(table, scorer.score_table(table.rows), by_kind=False,
+                                   calibration=scorer.calibration)
+            assert r[name] == {"AC@1": want["overall"]["AC@1"], "AC@3": want["overall"]["AC@3"], "ECE": want["ece"]}
     assert rows[0]["ranker"]["AC@1"] > rows[1]["ranker"]["AC@1"]
     evaluated = {**evaluation(12.0, 0.0), "lacking": rows}
     written = write_report(evaluated, tmp_path / "report.md")
     section = next(s for s in re.split(r"^## ", (tmp_path / "report.md").read_text(), flags=re.M)
                    if s.startswith("Bundles lacking"))
     ours = evaluated["corpus"]["results"]["by score"]["overall"]
-    assert f"| nothing | 40 | {ours['AC@1']:.3f} | {ours['AC@3']:.3f} |" in section
+    ece = evaluated["corpus"]["results"]["by score"]["ece"]
+    assert f"| nothing | 40 | {ours['AC@1']:.3f} | {ours['AC@3']:.3f} | {ece:.3f} |" in section
     assert f"| kpis | 30 | {rows[0]['ranker']['AC@1']:.3f} |" in section
     assert "figures/corpus-lacking.png" in section and tmp_path / "figures" / "corpus-lacking.png" in written
     assert "Bundles lacking" in format_tables(evaluated)

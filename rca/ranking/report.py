@@ -80,9 +80,9 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
 
 
 def evaluate_lacking(copies: HypothesisTable, ranker) -> list[dict]:
-    """AC@1 and AC@3 (node and kind) of the ranker in use and of the heuristic scorer on the copies of incidents
-    without each family combination (`rca.ranking.dataset.lacking`): one row per combination, in `DROPOUTS`
-    order, each over the incidents that had some family of it (``n``)."""
+    """AC@1, AC@3 (node and kind) and the ECE of top-1 confidence of the ranker in use and of the heuristic
+    scorer on the copies of incidents without each family combination (`rca.ranking.dataset.lacking`): one row
+    per combination, in `DROPOUTS` order, each over the incidents that had some family of it (``n``)."""
     names = copies.incidents["incident_id"].map(lacking)
     heuristic = HeuristicRanker()
     out = []
@@ -92,8 +92,9 @@ def evaluate_lacking(copies: HypothesisTable, ranker) -> list[dict]:
             continue
         row = {"without": combination, "n": len(part.incidents)}
         for label, scorer in (("ranker", ranker), ("heuristic", heuristic)):
-            overall = evaluate_scores(part, scorer.score_table(part.rows), by_kind=False)["overall"]
-            row[label] = {"AC@1": overall["AC@1"], "AC@3": overall["AC@3"]}
+            got = evaluate_scores(part, scorer.score_table(part.rows), by_kind=False,
+                                  calibration=scorer.calibration)
+            row[label] = {"AC@1": got["overall"]["AC@1"], "AC@3": got["overall"]["AC@3"], "ECE": got["ece"]}
         out.append(row)
     return out
 
@@ -169,8 +170,8 @@ def lacking_rows(evaluation: dict) -> list[dict]:
     results = evaluation["corpus"]["results"]
     ours, heuristic = next(iter(results.values())), results["heuristic"]
     first = {"without": "nothing", "n": evaluation["corpus"]["candidates"]["n"],
-             "ranker": {m: ours["overall"][m] for m in ("AC@1", "AC@3")},
-             "heuristic": {m: heuristic["overall"][m] for m in ("AC@1", "AC@3")}}
+             "ranker": {**{m: ours["overall"][m] for m in ("AC@1", "AC@3")}, "ECE": ours.get("ece")},
+             "heuristic": {**{m: heuristic["overall"][m] for m in ("AC@1", "AC@3")}, "ECE": heuristic.get("ece")}}
     return [first, *evaluation["lacking"]]
 
 
@@ -181,11 +182,16 @@ def format_lacking(evaluation: dict) -> list[str]:
     lines = [f"## Bundles lacking signal families ({evaluation['corpus']['path']}, split {evaluation['split']})", "",
              "Each incident again, its bundle without the families named (as a source that does not send them "
              "would post it), over the incidents that had them. Node and kind.", "",
-             f"| without | incidents | {evaluation['ranker']} AC@1 | AC@3 | heuristic AC@1 | AC@3 |",
-             "|---|---|---|---|---|---|"]
+             f"| without | incidents | {evaluation['ranker']} AC@1 | AC@3 | ECE | heuristic AC@1 | AC@3 |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['without']} | {r['n']} | {r['ranker']['AC@1']:.3f} | {r['ranker']['AC@3']:.3f} | "
-              f"{r['heuristic']['AC@1']:.3f} | {r['heuristic']['AC@3']:.3f} |" for r in lacking_rows(evaluation)]
+              f"{_num(r['ranker'].get('ECE'))} | {r['heuristic']['AC@1']:.3f} | {r['heuristic']['AC@3']:.3f} |"
+              for r in lacking_rows(evaluation)]
     return [*lines, ""]
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def format_tables(evaluation: dict) -> str:
