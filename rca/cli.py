@@ -47,18 +47,28 @@ def analyze(bundle: BundleArg,
             format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
             top: Annotated[int, typer.Option(min=1, max=100, help="how many causes to list")] = 10) -> None:
     """Rank the likely root causes of one incident."""
-    from rca.service import analyze_path
+    from rca.contract import load_bundle
+    from rca.service import analyze
 
-    answer = analyze_path(bundle, top=top)
+    loaded = load_bundle(bundle)
+    answer = analyze(loaded, top=top)
     if format is OutputFormat.json:
         typer.echo(answer.model_dump_json(indent=2, exclude_none=True))
     else:
-        typer.echo(render_table(answer))
+        typer.echo(render_table(answer, families=loaded.families()))
 
 
-def render_table(answer) -> str:
-    """A readable table of an answer, for terminals."""
-    lines = [f"incident {answer.incident or '-'}   ranker {answer.ranker}", ""]
+def render_table(answer, *, families: list[str] | None = None) -> str:
+    """A readable table of an answer, for terminals; with ``families`` (`Bundle.families`), a line saying which
+    signal families the bundle had and which it lacked (a cause only those would show cannot be proposed)."""
+    from rca.contract.bundle import EMPTY_FAMILY
+
+    lines = [f"incident {answer.incident or '-'}   ranker {answer.ranker}"]
+    if families is not None:
+        missing = [f for f in EMPTY_FAMILY if f not in families]
+        lines.append(f"signals  {', '.join(families) or 'none'}"
+                     + (f"   (not sent: {', '.join(missing)})" if missing else ""))
+    lines.append("")
     header = f"{'#':>2}  {'conf':>5}  {'kind':<22} {'node':<40}  explanation"
     lines += [header, "-" * len(header)]
     for c in answer.causes:

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from rca.cli import render_table
-from rca.service import analyze_path
+from rca.contract import load_bundle
+from rca.service import analyze
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "feature-store-outage"
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     print(f"1. analyzing {EXAMPLE.relative_to(ROOT)}\n")
-    print(render_table(analyze_path(EXAMPLE)))
+    bundle = load_bundle(EXAMPLE)
+    print(render_table(analyze(bundle), families=bundle.families()))
 
     import httpx
     import uvicorn

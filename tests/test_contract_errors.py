@@ -170,3 +170,16 @@ def test_categorical_histogram_errors_name_the_categorical_problem(bundle_dir, c
     lines[4] = json.dumps(bad)
     (bundle_dir / "histograms.jsonl").write_text("\n".join(lines))
     expect_error(capsys, bundle_dir, "histograms.jsonl", *fragments)
+
+
+def test_the_table_says_which_signal_families_the_bundle_lacked(bundle_dir, capsys):
+    (bundle_dir / "events.jsonl").unlink()
+    next(bundle_dir.glob("metrics.*")).unlink()
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))
+    assert code in (0, None), out.err
+    signals = next(line for line in out.out.splitlines() if line.startswith("signals"))
+    assert signals.split("(not sent: ")[1].rstrip(")").split(", ") == ["feature_samples", "metrics", "events"]
+    assert "predictions" in signals.split("(")[0] and "metrics" not in signals.split("(")[0]
+    code, out = run_cli(capsys, "analyze", str(bundle_dir), "--format", "json")
+    assert not out.out.startswith("signals") and "not sent" not in out.out   # the contract's answer, unchanged
+    assert json.loads(out.out)["incident"] == "inc-test"
