@@ -204,8 +204,9 @@ def rankers_list(format: Annotated[OutputFormat, typer.Option("--format", "-f")]
     for v in listing["versions"]:
         overall = v["metrics"].get("overall", {})
         scores = "  ".join(f"{k} {overall[k]:.3f}" for k in ("AC@1", "AC@3", "MRR") if k in overall)
-        typer.echo(f"{'*' if v['champion'] else ' '} {v['version']}  {v['n_training_incidents']} training incidents  "
-                   f"{scores or 'no validation metrics'}")
+        copies = f" (+{v['n_reduced_copies']} reduced copies)" if v["n_reduced_copies"] else ""
+        typer.echo(f"{'*' if v['champion'] else ' '} {v['version']}  {v['n_training_incidents']} training incidents"
+                   f"{copies}  {scores or 'no validation metrics'}")
     for entry in listing["history"]:
         typer.echo(f"{entry['at']}  {entry['action']:<8} {entry['version'] or 'packaged champion'}  "
                    f"(was {entry.get('previous') or 'packaged champion'}"
@@ -267,13 +268,15 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
           family_dropout: Annotated[bool, typer.Option(help="also train on a copy of each training incident "
                                                            "without some signal families")] = True) -> None:
     """Train a LightGBM ranker on the train split, calibrate on validation; promote it if not worse."""
+    from rca.ranking.dataset import count_copies
     from rca.ranking.train import retrain, train_ranker, training_table
 
     if out is not None:
         ranker = train_ranker(training_table(corpus, processes=processes, family_dropout=family_dropout))
         ranker.meta["version"] = f"lgbm-packaged-{ranker.meta['code_version']}"
         ranker.save(out)
-        typer.echo(f"wrote {out} ({ranker.meta['n_incidents']} training incidents); validation: "
+        n_training, n_copies = count_copies(ranker.meta["training_incidents"])
+        typer.echo(f"wrote {out} ({n_training} training incidents, {n_copies} reduced copies); validation: "
                    f"{json.dumps(ranker.meta.get('validation_metrics', {}).get('overall', {}))}")
         return
     from rca.config import get_settings

@@ -346,9 +346,12 @@ def retrain(session: Session, *, settings: Settings) -> dict:
 
 
 def _version_summary(registry, version: str) -> dict:
+    from rca.ranking.dataset import count_copies
+
     meta = json.loads((registry.root / version / "meta.json").read_text(encoding="utf-8"))
+    n_training, n_copies = count_copies(meta.get("training_incidents", []))
     return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
-            "n_training_incidents": len(meta.get("training_incidents", [])),
+            "n_training_incidents": n_training, "n_reduced_copies": n_copies,
             "n_validation_incidents": len(meta.get("validation_incidents", [])),
             "family_mix": meta.get("family_mix", {})}
 

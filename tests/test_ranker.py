@@ -15,7 +15,7 @@ from rca.contract.models import Event
 from rca.corpus import write_recipe
 from rca.errors import ConfigError, ConflictError, NotFoundError
 from rca.generators.base import Anomaly, Candidates, Hypothesis
-from rca.ranking.dataset import build_training_table, corpus_incidents, feature_sources
+from rca.ranking.dataset import build_training_table, corpus_incidents, count_copies, feature_sources
 from rca.ranking.evaluate import evaluate_scores, largest_score, random_metrics
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, UNPORTABLE_FEATURES, incident_table
 from rca.ranking.heuristic import HeuristicRanker
@@ -206,6 +206,7 @@ def test_training_incidents_get_a_reduced_copy_and_validation_ones_do_not(tmp_pa
     reduced = {f"{i}~without={'+'.join(d)}" for i, d in drops.items()}
     assert set(table.incidents["incident_id"]) == {"inc-0", "inc-1", "inc-2"} | reduced
     assert table.incidents.set_index("incident_id").loc[sorted(reduced), "split"].tolist() == ["train", "review"]
+    assert count_copies(table.incidents["incident_id"]) == (3, 2)
     # the reduced copy's candidates came from the bundle without those families, and its rows say so
     assert set(drops["inc-0"]) in [full - s for s in seen[INCIDENT["id"]]]
     rows = table.rows[table.rows["incident_id"] == sorted(reduced)[0]]

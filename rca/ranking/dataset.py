@@ -174,6 +174,13 @@ def lacking(incident_id: str) -> str:
     return incident_id.partition(COPY_MARK)[2]
 
 
+def count_copies(incident_ids) -> tuple[int, int]:
+    """``(incidents as they came, copies lacking families)`` among these ids (`lacking`)."""
+    ids = list(incident_ids)
+    copies = sum(1 for i in ids if lacking(i))
+    return len(ids) - copies, copies
+
+
 def code_version() -> str:
     """``git describe`` of the checkout when available, else the package version."""
     import subprocess
