@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -333,8 +334,9 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     """The weekly job: export confirmed reviews, then train a challenger on them and the labeled corpus,
     promoted only if it beats the champion (the ranking registry decides).
 
-    Returns the trainer's report (``challenger``, ``promoted``, ``metrics``) plus ``exported`` (how many
-    reviewed incidents were written) and ``seconds``.
+    Returns the trainer's report (``challenger``, ``promoted``, ``metrics``, ...) plus ``exported`` (how many
+    reviewed incidents were written), ``seconds`` and ``report``: the Markdown report with charts written under
+    ``RCA_DATA_DIR/retrain/`` (`rca.ranking.report.write_retrain_report`), one per run.
     """
     started = time.perf_counter()
     exported = export_reviewed(session, settings=settings)
@@ -342,7 +344,13 @@ def retrain(session: Session, *, settings: Settings) -> dict:
 
     corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
     report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
-    return {**report, "exported": len(exported), "seconds": round(time.perf_counter() - started, 3)}
+    out = {**report, "exported": len(exported), "seconds": round(time.perf_counter() - started, 3)}
+    from rca.ranking.report import write_retrain_report
+
+    now = datetime.now(UTC)
+    path = settings.data_dir / "retrain" / f"{now:%Y-%m-%dT%H%M%S}Z.md"
+    write_retrain_report(report, path, exported=len(exported), when=f"{now:%Y-%m-%d %H:%M} UTC")
+    return {**out, "report": str(path)}
 
 
 def _version_summary(registry, version: str) -> dict:

@@ -244,6 +244,26 @@ def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combinati
         get_settings.cache_clear()
 
 
+def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(tmp_path, monkeypatch):
+    from rca.config import get_settings
+    from rca.ranking.train import retrain
+
+    corpus = _mini_corpus(tmp_path / "corpus", {f"inc-{i}": s for i, s in enumerate(["train"] * 4 + ["validation"] * 2)})
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        first = retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
+        assert first["promoted"] and not first["twin"] and first["champion"] is None
+        again = retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
+        assert again["twin"] and not again["promoted"] and again["champion"] == first["challenger"]
+        assert RankerRegistry(tmp_path / "rankers").champion_version() == first["challenger"]
+        assert again["training"] == {"incidents": 4, "reduced_copies": 4, "validation_incidents": 2}
+    finally:
+        get_settings.cache_clear()
+
+
 def test_table_cache_follows_the_code_that_computes_features_only():
     package = Path(rca.__file__).parent
     sources = {p.relative_to(package).as_posix() for p in feature_sources()}

@@ -112,3 +112,26 @@ def test_copies_lacking_families_are_scored_per_combination_in_dropout_order(tmp
     assert "figures/corpus-lacking.png" in section and tmp_path / "figures" / "corpus-lacking.png" in written
     assert "Bundles lacking" in format_tables(evaluated)
     assert "Bundles lacking" not in format_tables(evaluation(12.0, 0.0))   # a report without them says nothing
+
+
+def test_the_retrain_report_says_why_a_challenger_stayed_out_or_had_no_one_to_beat(tmp_path):
+    from rca.ranking.evaluate import evaluate_scores
+    from rca.ranking.report import write_retrain_report
+
+    table = synthetic_table(20, signal=3.0)
+    good, bad = (evaluate_scores(table, s) for s in (table.rows["score"].to_numpy(), -table.rows["score"].to_numpy()))
+    kept = {"challenger": "v3", "champion": "v2", "promoted": False, "metrics": {"challenger": bad, "champion": good},
+            "training": {"incidents": 12, "reduced_copies": 0, "validation_incidents": 20}}
+    written = write_retrain_report(kept, tmp_path / "week.md", when="2026-12-07 03:00 UTC")
+    text = written[0].read_text()
+    assert text.startswith("# Retraining 2026-12-07 03:00 UTC")
+    assert "Challenger `v3`: **not promoted** (the champion stays in use); validation AC@1 " \
+           f"{bad['overall']['AC@1']:.3f} against the champion's {good['overall']['AC@1']:.3f}" in text
+    assert "reviewed incidents exported" not in text   # not given: not claimed
+    assert [p.name for p in written[1:]] == ["week-ac.png", "week-kind-ac3.png"] and all(p.is_file() for p in written)
+    twin = {**kept, "twin": True, "metrics": {"challenger": good, "champion": good}}
+    assert "**not promoted**: the same model as the champion" in write_retrain_report(twin, tmp_path / "t.md")[0].read_text()
+    first = {**kept, "champion": None, "promoted": True, "metrics": {"challenger": good, "champion": None}}
+    text = write_retrain_report(first, tmp_path / "first.md")[0].read_text()
+    assert "**promoted**; there was no champion to beat" in text
+    assert "| challenger v3 |" in text and "| champion" not in text

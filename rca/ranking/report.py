@@ -257,3 +257,46 @@ def write_report(evaluation: dict, path: Path) -> list[Path]:
         body += ["![AC@1 on bundles lacking families](figures/corpus-lacking.png)", ""]
     path.write_text("\n".join(body) + "\n")
     return [path, *written]
+
+
+def write_retrain_report(result: dict, path: Path, *, exported: int | None = None,
+                         when: str | None = None) -> list[Path]:
+    """The weekly retraining's report for the platform team (Markdown, two charts beside it named after it):
+    the gate's decision and why, what the challenger trained on, and challenger against champion on the
+    validation split, overall and per cause kind. ``result`` is `rca.ranking.train.retrain`'s."""
+    from rca.ranking import charts
+
+    metrics = {name: m for name, m in (("challenger " + result["challenger"], result["metrics"]["challenger"]),
+                                       (f"champion {result.get('champion') or ''}".strip(),
+                                        result["metrics"]["champion"])) if m is not None}
+    ours, theirs = result["metrics"]["challenger"]["overall"], (result["metrics"]["champion"] or {}).get("overall")
+    decision = ("**promoted**" if result["promoted"] else
+                "**not promoted**: the same model as the champion, byte for byte (no new data since)"
+                if result.get("twin") else "**not promoted** (the champion stays in use)")
+    versus = (f"validation AC@1 {ours['AC@1']:.3f} against the champion's {theirs['AC@1']:.3f}, MRR "
+              f"{ours['MRR']:.3f} against {theirs['MRR']:.3f}" if theirs else "there was no champion to beat")
+    training = result.get("training", {})
+    lines = [f"# Retraining{' ' + when if when else ''}", "",
+             f"Challenger `{result['challenger']}`: {decision}; {versus}. The gate promotes a challenger unless it "
+             "is worse on validation AC@1 (ties broken by MRR); `rca rankers rollback` undoes a promotion.", "",
+             f"- trained on: {training.get('incidents', '?')} incidents (+{training.get('reduced_copies', 0)} copies "
+             "lacking signal families)",
+             *([f"- reviewed incidents exported this run: {exported}"] if exported is not None else []),
+             f"- validated on: {training.get('validation_incidents', '?')} incidents", "",
+             "| ranker (validation, node and kind) | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(f"{m['overall'][k]:.3f}" for k in METRICS) + " |"
+              for name, m in metrics.items()]
+    stem = path.with_suffix("")
+    written = [charts.ac_bars(metrics, stem.parent / "figures" / f"{stem.name}-ac.png")]
+    lines += ["", f"![AC@k on validation](figures/{written[0].name})", ""]
+    kinds = result["metrics"]["challenger"].get("by_kind", {})
+    if kinds:
+        lines += ["| kind | " + " | ".join(f"{name} AC@3" for name in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+        lines += [f"| {kind} (n={kinds[kind]['n']}) | "
+                  + " | ".join(f"{m['by_kind'].get(kind, {}).get('AC@3', float('nan')):.3f}" for m in metrics.values())
+                  + " |" for kind in kinds]
+        written.append(charts.per_kind_ac3(metrics, stem.parent / "figures" / f"{stem.name}-kind-ac3.png"))
+        lines += ["", f"![AC@3 per cause kind on validation](figures/{written[1].name})", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return [path, *written]

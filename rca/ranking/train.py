@@ -10,7 +10,7 @@ from tqdm import tqdm
 from rca.corpus import materialize, read_recipe, training_corpora
 from rca.errors import ConfigError
 from rca.ranking.calibration import fit_calibration
-from rca.ranking.dataset import HypothesisTable, build_training_table, code_version
+from rca.ranking.dataset import HypothesisTable, build_training_table, code_version, count_copies
 from rca.ranking.evaluate import calibration_groups, evaluate_scores
 from rca.ranking.families import family_mix
 from rca.ranking.lgbm import LgbmRanker, fit_lgbm
@@ -97,7 +97,10 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     """Build the table from every corpus, train a challenger, and promote it if it is not worse.
 
     Only the train/review splits train and only validation decides; the test split is never read here.
-    Returns ``{"challenger": version, "promoted": bool, "metrics": {"challenger": ..., "champion": ...}}``.
+    A challenger identical to the champion (same model files: no new data since) is not promoted (``twin``).
+    Returns ``{"challenger": version, "champion": version or None, "promoted": bool, "twin": bool, "metrics": {"challenger":
+    ..., "champion": ...}, "training": {...}}``, the validation metrics overall and per cause kind
+    (`rca.ranking.report.write_retrain_report` makes the platform team's report of it).
     """
     table = training_table(corpus_dirs, processes=processes, progress=progress, family_dropout=family_dropout)
     registry = RankerRegistry(registry_dir)
@@ -105,12 +108,18 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     challenger = train_ranker(table)
     version = registry.save(challenger)
     validation = table.split(VALIDATION_SPLIT)
-    ch_metrics = evaluate_scores(validation, challenger.score_table(validation.rows), by_kind=False)
-    cp_metrics = (evaluate_scores(validation, champion.score_table(validation.rows), by_kind=False)
+    ch_metrics = evaluate_scores(validation, challenger.score_table(validation.rows))
+    cp_metrics = (evaluate_scores(validation, champion.score_table(validation.rows))
                   if champion is not None else None)
-    promoted = challenger_wins(ch_metrics, cp_metrics)
+    # the same code and data train the same model byte for byte: a twin of the champion is no change to promote
+    twin = isinstance(champion, LgbmRanker) and challenger.model_strings() == champion.model_strings()
+    promoted = not twin and challenger_wins(ch_metrics, cp_metrics)
     if promoted:
+        champion_ac1 = f"{cp_metrics['overall']['AC@1']:.3f}" if cp_metrics else "none"
         registry.promote(version, reason=f"validation AC@1 {ch_metrics['overall']['AC@1']:.3f} vs champion "
-                                         f"{cp_metrics['overall']['AC@1'] if cp_metrics else 'none'}")
-    return {"challenger": version, "promoted": promoted,
-            "metrics": {"challenger": ch_metrics, "champion": cp_metrics}}
+                                         f"{champion_ac1}")
+    n_training, n_copies = count_copies(challenger.meta["training_incidents"])
+    return {"challenger": version, "champion": champion.name if champion is not None else None,
+            "promoted": promoted, "twin": twin, "metrics": {"challenger": ch_metrics, "champion": cp_metrics},
+            "training": {"incidents": n_training, "reduced_copies": n_copies,
+                         "validation_incidents": len(validation.incidents)}}

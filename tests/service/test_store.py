@@ -5,17 +5,20 @@ import os
 import sys
 import types
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import rca.service as service
+from rca.ranking.evaluate import evaluate_scores
 from rca.contract import load_bundle, load_label
 from rca.corpus import read_manifest
 from rca.store import queries
 from rca.store.db import get_engine
 from rca.store.models import ReviewRecord, ReviewVerdict
+from tests.rank_builders import synthetic_table
 from tests.service.bundles import bundle_dir, inline, tar_gz
 
 
@@ -80,9 +83,14 @@ def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, st
     migrated.corpus_dir.mkdir(parents=True)
     calls = []
 
+    table = synthetic_table(20, signal=3.0)
+    validation = {"challenger": evaluate_scores(table, table.rows["score"].to_numpy()),
+                  "champion": evaluate_scores(table, -table.rows["score"].to_numpy())}
+
     def fake_retrain(corpus_dirs, registry_dir):
         calls.append((corpus_dirs, registry_dir, [e.id for e in read_manifest(corpus_dirs[-1])]))
-        return {"challenger": "v2", "promoted": True, "metrics": {"ndcg@5": 0.9}}
+        return {"challenger": "v2", "champion": "v1", "promoted": True, "metrics": validation,
+                "training": {"incidents": 12, "reduced_copies": 9, "validation_incidents": 20}}
 
     monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(retrain=fake_retrain))
     report = service.retrain(session, settings=migrated)
@@ -90,6 +98,16 @@ def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, st
     [(dirs, registry, exported)] = calls
     assert dirs == [migrated.corpus_dir, migrated.data_dir / "reviewed"] and exported == ["inc-rt"]
     assert registry == migrated.resolved_rankers_dir
+    # the platform team's report of the run: the decision, what it trained on, both rankers per kind
+    written = Path(report["report"])
+    assert written.parent == migrated.data_dir / "retrain" and written.suffix == ".md"
+    text = written.read_text()
+    ours = validation["challenger"]["overall"]
+    assert f"Challenger `v2`: **promoted**; validation AC@1 {ours['AC@1']:.3f} against the champion's" in text
+    assert "- trained on: 12 incidents (+9 copies lacking signal families)" in text
+    assert "- reviewed incidents exported this run: 1" in text and "- validated on: 20 incidents" in text
+    assert "| data_drift (n=20) |" in text and "| champion v1 | " in text
+    assert all((written.parent / "figures" / f"{written.stem}-{n}.png").is_file() for n in ("ac", "kind-ac3"))
 
 
 def test_get_ranker_reloads_when_the_champion_pointer_changes(migrated, monkeypatch):
