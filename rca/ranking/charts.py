@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,10 @@ def ac_bars(results: dict[str, dict], path: Path, *, level: str = "overall") -> 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for i, m in enumerate(metrics):
         ax.bar(x + (i - 1) * 0.27, [results[n][level][m] for n in names], 0.27, label=m)
-    ax.set_xticks(x, names)
+    ax.set_xticks(x, [textwrap.fill(n, 16) for n in names])   # long version names break at hyphens and spaces
     ax.set_ylim(0, 1)
-    ax.legend(loc="upper right")
-    ax.set_title("node and kind" if level == "overall" else "node only")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(metrics), frameon=False)
+    ax.set_ylabel("node and kind" if level == "overall" else "node only")
     return _save(fig, path)
 
 
@@ -45,7 +46,8 @@ def per_kind_ac3(results: dict[str, dict], path: Path) -> Path:
     ax.set_xticks(x, kinds, rotation=35, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("AC@3")
-    ax.legend(fontsize="small")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(names), 3), fontsize="small",
+              frameon=False)
     return _save(fig, path)
 
 
