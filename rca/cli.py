@@ -285,7 +285,7 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
                      family_dropout=family_dropout)
     overall = result["metrics"]["challenger"]["overall"]
     typer.echo(f"challenger {result['challenger']}: validation AC@1 {overall['AC@1']:.3f} MRR {overall['MRR']:.3f}"
-               f"; {'promoted' if result['promoted'] else 'NOT promoted (worse than the champion)'}")
+               f"; {'promoted' if result['promoted'] else 'NOT promoted (the same model as the champion)' if result['twin'] else 'NOT promoted (worse than the champion)'}")
 
 
 @app.command()
@@ -297,15 +297,20 @@ def evaluate(corpus: Annotated[Path | None, typer.Option(help="labeled corpus")]
              processes: Annotated[int, typer.Option(min=1, max=8)] = 2,
              lacking: Annotated[bool, typer.Option(help="also rank the corpus incidents without each family "
                                                         "combination (rca.ranking.families.DROPOUTS)")] = True,
+             ranker: Annotated[Path | None, typer.Option(help="a trained ranker's directory (rca train --out DIR, "
+                                                              "RCA_RANKERS_DIR/<version>) instead of the one in use")
+                               ] = None,
              ) -> None:
     """AC@k, Avg@5, MRR, NDCG@5 and ECE of the ranker in use against the heuristic and naive baselines."""
+    from rca.ranking.lgbm import LgbmRanker
     from rca.ranking.report import format_tables, run_evaluation, write_report
     from rca.service import get_ranker
 
     corpus = corpus if corpus is not None and corpus.exists() else None
     if corpus is None and realdata is None:
         raise typer.BadParameter("nothing to evaluate: --corpus does not exist and no --realdata given")
-    evaluation = run_evaluation(corpus, split, realdata, get_ranker(), processes=processes,
+    scorer = LgbmRanker.load(ranker) if ranker is not None else get_ranker()
+    evaluation = run_evaluation(corpus, split, realdata, scorer, processes=processes,
                                 lacking_families=lacking and stage is Stage.ranking)
     if stage is Stage.candidates:
         for part in ("corpus", "realdata"):

@@ -264,6 +264,32 @@ def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(tmp_pa
         get_settings.cache_clear()
 
 
+def test_rca_evaluate_scores_a_ranker_directory_instead_of_the_one_in_use(tmp_path, monkeypatch, capsys):
+    from rca.cli import main
+    from rca.config import get_settings
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "test", "inc-2": "test"})
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    ranker = train_ranker(synthetic_table(30))
+    ranker.meta["version"] = "lgbm-a-challenger"
+    ranker.save(tmp_path / "challenger")
+    get_settings.cache_clear()
+    try:
+        for args, code in (([], 0), (["--ranker", str(tmp_path / "challenger")], 0),
+                           (["--ranker", str(tmp_path / "nothing-here")], 2)):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["evaluate", "--corpus", str(corpus), "--no-lacking", "--processes", "1", *args])
+            assert exit_info.value.code == code
+            out = capsys.readouterr()
+            if code == 2:
+                assert "nothing-here: no ranker artifact" in out.err and "Traceback" not in out.err
+            else:
+                assert ("| lgbm-a-challenger |" in out.out) == bool(args)
+    finally:
+        get_settings.cache_clear()
+
+
 def test_table_cache_follows_the_code_that_computes_features_only():
     package = Path(rca.__file__).parent
     sources = {p.relative_to(package).as_posix() for p in feature_sources()}
