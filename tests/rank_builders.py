@@ -33,3 +33,16 @@ def synthetic_table(n_incidents: int = 60, per_incident: int = 8, seed: int = 0,
                           "causes": json.dumps([[f"feature:f{cause}", "data_drift"]]),
                           "n_hypotheses": per_incident})
     return HypothesisTable(pd.DataFrame(rows), pd.DataFrame(incidents))
+
+
+def retrain_result(challenger: str = "v2", *, champion: str | None = "v1", promoted: bool = True) -> dict:
+    """What `rca.ranking.train.retrain` returns, with real validation metrics of a synthetic table (the
+    challenger ranks by score, the champion against it), for tests that stand in for training."""
+    from rca.ranking.evaluate import evaluate_scores
+
+    table = synthetic_table(20, signal=3.0)
+    score = table.rows["score"].to_numpy()
+    return {"challenger": challenger, "champion": champion, "promoted": promoted, "twin": False,
+            "metrics": {"challenger": evaluate_scores(table, score),
+                        "champion": evaluate_scores(table, -score) if champion else None},
+            "training": {"incidents": 12, "reduced_copies": 9, "validation_incidents": 20}}

@@ -10,7 +10,7 @@ from rca.ranking.dataset import HypothesisTable
 from rca.ranking.heuristic import HeuristicRanker
 from rca.ranking.report import (candidate_recall, evaluate_table, format_tables, target_rows, top1_misses,
                                 write_report)
-from tests.rank_builders import synthetic_table
+from tests.rank_builders import retrain_result, synthetic_table
 
 
 class ByScore:
@@ -115,13 +115,11 @@ def test_copies_lacking_families_are_scored_per_combination_in_dropout_order(tmp
 
 
 def test_the_retrain_report_says_why_a_challenger_stayed_out_or_had_no_one_to_beat(tmp_path):
-    from rca.ranking.evaluate import evaluate_scores
     from rca.ranking.report import write_retrain_report
 
-    table = synthetic_table(20, signal=3.0)
-    good, bad = (evaluate_scores(table, s) for s in (table.rows["score"].to_numpy(), -table.rows["score"].to_numpy()))
-    kept = {"challenger": "v3", "champion": "v2", "promoted": False, "metrics": {"challenger": bad, "champion": good},
-            "training": {"incidents": 12, "reduced_copies": 0, "validation_incidents": 20}}
+    base = retrain_result("v3", champion="v2", promoted=False)
+    good, bad = base["metrics"]["challenger"], base["metrics"]["champion"]   # by score, and against it
+    kept = {**base, "metrics": {"challenger": bad, "champion": good}}         # this week's challenger is worse
     written = write_retrain_report(kept, tmp_path / "week.md", when="2026-12-07 03:00 UTC")
     text = written[0].read_text()
     assert text.startswith("# Retraining 2026-12-07 03:00 UTC")

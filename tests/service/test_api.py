@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from rca.store.models import Role
+from tests.rank_builders import retrain_result
 from tests.service.bundles import bundle_dir, inline, tar_gz, zip_bytes
 from tests.service.conftest import create_key
 
@@ -242,9 +244,10 @@ def test_retrain_endpoint_is_admin_only_and_reports_the_trainer(client, keys, mo
 
     assert client.post("/v1/rankers/retrain", headers=keys["reviewer"]).status_code == 403
     monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(
-        retrain=lambda dirs, registry: {"challenger": "v9", "promoted": False, "metrics": {}}))
+        retrain=lambda dirs, registry: retrain_result("v9", promoted=False)))
     r = client.post("/v1/rankers/retrain", headers=keys["admin"])
     assert r.status_code == 200 and r.json()["challenger"] == "v9" and r.json()["exported"] == 0
+    assert "Challenger `v9`: **not promoted**" in Path(r.json()["report"]).read_text()
 
 
 def test_admins_roll_the_champion_back_and_promote_by_hand(client, keys, settings):

@@ -12,13 +12,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import rca.service as service
-from rca.ranking.evaluate import evaluate_scores
 from rca.contract import load_bundle, load_label
 from rca.corpus import read_manifest
 from rca.store import queries
 from rca.store.db import get_engine
 from rca.store.models import ReviewRecord, ReviewVerdict
-from tests.rank_builders import synthetic_table
+from tests.rank_builders import retrain_result
 from tests.service.bundles import bundle_dir, inline, tar_gz
 
 
@@ -83,14 +82,11 @@ def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, st
     migrated.corpus_dir.mkdir(parents=True)
     calls = []
 
-    table = synthetic_table(20, signal=3.0)
-    validation = {"challenger": evaluate_scores(table, table.rows["score"].to_numpy()),
-                  "champion": evaluate_scores(table, -table.rows["score"].to_numpy())}
+    result = retrain_result("v2", champion="v1")
 
     def fake_retrain(corpus_dirs, registry_dir):
         calls.append((corpus_dirs, registry_dir, [e.id for e in read_manifest(corpus_dirs[-1])]))
-        return {"challenger": "v2", "champion": "v1", "promoted": True, "metrics": validation,
-                "training": {"incidents": 12, "reduced_copies": 9, "validation_incidents": 20}}
+        return result
 
     monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(retrain=fake_retrain))
     report = service.retrain(session, settings=migrated)
@@ -102,7 +98,7 @@ def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, st
     written = Path(report["report"])
     assert written.parent == migrated.data_dir / "retrain" and written.suffix == ".md"
     text = written.read_text()
-    ours = validation["challenger"]["overall"]
+    ours = result["metrics"]["challenger"]["overall"]
     assert f"Challenger `v2`: **promoted**; validation AC@1 {ours['AC@1']:.3f} against the champion's" in text
     assert "- trained on: 12 incidents (+9 copies lacking signal families)" in text
     assert "- reviewed incidents exported this run: 1" in text and "- validated on: 20 incidents" in text
