@@ -284,8 +284,10 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
     result = retrain(corpus, registry or get_settings().resolved_rankers_dir, processes=processes,
                      family_dropout=family_dropout)
     overall = result["metrics"]["challenger"]["overall"]
+    outcome = ("promoted" if result["promoted"] else "NOT promoted (the same model as the champion)"
+               if result["twin"] else "NOT promoted (worse than the champion)")
     typer.echo(f"challenger {result['challenger']}: validation AC@1 {overall['AC@1']:.3f} MRR {overall['MRR']:.3f}"
-               f"; {'promoted' if result['promoted'] else 'NOT promoted (the same model as the champion)' if result['twin'] else 'NOT promoted (worse than the champion)'}")
+               f"; {outcome}")
 
 
 @app.command()

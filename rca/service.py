@@ -332,25 +332,24 @@ def write_bundle_files(stored: Path, target: Path) -> Path:
 
 def retrain(session: Session, *, settings: Settings) -> dict:
     """The weekly job: export confirmed reviews, then train a challenger on them and the labeled corpus,
-    promoted only if it beats the champion (the ranking registry decides).
+    promoted unless it is worse than the champion on validation or a twin of it (`rca.ranking.train.retrain`).
 
     Returns the trainer's report (``challenger``, ``promoted``, ``metrics``, ...) plus ``exported`` (how many
     reviewed incidents were written), ``seconds`` and ``report``: the Markdown report with charts written under
     ``RCA_DATA_DIR/retrain/`` (`rca.ranking.report.write_retrain_report`), one per run.
     """
-    started = time.perf_counter()
-    exported = export_reviewed(session, settings=settings)
+    from rca.ranking.report import write_retrain_report
     from rca.ranking.train import retrain as train_and_gate
 
+    started = time.perf_counter()
+    exported = export_reviewed(session, settings=settings)
     corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
     report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
-    out = {**report, "exported": len(exported), "seconds": round(time.perf_counter() - started, 3)}
-    from rca.ranking.report import write_retrain_report
-
+    seconds = round(time.perf_counter() - started, 3)
     now = datetime.now(UTC)
     path = settings.data_dir / "retrain" / f"{now:%Y-%m-%dT%H%M%S}Z.md"
     write_retrain_report(report, path, exported=len(exported), when=f"{now:%Y-%m-%d %H:%M} UTC")
-    return {**out, "report": str(path)}
+    return {**report, "exported": len(exported), "seconds": seconds, "report": str(path)}
 
 
 def _version_summary(registry, version: str) -> dict:
