@@ -244,49 +244,45 @@ def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combinati
         get_settings.cache_clear()
 
 
-def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(tmp_path, monkeypatch):
+@pytest.fixture
+def training_corpus(tmp_path, monkeypatch):
+    """Four train and two validation incidents with fixed candidates, no packaged champion, a fresh data dir."""
     from rca.config import get_settings
+
+    corpus = _mini_corpus(tmp_path / "corpus", {f"inc-{i}": s for i, s in enumerate(["train"] * 4 + ["validation"] * 2)})
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield corpus
+    get_settings.cache_clear()
+
+
+def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(training_corpus, tmp_path):
     from rca.ranking.train import retrain
 
-    corpus = _mini_corpus(tmp_path / "corpus", {f"inc-{i}": s for i, s in enumerate(["train"] * 4 + ["validation"] * 2)})
-    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
-    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
-    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    try:
-        first = retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
-        assert first["promoted"] and not first["twin"] and first["champion"] is None
-        again = retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
-        assert again["twin"] and not again["promoted"] and again["champion"] == first["challenger"]
-        assert RankerRegistry(tmp_path / "rankers").champion_version() == first["challenger"]
-        assert again["training"] == {"incidents": 4, "reduced_copies": 4, "validation_incidents": 2}
-    finally:
-        get_settings.cache_clear()
+    first = retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
+    assert first["promoted"] and not first["twin"] and first["champion"] is None
+    again = retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
+    assert again["twin"] and not again["promoted"] and again["champion"] == first["challenger"]
+    assert RankerRegistry(tmp_path / "rankers").champion_version() == first["challenger"]
+    assert again["training"] == {"incidents": 4, "reduced_copies": 4, "validation_incidents": 2}
 
 
-def test_rca_train_packages_or_gates_and_says_what_it_did(tmp_path, monkeypatch, capsys):
+def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_path, capsys):
     from rca.cli import main
-    from rca.config import get_settings
 
-    corpus = _mini_corpus(tmp_path / "corpus", {f"inc-{i}": s for i, s in enumerate(["train"] * 4 + ["validation"] * 2)})
-    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
-    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
-    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    try:
-        said = []
-        for args in (["--out", str(tmp_path / "packaged")], ["--registry", str(tmp_path / "rankers")],
-                     ["--registry", str(tmp_path / "rankers")], ["--out", str(tmp_path / "plain"), "--no-family-dropout"]):
-            with pytest.raises(SystemExit) as exit_info:
-                main(["train", "--corpus", str(corpus), "--processes", "1", *args])
-            assert exit_info.value.code == 0
-            said.append(capsys.readouterr().out)
-        assert f"wrote {tmp_path / 'packaged'} (4 training incidents, 4 reduced copies)" in said[0]
-        assert said[1].rstrip().endswith("; promoted")
-        assert said[2].rstrip().endswith("NOT promoted (the same model as the champion)")
-        assert "(4 training incidents, 0 reduced copies)" in said[3]
-    finally:
-        get_settings.cache_clear()
+    said = []
+    for args in (["--out", str(tmp_path / "packaged")], ["--registry", str(tmp_path / "rankers")],
+                 ["--registry", str(tmp_path / "rankers")], ["--out", str(tmp_path / "plain"), "--no-family-dropout"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--corpus", str(training_corpus), "--processes", "1", *args])
+        assert exit_info.value.code == 0
+        said.append(capsys.readouterr().out)
+    assert f"wrote {tmp_path / 'packaged'} (4 training incidents, 4 reduced copies)" in said[0]
+    assert said[1].rstrip().endswith("; promoted")
+    assert said[2].rstrip().endswith("NOT promoted (the same model as the champion)")
+    assert "(4 training incidents, 0 reduced copies)" in said[3]
 
 
 def test_rca_evaluate_scores_a_ranker_directory_instead_of_the_one_in_use(tmp_path, monkeypatch, capsys):
