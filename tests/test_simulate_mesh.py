@@ -155,3 +155,36 @@ def test_fault_profile_peaks_at_one():
     shapes = [fault_profile(np.random.default_rng(s), 6) for s in range(30)]
     assert all(p.shape == (6,) and p.max() == 1.0 and p.min() > 0 for p in shapes)
     assert np.mean([p.std() for p in shapes]) > 0.1          # not a clean step: the strength varies
+
+
+@pytest.mark.parametrize("kind", [CauseKind.DEPENDENCY_LATENCY, CauseKind.DEPENDENCY_ERRORS])
+def test_views_echo_the_service_behind_them_and_change_the_services_nothing(tmp_path, kind):
+    echoed = 0
+    for seed in range(20, 27):
+        plain = simulate_mesh_incident(tmp_path / f"plain-{seed}", seed=seed, kind=kind)
+        label = simulate_mesh_incident(tmp_path / f"views-{seed}", seed=seed, kind=kind, views=True)
+        assert validate_bundle(tmp_path / f"views-{seed}") == []
+        assert "views" not in plain.model_dump() and label.causes == plain.causes
+        views, bundle = label.model_dump()["views"], load_bundle(tmp_path / f"views-{seed}")
+        names = {v["node"].split(":", 1)[1] for v in views}
+        assert 1 <= len(views) <= 3 and label.causes[0].node not in {v["node"] for v in views}
+        # the services' rows are the plain world's, the views only add theirs
+        base = load_bundle(tmp_path / f"plain-{seed}").metrics
+        pd.testing.assert_frame_equal(bundle.metrics[~bundle.metrics["service"].isin(names)].reset_index(drop=True),
+                                      base.reset_index(drop=True))
+        if bundle.graph is not None:       # a view is a leaf callee of its caller
+            for v in views:
+                assert list(bundle.graph.successors(v["node"])) == [v["caller"]]
+                assert bundle.graph.in_degree(v["node"]) == 0
+        for v in views:                    # and its change follows (and amplifies) the service behind it
+            if v["of"] != label.causes[0].node:
+                continue
+            of, view = v["of"].split(":", 1)[1], v["node"].split(":", 1)[1]
+            if kind is CauseKind.DEPENDENCY_LATENCY:
+                (b0, c0), (b1, c1) = _current(bundle, of, "latency"), _current(bundle, view, "latency")
+            else:
+                (b0, c0), (b1, c1) = _failed(bundle, of), _failed(bundle, view)
+            if c0 - b0 > 0.2 * max(b0, 1e-3):
+                assert c1 - b1 > 0.7 * (c0 - b0), (seed, of, view, (b0, c0), (b1, c1))
+                echoed += 1
+    assert echoed >= 2

@@ -25,6 +25,13 @@ predictions or histograms). This module simulates those:
   current window (`fault_profile`: steady, ramping up, a burst that fades, wandering, a late start), while
   the run's chronic differences wobble per service on their own: a cause and its synchronous callers move
   with the symptom, a difference between runs does not.
+* **Views of a call** (``views=True``, the recipe corpora that ask for them): service maps drawn from tracing
+  (AWS X-Ray, Jaeger) have nodes that are not services but the client side of a call, typically the load
+  balancer in front of a service (`View`). A view is a callee of its caller with no callees of its own, and
+  measures the caller's requests to the service behind it: that service's latency plus a little overhead,
+  its failures plus timeouts, and, when the service slows or fails, more of each (queueing and retries at
+  the balancer amplify a change 1-5x). A view is never the cause; the ranker must learn that a leaf echoing
+  an instrumented sibling is a symptom of that sibling.
 * **Names and units vary by world**: three metric naming styles (``latency_p95``/``availability``/
   ``request_count`` in seconds, ``latency_p95_ms``/``error_rate``/``request_rate``, ``duration_*_seconds``
   /``success_rate``/``requests_total``), so nothing is learnt from one convention.
@@ -94,6 +101,73 @@ class Mesh:
                 if sync:
                     reach[j] = max(reach[j], reach[i] * share)
         return reach
+
+
+@dataclass
+class View:
+    """The client side of the calls ``caller -> callee`` (a load balancer, an uninstrumented endpoint's
+    caller-side node): what the caller measures of those calls, with a change at the callee amplified."""
+
+    name: str
+    caller: int
+    callee: int
+    share: float               # of the caller's requests that make the call
+    overhead_s: float          # the balancer's own time per request
+    amplify_latency: float     # a latency change at the callee shows here this many times over
+    amplify_errors: float      # and a failure-rate change
+    timeout_x: float           # requests slower than this many times the callee's healthy median fail here
+
+
+def plan_views(mesh: Mesh, rng: np.random.Generator, cause: int) -> list[View]:
+    """One to three views on synchronous calls to services with dependencies of their own (a view of a leaf
+    would be a second leaf changing like it, which no signal can tell apart); with probability 0.7 one of them
+    fronts the cause or a service that calls it (the confusing case: the view changes more than the service
+    behind it)."""
+    edges = [(i, j, share) for i in range(len(mesh.names)) for j, share, sync, _ in mesh.calls[i]
+             if sync and j and mesh.calls[j]]
+    if not edges:
+        return []
+    reaches = {cause}
+    for _ in range(len(mesh.names)):           # services with a synchronous path to the cause
+        reaches |= {i for i in range(len(mesh.names)) for j, _, sync, _ in mesh.calls[i] if sync and j in reaches}
+    on_path = [e for e in edges if e[1] in reaches]
+    picked: list[tuple[int, int, float]] = []
+    if on_path and rng.uniform() < 0.7:
+        picked.append(on_path[int(rng.integers(len(on_path)))])
+    for k in rng.permutation(len(edges))[:int(rng.integers(0 if picked else 1, 3))]:
+        if edges[k] not in picked:
+            picked.append(edges[k])
+    style = int(rng.integers(3))
+    views = []
+    for n, (i, j, share) in enumerate(picked):
+        base = mesh.names[j].split("_")[0].split("-")[0][:5]
+        name = (f"{base}-lb{n}.elb.internal_remote", f"{mesh.names[j]}-client", f"ingress-{base}{n}")[style]
+        views.append(View(name=name, caller=i, callee=j, share=share,
+                          overhead_s=float(np.exp(rng.uniform(np.log(0.0005), np.log(0.005)))),
+                          amplify_latency=float(np.exp(rng.uniform(0, np.log(5)))),
+                          amplify_errors=float(np.exp(rng.uniform(0, np.log(5)))),
+                          timeout_x=float(rng.uniform(8, 40))))
+    return views
+
+
+def render_views(views: list[View], step_out: list[dict], healthy: dict[int, tuple[float, float]],
+                 rng: np.random.Generator) -> list[dict]:
+    """Each view's step from its callee's rendered requests. ``healthy`` maps a callee to its healthy median
+    latency and failure share (filled from the first step, which is a baseline step)."""
+    out = []
+    for v in views:
+        callee = step_out[v.callee]
+        lat_j, failed_j = callee["lat"], callee["failed_sample"]
+        healthy.setdefault(v.callee, (float(np.median(lat_j)), float(failed_j.mean())))
+        base_lat, base_fail = healthy[v.callee]
+        count = int(rng.binomial(step_out[v.caller]["count"], v.share))
+        pick = rng.integers(0, lat_j.size, int(min(max(count, 1), MAX_SAMPLE)))
+        lat = (lat_j[pick] + v.overhead_s * rng.lognormal(0, 0.3, pick.size)
+               + (v.amplify_latency - 1) * np.maximum(lat_j[pick] - base_lat, 0.0))
+        extra = min(1.0, (v.amplify_errors - 1) * max(failed_j.mean() - base_fail, 0.0))
+        failed = failed_j[pick] | (rng.uniform(size=pick.size) < extra) | (lat > v.timeout_x * base_lat)
+        out.append({"count": count, "lat": lat, "failed": int(rng.binomial(count, failed.mean()))})
+    return out
 
 
 def build_mesh(rng: np.random.Generator) -> Mesh:
@@ -208,7 +282,7 @@ def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: floa
         samples[i] = (lat, failed)
         utilisation = min(0.97, 0.25 * regime.cpu[i] * (volume[i] / max(usual[i], 1e-9)))
         out[i] = {"count": int(counts[i]), "lat": lat, "failed": int(rng.binomial(counts[i], failed.mean())),
-                  "cpu": float(np.clip(rng.normal(utilisation * 100, 3), 0, 100))}
+                  "cpu": float(np.clip(rng.normal(utilisation * 100, 3), 0, 100)), "failed_sample": failed}
     return out
 
 
@@ -231,7 +305,8 @@ class Plan:
 
 
 def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | None = None,
-                           detected_at: datetime | None = None, incident_id: str | None = None) -> Label:
+                           detected_at: datetime | None = None, incident_id: str | None = None,
+                           views: bool = False) -> Label:
     """Simulate one metrics-only service incident and write its bundle (with ``label.json``).
 
     Parameters
@@ -241,6 +316,7 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     kind : ``dependency_latency``, ``dependency_errors`` or ``resource_saturation``; random when None.
     detected_at : end of the current window; 2026-01-05 plus a random offset when None.
     incident_id : ``incident.json`` id; ``mesh-<seed>`` when None.
+    views : add one to three `View` nodes (their own random stream: without them the bundle is what it was).
 
     Returns
     -------
@@ -260,6 +336,9 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     step = int(rng.choice([1, 2, 5, 5, 10]))
     n_current = int(rng.integers(3, 10))
     plan, healthy, plain, incident_run, faulty = _plan(mesh, rng, kind)
+    view_rng = np.random.default_rng([seed, 5])
+    view_list = plan_views(mesh, view_rng, plan.cause) if views else []
+    view_healthy: dict[int, tuple[float, float]] = {}
 
     cur_end = detected_at.replace(second=0, microsecond=0)
     cur_start = cur_end - timedelta(minutes=step * n_current)
@@ -281,16 +360,21 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     for k in range(n_base):
         when = base_start + timedelta(minutes=step * k)
         load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
-        rows.extend(_metric_rows(mesh, render_step(mesh, healthy, rng, load), style, step, when))
+        rows.extend(_step_rows(mesh, view_list, view_healthy, render_step(mesh, healthy, rng, load), view_rng,
+                               style, step, when))
     for k in range(n_current):
         when = cur_start + timedelta(minutes=step * k)
         load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
         # the fault waxes and wanes (strength), the run's own differences wobble independently of it
         wobble = rng.lognormal(0, 0.3, len(mesh.names))
         regime = plain.shifted(plain, incident_run, wobble).shifted(incident_run, faulty, strength[k])
-        rows.extend(_metric_rows(mesh, render_step(mesh, regime, rng, load), style, step, when))
+        rows.extend(_step_rows(mesh, view_list, view_healthy, render_step(mesh, regime, rng, load), view_rng,
+                               style, step, when))
     kpi_rows = [r for r in rows if r[1] == mesh.names[0]]
-    rows = _drop_cells(rows, rng, mesh, base_start, base_end, plan.cause)
+    view_names = {v.name for v in view_list}
+    view_rows = [r for r in rows if r[1] in view_names]     # views only add rows: the services' are what they were
+    rows = _drop_cells([r for r in rows if r[1] not in view_names], rng, mesh, base_start, base_end, plan.cause)
+    rows += [r for r in view_rows if view_rng.uniform() >= 0.1]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     symptom = _symptom(kind, style)
@@ -303,7 +387,7 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     write_table(out_dir / "kpis.parquet", _columns([(t, name, v) for t, _, name, v in kpi_rows],
                                                    ("timestamp", "name", "value")))
     if rng.uniform() < 0.9:
-        write_json(out_dir / "graph.json", _graph(mesh, sorted({name for _, _, name, _ in kpi_rows})))
+        write_json(out_dir / "graph.json", _graph(mesh, sorted({name for _, _, name, _ in kpi_rows}), view_list))
     onset = cur_start + timedelta(minutes=step * int(np.argmax(strength >= 0.5)))
     cause = {"node": f"service:{mesh.names[plan.cause]}", "kind": str(kind),
              "onset": format_timestamp(onset), "magnitude": f"{plan.magnitude:.3g}",
@@ -311,6 +395,9 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     label = {"causes": [cause], "source": "simulated", "notes": cause["notes"], "seed": seed,
              "missing": ["predictions", "histograms", "traces", "events"], "decoys": plan.decoys,
              "baseline": plan.baseline_mode}
+    if view_list:
+        label["views"] = [{"node": f"service:{v.name}", "of": f"service:{mesh.names[v.callee]}",
+                           "caller": f"service:{mesh.names[v.caller]}"} for v in view_list]
     write_json(out_dir / "label.json", label)
     return Label.model_validate(label)
 
@@ -395,11 +482,21 @@ def _chronic(mesh: Mesh, regime: Regime, j: int, rng: np.random.Generator) -> st
     return "more outside traffic in the incident's run"
 
 
-def _metric_rows(mesh: Mesh, step_out: list[dict], style: dict, step: int, when: datetime) -> list[tuple]:
+def _step_rows(mesh: Mesh, views: list[View], view_healthy: dict, step_out: list[dict], view_rng: np.random.Generator,
+               style: dict, step: int, when: datetime) -> list[tuple]:
+    rows = _metric_rows(mesh.names, step_out, style, step, when)
+    if views:
+        rows += _metric_rows([v.name for v in views], render_views(views, step_out, view_healthy, view_rng),
+                             style, step, when, cpu=False)
+    return rows
+
+
+def _metric_rows(names: list[str], step_out: list[dict], style: dict, step: int, when: datetime, *,
+                 cpu: bool = True) -> list[tuple]:
     ts = int(when.timestamp() * 1000)
     scale = style["scale"]
     rows = []
-    for i, name in enumerate(mesh.names):
+    for i, name in enumerate(names):
         s = step_out[i]
         count = s["count"]
         req_name, per_second = style["requests"]
@@ -414,7 +511,7 @@ def _metric_rows(mesh: Mesh, step_out: list[dict], style: dict, step: int, when:
         failed = s["failed"] / count
         rows.append((ts, name, ok_name, {"percent": 100 * (1 - failed), "fraction_failed": failed,
                                          "fraction_ok": 1 - failed}[ok_kind]))
-        if style["cpu"]:
+        if style["cpu"] and cpu:
             rows.append((ts, name, "cpu_usage", s["cpu"]))
     return rows
 
@@ -436,11 +533,13 @@ def _symptom(kind: CauseKind, style: dict) -> dict:
     return {"node": f"kpi:{next(iter(style['latency']))}", "direction": "up"}
 
 
-def _graph(mesh: Mesh, kpis: list[str]) -> dict:
+def _graph(mesh: Mesh, kpis: list[str], views: list[View]) -> dict:
     nodes = [{"id": f"service:{s}", "kind": "service"} for s in mesh.names]
+    nodes += [{"id": f"service:{v.name}", "kind": "service"} for v in views]
     nodes += [{"id": f"kpi:{k}", "kind": "kpi"} for k in kpis]
     edges = [{"source": f"service:{mesh.names[j]}", "target": f"service:{mesh.names[i]}"}
              for i in range(len(mesh.names)) for j, *_ in sorted(mesh.calls[i])]
+    edges += [{"source": f"service:{v.name}", "target": f"service:{mesh.names[v.caller]}"} for v in views]
     edges += [{"source": f"service:{mesh.names[0]}", "target": f"kpi:{k}"} for k in kpis]
     return {"directed": True, "multigraph": False, "graph": {}, "nodes": nodes, "edges": edges}
 
