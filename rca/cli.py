@@ -371,8 +371,10 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
                  n: Annotated[int, typer.Option("--n", min=0, help="model-serving incidents")] = 420,
                  seed: Annotated[int, typer.Option("--seed")] = 7,
                  mesh: Annotated[int, typer.Option("--mesh", min=0, help="metrics-only service-mesh incidents")] = 150,
-                 recipe: Annotated[bool, typer.Option(help="keep only recipe.json and manifest.csv in --out; the "
-                                                          "bundles go to RCA_DATA_DIR/corpora")] = False,
+                 recipe: Annotated[bool, typer.Option(help="keep only recipe.json, manifest.csv and fingerprints.json "
+                                                          "in --out; the bundles go to RCA_DATA_DIR/corpora")] = False,
+                 views: Annotated[bool, typer.Option(help="give the service meshes load-balancer views (nodes that "
+                                                         "echo the service behind them)")] = False,
                  ) -> None:
     """(Re)generate the simulated corpus and its manifest deterministically (reviewed incidents are kept)."""
     from collections import Counter
@@ -381,7 +383,7 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
 
     build = write_recipe if recipe else build_corpus
     with _progress(n + mesh, "corpus") as bar:
-        entries = build(out, n=n, seed=seed, mesh=mesh, progress=bar.update)
+        entries = build(out, n=n, seed=seed, mesh=mesh, views=views, progress=bar.update)
     splits = Counter(e.split for e in entries)
     typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
 # --------------------------------------------------------------------------- end simulator and corpus (sim)

@@ -31,10 +31,14 @@ from rca.contract.load import bundle_directory
 from rca.contract.models import Label
 from rca.contract.timestamps import format_timestamp, parse_timestamp
 from rca.errors import BundleError, ConfigError
+from rca.fingerprint import fingerprint_archive, same_content
 from rca.simulate.write import archive, write_json
 
 MANIFEST = "manifest.csv"
 RECIPE = "recipe.json"
+FINGERPRINTS = "fingerprints.json"
+"""Beside a recipe: per incident the `rca.fingerprint` of its archive, what the recipe must reproduce."""
+_CHECKED = ".reproduces"
 COLUMNS = ("id", "detected_at", "split", "kinds", "nodes", "n_causes", "source", "path", "sha256")
 SPLITS = (("train", 0.6), ("validation", 0.2), ("test", 0.2))
 
@@ -100,11 +104,12 @@ def training_corpora(corpus_dir: str | Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S``."""
+    """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S [--views]``."""
 
     n: int
     mesh: int
     seed: int
+    views: bool = False
 
 
 def read_recipe(corpus_dir: str | Path) -> Recipe | None:
@@ -113,7 +118,8 @@ def read_recipe(corpus_dir: str | Path) -> Recipe | None:
     Raises
     ------
     BundleError
-        When the file is not a JSON object of non-negative integers ``n``, ``mesh`` and ``seed``.
+        When the file is not a JSON object of non-negative integers ``n``, ``mesh`` and ``seed`` (and, optionally,
+        a boolean ``views``).
     """
     path = Path(corpus_dir) / RECIPE
     if not path.is_file():
@@ -128,39 +134,48 @@ def read_recipe(corpus_dir: str | Path) -> Recipe | None:
         value = data.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise BundleError(f"expected a non-negative integer, got {value!r}", file=str(path), field=key)
-    return Recipe(data["n"], data["mesh"], data["seed"])
+    views = data.get("views", False)
+    if not isinstance(views, bool):
+        raise BundleError(f"expected true or false, got {views!r}", file=str(path), field="views")
+    return Recipe(data["n"], data["mesh"], data["seed"], views)
 
 
 def materialize(corpus_dir: str | Path, *, cache_root: Path | None = None, progress=None) -> Path:
     """The directory that holds the corpus' bundles: the corpus itself, or for a recipe corpus its copy under
-    ``cache_root`` (default ``<RCA_DATA_DIR>/corpora``), generated the first time and reused while every archive
-    still matches the committed manifest.
+    ``cache_root`` (default ``<RCA_DATA_DIR>/corpora``), generated the first time and reused from then on.
 
-    A recipe corpus keeps only ``recipe.json`` and ``manifest.csv`` in the repository: the simulator is
-    deterministic, so the manifest's sha256 column pins every archive's bytes without storing them.
+    A recipe corpus keeps only ``recipe.json``, ``manifest.csv`` and ``fingerprints.json`` in the repository:
+    the simulator is deterministic, so the regenerated incidents must be the manifest's (same ids, times,
+    splits and labels) and each archive must say what its fingerprint says (`rca.fingerprint`: equal up to the
+    last digits of its numbers, which differ from one CPU to another). An archive with the manifest's exact
+    bytes needs no fingerprint; a recipe without ``fingerprints.json`` (written before it existed) is checked
+    by bytes alone.
 
     Raises
     ------
     ConfigError
-        When the regenerated manifest differs from the committed one: the simulator has changed since the
-        recipe was written; rebuild it with ``rca corpus build --recipe`` (the message says how).
+        When the regenerated corpus differs: the simulator has changed since the recipe was written; rebuild
+        it with ``rca corpus build --recipe`` (the message says how, and which incident differs).
     """
     corpus_dir = Path(corpus_dir).resolve()
     recipe = read_recipe(corpus_dir)
     if recipe is None:
         return corpus_dir
-    rebuild = (f"rewrite both with `rca corpus build --out {corpus_dir} --n {recipe.n} --mesh {recipe.mesh} "
-               f"--seed {recipe.seed} --recipe`")
+    rebuild = (f"rewrite it with `rca corpus build --out {corpus_dir} --n {recipe.n} --mesh {recipe.mesh} "
+               f"--seed {recipe.seed}{' --views' if recipe.views else ''} --recipe`")
     if not (corpus_dir / MANIFEST).is_file():
         raise ConfigError(str(corpus_dir / MANIFEST), "no file", f"the manifest of {RECIPE}; {rebuild}")
-    committed = (corpus_dir / MANIFEST).read_bytes()
+    stamp = hashlib.sha256(b"".join((corpus_dir / f).read_bytes() if (corpus_dir / f).is_file() else b"-"
+                                    for f in (RECIPE, MANIFEST, FINGERPRINTS))).hexdigest()
     target = _recipe_target(corpus_dir, cache_root)
-    if _holds(target, committed):
+    if _holds(target, stamp):
         return target
     _generate(target, recipe, progress)
-    if (target / MANIFEST).read_bytes() != committed:
-        raise ConfigError(str(corpus_dir / MANIFEST), "a manifest the simulator no longer reproduces",
-                          f"the manifest of {RECIPE}; {rebuild}")
+    problem = _reproduces(read_manifest(corpus_dir), read_manifest(target), _read_fingerprints(corpus_dir))
+    if problem is not None:
+        raise ConfigError(str(corpus_dir), f"a recipe the simulator no longer reproduces ({problem})",
+                          f"the corpus of {RECIPE}; {rebuild}")
+    (target / _CHECKED).write_text(stamp, encoding="utf-8")
     return target
 
 
@@ -175,31 +190,73 @@ def _recipe_target(corpus_dir: Path, cache_root: Path | None) -> Path:
 def _generate(target: Path, recipe: Recipe, progress) -> None:
     if target.exists():
         shutil.rmtree(target)
-    build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, progress=progress)
+    build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, views=recipe.views, progress=progress)
 
 
-def _holds(target: Path, committed: bytes) -> bool:
-    """Whether ``target`` has the committed manifest and every archive it lists, byte for byte."""
-    if not (target / MANIFEST).is_file() or (target / MANIFEST).read_bytes() != committed:
+def _holds(target: Path, stamp: str) -> bool:
+    """Whether ``target`` was checked against this very recipe (``stamp``) and every archive it lists is intact."""
+    checked = target / _CHECKED
+    if not checked.is_file() or checked.read_text(encoding="utf-8") != stamp:
         return False
     return all(e.path.is_file() and sha256_of(e.path) == e.sha256 for e in read_manifest(target))
 
 
-def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, cache_root: Path | None = None,
-                 progress=None) -> list[Entry]:
-    """Build a simulated corpus as a recipe: ``recipe.json`` and ``manifest.csv`` in ``corpus_dir``, the
-    archives in the cache `materialize` reads (so nothing is generated twice)."""
+def _reproduces(committed: list[Entry], built: list[Entry], fingerprints: dict | None) -> str | None:
+    """None when ``built`` is the committed corpus; else the first difference, in words."""
+    def plan(e: Entry) -> tuple:
+        return e.id, e.detected_at, e.split, e.kinds, e.nodes, e.source
+
+    if [plan(e) for e in built] != [plan(e) for e in committed]:
+        return "other incidents, times, splits or labels"
+    for mine, theirs in zip(built, committed):
+        if mine.sha256 == theirs.sha256:
+            continue
+        if fingerprints is None or mine.id not in fingerprints:
+            return f"{mine.id}: other bytes and no fingerprint to compare"
+        problem = same_content(fingerprint_archive(mine.path), fingerprints[mine.id])
+        if problem is not None:
+            return f"{mine.id}: {problem}"
+    return None
+
+
+def _read_fingerprints(corpus_dir: Path) -> dict | None:
+    path = corpus_dir / FINGERPRINTS
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"not JSON: {exc}", file=str(path)) from exc
+
+
+def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
+                 cache_root: Path | None = None, progress=None) -> list[Entry]:
+    """Build a simulated corpus as a recipe: ``recipe.json``, ``manifest.csv`` and ``fingerprints.json`` in
+    ``corpus_dir``, the archives in the cache `materialize` reads (so nothing is generated twice)."""
     corpus_dir = Path(corpus_dir).resolve()
     if (corpus_dir / "bundles").exists():
         raise ConfigError("out", str(corpus_dir), "a directory without bundles/ (a recipe corpus keeps none)")
     _check_counts(n, mesh)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    recipe = Recipe(n, mesh, seed)
+    recipe = Recipe(n, mesh, seed, views)
     target = _recipe_target(corpus_dir, cache_root)
     _generate(target, recipe, progress)
+    entries = read_manifest(target)
     write_json(corpus_dir / RECIPE, asdict(recipe))
     shutil.copyfile(target / MANIFEST, corpus_dir / MANIFEST)
-    return read_manifest(target)
+    write_fingerprints(corpus_dir, entries)
+    stamp = hashlib.sha256(b"".join((corpus_dir / f).read_bytes() for f in (RECIPE, MANIFEST, FINGERPRINTS)))
+    (target / _CHECKED).write_text(stamp.hexdigest(), encoding="utf-8")
+    return entries
+
+
+def write_fingerprints(corpus_dir: Path, entries: list[Entry]) -> Path:
+    """``fingerprints.json`` of a recipe corpus: each archive's `rca.fingerprint`, one incident per line."""
+    lines = [f"{json.dumps(e.id)}: {json.dumps(fingerprint_archive(e.path), sort_keys=True, separators=(',', ':'))}"
+             for e in entries]
+    path = Path(corpus_dir) / FINGERPRINTS
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+    return path
 
 
 def incidents(corpus_dir: str | Path, split: str | None = None) -> list[Entry]:
@@ -338,8 +395,9 @@ def _check_counts(n: int, mesh: int) -> None:
         raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
 
 
-def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime]) -> Entry:
-    """Simulate one incident of a `corpus_plan` and archive it into ``corpus_dir`` (its split not yet set)."""
+def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime], *, views: bool = False) -> Entry:
+    """Simulate one incident of a `corpus_plan` and archive it into ``corpus_dir`` (its split not yet set);
+    ``views``: service-mesh incidents get load-balancer views (`rca.simulate.mesh.View`)."""
     from rca.simulate import simulate_incident
     from rca.simulate.mesh import simulate_mesh_incident
 
@@ -348,14 +406,15 @@ def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime
         bundle_dir = Path(tmp) / incident_id
         if incident_id.startswith("mesh-"):
             label = simulate_mesh_incident(bundle_dir, seed=incident_seed, kind=kinds[0], detected_at=when,
-                                           incident_id=incident_id)
+                                           incident_id=incident_id, views=views)
         else:
             label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
                                       incident_id=incident_id)
         return archive_incident(corpus_dir, bundle_dir, incident_id, label, source="simulated", detected_at=when)
 
 
-def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, progress=None) -> list[Entry]:
+def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
+                 progress=None) -> list[Entry]:
     """(Re)generate the simulated part of the corpus deterministically; reviewed incidents are kept.
 
     The same ``n``, ``mesh`` and ``seed`` give byte-identical archives and manifest (`corpus_plan`).
@@ -369,7 +428,7 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, pr
             old.path.unlink()
     entries = list(kept)
     for planned in corpus_plan(n, seed, mesh):
-        entries.append(build_planned(corpus_dir, planned))
+        entries.append(build_planned(corpus_dir, planned, views=views))
         if progress is not None:
             progress(1)
     entries = assign_splits(entries)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from rca.contract import CauseKind, Label, load_label, validate_bundle
 from rca.corpus import (add_incident, build_corpus, build_planned, corpus_plan, incidents, materialize, read_manifest,
                         read_recipe, sha256_of, training_corpora, write_recipe)
 from rca.errors import BundleError, ConfigError
+from rca.fingerprint import fingerprint_archive, same_content
 from tests.builders import write_minimal_bundle
 
 CORPUS = Path(__file__).resolve().parent.parent / "labeled_incidents"
@@ -75,9 +78,12 @@ def test_nested_corpora_are_valid_and_their_ids_unique(manifest, tmp_path):
             plan = corpus_plan(recipe.n, recipe.seed, recipe.mesh)
             assert [p[0] for p in plan] == [e.id for e in entries]
             middle = len(plan) // 2
-            entry = build_planned(tmp_path / corpus.name, plan[middle])
+            entry = build_planned(tmp_path / corpus.name, plan[middle], views=recipe.views)
             assert entry.id == entries[middle].id
-            assert entry.sha256 == entries[middle].sha256, f"{corpus}: the simulator changed; rebuild the recipe"
+            if entry.sha256 != entries[middle].sha256:   # written on a CPU that rounds otherwise: same content?
+                pinned = json.loads((corpus / "fingerprints.json").read_text())[entry.id]
+                assert same_content(fingerprint_archive(entry.path), pinned) is None, \
+                    f"{corpus}: the simulator changed; rebuild the recipe"
         assert hashlib.sha256(entry.path.read_bytes()).hexdigest() == entry.sha256
         assert validate_bundle(entry.path) == []
     assert len(ids) == len(set(ids))
@@ -86,7 +92,8 @@ def test_nested_corpora_are_valid_and_their_ids_unique(manifest, tmp_path):
 def test_a_recipe_corpus_is_generated_once_and_checked_against_its_manifest(tmp_path):
     cache = tmp_path / "cache"
     entries = write_recipe(tmp_path / "top" / "m", n=0, seed=3, mesh=3, cache_root=cache)
-    assert sorted(p.name for p in (tmp_path / "top" / "m").iterdir()) == ["manifest.csv", "recipe.json"]
+    assert sorted(p.name for p in (tmp_path / "top" / "m").iterdir()) == ["fingerprints.json", "manifest.csv",
+                                                                            "recipe.json"]
     assert training_corpora(tmp_path / "top") == [tmp_path / "top", tmp_path / "top" / "m"]
     where = materialize(tmp_path / "top" / "m", cache_root=cache)
     assert where == cache.resolve() / "m" and [e.id for e in read_manifest(where)] == [e.id for e in entries]
@@ -97,14 +104,34 @@ def test_a_recipe_corpus_is_generated_once_and_checked_against_its_manifest(tmp_
     entries[0].path.write_bytes(b"not an archive")
     materialize(tmp_path / "top" / "m", cache_root=cache)
     assert sha256_of(entries[0].path) == entries[0].sha256
-    manifest = tmp_path / "top" / "m" / "manifest.csv"
+    # a manifest written on another CPU has other bytes for some archives: their fingerprints vouch for them
+    manifest, prints = tmp_path / "top" / "m" / "manifest.csv", tmp_path / "top" / "m" / "fingerprints.json"
     manifest.write_text(manifest.read_text().replace(entries[1].sha256, "0" * 64))
-    with pytest.raises(ConfigError, match="--recipe"):
+    assert materialize(tmp_path / "top" / "m", cache_root=cache) == where
+    # ...unless the content differs too: the simulator changed since the recipe was written
+    pinned = json.loads(prints.read_text())
+    pinned[entries[1].id]["metrics.parquet"]["sums"]["value"][0] *= 1.01
+    prints.write_text(json.dumps(pinned))
+    with pytest.raises(ConfigError, match=f"{entries[1].id}: metrics.parquet: value.*--recipe"):
+        materialize(tmp_path / "top" / "m", cache_root=cache)
+    prints.unlink()                       # a recipe from before fingerprints: bytes decide
+    with pytest.raises(ConfigError, match=f"{entries[1].id}: other bytes and no fingerprint"):
         materialize(tmp_path / "top" / "m", cache_root=cache)
 
 
+def test_a_recipe_with_views_regenerates_its_views(tmp_path):
+    cache = tmp_path / "cache"
+    entries = write_recipe(tmp_path / "v", n=0, seed=3, mesh=2, views=True, cache_root=cache)
+    assert read_recipe(tmp_path / "v").views is True
+    shutil.rmtree(cache)                                  # regenerated from the recipe alone
+    where = materialize(tmp_path / "v", cache_root=cache)
+    assert [sha256_of(e.path) for e in read_manifest(where)] == [e.sha256 for e in entries]
+    assert all(load_label(e.path).model_dump().get("views") for e in read_manifest(where))
+
+
 @pytest.mark.parametrize("text, field", [("[1]", None), ('{"n": 1, "mesh": -1, "seed": 0}', "mesh"),
-                                         ('{"n": 1, "mesh": 0}', "seed"), ("{", None)])
+                                         ('{"n": 1, "mesh": 0}', "seed"), ("{", None),
+                                         ('{"n": 1, "mesh": 0, "seed": 0, "views": 1}', "views")])
 def test_a_bad_recipe_names_its_file_and_field(tmp_path, text, field):
     (tmp_path / "recipe.json").write_text(text)
     with pytest.raises(BundleError) as err:
@@ -152,7 +179,8 @@ def test_cli_writes_a_recipe_and_refuses_a_corpus_with_bundles(tmp_path, monkeyp
         with pytest.raises(SystemExit) as exit_info:
             main([*args, "--out", str(tmp_path / "r")])
         assert exit_info.value.code == 0 and "2 incidents" in capsys.readouterr().out
-        assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["manifest.csv", "recipe.json"]
+        assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["fingerprints.json", "manifest.csv",
+                                                                       "recipe.json"]
         assert materialize(tmp_path / "r") == (tmp_path / "data" / "corpora" / "r").resolve()
         build_corpus(tmp_path / "full", n=0, seed=3, mesh=1)
         with pytest.raises(SystemExit) as exit_info:
