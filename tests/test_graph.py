@@ -147,30 +147,3 @@ def test_feature_rows_do_not_depend_on_the_process_hash_seed(tmp_path):
                               text=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
                for seed in (1, 2, 3)}
     assert len(digests) == 1
-
-
-def test_a_leaf_echoing_its_sibling_by_any_amount_is_recorded_for_the_ranker():
-    """``lb`` changed 4x as much as ``search`` (its view, amplified) and 0.4x as much as ``batch``: no mirror edge,
-    but echo pairs the ranker reads. ``lb2`` fell while the others rose: no echo. ``db`` is search's own
-    dependency, not a sibling."""
-    import numpy as np
-    import pandas as pd
-
-    from rca.generators import generate_candidates
-    from rca.ranking.features import echo_features
-
-    edges = [("db", "search"), ("search", "front"), ("lb", "front"), ("cache", "batch"), ("batch", "front"),
-             ("lb2", "front")]
-    b = _mirror_bundle({"search": 0.2, "lb": 0.8, "batch": 2.0, "lb2": -0.04}, edges)
-    g = build_graph(b, generate_candidates(b))
-    assert not [e for e in g.edges(data="origin") if e[2] == "mirror"]
-    assert {(leaf, service) for leaf, service, _ in g.graph["echoes"]} == {("service:lb", "service:search"),
-                                                                           ("service:lb", "service:batch")}
-    ratio = {service: r for leaf, service, r in g.graph["echoes"]}["service:search"]
-    assert ratio == pytest.approx(np.log(4), abs=0.15)
-    nodes = pd.Series(["service:lb", "service:search", "service:lb2", "service:db", "feature:x"])
-    f = echo_features(g, nodes)
-    assert f["echoes_sibling"].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
-    assert f["echoed_by_leaf"].tolist()[1:] == [1.0, 0.0, 0.0, 0.0]
-    assert f["echo_log_ratio"][0] == pytest.approx(min((r for *_, r in g.graph["echoes"]), key=abs))
-    assert f["echo_log_ratio"][1:].isna().all() and f["echoed_log_ratio"][[0, 2, 3, 4]].isna().all()

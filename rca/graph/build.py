@@ -94,34 +94,11 @@ def build_graph(bundle: Bundle, candidates: Candidates | None = None) -> nx.DiGr
     services = by_kind.get("service", [])
     # A service with no caller in the graph is the entry of the request path: it reaches the model.
     _wire(g, [s for s in services if g.out_degree(s) == 0], model_targets, "service")
-    changes = _series_changes(bundle)
-    g.graph["echoes"] = leaf_echoes(g, changes)
-    g.add_edges_from(mirror_edges(g, bundle, changes), origin="mirror")
+    g.add_edges_from(mirror_edges(g, bundle), origin="mirror")
     return g
 
 
-def leaf_echoes(g: nx.DiGraph, changes: dict[str, dict[str, float]]) -> list[tuple[str, str, float]]:
-    """``(leaf, service, log_ratio)`` for every leaf callee whose changes go the same way as an instrumented
-    sibling's, whatever their sizes: the signature of a view (a load balancer, a client-side node) of that
-    sibling, but also of a leaf failing on its own beside a service that happens to change too.
-
-    The pairs are those of `mirror_edges` without its "same amount" condition: L and S callees of one caller,
-    L without callees, S with some, L not reaching S, and every series anomalous in both (same metric name and
-    labels, bad-direction z >= `MIRROR_SCORE`) changed in the same direction. ``log_ratio`` is the median of
-    ``log(|change of L| / |change of S|)`` over those series (> 0: the leaf changed more). The ranker reads
-    them as features (`rca.ranking.features.ECHO_FEATURES`) and learns how much an echo says; the graph
-    gets an edge only for the same amount (`mirror_edges`).
-    """
-    out = []
-    for leaf, service, common in _sibling_pairs(g, changes):
-        a, b = changes[leaf], changes[service]
-        if all(a[k] * b[k] > 0 for k in common):
-            out.append((leaf, service, float(np.median([np.log(abs(a[k]) / abs(b[k])) for k in common]))))
-    return out
-
-
-def mirror_edges(g: nx.DiGraph, bundle: Bundle,
-                 changes: dict[str, dict[str, float]] | None = None) -> list[tuple[str, str]]:
+def mirror_edges(g: nx.DiGraph, bundle: Bundle) -> list[tuple[str, str]]:
     """Inferred edges ``S -> L`` from a service to a leaf sibling that is probably another view of it.
 
     Call graphs drawn from tracing (AWS X-Ray, Jaeger and Zipkin service maps) have nodes that are not
@@ -139,31 +116,21 @@ def mirror_edges(g: nx.DiGraph, bundle: Bundle,
     says that a sibling with the same symptom would explain it, and the ranker weighs both (the graph
     features count it as an anomalous ancestor).
     """
-    changes = _series_changes(bundle) if changes is None else changes
-    edges = {(service, leaf) for leaf, service, _ in _sibling_pairs(g, changes)
-             if same_change(changes[leaf], changes[service])}
-    return sorted(e for e in edges if not g.has_edge(*e))
-
-
-def _sibling_pairs(g: nx.DiGraph, changes: dict[str, dict[str, float]]) -> list[tuple[str, str, list[str]]]:
-    """``(leaf, service, common series)``: a changed leaf callee and a changed sibling with callees of the same
-    caller (service edges from graph.json or the traces) that the leaf does not reach, and the series anomalous
-    in both (none: no pair)."""
+    changes = _series_changes(bundle)
     if len(changes) < 2:
         return []
     calls = nx.DiGraph((u, v) for u, v, origin in g.edges(data="origin") if origin in ("declared", "trace")
                        and node_kind(u) == "service" and node_kind(v) == "service")
-    pairs = {}
-    for caller in sorted(calls.nodes):
-        callees = sorted(n for n in calls.predecessors(caller) if n in changes)
+    edges: set[tuple[str, str]] = set()
+    for caller in calls.nodes:
+        callees = [n for n in calls.predecessors(caller) if n in changes]
         leaves = [n for n in callees if calls.in_degree(n) == 0]
         inner = [n for n in callees if calls.in_degree(n) > 0]
         for leaf in leaves:
             for service in inner:
-                common = sorted(changes[leaf].keys() & changes[service].keys())
-                if common and (leaf, service) not in pairs and not nx.has_path(calls, leaf, service):
-                    pairs[leaf, service] = common
-    return [(leaf, service, common) for (leaf, service), common in pairs.items()]
+                if same_change(changes[leaf], changes[service]) and not nx.has_path(calls, leaf, service):
+                    edges.add((service, leaf))
+    return sorted(e for e in edges if not g.has_edge(*e))
 
 
 def same_change(a: dict[str, float], b: dict[str, float]) -> bool:

@@ -45,10 +45,6 @@ SCORE_FEATURES = ("score", "log_score", "score_rank", "score_rank_in_node_kind",
                   "score_rel_max", "score_z", "onset_rank", "onset_hours_from_window_start", "has_onset",
                   "n_generators", "n_evidence", "n_hypotheses", "n_kinds_on_node")
 GRAPH_COLUMNS = (*GRAPH_FEATURES, "ppr_rel", "ppr_rank")
-ECHO_FEATURES = ("echoes_sibling", "echo_log_ratio", "echoed_by_leaf", "echoed_log_ratio")
-"""From `rca.graph.build.leaf_echoes`: whether the hypothesis' node is a leaf callee whose changes go the same way
-as a sibling service's (a load balancer or client-side view of it, or a leaf failing beside it), and the log
-ratio of the sizes (the closest to 0 when several); and, for the sibling, whether such a leaf echoes it."""
 CONSISTENCY_FEATURES = ("score_gap_on_node", "score_ratio_on_node", "node_score_rank", "kind_score_rank",
                         "score_gap_to_next")
 BASE_FEATURES: tuple[str, ...] = (*SCORE_FEATURES, *KIND_COLUMNS, *NODE_COLUMNS, *EVENT_FEATURES,
@@ -56,9 +52,7 @@ BASE_FEATURES: tuple[str, ...] = (*SCORE_FEATURES, *KIND_COLUMNS, *NODE_COLUMNS,
                                   # --- symptom-aligned propagation block (rca.graph.symptom), appended ---
                                   *SYMPTOM_FEATURES,
                                   # --- change events that can produce the hypothesis' kind, appended ---
-                                  *FITTING_EVENT_FEATURES,
-                                  # --- leaf callees echoing an instrumented sibling (views), appended ---
-                                  *ECHO_FEATURES)
+                                  *FITTING_EVENT_FEATURES)
 """The fixed, ordered base feature list (never reorder: trained models store their list, but keep it stable)."""
 
 ID_COLUMNS = ("incident_id", "node", "kind")
@@ -135,9 +129,6 @@ def incident_table(bundle: Bundle, candidates: Candidates, graph: nx.DiGraph | N
     families = set(bundle.families())
     for f in FAMILIES:
         feats[f"family={f}"] = float(f in families)
-    echo = echo_features(graph, rows["node"])
-    for name in ECHO_FEATURES:
-        feats[name] = echo[name].to_numpy()
     cons = consistency_features(rows["node"], rows["kind"], feats["score"])
     for name in CONSISTENCY_FEATURES:
         feats[name] = cons[name].to_numpy()
@@ -151,21 +142,6 @@ def incident_table(bundle: Bundle, candidates: Candidates, graph: nx.DiGraph | N
 def feature_matrix(table: pd.DataFrame, names: list[str]) -> np.ndarray:
     """The model's input: ``names`` in order; a column the table lacks is NaN, extra columns are ignored."""
     return table.reindex(columns=names).to_numpy(dtype=float)
-
-
-def echo_features(graph: nx.DiGraph, nodes: pd.Series) -> pd.DataFrame:
-    """`ECHO_FEATURES` of each row's node from the graph's ``echoes`` (`rca.graph.build.leaf_echoes`; none when the
-    graph was not built by `build_graph`): 0 / NaN for a node in no echo pair."""
-    as_leaf: dict[str, float] = {}
-    as_service: dict[str, float] = {}
-    for leaf, service, ratio in graph.graph.get("echoes", []):
-        for side, node in ((as_leaf, leaf), (as_service, service)):
-            if node not in side or abs(ratio) < abs(side[node]):
-                side[node] = ratio
-    return pd.DataFrame({"echoes_sibling": nodes.map(lambda n: float(n in as_leaf)),
-                         "echo_log_ratio": nodes.map(as_leaf).astype(float),
-                         "echoed_by_leaf": nodes.map(lambda n: float(n in as_service)),
-                         "echoed_log_ratio": nodes.map(as_service).astype(float)}, index=nodes.index)
 
 
 def consistency_features(nodes: pd.Series, kinds: pd.Series, score: pd.Series) -> pd.DataFrame:
