@@ -171,7 +171,11 @@ def materialize(corpus_dir: str | Path, *, cache_root: Path | None = None, progr
     if _holds(target, stamp):
         return target
     _generate(target, recipe, progress)
-    problem = _reproduces(read_manifest(corpus_dir), read_manifest(target), _read_fingerprints(corpus_dir))
+    try:
+        problem = _reproduces(read_manifest(corpus_dir), read_manifest(target), _read_fingerprints(corpus_dir))
+    except (KeyError, TypeError, ValueError) as exc:      # a fingerprint without digest or sums, or not a pair
+        raise BundleError(f"expected rca.fingerprint's shape for every incident, got {exc!r}",
+                          file=str(corpus_dir / FINGERPRINTS)) from exc
     if problem is not None:
         raise ConfigError(str(corpus_dir), f"a recipe the simulator no longer reproduces ({problem})",
                           f"the corpus of {RECIPE}; {rebuild}")

@@ -69,7 +69,7 @@ def same_content(a: Fingerprint, b: Fingerprint) -> str | None:
     for name in sorted(a):
         fa, fb = a[name], b[name]
         if fa["digest"] != fb["digest"]:
-            return f"{name}: names, types, strings or row counts"
+            return f"{name}: names, types, strings, row counts or missing or zero cells"
         if sorted(fa["sums"]) != sorted(fb["sums"]):
             return f"{name}: numeric columns"
         for key, (total, logs) in fa["sums"].items():

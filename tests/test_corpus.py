@@ -114,6 +114,10 @@ def test_a_recipe_corpus_is_generated_once_and_checked_against_its_manifest(tmp_
     prints.write_text(json.dumps(pinned))
     with pytest.raises(ConfigError, match=f"{entries[1].id}: metrics.parquet: value.*--recipe"):
         materialize(tmp_path / "top" / "m", cache_root=cache)
+    del pinned[entries[1].id]["metrics.parquet"]["sums"]               # a damaged file: named, no traceback
+    prints.write_text(json.dumps(pinned))
+    with pytest.raises(BundleError, match="fingerprints.json"):
+        materialize(tmp_path / "top" / "m", cache_root=cache)
     prints.unlink()                       # a recipe from before fingerprints: bytes decide
     with pytest.raises(ConfigError, match=f"{entries[1].id}: other bytes and no fingerprint"):
         materialize(tmp_path / "top" / "m", cache_root=cache)

@@ -72,8 +72,8 @@ def _edit_json(name: str, old: str, new: str):
     (None, None),
     (_edit_metrics(_next_float), None),                       # another CPU's rounding: the same content
     (_edit_metrics(_small_value), "metrics.parquet: value"),
-    (_edit_metrics(_rename_one_service), "metrics.parquet: names, types, strings or row counts"),
-    (_edit_metrics(_drop_last_row), "metrics.parquet: names, types, strings or row counts"),
+    (_edit_metrics(_rename_one_service), "metrics.parquet: names, types, strings, row counts"),
+    (_edit_metrics(_drop_last_row), "metrics.parquet: names, types, strings, row counts"),
     (_edit_json("incident.json", '"service-mesh"', '"other"'), "incident.json"),
     (_edit_json("label.json", '"seed": 5', '"seed": 6'), "label.json: seed"),
     (lambda c: (c / "notes.txt").write_text("x"), "files"),
