@@ -1,10 +1,10 @@
 """What an archived bundle says, checked without depending on the last bits of its numbers.
 
 The simulator is deterministic, but not bit for bit across machines: numpy picks its vectorised loops by CPU
-(AVX-512 sums and exponentials round differently from AVX2 ones), so the same recipe simulated on two
-machines can write numbers that differ in their last digits, and so archives with different bytes. A
-fingerprint keeps what must be equal exactly (file names, column names and types, row counts, missing cells,
-every string and JSON key) in one digest, and the numbers as two sums per column (parquet) or per key path
+(its AVX-512 sums and exponentials may round otherwise than its AVX2 ones), so the same recipe simulated on
+two machines can write numbers that differ in their last digits, and so archives with different bytes. A
+fingerprint keeps what must be equal exactly (file names, column names and types, row counts, missing and zero
+cells, every string and JSON key) in one digest, and the numbers as two sums per column (parquet) or per key path
 (JSON): of their absolute values, compared with a relative tolerance, and of their logarithms, compared with
 an absolute one (`same_content`), so a change in one small value beside large ones still shows. A changed
 simulator moves a sum far beyond the tolerance; last-digit rounding (a relative 1e-16 per value) does not.

@@ -30,8 +30,8 @@ predictions or histograms). This module simulates those:
   balancer in front of a service (`View`). A view is a callee of its caller with no callees of its own, and
   measures the caller's requests to the service behind it: that service's latency plus a little overhead,
   its failures plus timeouts, and, when the service slows or fails, more of each (queueing and retries at
-  the balancer amplify a change 1-5x). A view is never the cause; the ranker must learn that a leaf echoing
-  an instrumented sibling is a symptom of that sibling.
+  the balancer amplify a change 1-5x). A view is never the cause. (Tried as training data on 2026-12-03 and
+  not kept: `labeled_incidents/README.md`.)
 * **Names and units vary by world**: three metric naming styles (``latency_p95``/``availability``/
   ``request_count`` in seconds, ``latency_p95_ms``/``error_rate``/``request_rate``, ``duration_*_seconds``
   /``success_rate``/``requests_total``), so nothing is learnt from one convention.
