@@ -161,6 +161,28 @@ def test_gate_refuses_a_worse_challenger():
     assert not challenger_wins({"overall": {"AC@1": 0.8, "MRR": 0.8}}, good)
 
 
+def test_the_gate_also_compares_on_the_champions_own_validation_incidents():
+    from types import SimpleNamespace
+
+    from rca.ranking.train import MIN_KNOWN_VALIDATION, known_validation, refusal
+
+    validation = synthetic_table(200).split("validation")                     # 40 incidents
+    ids = list(validation.incidents["incident_id"])
+    champion = SimpleNamespace(meta={"validation_incidents": ids[:35] + ["inc-older-1", "inc-older-2"]})
+    known = known_validation(validation, champion)
+    assert list(known.incidents["incident_id"]) == ids[:35] and set(known.rows["incident_id"]) == set(ids[:35])
+    assert known_validation(validation, SimpleNamespace(meta={"validation_incidents": ids})) is None   # all of it
+    few = SimpleNamespace(meta={"validation_incidents": ids[:MIN_KNOWN_VALIDATION - 1]})
+    assert known_validation(validation, few) is None and known_validation(validation, SimpleNamespace(meta={})) is None
+
+    good, worse = {"overall": {"AC@1": 0.88, "MRR": 0.9}}, {"overall": {"AC@1": 0.86, "MRR": 0.9}}
+    assert refusal(good, worse) is None and refusal(worse, good) == "worse than the champion on validation"
+    # better on the whole split (a new corpus only it trained for), worse where the champion was chosen: refused
+    assert refusal(good, worse, {"n": 35, "challenger": worse, "champion": good}) == \
+        "worse than the champion on the 35 validation incidents it was validated on"
+    assert refusal(good, worse, {"n": 35, "challenger": good, "champion": worse}) is None
+
+
 def _mini_corpus(corpus, splits: dict[str, str]):
     """A corpus of minimal bundles, one per ``{id: split}``, a day apart in that order."""
     for i, incident in enumerate(splits):

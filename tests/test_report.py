@@ -123,8 +123,9 @@ def test_the_retrain_report_says_why_a_challenger_stayed_out_or_had_no_one_to_be
     written = write_retrain_report(kept, tmp_path / "week.md", when="2026-12-07 03:00 UTC")
     text = written[0].read_text()
     assert text.startswith("# Retraining 2026-12-07 03:00 UTC")
-    assert "Challenger `v3`: **not promoted** (the champion stays in use); validation AC@1 " \
+    assert "Challenger `v3`: **not promoted**: worse than the champion (the champion stays in use); validation AC@1 " \
            f"{bad['overall']['AC@1']:.3f} against the champion's {good['overall']['AC@1']:.3f}" in text
+    assert "validation incidents the champion was validated on:" not in text      # no second comparison made
     assert "reviewed incidents exported" not in text   # not given: not claimed
     assert [p.name for p in written[1:]] == ["week-ac.png", "week-kind-ac3.png"] and all(p.is_file() for p in written)
     twin = {**kept, "twin": True, "metrics": {"challenger": good, "champion": good}}
@@ -133,3 +134,16 @@ def test_the_retrain_report_says_why_a_challenger_stayed_out_or_had_no_one_to_be
     text = write_retrain_report(first, tmp_path / "first.md")[0].read_text()
     assert "**promoted**; there was no champion to beat" in text
     assert "| challenger v3 |" in text and "| champion" not in text
+
+
+def test_the_retrain_report_shows_the_comparison_on_the_champions_own_validation_incidents(tmp_path):
+    from rca.ranking.report import write_retrain_report
+
+    base = retrain_result("v3", champion="v2", promoted=False)
+    good, bad = base["metrics"]["challenger"], base["metrics"]["champion"]
+    refused = {**base, "refused": "worse than the champion on the 40 validation incidents it was validated on",
+               "known": {"n": 40, "challenger": bad, "champion": good}}
+    text = write_retrain_report(refused, tmp_path / "week.md")[0].read_text()
+    assert "**not promoted**: worse than the champion on the 40 validation incidents it was validated on" in text
+    assert (f"- on the 40 validation incidents the champion was validated on: AC@1 {bad['overall']['AC@1']:.3f} "
+            f"against {good['overall']['AC@1']:.3f}") in text

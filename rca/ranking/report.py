@@ -259,6 +259,16 @@ def write_report(evaluation: dict, path: Path) -> list[Path]:
     return [path, *written]
 
 
+def _known_lines(known: dict | None) -> list[str]:
+    """The gate's second comparison, on the validation incidents the champion was validated on."""
+    if not known:
+        return []
+    ours, theirs = known["challenger"]["overall"], known["champion"]["overall"]
+    return [f"- on the {known['n']} validation incidents the champion was validated on: AC@1 {ours['AC@1']:.3f} "
+            f"against {theirs['AC@1']:.3f}, MRR {ours['MRR']:.3f} against {theirs['MRR']:.3f} (the gate requires "
+            "both comparisons)"]
+
+
 def write_retrain_report(result: dict, path: Path, *, exported: int | None = None,
                          when: str | None = None) -> list[Path]:
     """The weekly retraining's report for the platform team (Markdown, two charts beside it named after it):
@@ -272,17 +282,20 @@ def write_retrain_report(result: dict, path: Path, *, exported: int | None = Non
     ours, theirs = result["metrics"]["challenger"]["overall"], (result["metrics"]["champion"] or {}).get("overall")
     decision = ("**promoted**" if result["promoted"] else
                 "**not promoted**: the same model as the champion, byte for byte (no new data since)"
-                if result.get("twin") else "**not promoted** (the champion stays in use)")
+                if result.get("twin") else f"**not promoted**: {result.get('refused') or 'worse than the champion'} "
+                "(the champion stays in use)")
     versus = (f"validation AC@1 {ours['AC@1']:.3f} against the champion's {theirs['AC@1']:.3f}, MRR "
               f"{ours['MRR']:.3f} against {theirs['MRR']:.3f}" if theirs else "there was no champion to beat")
     training = result.get("training", {})
     lines = [f"# Retraining{' ' + when if when else ''}", "",
              f"Challenger `{result['challenger']}`: {decision}; {versus}. The gate promotes a challenger unless it "
-             "is worse on validation AC@1 (ties broken by MRR); `rca rankers rollback` undoes a promotion.", "",
+             "is worse on validation AC@1 (ties broken by MRR), on the whole split or on the part the champion was "
+             "validated on; `rca rankers rollback` undoes a promotion.", "",
              f"- trained on: {training.get('incidents', '?')} incidents (+{training.get('reduced_copies', 0)} copies "
              "lacking signal families)",
              *([f"- reviewed incidents exported this run: {exported}"] if exported is not None else []),
-             f"- validated on: {training.get('validation_incidents', '?')} incidents", "",
+             f"- validated on: {training.get('validation_incidents', '?')} incidents", *_known_lines(result.get("known")),
+             "",
              "| ranker (validation, node and kind) | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{m['overall'][k]:.3f}" for k in METRICS) + " |"
               for name, m in metrics.items()]
