@@ -165,8 +165,7 @@ def materialize(corpus_dir: str | Path, *, cache_root: Path | None = None, progr
                f"--seed {recipe.seed}{' --views' if recipe.views else ''} --recipe`")
     if not (corpus_dir / MANIFEST).is_file():
         raise ConfigError(str(corpus_dir / MANIFEST), "no file", f"the manifest of {RECIPE}; {rebuild}")
-    stamp = hashlib.sha256(b"".join((corpus_dir / f).read_bytes() if (corpus_dir / f).is_file() else b"-"
-                                    for f in (RECIPE, MANIFEST, FINGERPRINTS))).hexdigest()
+    stamp = _stamp(corpus_dir)
     target = _recipe_target(corpus_dir, cache_root)
     if _holds(target, stamp):
         return target
@@ -195,6 +194,12 @@ def _generate(target: Path, recipe: Recipe, progress) -> None:
     if target.exists():
         shutil.rmtree(target)
     build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, views=recipe.views, progress=progress)
+
+
+def _stamp(corpus_dir: Path) -> str:
+    """What a checked cache was checked against: the recipe, manifest and fingerprints files, as they are."""
+    return hashlib.sha256(b"".join((corpus_dir / f).read_bytes() if (corpus_dir / f).is_file() else b"-"
+                                   for f in (RECIPE, MANIFEST, FINGERPRINTS))).hexdigest()
 
 
 def _holds(target: Path, stamp: str) -> bool:
@@ -249,8 +254,7 @@ def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
     write_json(corpus_dir / RECIPE, asdict(recipe))
     shutil.copyfile(target / MANIFEST, corpus_dir / MANIFEST)
     write_fingerprints(corpus_dir, entries)
-    stamp = hashlib.sha256(b"".join((corpus_dir / f).read_bytes() for f in (RECIPE, MANIFEST, FINGERPRINTS)))
-    (target / _CHECKED).write_text(stamp.hexdigest(), encoding="utf-8")
+    (target / _CHECKED).write_text(_stamp(corpus_dir), encoding="utf-8")
     return entries
 
 

@@ -174,6 +174,7 @@ def test_the_gate_also_compares_on_the_champions_own_validation_incidents():
     assert known_validation(validation, SimpleNamespace(meta={"validation_incidents": ids})) is None   # all of it
     few = SimpleNamespace(meta={"validation_incidents": ids[:MIN_KNOWN_VALIDATION - 1]})
     assert known_validation(validation, few) is None and known_validation(validation, SimpleNamespace(meta={})) is None
+    assert known_validation(validation, None) is None                           # no champion yet
 
     good, worse = {"overall": {"AC@1": 0.88, "MRR": 0.9}}, {"overall": {"AC@1": 0.86, "MRR": 0.9}}
     assert refusal(good, worse) is None and refusal(worse, good) == "worse than the champion on validation"

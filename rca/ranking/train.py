@@ -147,7 +147,7 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
                   if champion is not None else None)
     # the same code and data train the same model byte for byte: a twin of the champion is no change to promote
     twin = isinstance(champion, LgbmRanker) and challenger.model_strings() == champion.model_strings()
-    part = known_validation(validation, champion) if champion is not None else None
+    part = known_validation(validation, champion)
     known = None if part is None else {
         "n": len(part.incidents), "challenger": evaluate_scores(part, challenger.score_table(part.rows)),
         "champion": evaluate_scores(part, champion.score_table(part.rows))}

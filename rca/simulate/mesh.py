@@ -127,9 +127,10 @@ def plan_views(mesh: Mesh, rng: np.random.Generator, cause: int) -> list[View]:
              if sync and j and mesh.calls[j]]
     if not edges:
         return []
-    reaches = {cause}
-    for _ in range(len(mesh.names)):           # services with a synchronous path to the cause
-        reaches |= {i for i in range(len(mesh.names)) for j, _, sync, _ in mesh.calls[i] if sync and j in reaches}
+    reaches, grown = {cause}, True
+    while grown:                               # services with a synchronous path to the cause
+        more = {i for i in range(len(mesh.names)) for j, _, sync, _ in mesh.calls[i] if sync and j in reaches}
+        grown, reaches = not more <= reaches, reaches | more
     on_path = [e for e in edges if e[1] in reaches]
     picked: list[tuple[int, int, float]] = []
     if on_path and rng.uniform() < 0.7:
@@ -355,25 +356,24 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     base_end = base_start + timedelta(minutes=step * n_base)
 
     rows: list[tuple] = []
+    view_rows: list[tuple] = []                 # kept apart: views only add rows, the services' are what they were
     phase = rng.uniform(0, 2 * np.pi)
     strength = fault_profile(rng, n_current)
     for k in range(n_base):
         when = base_start + timedelta(minutes=step * k)
         load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
-        rows.extend(_step_rows(mesh, view_list, view_healthy, render_step(mesh, healthy, rng, load), view_rng,
-                               style, step, when))
+        _add_step(rows, view_rows, mesh, view_list, view_healthy, render_step(mesh, healthy, rng, load), view_rng,
+                  style, step, when)
     for k in range(n_current):
         when = cur_start + timedelta(minutes=step * k)
         load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
         # the fault waxes and wanes (strength), the run's own differences wobble independently of it
         wobble = rng.lognormal(0, 0.3, len(mesh.names))
         regime = plain.shifted(plain, incident_run, wobble).shifted(incident_run, faulty, strength[k])
-        rows.extend(_step_rows(mesh, view_list, view_healthy, render_step(mesh, regime, rng, load), view_rng,
-                               style, step, when))
+        _add_step(rows, view_rows, mesh, view_list, view_healthy, render_step(mesh, regime, rng, load), view_rng,
+                  style, step, when)
     kpi_rows = [r for r in rows if r[1] == mesh.names[0]]
-    view_names = {v.name for v in view_list}
-    view_rows = [r for r in rows if r[1] in view_names]     # views only add rows: the services' are what they were
-    rows = _drop_cells([r for r in rows if r[1] not in view_names], rng, mesh, base_start, base_end, plan.cause)
+    rows = _drop_cells(rows, rng, mesh, base_start, base_end, plan.cause)
     rows += [r for r in view_rows if view_rng.uniform() >= 0.1]
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -482,13 +482,13 @@ def _chronic(mesh: Mesh, regime: Regime, j: int, rng: np.random.Generator) -> st
     return "more outside traffic in the incident's run"
 
 
-def _step_rows(mesh: Mesh, views: list[View], view_healthy: dict, step_out: list[dict], view_rng: np.random.Generator,
-               style: dict, step: int, when: datetime) -> list[tuple]:
-    rows = _metric_rows(mesh.names, step_out, style, step, when)
+def _add_step(rows: list[tuple], view_rows: list[tuple], mesh: Mesh, views: list[View], view_healthy: dict,
+              step_out: list[dict], view_rng: np.random.Generator, style: dict, step: int, when: datetime) -> None:
+    """One step's metric rows: the services' into ``rows``, the views' (`render_views`) into ``view_rows``."""
+    rows.extend(_metric_rows(mesh.names, step_out, style, step, when))
     if views:
-        rows += _metric_rows([v.name for v in views], render_views(views, step_out, view_healthy, view_rng),
-                             style, step, when, cpu=False)
-    return rows
+        view_rows.extend(_metric_rows([v.name for v in views], render_views(views, step_out, view_healthy, view_rng),
+                                      style, step, when, cpu=False))
 
 
 def _metric_rows(names: list[str], step_out: list[dict], style: dict, step: int, when: datetime, *,
