@@ -91,9 +91,30 @@ def test_metric_latency_rise_found_with_onset_and_rank():
                                                       inclusive="left"), None)])
     out = get_generator("metrics").generate(bundle(metrics=frame))
     hyps = _by_key(out)
-    assert list(hyps) == [("service:db", "dependency_latency")]
+    # db changed, so it is proposed with every kind it has series of (latency, cpu); no error series, no errors
+    assert sorted(hyps) == [("service:db", "dependency_latency"), ("service:db", "resource_saturation")]
     h = hyps[("service:db", "dependency_latency")]
     assert h.onset == onset and h.features["metric.onset_rank"] == 1 and h.score > 10
+    quiet = hyps[("service:db", "resource_saturation")]     # its cpu did not move: weak, no evidence, no onset
+    assert quiet.score < 3 and quiet.evidence == [] and quiet.onset is None
+    assert quiet.features["metric.kind_z"] < 3 and quiet.features["metric.latency_z"] == h.features["metric.latency_z"]
+
+
+def test_a_changed_service_keeps_the_kinds_whose_own_family_barely_moved():
+    """A fault of errors that shows mostly as latency (retries, timeouts) still has its errors hypothesis."""
+    rng = np.random.default_rng(5)
+
+    def flaky(times, cur):
+        return pd.DataFrame({"timestamp": times, "service": "db", "name": "error_rate",
+                             "value": np.clip(0.02 + rng.normal(0, 0.002, len(times)) + 0.012 * cur, 0, 1)})
+
+    frame, times, cur = _metrics(rng, extra=(flaky,))
+    db_latency = (frame.service == "db") & (frame.name == "latency_p95")
+    frame.loc[db_latency, "value"] += 60 * np.asarray(frame.loc[db_latency, "timestamp"] >= CUR_START)
+    hyps = _by_key(get_generator("metrics").generate(bundle(metrics=frame)))
+    errors = hyps[("service:db", "dependency_errors")]
+    assert 0 < errors.features["metric.kind_z"] < 2 <= hyps[("service:db", "dependency_latency")].score
+    assert not [k for k in hyps if k[0] != "service:db"]     # services that did not change: nothing
 
 
 def test_gappy_and_constant_series_do_not_dominate():

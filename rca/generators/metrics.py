@@ -21,8 +21,10 @@ onset and an "anomalous" node for the graph features.
 
 Metric names map to families by keywords (latency, errors, availability, cpu, memory, traffic); each family
 backs one cause kind on ``service:<name>``: latency -> dependency_latency, errors/availability ->
-dependency_errors, cpu/memory/traffic rise -> resource_saturation. Every hypothesis of a service carries the
-service's family z-scores, so a graph-aware ranker can compare a service with its callers.
+dependency_errors, cpu/memory/traffic rise -> resource_saturation. A service that changed is proposed with
+every kind it has series for, not only the kinds whose own family moved (`_kind_series`): which family a
+fault shows in is evidence for the ranker, not a gate. Every hypothesis of a service carries the service's
+family z-scores, so a graph-aware ranker can compare a service with its callers and its kinds with each other.
 """
 
 from __future__ import annotations
@@ -357,17 +359,15 @@ class MetricsGenerator:
         for svc in sorted(by_service):
             ss = by_service[svc]
             node = node_id("service", svc)
-            for kind, families in _KIND_FAMILIES.items():
-                # A traffic fall is a symptom of trouble upstream, not saturation: only rises count here.
-                cand = [s for s in ss if s.family in families and (s.family != "traffic" or s.z > 0)]
+            for kind, cand in _kind_series(ss).items():
                 best = max(cand, key=lambda s: s.bad_z, default=None)
-                if best is None or best.bad_z < WEAK_THRESHOLD:
-                    continue
+                kind_z = best.bad_z if best is not None else 0.0
                 out.hypotheses.append(Hypothesis(
-                    node=node, kind=kind, generator=self.name, score=best.bad_z, onset=best.onset,
+                    node=node, kind=kind, generator=self.name, score=max(kind_z, 0.0),
+                    onset=best.onset if best is not None else None,
                     evidence=[_evidence(s) for s in sorted(cand, key=lambda s: -s.bad_z)[:3]
                               if s.bad_z >= self.threshold],
-                    features={**features[svc], "metric.kind_z": best.bad_z}))
+                    features={**features[svc], "metric.kind_z": kind_z}))
             strongest = max(ss, key=lambda s: abs(s.z))
             if abs(strongest.z) >= self.threshold:
                 out.anomalies.append(Anomaly(
@@ -375,6 +375,25 @@ class MetricsGenerator:
                     onset=min((s.onset for s in ss if s.onset is not None), default=None),
                     direction="up" if strongest.z > 0 else "down", evidence=[_evidence(strongest)]))
         return out
+
+
+def _kind_series(ss: list[SeriesScore]) -> dict[CauseKind, list[SeriesScore]]:
+    """The cause kinds to propose for one service, each with the series that back it.
+
+    None when no kind's series reach `WEAK_THRESHOLD`. Otherwise every kind the service has series of is
+    proposed, also one whose own series barely moved: a fault's kind and the family it shows in most often
+    differ (errors surface as retries and timeouts, so as latency; a saturated store as slow responses), and
+    the kind is the ranker's to tell from ``metric.kind_z`` and the family z's every hypothesis carries, not a
+    gate's. A traffic fall is a symptom of trouble upstream, not saturation: only rises back that kind.
+    """
+    kinds = {}
+    for kind, families in _KIND_FAMILIES.items():
+        measured = [s for s in ss if s.family in families]
+        if measured:
+            kinds[kind] = [s for s in measured if s.family != "traffic" or s.z > 0]
+    if max((s.bad_z for cand in kinds.values() for s in cand), default=-np.inf) < WEAK_THRESHOLD:
+        return {}
+    return kinds
 
 
 def _evidence(s: SeriesScore) -> Evidence:
