@@ -239,6 +239,26 @@ def test_training_incidents_get_a_reduced_copy_and_validation_ones_do_not(tmp_pa
         assert table.rows.loc[table.rows["incident_id"] == "inc-0", f"family={family}"].eq(1).all()
 
 
+def test_evaluating_a_recipe_corpus_generates_its_bundles_first(tmp_path, monkeypatch):
+    """`rca evaluate --corpus labeled_incidents/mesh-17` reads a corpus whose bundles are not in the repository."""
+    import shutil
+
+    from rca.config import get_settings
+    from rca.corpus import read_manifest, write_recipe
+    from rca.ranking.report import run_evaluation
+
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        entries = write_recipe(tmp_path / "m", n=0, seed=3, mesh=3, cache_root=tmp_path / "data" / "corpora")
+        shutil.rmtree(tmp_path / "data" / "corpora")            # as in a fresh clone: only the recipe is there
+        split = entries[0].split
+        out = run_evaluation(tmp_path / "m", split, None, HeuristicRanker(), processes=1, lacking_families=False)
+        assert out["corpus"]["candidates"]["n"] == sum(e.split == split for e in read_manifest(tmp_path / "m"))
+    finally:
+        get_settings.cache_clear()
+
+
 def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combination(tmp_path, monkeypatch):
     from rca.config import get_settings
     from rca.ranking.families import DROPOUTS

@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from rca.contract.timestamps import format_timestamp
-from rca.corpus import MANIFEST, read_manifest
+from rca.corpus import MANIFEST, materialize, read_manifest, read_recipe
 from rca.errors import BundleError, ConfigError
 from rca.ranking.families import dropout
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
@@ -79,6 +79,28 @@ def corpus_incidents(corpus_dir: Path, splits: tuple[str, ...] | None = None) ->
     if splits is not None:
         entries = [e for e in entries if e.split in splits]
     return sorted(entries, key=lambda e: (e.detected_at, e.id))
+
+
+def materialized(corpus_dir: Path, *, progress: bool = True) -> Path:
+    """The directory holding the corpus' bundles (`rca.corpus.materialize`): the corpus itself, or for a recipe
+    corpus its generated copy, made on first use with a progress bar."""
+    recipe = read_recipe(corpus_dir)
+    if recipe is None:
+        return Path(corpus_dir)
+    bar = None
+
+    def step(k: int) -> None:  # a bar only when the recipe's bundles are being generated
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=recipe.n + recipe.mesh, desc=f"corpus {Path(corpus_dir).name}", unit="inc",
+                       disable=not progress)
+        bar.update(k)
+
+    try:
+        return materialize(corpus_dir, progress=step)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rca.ranking.dataset import HypothesisTable, build_training_table, lacking
+from rca.ranking.dataset import HypothesisTable, build_training_table, lacking, materialized
 from rca.ranking.evaluate import evaluate_scores, largest_score, latest_change, random_metrics, rankings
 from rca.ranking.families import DROPOUTS
 from rca.ranking.heuristic import HeuristicRanker
@@ -67,7 +67,7 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
     from sources that send less."""
     out: dict = {"ranker": ranker.name, "split": split}
     if corpus is not None:
-        table = build_training_table(corpus, (split,), processes=processes,
+        table = build_training_table(materialized(corpus), (split,), processes=processes,
                                      without=DROPOUTS if lacking_families else ())
         copy = table.incidents["incident_id"].map(lacking) != ""
         out["corpus"] = _evaluate_part(corpus, table.subset(table.incidents.loc[~copy, "incident_id"]), ranker)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from rca.corpus import materialize, read_recipe, training_corpora
+from rca.corpus import training_corpora
 from rca.errors import ConfigError
 from rca.ranking.calibration import fit_calibration
-from rca.ranking.dataset import HypothesisTable, build_training_table, code_version, count_copies
+from rca.ranking.dataset import HypothesisTable, build_training_table, code_version, count_copies, materialized
 from rca.ranking.evaluate import calibration_groups, evaluate_scores
 from rca.ranking.families import family_mix
 from rca.ranking.lgbm import LgbmRanker, fit_lgbm
@@ -98,29 +97,10 @@ def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: boo
     each read once; never the test split. With ``family_dropout`` each train/review incident also has a
     reduced copy (`build_training_table`); validation incidents never do."""
     corpora = list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
-    dirs = [_materialized(c, progress=progress) for c in corpora]
+    dirs = [materialized(c, progress=progress) for c in corpora]
     reduced = TRAIN_SPLITS if family_dropout else ()
     return HypothesisTable.concat([build_training_table(d, ("train", "review", "validation"), processes=processes,
                                                         progress=progress, reduced_splits=reduced) for d in dirs])
-
-
-def _materialized(corpus: Path, *, progress: bool) -> Path:
-    recipe = read_recipe(corpus)
-    if recipe is None:
-        return corpus
-    bar = None
-
-    def step(k: int) -> None:  # a bar only when the recipe's bundles are being generated
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=recipe.n + recipe.mesh, desc=f"corpus {corpus.name}", unit="inc", disable=not progress)
-        bar.update(k)
-
-    try:
-        return materialize(corpus, progress=step)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, progress: bool = True,
