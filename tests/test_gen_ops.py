@@ -95,8 +95,10 @@ def test_metric_latency_rise_found_with_onset_and_rank():
     assert sorted(hyps) == [("service:db", "dependency_latency"), ("service:db", "resource_saturation")]
     h = hyps[("service:db", "dependency_latency")]
     assert h.onset == onset and h.features["metric.onset_rank"] == 1 and h.score > 10
-    quiet = hyps[("service:db", "resource_saturation")]     # its cpu did not move: weak, no evidence, no onset
-    assert quiet.score < 3 and quiet.evidence == [] and quiet.onset is None
+    quiet = hyps[("service:db", "resource_saturation")]     # its cpu did not move: weak, no onset
+    assert quiet.score < 3 and quiet.onset is None
+    (e,) = quiet.evidence                                      # the kind's own series, to show how little it moved
+    assert e.detail.startswith("cpu_usage:") and abs(e.value) < 3
     assert quiet.features["metric.kind_z"] < 3 and quiet.features["metric.latency_z"] == h.features["metric.latency_z"]
 
 

@@ -365,8 +365,7 @@ class MetricsGenerator:
                 out.hypotheses.append(Hypothesis(
                     node=node, kind=kind, generator=self.name, score=max(kind_z, 0.0),
                     onset=best.onset if best is not None else None,
-                    evidence=[_evidence(s) for s in sorted(cand, key=lambda s: -s.bad_z)[:3]
-                              if s.bad_z >= self.threshold],
+                    evidence=_kind_evidence(cand, self.threshold),
                     features={**features[svc], "metric.kind_z": kind_z}))
             strongest = max(ss, key=lambda s: abs(s.z))
             if abs(strongest.z) >= self.threshold:
@@ -394,6 +393,13 @@ def _kind_series(ss: list[SeriesScore]) -> dict[CauseKind, list[SeriesScore]]:
     if max((s.bad_z for cand in kinds.values() for s in cand), default=-np.inf) < WEAK_THRESHOLD:
         return {}
     return kinds
+
+
+def _kind_evidence(cand: list[SeriesScore], threshold: float) -> list[Evidence]:
+    """Up to 3 of the kind's series that changed (z >= ``threshold``), strongest first; when none did, its
+    strongest series all the same, so a reviewer sees how little this kind's own signal moved."""
+    ordered = sorted(cand, key=lambda s: -s.bad_z)
+    return [_evidence(s) for s in ordered[:3] if s.bad_z >= threshold] or [_evidence(s) for s in ordered[:1]]
 
 
 def _evidence(s: SeriesScore) -> Evidence:
