@@ -354,6 +354,27 @@ def test_rca_evaluate_scores_a_ranker_directory_instead_of_the_one_in_use(tmp_pa
         get_settings.cache_clear()
 
 
+def test_rca_evaluate_names_a_split_without_incidents_and_an_empty_realdata_folder(tmp_path, monkeypatch, capsys):
+    from rca.cli import main
+    from rca.config import get_settings
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "test"})
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        for args, said in ((["--corpus", str(corpus), "--split", "validaton"],
+                            f"--split: got 'validaton', expected a split with incidents in {corpus}: test, train"),
+                           (["--corpus", str(tmp_path / "nothing"), "--realdata", str(tmp_path / "empty")],
+                            "--realdata: got")):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["evaluate", "--no-lacking", "--processes", "1", *args])
+            err = capsys.readouterr().err
+            assert exit_info.value.code == 2 and said in err and "Traceback" not in err
+    finally:
+        get_settings.cache_clear()
+
+
 def test_table_cache_follows_the_code_that_computes_features_only():
     package = Path(rca.__file__).parent
     sources = {p.relative_to(package).as_posix() for p in feature_sources()}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rca.ranking.dataset import HypothesisTable, build_training_table, lacking, materialized
+from rca.errors import ConfigError
+from rca.ranking.dataset import HypothesisTable, build_training_table, corpus_incidents, lacking, materialized
 from rca.ranking.evaluate import evaluate_scores, largest_score, latest_change, random_metrics, rankings
 from rca.ranking.families import DROPOUTS
 from rca.ranking.heuristic import HeuristicRanker
@@ -67,13 +68,21 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
     from sources that send less."""
     out: dict = {"ranker": ranker.name, "split": split}
     if corpus is not None:
-        table = build_training_table(materialized(corpus), (split,), processes=processes,
+        corpus_dir = materialized(corpus)
+        present = sorted({e.split for e in corpus_incidents(corpus_dir)})
+        if split not in present:
+            raise ConfigError("--split", split, f"a split with incidents in {corpus}: "
+                                                f"{', '.join(present) or 'none (it holds no bundles)'}")
+        table = build_training_table(corpus_dir, (split,), processes=processes,
                                      without=DROPOUTS if lacking_families else ())
         copy = table.incidents["incident_id"].map(lacking) != ""
         out["corpus"] = _evaluate_part(corpus, table.subset(table.incidents.loc[~copy, "incident_id"]), ranker)
         if lacking_families:
             out["lacking"] = evaluate_lacking(table.subset(table.incidents.loc[copy, "incident_id"]), ranker)
     if realdata is not None:
+        if not corpus_incidents(realdata):
+            raise ConfigError("--realdata", str(realdata),
+                              "a folder of labeled bundles (<id>/incident.json and label.json)")
         out["realdata"] = _evaluate_part(realdata, build_training_table(realdata, None, processes=processes), ranker,
                                          node_level=True)
     return out
