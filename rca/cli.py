@@ -285,7 +285,7 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
                      family_dropout=family_dropout)
     overall = result["metrics"]["challenger"]["overall"]
     outcome = ("promoted" if result["promoted"] else "NOT promoted (the same model as the champion)"
-               if result["twin"] else f"NOT promoted ({result.get('refused') or 'worse than the champion'})")
+               if result["twin"] else f"NOT promoted ({result['refused']})")
     typer.echo(f"challenger {result['challenger']}: validation AC@1 {overall['AC@1']:.3f} MRR {overall['MRR']:.3f}"
                f"; {outcome}")
 

@@ -43,6 +43,7 @@ def retrain_result(challenger: str = "v2", *, champion: str | None = "v1", promo
     table = synthetic_table(20, signal=3.0)
     score = table.rows["score"].to_numpy()
     return {"challenger": challenger, "champion": champion, "promoted": promoted, "twin": False,
+            "refused": None if promoted else "worse than the champion on validation", "known": None,
             "metrics": {"challenger": evaluate_scores(table, score),
                         "champion": evaluate_scores(table, -score) if champion else None},
             "training": {"incidents": 12, "reduced_copies": 9, "validation_incidents": 20}}

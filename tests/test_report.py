@@ -123,7 +123,8 @@ def test_the_retrain_report_says_why_a_challenger_stayed_out_or_had_no_one_to_be
     written = write_retrain_report(kept, tmp_path / "week.md", when="2026-12-07 03:00 UTC")
     text = written[0].read_text()
     assert text.startswith("# Retraining 2026-12-07 03:00 UTC")
-    assert "Challenger `v3`: **not promoted**: worse than the champion (the champion stays in use); validation AC@1 " \
+    assert "Challenger `v3`: **not promoted**: worse than the champion on validation (the champion stays in use); " \
+           "validation AC@1 " \
            f"{bad['overall']['AC@1']:.3f} against the champion's {good['overall']['AC@1']:.3f}" in text
     assert "validation incidents the champion was validated on:" not in text      # no second comparison made
     assert "reviewed incidents exported" not in text   # not given: not claimed

@@ -291,7 +291,7 @@ def write_retrain_report(result: dict, path: Path, *, exported: int | None = Non
     ours, theirs = result["metrics"]["challenger"]["overall"], (result["metrics"]["champion"] or {}).get("overall")
     decision = ("**promoted**" if result["promoted"] else
                 "**not promoted**: the same model as the champion, byte for byte (no new data since)"
-                if result.get("twin") else f"**not promoted**: {result.get('refused') or 'worse than the champion'} "
+                if result.get("twin") else f"**not promoted**: {result['refused']} "
                 "(the champion stays in use)")
     versus = (f"validation AC@1 {ours['AC@1']:.3f} against the champion's {theirs['AC@1']:.3f}, MRR "
               f"{ours['MRR']:.3f} against {theirs['MRR']:.3f}" if theirs else "there was no champion to beat")
