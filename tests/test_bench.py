@@ -48,3 +48,34 @@ def test_run_all_quick_drift_writes_the_document(tmp_path):
 def test_run_all_rejects_an_unknown_benchmark(tmp_path):
     with pytest.raises(SystemExit):
         run_all.main(["--quick", "--only", "nope", "--out", str(tmp_path / "b.md")])
+
+
+def test_out_of_fold_scores_each_original_incident_with_boosters_that_never_saw_it(monkeypatch):
+    from bench import out_of_fold
+    from rca.ranking.dataset import COPY_MARK, HypothesisTable
+    from rca.ranking.evaluate import evaluate_scores
+    from tests.rank_builders import synthetic_table
+
+    table = synthetic_table(40, signal=3.0).split("train", "validation", "test")
+    copy_id = f"inc-000{COPY_MARK}kpis"
+    copy_rows = table.rows[table.rows.incident_id == "inc-000"].assign(incident_id=copy_id)
+    copy_record = table.incidents[table.incidents.incident_id == "inc-000"].assign(incident_id=copy_id)
+    table = HypothesisTable(pd.concat([table.rows, copy_rows], ignore_index=True),
+                            pd.concat([table.incidents, copy_record], ignore_index=True))
+    folds = out_of_fold.folds_of(out_of_fold.original_id(table.rows["incident_id"]), 4)
+    assert sorted(folds) == sorted(table.incidents.incident_id[table.incidents.incident_id != copy_id])
+    seen = []
+    real_fit = out_of_fold.fit_lgbm
+
+    def spy(rows, **kw):
+        seen.append(set(rows["incident_id"]))
+        return real_fit(rows, **kw)
+
+    monkeypatch.setattr(out_of_fold, "fit_lgbm", spy)
+    scored, scores = out_of_fold.out_of_fold(table, folds=4, boosters=1, progress=False)
+    assert copy_id not in set(scored.rows.incident_id) | set(scored.incidents.incident_id)
+    assert len(scores) == len(scored.rows) == 40 * 8 and np.isfinite(scores).all()
+    # the copy trains with its original's fold: never in the training data that scores inc-000
+    held_out = [s for s in seen if "inc-000" not in s]
+    assert len(held_out) == 1 and copy_id not in held_out[0]
+    assert evaluate_scores(scored, scores)["overall"]["AC@1"] > 0.6     # random would be 1/8
