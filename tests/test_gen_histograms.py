@@ -51,6 +51,18 @@ def test_gradual_drift_is_data_drift_only_and_trend_shaped():
     assert kinds["data_drift"].features["hist.step_vs_trend"] < 0
 
 
+def test_a_small_significant_shift_is_a_drift():
+    """A 0.18-sd mean shift on many rows: a PSI near 0.03, under the rule-of-thumb 0.1, still a candidate."""
+    from rca.generators.feature_kinds import SHIFT_PSI
+
+    rng = np.random.default_rng(11)
+    f = numeric("income", stream(rng, n=2000, change_at=30, change=lambda r, h, n: r.normal(0.18, 1, n)),
+                rng.normal(size=20000))
+    drift = _kinds(_run(f), "income")["data_drift"]
+    assert SHIFT_PSI <= drift.features["hist.psi_vs_baseline"] < 0.05
+    assert drift.features["hist.shift_p_log10"] > 3
+
+
 def test_null_jump_is_missing_values_with_onset():
     rng = np.random.default_rng(4)
 
