@@ -24,7 +24,7 @@ from rca.stats.series import onset_index, robust_threshold, two_proportion_test
 
 P_GATE = 1e-3
 # Baseline -> current PSI floor for a distribution change (with p < P_GATE). 0.02 is the PSI of a mean shift
-# of about 0.14 standard deviations of a normal feature on deciles: the size the raw-sample generator's
+# of about 0.14 standard deviations of a normal feature on deciles, near the size the raw-sample generator's
 # mean-shift rule (0.1 sd) and Evidently's large-sample drift threshold (Wasserstein 0.1 sd) call a shift.
 # It was 0.05 until 2026-12-03: on the 252 model-serving incidents of the top corpus' training split the
 # histograms then passed 17 of the 23 data-drift causes' features, at 0.02 they pass 21, for 0.7 more

@@ -379,7 +379,7 @@ class MetricsGenerator:
 def _kind_series(ss: list[SeriesScore]) -> dict[CauseKind, list[SeriesScore]]:
     """The cause kinds to propose for one service, each with the series that back it.
 
-    None when no kind's series reach `WEAK_THRESHOLD`. Otherwise every kind the service has series of is
+    Empty when no kind's series reach `WEAK_THRESHOLD`. Otherwise every kind the service has series of is
     proposed, also one whose own series barely moved: a fault's kind and the family it shows in most often
     differ (errors surface as retries and timeouts, so as latency; a saturated store as slow responses), and
     the kind is the ranker's to tell from ``metric.kind_z`` and the family z's every hypothesis carries, not a
