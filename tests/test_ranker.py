@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import rca
+import rca.service  # noqa: F401  bound to the real generate_candidates before any test here patches it (see below)
 from rca.contract import load_bundle
 from rca.contract.bundle import Bundle
 from rca.contract.models import Event
@@ -29,6 +30,9 @@ from tests.rank_builders import synthetic_table
 
 
 def candidates(bundle):
+    """Fixed candidates for tests that patch ``rca.generators.generate_candidates``. A module that imports the name
+    while the patch is on keeps the stand-in for the rest of the session (``rca.service`` does, when ``rca evaluate``
+    first imports it), so this module imports ``rca.service`` first."""
     onset = bundle.incident.current.start
     return Candidates(
         [Hypothesis("feature:amount", "data_drift", "hist", 4.0, onset=onset, features={"hist.psi": 0.4}),
