@@ -122,15 +122,19 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     challenger = train_ranker(table)
     version = registry.save(challenger)
     validation = table.split(VALIDATION_SPLIT)
-    ch_metrics = evaluate_scores(validation, challenger.score_table(validation.rows))
-    cp_metrics = (evaluate_scores(validation, champion.score_table(validation.rows))
-                  if champion is not None else None)
+    ch_scores = challenger.score_table(validation.rows)
+    cp_scores = champion.score_table(validation.rows) if champion is not None else None
+    ch_metrics = evaluate_scores(validation, ch_scores)
+    cp_metrics = evaluate_scores(validation, cp_scores) if champion is not None else None
     # the same code and data train the same model byte for byte: a twin of the champion is no change to promote
     twin = isinstance(champion, LgbmRanker) and challenger.model_strings() == champion.model_strings()
     part = known_validation(validation, champion)
-    known = None if part is None else {
-        "n": len(part.incidents), "challenger": evaluate_scores(part, challenger.score_table(part.rows)),
-        "champion": evaluate_scores(part, champion.score_table(part.rows))}
+    if part is not None:          # the same scores, on the part's rows (a subset keeps the rows' order)
+        rows = validation.rows["incident_id"].isin(part.incidents["incident_id"]).to_numpy()
+        known = {"n": len(part.incidents), "challenger": evaluate_scores(part, ch_scores[rows]),
+                 "champion": evaluate_scores(part, cp_scores[rows])}
+    else:
+        known = None
     refused = None if twin else refusal(ch_metrics, cp_metrics, known)
     promoted = not twin and refused is None
     if promoted:
