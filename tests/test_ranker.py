@@ -74,6 +74,25 @@ def test_only_events_that_can_produce_the_kind_count_as_fitting():
     assert by_kind.loc["training_serving_skew", "event_fit_hours_before_onset"] == pytest.approx(2.5)
 
 
+def test_onsets_are_timed_from_the_current_window_s_first_sample_not_its_nominal_start():
+    # a trigger's window starts at 08:00 and the 5-minute samples at 08:01:08: a change seen at the first sample
+    # starts at 0, one at the second 5 minutes later, as when the samples begin on the boundary
+    offset = timedelta(minutes=1, seconds=8)
+    times = pd.date_range(CUR_START - timedelta(hours=1), CUR_START + timedelta(hours=1), freq="5min") + offset
+    metrics = pd.DataFrame({"timestamp": times, "service": "api", "name": "latency_p95", "value": 1.0})
+    first = CUR_START + offset
+    b = Bundle(incident=ops_incident(), metrics=metrics)
+    rows = incident_table(b, Candidates([Hypothesis("service:api", "dependency_latency", "metrics", 5.0, onset=first),
+                                         Hypothesis("service:db", "dependency_latency", "metrics", 4.0,
+                                                    onset=first + timedelta(minutes=5))])).rows
+    assert rows.set_index("node")["onset_hours_from_window_start"].to_dict() == {
+        "service:api": 0.0, "service:db": pytest.approx(5 / 60)}
+    # without sampled series the window's own start is the origin
+    bare = incident_table(Bundle(incident=ops_incident()),
+                          Candidates([Hypothesis("service:api", "dependency_latency", "trace", 5.0, onset=first)])).rows
+    assert bare["onset_hours_from_window_start"].iloc[0] == pytest.approx(offset.total_seconds() / 3600)
+
+
 def test_feature_table_handles_missing_families(tmp_path):
     root = write_minimal_bundle(tmp_path / "b")
     for name in ("predictions.parquet", "histograms.jsonl", "traces.jsonl", "events.jsonl", "graph.json",

@@ -3,11 +3,12 @@
 Two kinds of columns:
 
 - `BASE_FEATURES`, computed here, the same for every bundle: ranks and ratios of the generator score
-  within the incident, onset order, cause-kind and node-kind one-hots, agreement between generators,
-  change events on the node's upstream path, graph features (`rca.graph.graph_features`), and which
-  signal families the bundle has, and how each hypothesis compares with its competitors
-  (`consistency_features`: its score against the other kinds on its node, its node's and its kind's rank
-  in the incident). They mean the same on any system.
+  within the incident, onset order and time (``onset_hours_from_window_start``: hours from the current
+  window's first sample, `rca.generators.windows.first_observation`), cause-kind and node-kind one-hots,
+  agreement between generators, change events on the node's upstream path, graph features
+  (`rca.graph.graph_features`), and which signal families the bundle has, and how each hypothesis compares
+  with its competitors (`consistency_features`: its score against the other kinds on its node, its node's and
+  its kind's rank in the incident). They mean the same on any system.
 - generator features (``hist.psi``, ``trace.latency_ratio``...): any name starting with one of
   `GENERATOR_PREFIXES`. The exact list a model uses is fixed at TRAIN time (`generator_feature_names`) and
   stored in the model's metadata; at prediction time unknown names are dropped and missing ones are NaN.
@@ -27,6 +28,7 @@ from rca.contract.models import CauseKind
 from rca.contract.nodes import NODE_KINDS, node_kind
 from rca.generators.base import Candidates, Hypothesis
 from rca.generators.events import cause_kinds_of_event
+from rca.generators.windows import first_observation
 from rca.graph import GRAPH_FEATURES, SYMPTOM_FEATURES, build_graph, graph_features, symptom_features, symptom_node
 from rca.ranking.merge import merge_hypotheses
 
@@ -191,7 +193,7 @@ def _score_features(feats: pd.DataFrame, bundle: Bundle, hypotheses: list[Hypoth
     feats["score_rel_max"] = score / top if top > 0 else 0.0
     sd = score.std(ddof=0)
     feats["score_z"] = (score - score.mean()) / sd if sd > 0 else 0.0
-    start = bundle.incident.current.start
+    start = first_observation(bundle)     # not the window's nominal start: the samples need not begin on it
     hours = pd.Series([(h.onset - start).total_seconds() / 3600 if h.onset is not None else np.nan
                        for h in hypotheses], index=feats.index)
     feats["onset_rank"] = hours.rank(method="min")
