@@ -50,6 +50,19 @@ def test_run_all_rejects_an_unknown_benchmark(tmp_path):
         run_all.main(["--quick", "--only", "nope", "--out", str(tmp_path / "b.md")])
 
 
+def spy_on_fits(module, monkeypatch) -> list[set[str]]:
+    """Record the incidents of every table ``module.fit_lgbm`` trains on (it still trains), in call order."""
+    seen = []
+    real_fit = module.fit_lgbm
+
+    def spy(rows, **kw):
+        seen.append(set(rows["incident_id"]))
+        return real_fit(rows, **kw)
+
+    monkeypatch.setattr(module, "fit_lgbm", spy)
+    return seen
+
+
 def test_out_of_fold_scores_each_original_incident_with_boosters_that_never_saw_it(monkeypatch):
     from bench import out_of_fold
     from rca.ranking.dataset import COPY_MARK, HypothesisTable
@@ -64,14 +77,7 @@ def test_out_of_fold_scores_each_original_incident_with_boosters_that_never_saw_
                             pd.concat([table.incidents, copy_record], ignore_index=True))
     folds = out_of_fold.folds_of(out_of_fold.original_id(table.rows["incident_id"]), 4)
     assert sorted(folds) == sorted(table.incidents.incident_id[table.incidents.incident_id != copy_id])
-    seen = []
-    real_fit = out_of_fold.fit_lgbm
-
-    def spy(rows, **kw):
-        seen.append(set(rows["incident_id"]))
-        return real_fit(rows, **kw)
-
-    monkeypatch.setattr(out_of_fold, "fit_lgbm", spy)
+    seen = spy_on_fits(out_of_fold, monkeypatch)
     scored, scores = out_of_fold.out_of_fold(table, folds=4, boosters=1, progress=False)
     assert copy_id not in set(scored.rows.incident_id) | set(scored.incidents.incident_id)
     assert len(scores) == len(scored.rows) == 40 * 8 and np.isfinite(scores).all()
@@ -79,3 +85,42 @@ def test_out_of_fold_scores_each_original_incident_with_boosters_that_never_saw_
     held_out = [s for s in seen if "inc-000" not in s]
     assert len(held_out) == 1 and copy_id not in held_out[0]
     assert evaluate_scores(scored, scores)["overall"]["AC@1"] > 0.6     # random would be 1/8
+
+
+def test_transfer_regime_reads_the_baseline_mode_and_the_naming_style():
+    from bench.transfer import regime
+    from rca.simulate.mesh import _STYLES
+
+    assert regime({"causes": []}, {"symptom": {"node": "kpi:approval_rate"}}) == {"baseline": "serving"}
+    for i, style in enumerate(_STYLES):
+        kpi = f"kpi:{style['ok'][0]}"
+        assert regime({"baseline": "other_run"}, {"symptom": {"node": kpi}}) == {"baseline": "other_run",
+                                                                                   "style": f"style {i}"}
+
+
+def test_transfer_holds_each_regime_out_of_the_unseen_boosters_training(monkeypatch):
+    from bench import transfer
+    from rca.ranking.dataset import COPY_MARK, HypothesisTable
+    from tests.rank_builders import synthetic_table
+
+    table = synthetic_table(60, signal=3.0).split("train", "validation")
+    copy_id = f"inc-001{COPY_MARK}kpis"                 # a reduced copy goes with its original's regime
+    table = HypothesisTable(
+        pd.concat([table.rows, table.rows[table.rows.incident_id == "inc-001"].assign(incident_id=copy_id)],
+                  ignore_index=True),
+        pd.concat([table.incidents, table.incidents[table.incidents.incident_id == "inc-001"]
+                   .assign(incident_id=copy_id)], ignore_index=True))
+    ids = sorted(set(table.incidents.incident_id) - {copy_id})
+    regimes = {i: ({"corpus": "top", "baseline": "other_run", "style": "style 0"} if k % 2 else
+                   {"corpus": "sim-13", "baseline": "serving"}) for k, i in enumerate(ids)}
+    seen = spy_on_fits(transfer, monkeypatch)
+    rows = transfer.leave_one_out(table, regimes, boosters=1, progress=False)
+    by_name = {r["regime"]: r for r in rows}
+    assert sorted(by_name) == ["meshes, baseline other_run", "meshes, style 0", "model serving, sim-13"]
+    meshes = {i for i, r in regimes.items() if r["baseline"] == "other_run"}
+    assert by_name["meshes, baseline other_run"]["n"] == len(meshes & set(ids[36:]))     # validation only
+    # the first fit saw every train incident; the one holding out the meshes saw none of them, nor a copy of one
+    assert "inc-001" in seen[0] and copy_id in seen[0]
+    unseen = seen[1]
+    assert not unseen & meshes and copy_id not in unseen and unseen
+    assert by_name["model serving, sim-13"]["unseen"]["AC@1"] > 0.6       # random would be 1/8
