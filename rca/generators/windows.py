@@ -48,22 +48,19 @@ def first_observation(bundle: Bundle) -> datetime:
     """When the current window's sampled series begin: the earliest metric or KPI sample, or serving-histogram
     bucket, at or after the window's start; the start itself when the window holds none.
 
-    A trigger sets its window by the clock, and sampled series need not begin on its boundary: a window from
-    12:50:08 holds 5-minute samples from 12:51:16 on (as in the real incidents of ../shared/realdata). Timed
+    A trigger sets its window by the clock, and sampled series need not begin on its boundary: in a real incident
+    of ../shared/realdata the window opens at 12:50:08 and its first 5-minute sample is at 12:55:00. Timed
     from here, a change seen at the window's first sample starts at 0 whatever that alignment; simulated
     bundles, whose samples begin on the boundary, are timed as from the start. Event streams (predictions,
     spans, change events) have no sampling grid and do not count.
     """
-    start, end = pd.Timestamp(bundle.incident.current.start), pd.Timestamp(bundle.incident.current.end)
-    firsts = []
+    start, end = bundle.incident.current.start, bundle.incident.current.end
+    firsts = [h.start for f in bundle.histograms.values() for h in f.serving
+              if h.start is not None and start <= h.start < end]
     for frame in (bundle.metrics, bundle.kpis):
         if frame is not None and not frame.empty:
             ts = frame["timestamp"]
-            inside = ts[(ts >= start) & (ts < end)]
+            inside = ts[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))]
             if len(inside):
-                firsts.append(inside.min())
-    buckets = [pd.Timestamp(h.start) for f in bundle.histograms.values() for h in f.serving
-               if h.start is not None and start <= pd.Timestamp(h.start) < end]
-    if buckets:
-        firsts.append(min(buckets))
-    return min(firsts).to_pydatetime() if firsts else bundle.incident.current.start
+                firsts.append(inside.min().to_pydatetime())
+    return min(firsts, default=start)
