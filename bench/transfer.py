@@ -34,12 +34,11 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from rca.contract.models import CauseKind
 from rca.corpus import read_manifest, training_corpora
+from rca.ranking.charts import paired_bars
 from rca.ranking.dataset import HypothesisTable, build_training_table, materialized
 from rca.ranking.evaluate import evaluate_scores
 from rca.ranking.lgbm import N_SEEDS, fit_lgbm
@@ -143,24 +142,10 @@ def other_settings(n: int, *, progress: bool = True) -> list[dict]:
 
 def chart(rows: list[dict], path: Path) -> Path:
     """Horizontal bars: AC@1 of each regime's validation incidents, seen against unseen in training."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    y = np.arange(len(rows))[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.0))
-    ax.barh(y + 0.2, [r["seen"]["AC@1"] for r in rows], 0.4, label="regime in the training data")
-    ax.barh(y - 0.2, [r["unseen"]["AC@1"] for r in rows], 0.4, label="regime held out")
-    ax.set_yticks(y, [f"{r['regime']} (n={r['n']})" for r in rows], fontsize="small")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("validation AC@1 (node and kind)")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small", frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return paired_bars([f"{r['regime']} (n={r['n']})" for r in rows],
+                       {"regime in the training data": [r["seen"]["AC@1"] for r in rows],
+                        "regime held out": [r["unseen"]["AC@1"] for r in rows]},
+                       path, xlabel="validation AC@1 (node and kind)")
 
 
 def main(argv: list[str] | None = None) -> dict:

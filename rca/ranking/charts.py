@@ -53,15 +53,24 @@ def per_kind_ac3(results: dict[str, dict], path: Path) -> Path:
 
 def lacking_bars(rows: list[dict], path: Path, *, ranker: str = "ranker") -> Path:
     """AC@1 per family combination removed (one row each, `rca.ranking.report.lacking_rows`), the ranker in use
-    beside the heuristic scorer; horizontal so the combinations' names stay readable."""
+    beside the heuristic scorer."""
+    return paired_bars([f"{r['without']} (n={r['n']})" for r in rows],
+                       {ranker: [r["ranker"]["AC@1"] for r in rows],
+                        "heuristic": [r["heuristic"]["AC@1"] for r in rows]},
+                       path, xlabel="AC@1 (node and kind) without ...")
+
+
+def paired_bars(labels: list[str], pair: dict[str, list[float]], path: Path, *, xlabel: str) -> Path:
+    """Two horizontal bars per label (the first series above the second), scores in [0, 1], labels top down;
+    horizontal so long labels stay readable."""
     plt = _pyplot()
-    y = np.arange(len(rows))[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.42 * len(rows) + 1.0))
-    ax.barh(y + 0.2, [r["ranker"]["AC@1"] for r in rows], 0.4, label=ranker)
-    ax.barh(y - 0.2, [r["heuristic"]["AC@1"] for r in rows], 0.4, label="heuristic")
-    ax.set_yticks(y, [f"{r['without']} (n={r['n']})" for r in rows], fontsize="small")
+    y = np.arange(len(labels))[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.42 * len(labels) + 1.0))
+    for offset, (name, values) in zip((0.2, -0.2), pair.items()):
+        ax.barh(y + offset, values, 0.4, label=name)
+    ax.set_yticks(y, labels, fontsize="small")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("AC@1 (node and kind) without ...")
+    ax.set_xlabel(xlabel)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small", frameon=False)
     return _save(fig, path)
 
