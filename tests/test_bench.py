@@ -124,3 +124,21 @@ def test_transfer_holds_each_regime_out_of_the_unseen_boosters_training(monkeypa
     unseen = seen[1]
     assert not unseen & meshes and copy_id not in unseen and unseen
     assert by_name["model serving, sim-13"]["unseen"]["AC@1"] > 0.6       # random would be 1/8
+
+
+def test_family_dropout_removes_resource_series_and_names_a_bad_drop(tmp_path):
+    from dataclasses import replace
+
+    from bench.family_dropout import without
+    from rca.contract import load_bundle
+    from tests.builders import write_minimal_bundle
+
+    times = pd.date_range("2026-01-01", periods=3, freq="5min", tz="UTC")
+    frame = pd.DataFrame([{"timestamp": t, "service": "api", "name": n, "value": 1.0}
+                          for t in times for n in ("cpu_seconds", "latency_avg")])
+    bundle = replace(load_bundle(write_minimal_bundle(tmp_path / "b")), metrics=frame)
+    assert without(bundle, "none") is not None and len(without(bundle, "none").metrics) == 6
+    assert set(without(bundle, "resource_metrics").metrics["name"]) == {"latency_avg"}
+    assert without(bundle, "resource_metrics+kpis").kpis is None
+    with pytest.raises(SystemExit, match="--drop spans: unknown families .*, graph, resource_metrics$"):
+        without(bundle, "spans")

@@ -282,6 +282,25 @@ def test_evaluating_a_recipe_corpus_generates_its_bundles_first(tmp_path, monkey
         get_settings.cache_clear()
 
 
+def test_a_table_of_copies_without_resource_metrics(tmp_path, monkeypatch):
+    """``without`` takes `RESOURCE_METRICS` as it takes a family: the copy's generators see no CPU series."""
+    from rca.ranking.families import RESOURCE_METRICS
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "validation", "inc-1": "validation"})
+    seen = []
+
+    def spy(bundle):
+        seen.append(None if bundle.metrics is None else sorted(bundle.metrics["name"].unique()))
+        return candidates(bundle)
+
+    monkeypatch.setattr("rca.generators.generate_candidates", spy)
+    table = build_training_table(corpus, ("validation",), processes=1, progress=False, cache_dir=tmp_path / "cache",
+                                 without=((RESOURCE_METRICS,),))
+    assert sorted(table.incidents["incident_id"]) == ["inc-0", "inc-0~without=resource_metrics", "inc-1",
+                                                      "inc-1~without=resource_metrics"]
+    assert sorted(seen, key=str) == [None, None, ["cpu_usage"], ["cpu_usage"]]   # the minimal bundle's only series
+
+
 def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combination(tmp_path, monkeypatch):
     from rca.config import get_settings
     from rca.ranking.families import DROPOUTS

@@ -74,3 +74,25 @@ def test_dropout_removes_a_present_family_leaves_evidence_and_is_stable():
     assert len(set(picks.values())) >= len(DROPOUTS) - 2   # spread over the combinations, not one favourite
     assert dropout("inc-0", {"metrics", "graph"}) == ("graph",)    # the only one leaving evidence
     assert dropout("inc-0", {"metrics"}) is None and dropout("inc-0", set()) is None
+
+
+def test_a_copy_without_resource_metrics_keeps_the_other_series(tmp_path):
+    """CPU and memory series go (as from a source that sends none); latency, errors and traffic stay."""
+    from dataclasses import replace
+
+    from rca.ranking.families import RESOURCE_METRICS, bundle_without, droppable
+
+    times = pd.date_range("2026-01-01", periods=4, freq="5min", tz="UTC")
+    names = ["latency_p95", "cpu_usage", "memory_rss_bytes", "error_rate", "request_count"]
+    frame = pd.DataFrame([{"timestamp": t, "service": "api", "name": n, "value": 1.0} for t in times for n in names])
+    bundle = load_bundle(write_minimal_bundle(tmp_path / "b"))
+    with_metrics = replace(bundle, metrics=frame)
+    assert RESOURCE_METRICS in droppable(with_metrics) and RESOURCE_METRICS not in bundle.families()
+    copy = bundle_without(with_metrics, [RESOURCE_METRICS, "kpis"])
+    assert sorted(copy.metrics["name"].unique()) == ["error_rate", "latency_p95", "request_count"]
+    assert copy.kpis is None and len(with_metrics.metrics) == 20          # the original is untouched
+    assert RESOURCE_METRICS not in droppable(copy)
+    only = replace(bundle, metrics=frame[frame["name"] == "cpu_usage"])
+    assert bundle_without(only, [RESOURCE_METRICS]).metrics is None      # nothing left: no metrics at all
+    with pytest.raises(ValueError, match="unknown families \\['cpu'\\]; known: .*, graph, resource_metrics"):
+        bundle_without(bundle, ["cpu"])

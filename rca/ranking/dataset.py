@@ -20,7 +20,7 @@ from tqdm import tqdm
 from rca.contract.timestamps import format_timestamp
 from rca.corpus import MANIFEST, materialize, read_manifest, read_recipe
 from rca.errors import BundleError, ConfigError
-from rca.ranking.families import dropout
+from rca.ranking.families import bundle_without, droppable, dropout
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
 
 SPLITS = ("train", "review", "validation", "test")
@@ -114,10 +114,11 @@ def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
     bundle = load_bundle(entry.path)
     incident_id = entry.id
     if entry.reduced or entry.without:
-        drop = dropout(entry.id, bundle.families()) if entry.reduced else entry.without
-        if not drop or not set(drop) & set(bundle.families()):
+        present = droppable(bundle)
+        drop = dropout(entry.id, present) if entry.reduced else entry.without
+        if not drop or not set(drop) & set(present):
             return pd.DataFrame(), None
-        bundle, incident_id = bundle.without(drop), f"{entry.id}{COPY_MARK}{'+'.join(drop)}"
+        bundle, incident_id = bundle_without(bundle, drop), f"{entry.id}{COPY_MARK}{'+'.join(drop)}"
     candidates = generate_candidates(bundle)
     it = incident_table(bundle, candidates)
     truth = {(c.node, str(c.kind)) for c in load_label(entry.path).causes}
