@@ -298,7 +298,7 @@ def evaluate(corpus: Annotated[Path | None, typer.Option(help="labeled corpus")]
              stage: Annotated[Stage, typer.Option(help="candidates: recall only")] = Stage.ranking,
              processes: Annotated[int, typer.Option(min=1, max=8)] = 2,
              lacking: Annotated[bool, typer.Option(help="also rank the corpus incidents without each family "
-                                                        "combination (rca.ranking.families.DROPOUTS)")] = True,
+                                                        "combination (rca.ranking.families.LACKING)")] = True,
              ranker: Annotated[Path | None, typer.Option(help="a trained ranker's directory (rca train --out DIR, "
                                                               "RCA_RANKERS_DIR/<version>) instead of the one in use")
                                ] = None,

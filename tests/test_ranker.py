@@ -303,7 +303,7 @@ def test_a_table_of_copies_without_resource_metrics(tmp_path, monkeypatch):
 
 def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combination(tmp_path, monkeypatch):
     from rca.config import get_settings
-    from rca.ranking.families import DROPOUTS
+    from rca.ranking.families import DROPOUTS, LACKING, RESOURCE_METRICS, droppable
     from rca.ranking.report import run_evaluation
 
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "test", "inc-2": "test"})
@@ -320,9 +320,12 @@ def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combinati
         out = run_evaluation(corpus, "test", None, HeuristicRanker(), processes=1)
         assert out["corpus"]["candidates"]["n"] == 2      # the split as it came: the copies are apart
         full = set(load_bundle(corpus / "inc-1").families())
-        assert all(set(d) & full for d in DROPOUTS)       # premise: every combination removes something here
-        assert [(r["without"], r["n"]) for r in out["lacking"]] == [("+".join(d), 2) for d in DROPOUTS]
+        droppable_here = set(droppable(load_bundle(corpus / "inc-1")))
+        assert all(set(d) & droppable_here for d in LACKING)   # premise: every combination removes something here
+        assert [(r["without"], r["n"]) for r in out["lacking"]] == [("+".join(d), 2) for d in LACKING]
+        # the minimal bundle's only metric series is its CPU: without resource metrics it has no metrics at all
         assert {frozenset(full - s) for s in seen} == {frozenset()} | {frozenset(set(d) & full) for d in DROPOUTS}
+        assert LACKING[-1] == (RESOURCE_METRICS,) and ("metrics",) in DROPOUTS
         assert "lacking" not in run_evaluation(corpus, "test", None, HeuristicRanker(), processes=1,
                                                lacking_families=False)
     finally:

@@ -84,18 +84,20 @@ def _copies(table: HypothesisTable, families: str) -> HypothesisTable:
                            table.incidents.assign(incident_id=table.incidents["incident_id"].map(rename)))
 
 
-def test_copies_lacking_families_are_scored_per_combination_in_dropout_order(tmp_path):
+def test_copies_lacking_families_are_scored_per_combination_in_lacking_order(tmp_path):
     from rca.ranking.evaluate import evaluate_scores
-    from rca.ranking.families import DROPOUTS
+    from rca.ranking.families import LACKING
     from rca.ranking.report import evaluate_lacking
 
     strong, weak = synthetic_table(30, signal=12.0, seed=1), synthetic_table(20, signal=0.0, seed=2)
-    assert ("kpis",) in DROPOUTS and ("metrics", "traces") in DROPOUTS   # premise: combinations of the report
-    copies = HypothesisTable.concat([_copies(weak, "metrics+traces"), _copies(strong, "kpis")])
+    resources = synthetic_table(10, signal=12.0, seed=3)
+    assert ("kpis",) in LACKING and ("metrics", "traces") in LACKING   # premise: combinations of the report
+    copies = HypothesisTable.concat([_copies(resources, "resource_metrics"), _copies(weak, "metrics+traces"),
+                                     _copies(strong, "kpis")])
     rows = evaluate_lacking(copies, ByScore())
-    assert [r["without"] for r in rows] == ["kpis", "metrics+traces"]     # DROPOUTS order; absent ones left out
-    assert [r["n"] for r in rows] == [30, 20]
-    for r, table in zip(rows, (strong, weak)):
+    assert [r["without"] for r in rows] == ["kpis", "metrics+traces", "resource_metrics"]   # LACKING order
+    assert [r["n"] for r in rows] == [30, 20, 10]                                          # absent ones left out
+    for r, table in zip(rows, (strong, weak, resources)):
         for name, scorer in (("ranker", ByScore()), ("heuristic", HeuristicRanker())):
             want = evaluate_scores(table, scorer.score_table(table.rows), by_kind=False,
                                    calibration=scorer.calibration)

@@ -51,6 +51,10 @@ DROPOUTS = (("kpis",), ("metrics",), ("traces",), ("metrics", "traces"), ("event
 KPI file; traces but no metrics or the reverse; a trigger that posts only the model's own signals; no declared
 graph; no change feed)."""
 
+LACKING = (*DROPOUTS, (RESOURCE_METRICS,))
+"""The combinations `rca evaluate` reports the ranker without (`rca.ranking.report.evaluate_lacking`): every
+training dropout, and the CPU and memory series."""
+
 EVIDENCE = ("predictions", "histograms", "feature_samples", "traces", "kpis", "metrics")
 """Families a generator finds anomalies in (events and the graph only relate them)."""
 

@@ -9,7 +9,7 @@ import numpy as np
 from rca.errors import ConfigError
 from rca.ranking.dataset import HypothesisTable, build_training_table, corpus_incidents, lacking, materialized
 from rca.ranking.evaluate import evaluate_scores, largest_score, latest_change, random_metrics, rankings
-from rca.ranking.families import DROPOUTS
+from rca.ranking.families import LACKING
 from rca.ranking.heuristic import HeuristicRanker
 from rca.ranking.metrics import first_hit
 
@@ -64,7 +64,7 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
     """Build the tables (cached) and evaluate; the split named is the only one read from the corpus.
 
     With ``lacking_families`` the corpus' incidents are also ranked without each family combination of
-    `rca.ranking.families.DROPOUTS` (``out["lacking"]``, `evaluate_lacking`): how the ranker does on bundles
+    `rca.ranking.families.LACKING` (``out["lacking"]``, `evaluate_lacking`): how the ranker does on bundles
     from sources that send less."""
     out: dict = {"ranker": ranker.name, "split": split}
     if corpus is not None:
@@ -74,7 +74,7 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
             raise ConfigError("--split", split, f"a split with incidents in {corpus}: "
                                                 f"{', '.join(present) or 'none (it holds no bundles)'}")
         table = build_training_table(corpus_dir, (split,), processes=processes,
-                                     without=DROPOUTS if lacking_families else ())
+                                     without=LACKING if lacking_families else ())
         copy = table.incidents["incident_id"].map(lacking) != ""
         out["corpus"] = _evaluate_part(corpus, table.subset(table.incidents.loc[~copy, "incident_id"]), ranker)
         if lacking_families:
@@ -91,11 +91,11 @@ def run_evaluation(corpus: Path | None, split: str, realdata: Path | None, ranke
 def evaluate_lacking(copies: HypothesisTable, ranker) -> list[dict]:
     """AC@1, AC@3 (node and kind) and the ECE of top-1 confidence of the ranker in use and of the heuristic
     scorer on the copies of incidents without each family combination (`rca.ranking.dataset.lacking`): one row
-    per combination, in `DROPOUTS` order, each over the incidents that had some family of it (``n``)."""
+    per combination, in `LACKING` order, each over the incidents that had some family of it (``n``)."""
     names = copies.incidents["incident_id"].map(lacking)
     heuristic = HeuristicRanker()
     out = []
-    for combination in ("+".join(d) for d in DROPOUTS):
+    for combination in ("+".join(d) for d in LACKING):
         part = copies.subset(copies.incidents.loc[names == combination, "incident_id"])
         if part.incidents.empty:
             continue
@@ -190,7 +190,8 @@ def format_lacking(evaluation: dict) -> list[str]:
         return []
     lines = [f"## Bundles lacking signal families ({evaluation['corpus']['path']}, split {evaluation['split']})", "",
              "Each incident again, its bundle without the families named (as a source that does not send them "
-             "would post it), over the incidents that had them. Node and kind.", "",
+             "would post it), over the incidents that had them; resource_metrics: without the CPU and memory "
+             "series. Node and kind.", "",
              f"| without | incidents | {evaluation['ranker']} AC@1 | AC@3 | ECE | heuristic AC@1 | AC@3 |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['without']} | {r['n']} | {r['ranker']['AC@1']:.3f} | {r['ranker']['AC@3']:.3f} | "
