@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("labeled_incidents"))
     parser.add_argument("--drop", nargs="+", default=list(DEFAULT_DROPS),
-                        help="family combinations to remove, e.g. kpis metrics+traces (none: the bundle as is)")
+                        help="family combinations to remove, e.g. kpis metrics+traces resource_metrics (none: the "
+                             "bundle as is; resource_metrics: the CPU and memory series)")
     parser.add_argument("--ranker", nargs="+", default=[], metavar="NAME=DIR",
                         help="a trained ranker's directory (rca train --out DIR) to measure beside the champion")
     args = parser.parse_args(argv)

@@ -39,10 +39,11 @@ resource_metrics``, or ``without=(("resource_metrics",),)`` in `rca.ranking.data
 
 Not a training dropout. Measured 2026-12-05: without CPU and memory the champion's validation AC@1 falls from
 0.904 to 0.851 on labeled_incidents' 114 (the bench), and from 0.884 to 0.828 on the 294 of every training corpus,
-but little at the node alone (0.898 -> 0.889): without CPU, saturation is harder to tell from latency. Training on such copies as well (``(RESOURCE_METRICS,)`` and
-``(RESOURCE_METRICS, "traces")`` in `DROPOUTS`, with a family a service lacks read as NaN, not 0) raised that to
-0.857 and lowered the bundles as they came to 0.874 (four seeds 0.871-0.874, against 0.881-0.891 today), so the
-gate refused it. NaN alone, without the copies: 0.881 as they came, 0.820 without CPU and memory; refused too."""
+but little at the node alone (0.898 -> 0.889): without CPU, saturation is harder to tell from latency. Training on
+such copies as well (``(RESOURCE_METRICS,)`` and ``(RESOURCE_METRICS, "traces")`` in `DROPOUTS`, with a family a
+service lacks read as NaN, not 0) raised that to 0.857 and lowered the bundles as they came to 0.874 (four seeds
+0.871-0.874, against 0.881-0.891 today), so the gate refused it. NaN alone, without the copies: 0.881 as they
+came, 0.820 without CPU and memory; refused too."""
 
 DROPOUTS = (("kpis",), ("metrics",), ("traces",), ("metrics", "traces"), ("events",), ("graph",),
             ("predictions",), ("histograms", "feature_samples"), ("predictions", "histograms", "feature_samples"),
