@@ -319,13 +319,14 @@ def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combinati
     try:
         out = run_evaluation(corpus, "test", None, HeuristicRanker(), processes=1)
         assert out["corpus"]["candidates"]["n"] == 2      # the split as it came: the copies are apart
-        full = set(load_bundle(corpus / "inc-1").families())
-        droppable_here = set(droppable(load_bundle(corpus / "inc-1")))
+        bundle = load_bundle(corpus / "inc-1")
+        full, droppable_here = set(bundle.families()), set(droppable(bundle))
         assert all(set(d) & droppable_here for d in LACKING)   # premise: every combination removes something here
+        assert LACKING[-1] == (RESOURCE_METRICS,) and ("metrics",) in DROPOUTS                       # premise
         assert [(r["without"], r["n"]) for r in out["lacking"]] == [("+".join(d), 2) for d in LACKING]
-        # the minimal bundle's only metric series is its CPU: without resource metrics it has no metrics at all
+        # the minimal bundle's only metric series is its CPU: without resource metrics it has no metrics at all,
+        # as the ("metrics",) copy
         assert {frozenset(full - s) for s in seen} == {frozenset()} | {frozenset(set(d) & full) for d in DROPOUTS}
-        assert LACKING[-1] == (RESOURCE_METRICS,) and ("metrics",) in DROPOUTS
         assert "lacking" not in run_evaluation(corpus, "test", None, HeuristicRanker(), processes=1,
                                                lacking_families=False)
     finally:
