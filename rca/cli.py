@@ -375,6 +375,8 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
                                                           "in --out; the bundles go to RCA_DATA_DIR/corpora")] = False,
                  views: Annotated[bool, typer.Option(help="give the service meshes load-balancer views (nodes that "
                                                          "echo the service behind them)")] = False,
+                 traffic: Annotated[bool, typer.Option(help="in the service meshes, failed calls are retried and "
+                                                           "early failures call nothing")] = False,
                  ) -> None:
     """(Re)generate the simulated corpus and its manifest deterministically (reviewed incidents are kept)."""
     from collections import Counter
@@ -383,7 +385,7 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
 
     build = write_recipe if recipe else build_corpus
     with _progress(n + mesh, "corpus") as bar:
-        entries = build(out, n=n, seed=seed, mesh=mesh, views=views, progress=bar.update)
+        entries = build(out, n=n, seed=seed, mesh=mesh, views=views, traffic=traffic, progress=bar.update)
     splits = Counter(e.split for e in entries)
     typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
 # --------------------------------------------------------------------------- end simulator and corpus (sim)

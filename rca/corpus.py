@@ -104,12 +104,18 @@ def training_corpora(corpus_dir: str | Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S [--views]``."""
+    """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S [--views] [--traffic]``."""
 
     n: int
     mesh: int
     seed: int
     views: bool = False
+    traffic: bool = False
+
+    @property
+    def flags(self) -> str:
+        """The recipe's options as ``rca corpus build`` flags ('' when none)."""
+        return "".join(f" --{name}" for name in ("views", "traffic") if getattr(self, name))
 
 
 def read_recipe(corpus_dir: str | Path) -> Recipe | None:
@@ -119,7 +125,7 @@ def read_recipe(corpus_dir: str | Path) -> Recipe | None:
     ------
     BundleError
         When the file is not a JSON object of non-negative integers ``n``, ``mesh`` and ``seed`` (and, optionally,
-        a boolean ``views``).
+        booleans ``views`` and ``traffic``).
     """
     path = Path(corpus_dir) / RECIPE
     if not path.is_file():
@@ -134,10 +140,11 @@ def read_recipe(corpus_dir: str | Path) -> Recipe | None:
         value = data.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise BundleError(f"expected a non-negative integer, got {value!r}", file=str(path), field=key)
-    views = data.get("views", False)
-    if not isinstance(views, bool):
-        raise BundleError(f"expected true or false, got {views!r}", file=str(path), field="views")
-    return Recipe(data["n"], data["mesh"], data["seed"], views)
+    flags = {name: data.get(name, False) for name in ("views", "traffic")}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise BundleError(f"expected true or false, got {value!r}", file=str(path), field=name)
+    return Recipe(data["n"], data["mesh"], data["seed"], **flags)
 
 
 def materialize(corpus_dir: str | Path, *, cache_root: Path | None = None, progress=None) -> Path:
@@ -162,7 +169,7 @@ def materialize(corpus_dir: str | Path, *, cache_root: Path | None = None, progr
     if recipe is None:
         return corpus_dir
     rebuild = (f"rewrite it with `rca corpus build --out {corpus_dir} --n {recipe.n} --mesh {recipe.mesh} "
-               f"--seed {recipe.seed}{' --views' if recipe.views else ''} --recipe`")
+               f"--seed {recipe.seed}{recipe.flags} --recipe`")
     if not (corpus_dir / MANIFEST).is_file():
         raise ConfigError(str(corpus_dir / MANIFEST), "no file", f"the manifest of {RECIPE}; {rebuild}")
     stamp = _stamp(corpus_dir)
@@ -193,7 +200,8 @@ def _recipe_target(corpus_dir: Path, cache_root: Path | None) -> Path:
 def _generate(target: Path, recipe: Recipe, progress) -> None:
     if target.exists():
         shutil.rmtree(target)
-    build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, views=recipe.views, progress=progress)
+    build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, views=recipe.views, traffic=recipe.traffic,
+                 progress=progress)
 
 
 def _stamp(corpus_dir: Path) -> str:
@@ -239,7 +247,7 @@ def _read_fingerprints(corpus_dir: Path) -> dict | None:
 
 
 def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
-                 cache_root: Path | None = None, progress=None) -> list[Entry]:
+                 traffic: bool = False, cache_root: Path | None = None, progress=None) -> list[Entry]:
     """Build a simulated corpus as a recipe: ``recipe.json``, ``manifest.csv`` and ``fingerprints.json`` in
     ``corpus_dir``, the archives in the cache `materialize` reads (so nothing is generated twice)."""
     corpus_dir = Path(corpus_dir).resolve()
@@ -247,7 +255,7 @@ def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
         raise ConfigError("out", str(corpus_dir), "a directory without bundles/ (a recipe corpus keeps none)")
     _check_counts(n, mesh)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    recipe = Recipe(n, mesh, seed, views)
+    recipe = Recipe(n, mesh, seed, views, traffic)
     target = _recipe_target(corpus_dir, cache_root)
     _generate(target, recipe, progress)
     entries = read_manifest(target)
@@ -403,9 +411,11 @@ def _check_counts(n: int, mesh: int) -> None:
         raise ConfigError("n, mesh", (n, mesh), "n >= 0 and mesh >= 0, at least one incident")
 
 
-def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime], *, views: bool = False) -> Entry:
+def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime], *, views: bool = False,
+                  traffic: bool = False) -> Entry:
     """Simulate one incident of a `corpus_plan` and archive it into ``corpus_dir`` (its split not yet set);
-    ``views``: service-mesh incidents get load-balancer views (`rca.simulate.mesh.View`)."""
+    ``views``: service-mesh incidents get load-balancer views (`rca.simulate.mesh.View`); ``traffic``: their
+    failed calls are retried and early failures call nothing (`rca.simulate.mesh.Traffic`)."""
     from rca.simulate import simulate_incident
     from rca.simulate.mesh import simulate_mesh_incident
 
@@ -414,7 +424,7 @@ def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime
         bundle_dir = Path(tmp) / incident_id
         if incident_id.startswith("mesh-"):
             label = simulate_mesh_incident(bundle_dir, seed=incident_seed, kind=kinds[0], detected_at=when,
-                                           incident_id=incident_id, views=views)
+                                           incident_id=incident_id, views=views, traffic=traffic)
         else:
             label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
                                       incident_id=incident_id)
@@ -422,7 +432,7 @@ def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime
 
 
 def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
-                 progress=None) -> list[Entry]:
+                 traffic: bool = False, progress=None) -> list[Entry]:
     """(Re)generate the simulated part of the corpus deterministically; reviewed incidents are kept.
 
     The same ``n``, ``mesh`` and ``seed`` give byte-identical archives and manifest (`corpus_plan`).
@@ -436,7 +446,7 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
             old.path.unlink()
     entries = list(kept)
     for planned in corpus_plan(n, seed, mesh):
-        entries.append(build_planned(corpus_dir, planned, views=views))
+        entries.append(build_planned(corpus_dir, planned, views=views, traffic=traffic))
         if progress is not None:
             progress(1)
     entries = assign_splits(entries)

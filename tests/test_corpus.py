@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from rca.contract import CauseKind, Label, load_label, validate_bundle
-from rca.corpus import (add_incident, build_corpus, build_planned, corpus_plan, incidents, materialize, read_manifest,
-                        read_recipe, sha256_of, training_corpora, write_recipe)
+from rca.corpus import (Recipe, add_incident, build_corpus, build_planned, corpus_plan, incidents, materialize,
+                        read_manifest, read_recipe, sha256_of, training_corpora, write_recipe)
 from rca.errors import BundleError, ConfigError
 from rca.fingerprint import fingerprint_archive, same_content
 from tests.builders import write_minimal_bundle
@@ -78,7 +78,8 @@ def test_nested_corpora_are_valid_and_their_ids_unique(manifest, tmp_path):
             plan = corpus_plan(recipe.n, recipe.seed, recipe.mesh)
             assert [p[0] for p in plan] == [e.id for e in entries]
             middle = len(plan) // 2
-            entry = build_planned(tmp_path / corpus.name, plan[middle], views=recipe.views)
+            entry = build_planned(tmp_path / corpus.name, plan[middle], views=recipe.views,
+                                  traffic=recipe.traffic)
             assert entry.id == entries[middle].id
             if entry.sha256 != entries[middle].sha256:   # written on a CPU that rounds otherwise: same content?
                 pinned = json.loads((corpus / "fingerprints.json").read_text())[entry.id]
@@ -133,9 +134,25 @@ def test_a_recipe_with_views_regenerates_its_views(tmp_path):
     assert all(load_label(e.path).model_dump().get("views") for e in read_manifest(where))
 
 
+def test_a_recipe_with_traffic_regenerates_it_and_says_so_when_it_cannot(tmp_path):
+    cache = tmp_path / "cache"
+    entries = write_recipe(tmp_path / "t", n=0, seed=3, mesh=2, traffic=True, cache_root=cache)
+    assert read_recipe(tmp_path / "t") == Recipe(0, 2, 3, views=False, traffic=True)
+    plain = build_corpus(tmp_path / "plain", n=0, seed=3, mesh=2)
+    assert [e.sha256 for e in plain] != [e.sha256 for e in entries]        # the option changes the incidents
+    shutil.rmtree(cache)
+    assert [sha256_of(e.path) for e in read_manifest(materialize(tmp_path / "t", cache_root=cache))] == \
+        [e.sha256 for e in entries]
+    (tmp_path / "t" / "recipe.json").write_text('{"n": 0, "mesh": 2, "seed": 3}')     # the flag lost
+    shutil.rmtree(cache)
+    with pytest.raises(ConfigError, match="--mesh 2 --seed 3 --recipe"):
+        materialize(tmp_path / "t", cache_root=cache)
+
+
 @pytest.mark.parametrize("text, field", [("[1]", None), ('{"n": 1, "mesh": -1, "seed": 0}', "mesh"),
                                          ('{"n": 1, "mesh": 0}', "seed"), ("{", None),
-                                         ('{"n": 1, "mesh": 0, "seed": 0, "views": 1}', "views")])
+                                         ('{"n": 1, "mesh": 0, "seed": 0, "views": 1}', "views"),
+                                         ('{"n": 1, "mesh": 0, "seed": 0, "traffic": "yes"}', "traffic")])
 def test_a_bad_recipe_names_its_file_and_field(tmp_path, text, field):
     (tmp_path / "recipe.json").write_text(text)
     with pytest.raises(BundleError) as err:

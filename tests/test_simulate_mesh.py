@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 
 from rca.contract import CauseKind, load_bundle, validate_bundle
 from rca.errors import ConfigError
 from rca.generators.metrics import metric_family
-from rca.simulate.mesh import KINDS, simulate_mesh_incident
+from rca.simulate.mesh import KINDS, Mesh, Regime, Traffic, simulate_mesh_incident
 
 SEEDS = (3, 4, 5, 6)
 
@@ -131,8 +132,6 @@ def test_rejects_a_kind_it_cannot_simulate_and_a_used_directory(tmp_path):
 
 def test_fault_waxes_and_wanes_with_the_symptom_while_run_differences_do_not(tmp_path):
     """The cause moves with the front end's KPI through the current window; chronic decoys do not."""
-    import numpy as np
-
     from rca.generators.metrics import symptom_correlations
 
     causes, decoys = [], []
@@ -148,8 +147,6 @@ def test_fault_waxes_and_wanes_with_the_symptom_while_run_differences_do_not(tmp
 
 
 def test_fault_profile_peaks_at_one():
-    import numpy as np
-
     from rca.simulate.mesh import fault_profile
 
     shapes = [fault_profile(np.random.default_rng(s), 6) for s in range(30)]
@@ -188,3 +185,46 @@ def test_views_echo_the_service_behind_them_and_change_the_services_nothing(tmp_
                 assert c1 - b1 > 0.7 * (c0 - b0), (seed, of, view, (b0, c0), (b1, c1))
                 echoed += 1
     assert echoed >= 2
+
+
+def _chain(early: float, retries: tuple[int, int]) -> tuple[Mesh, Traffic]:
+    """entry -> mid -> leaf, every call synchronous and passing failures on; ``mid`` calls ``leaf`` half the time.
+    ``retries``: of the entry's calls to mid, of mid's to the leaf."""
+    mesh = Mesh(names=["entry", "mid", "leaf"], layer=np.array([0, 1, 2]),
+                calls=[[(1, 1.0, True, 1.0)], [(2, 0.5, True, 1.0)], []], own_s=np.full(3, 0.01),
+                sigma=np.full(3, 0.3), err=np.zeros(3), external=np.zeros(3), entry_volume=100.0)
+    return mesh, Traffic(retries=[[retries[0]], [retries[1]], []], early=np.array([0.0, early, 0.0]))
+
+
+def test_traffic_retries_failed_calls_and_early_failures_call_nothing():
+    mesh, traffic = _chain(early=0.0, retries=(0, 2))
+    np.testing.assert_allclose(traffic.volumes(mesh, Regime.healthy(3)), mesh.volumes())   # nothing fails
+    failing = Regime.healthy(3)
+    failing.err[2] = 0.5                   # the leaf fails half its requests: mid tries up to 3 times
+    np.testing.assert_allclose(traffic.volumes(mesh, failing), [100, 100, 50 * (1 + 0.5 + 0.25)])
+    mesh, traffic = _chain(early=0.8, retries=(0, 0))
+    failing = Regime.healthy(3)
+    failing.err[1] = 0.5                   # mid fails half its requests, 80% of those before calling the leaf
+    np.testing.assert_allclose(traffic.volumes(mesh, failing), [100, 100, 50 * (1 - 0.8 * 0.5)])
+    mesh, traffic = _chain(early=0.0, retries=(1, 1))
+    failing.err[1] = 0.0
+    failing.err[2] = 0.4                   # mid fails when half its calls to the leaf fail twice: the entry retries
+    assert traffic.volumes(mesh, failing)[1] == pytest.approx(100 * (1 + 0.5 * 0.4 ** 2))
+
+
+def test_traffic_raises_the_failing_services_request_count(tmp_path):
+    moved = []
+    for seed in range(30, 36):
+        plain = simulate_mesh_incident(tmp_path / f"plain-{seed}", seed=seed, kind="dependency_errors")
+        label = simulate_mesh_incident(tmp_path / f"traffic-{seed}", seed=seed, kind="dependency_errors",
+                                       traffic=True)
+        assert validate_bundle(tmp_path / f"traffic-{seed}") == [] and label.causes == plain.causes
+        service = label.causes[0].node.split(":", 1)[1]
+        ratios = []
+        for name in ("plain", "traffic"):
+            bundle = load_bundle(tmp_path / f"{name}-{seed}")
+            base, cur = _current(bundle, service, "traffic")
+            ratios.append(cur / base)
+        moved.append(ratios[1] / ratios[0])
+    # callers retry the failing service: its request count rises against the same world without retries
+    assert np.median(moved) > 1.02, moved

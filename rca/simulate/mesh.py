@@ -32,6 +32,11 @@ predictions or histograms). This module simulates those:
   its failures plus timeouts, and, when the service slows or fails, more of each (queueing and retries at
   the balancer amplify a change 1-5x). A view is never the cause. (Tried as training data on 2026-12-03 and
   not kept: `labeled_incidents/README.md`.)
+* **Faults move traffic** (``traffic=True``, the recipe corpora that ask for it): callers retry a failed
+  synchronous call up to three times (the failing service gets more requests, its callers wait longer), and a
+  share of a service's own failures happen before it calls anything (it fails fast, so its callees get fewer
+  requests). Without it, request counts change only with a flood or outside traffic. (Tried as training data
+  on 2026-12-05 and not kept: `labeled_incidents/README.md`.)
 * **Names and units vary by world**: three metric naming styles (``latency_p95``/``availability``/
   ``request_count`` in seconds, ``latency_p95_ms``/``error_rate``/``request_rate``, ``duration_*_seconds``
   /``success_rate``/``requests_total``), so nothing is learnt from one convention.
@@ -101,6 +106,38 @@ class Mesh:
                 if sync:
                     reach[j] = max(reach[j], reach[i] * share)
         return reach
+
+
+@dataclass
+class Traffic:
+    """How failures move traffic (`simulate_mesh_incident` with ``traffic=True``)."""
+
+    retries: list[list[int]]   # per caller, per call of ``Mesh.calls``: retries of a failed synchronous call
+    early: np.ndarray          # per service, the share of its own failures that come before its calls
+
+    @classmethod
+    def plan(cls, mesh: Mesh, rng: np.random.Generator) -> Traffic:
+        retries = [[int(rng.choice(4, p=[0.35, 0.35, 0.2, 0.1])) if sync else 0 for _, _, sync, _ in calls]
+                   for calls in mesh.calls]
+        return cls(retries, rng.uniform(0.0, 1.0, len(mesh.names)))
+
+    def volumes(self, mesh: Mesh, regime: Regime) -> np.ndarray:
+        """Expected requests per step of every service when failing calls are retried and early failures call
+        nothing: the failure share each caller sees is worked out leaves first, the volumes callers first."""
+        own = np.clip(mesh.err + regime.err, 0.0, 1.0)
+        seen = own.copy()                               # share of a service's requests that fail
+        for i in np.argsort(-mesh.layer, kind="stable"):
+            for (j, share, sync, passes), r in zip(mesh.calls[i], self.retries[i]):
+                if sync:
+                    seen[i] += share * passes * seen[j] ** (r + 1)
+            seen[i] = min(seen[i], 1.0)
+        vol = (mesh.external + regime.external).astype(float)
+        vol[0] += mesh.entry_volume
+        for i in np.argsort(mesh.layer, kind="stable"):
+            for (j, share, sync, _), r in zip(mesh.calls[i], self.retries[i]):
+                attempts = sum(seen[j] ** k for k in range(r + 1)) if sync else 1.0
+                vol[j] += vol[i] * share * (1.0 - self.early[i] * own[i]) * attempts
+        return vol
 
 
 @dataclass
@@ -259,11 +296,14 @@ class Regime:
         return out
 
 
-def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: float) -> list[dict]:
-    """One time step: per service its request count, latency sample, failures and CPU."""
+def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: float,
+                traffic: Traffic | None = None) -> list[dict]:
+    """One time step: per service its request count, latency sample, failures and CPU (with ``traffic``:
+    failed calls retried, early failures calling nothing)."""
     n = len(mesh.names)
     usual = mesh.volumes()
-    volume = mesh.volumes(mesh.external + regime.external) * load
+    volume = (mesh.volumes(mesh.external + regime.external) if traffic is None
+              else traffic.volumes(mesh, regime)) * load
     counts = rng.poisson(volume)
     samples: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
     out: list[dict] = [{}] * n
@@ -273,13 +313,24 @@ def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: floa
         delayed = rng.uniform(size=m) < regime.delay_share[i]
         lat = lat + delayed * regime.delay_s[i] * rng.uniform(0.8, 1.2, m)
         failed = rng.uniform(size=m) < mesh.err[i] + regime.err[i]
-        for j, share, sync, passes in mesh.calls[i]:
+        early = failed & (rng.uniform(size=m) < traffic.early[i]) if traffic is not None else None
+        for k, (j, share, sync, passes) in enumerate(mesh.calls[i]):
             if not sync or samples[j] is None:
                 continue
             calls = rng.uniform(size=m) < share
             pick = rng.integers(0, samples[j][0].size, m)
+            if traffic is None:
+                lat = lat + calls * samples[j][0][pick]
+                failed |= calls & samples[j][1][pick] & (rng.uniform(size=m) < passes)
+                continue
+            calls &= ~early
             lat = lat + calls * samples[j][0][pick]
-            failed |= calls & samples[j][1][pick] & (rng.uniform(size=m) < passes)
+            failing = calls & samples[j][1][pick]
+            for _ in range(traffic.retries[i][k]):          # each retry waits for another attempt
+                pick = rng.integers(0, samples[j][0].size, m)
+                lat = lat + failing * samples[j][0][pick]
+                failing &= samples[j][1][pick]
+            failed |= failing & (rng.uniform(size=m) < passes)
         samples[i] = (lat, failed)
         utilisation = min(0.97, 0.25 * regime.cpu[i] * (volume[i] / max(usual[i], 1e-9)))
         out[i] = {"count": int(counts[i]), "lat": lat, "failed": int(rng.binomial(counts[i], failed.mean())),
@@ -307,7 +358,7 @@ class Plan:
 
 def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | None = None,
                            detected_at: datetime | None = None, incident_id: str | None = None,
-                           views: bool = False) -> Label:
+                           views: bool = False, traffic: bool = False) -> Label:
     """Simulate one metrics-only service incident and write its bundle (with ``label.json``).
 
     Parameters
@@ -318,6 +369,7 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     detected_at : end of the current window; 2026-01-05 plus a random offset when None.
     incident_id : ``incident.json`` id; ``mesh-<seed>`` when None.
     views : add one to three `View` nodes (their own random stream: without them the bundle is what it was).
+    traffic : failed calls are retried and early failures call nothing (`Traffic`, its own random stream).
 
     Returns
     -------
@@ -340,6 +392,7 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     view_rng = np.random.default_rng([seed, 5])
     view_list = plan_views(mesh, view_rng, plan.cause) if views else []
     view_healthy: dict[int, tuple[float, float]] = {}
+    moved = Traffic.plan(mesh, np.random.default_rng([seed, 7])) if traffic else None
 
     cur_end = detected_at.replace(second=0, microsecond=0)
     cur_start = cur_end - timedelta(minutes=step * n_current)
@@ -362,16 +415,16 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     for k in range(n_base):
         when = base_start + timedelta(minutes=step * k)
         load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
-        _add_step(rows, view_rows, mesh, view_list, view_healthy, render_step(mesh, healthy, rng, load), view_rng,
-                  style, step, when)
+        _add_step(rows, view_rows, mesh, view_list, view_healthy, render_step(mesh, healthy, rng, load, moved),
+                  view_rng, style, step, when)
     for k in range(n_current):
         when = cur_start + timedelta(minutes=step * k)
         load = 1 + 0.1 * np.sin(phase + when.hour / 24 * 2 * np.pi) + rng.normal(0, 0.03)
         # the fault waxes and wanes (strength), the run's own differences wobble independently of it
         wobble = rng.lognormal(0, 0.3, len(mesh.names))
         regime = plain.shifted(plain, incident_run, wobble).shifted(incident_run, faulty, strength[k])
-        _add_step(rows, view_rows, mesh, view_list, view_healthy, render_step(mesh, regime, rng, load), view_rng,
-                  style, step, when)
+        _add_step(rows, view_rows, mesh, view_list, view_healthy, render_step(mesh, regime, rng, load, moved),
+                  view_rng, style, step, when)
     kpi_rows = [r for r in rows if r[1] == mesh.names[0]]
     rows = _drop_cells(rows, rng, mesh, base_start, base_end, plan.cause)
     rows += [r for r in view_rows if view_rng.uniform() >= 0.1]
