@@ -44,6 +44,20 @@ def test_targets_are_measured_from_the_figures_and_judged():
     assert {r["part"] for r in target_rows(only_corpus)} == {"corpus"}
 
 
+def test_a_target_that_is_a_share_of_incidents_carries_its_wilson_interval():
+    rows = {(r["part"], r["what"]): r for r in target_rows(evaluation(1.0, 1.0))}
+    real = rows[("realdata", "service-level AC@1")]
+    assert real["n"] == 40 and real["interval"][0] < real["value"] < real["interval"][1]
+    # 40 incidents: a figure of about one half could be 15 points either way (Wilson, 95%)
+    low, high = real["interval"]
+    assert 0.25 < high - low < 0.35
+    kinds = evaluation(1.0, 1.0)["corpus"]["results"]["by score"]["by_kind"]
+    lowest = rows[("corpus", "lowest AC@3 of a cause kind")]
+    assert lowest["n"] == min(kinds.values(), key=lambda k: k["AC@3"])["n"]
+    assert rows[("corpus", "ECE of top-1 confidence")]["interval"] is None
+    assert rows[("corpus", "AC@1 above the best naive baseline")]["interval"] is None
+
+
 def test_report_keeps_each_parts_charts_in_its_own_section(tmp_path):
     written = write_report(evaluation(12.0, 0.0), tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
@@ -55,6 +69,7 @@ def test_report_keeps_each_parts_charts_in_its_own_section(tmp_path):
     assert "figures/realdata-ac.png" in real and "figures/realdata-kind-ac3.png" in real
     targets = next(s for s in sections if s.startswith("Targets"))
     assert "| realdata | service-level AC@1 | >= 0.60 |" in targets and "**no**" in targets
+    assert re.search(r"\| realdata \| service-level AC@1 \| >= 0.60 \| 0\.\d{3} \| 0\.\d\d-[01]\.\d\d \(n=40\) \|", targets)
     assert format_tables(evaluation(12.0, 0.0)).startswith("## Targets")
 
 
