@@ -152,3 +152,24 @@ def test_top_k_concentration_known_answer():
     assert rest_psi == psi(ref[[0, 2, 3, 5, 6, 8, 9]], cur[[0, 2, 3, 5, 6, 8, 9]])
     few, _ = top_k_concentration(ref[:3], cur[:3], rows[:, :3], mask(0, 1), mask(0, 1, 2), [T0] * 3, mask(2))
     assert few.effect == 0.0 and few.p_value == 1.0
+
+
+def test_onset_is_timed_from_the_first_serving_bucket_not_the_windows_clock_start():
+    """A trigger opens its window by the clock (07:50) and the hourly buckets begin at 08:00: a shift seen from
+    09:00 starts an hour after the first current sample, as the ranker's own onset features count it."""
+    from rca.contract.bundle import Bundle
+    from rca.contract.models import Incident
+    from rca.generators.windows import first_observation
+    from tests.builders import INCIDENT
+
+    rng = np.random.default_rng(2)
+    f = numeric("amount", stream(rng, change_at=33, change=lambda r, h, n: r.normal(1.0, 1, n)),
+                rng.normal(size=5000))
+    early = Incident.model_validate({**INCIDENT, "current": {"start": "2026-11-20T07:50:00Z",
+                                                             "end": "2026-11-20T14:00:00Z"}})
+    for inc in (bundle([f]).incident, early):
+        b = Bundle(incident=inc, histograms={"amount": f})
+        assert first_observation(b) == T0 + pd.Timedelta(hours=32)
+        drift = _kinds(get_generator("histograms").generate(b), "amount")["data_drift"]
+        assert drift.onset == T0 + pd.Timedelta(hours=33)
+        assert drift.features["hist.onset_hours"] == 1.0      # an hour after the first sample, either window

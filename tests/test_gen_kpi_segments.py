@@ -51,6 +51,19 @@ def test_drop_concentrated_in_one_country_is_the_top_segment():
     assert not any(h.node.startswith("segment:device=") for h in hyps)
 
 
+def test_onset_hours_count_from_the_first_kpi_sample_of_the_window():
+    """Hourly samples from 08:00: the drop at 09:00 is an hour in, whether the window opened at 08:00 or 07:50."""
+    from rca.contract.models import Incident
+
+    frame = kpi_table(np.random.default_rng(0), drop=("BR", 0.5, 33))
+    early = Incident.model_validate({**INCIDENT, "current": {"start": "2026-11-20T07:50:00Z",
+                                                             "end": "2026-11-20T14:00:00Z"}})
+    for inc in (incident(), early):
+        top = get_generator("kpi_segments").generate(Bundle(incident=inc, kpis=frame)).hypotheses[0]
+        assert top.node == "segment:country=BR" and top.onset == T0 + pd.Timedelta(hours=33)
+        assert top.features["seg.kpi_onset_hours"] == 1.0
+
+
 def test_surprise_feature_is_the_js_term_of_the_shares():
     rng = np.random.default_rng(1)
     top = run(kpi_table(rng, drop=("BR", 0.5, 32)))[0]

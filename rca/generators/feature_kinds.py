@@ -20,6 +20,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
 from rca.contract.nodes import node_id
 from rca.generators.base import Hypothesis
+from rca.generators.windows import hours_between
 from rca.stats.series import onset_index, robust_threshold, two_proportion_test
 
 P_GATE = 1e-3
@@ -105,11 +106,6 @@ def pipeline_deploys(bundle: Bundle, feature: str) -> list[datetime]:
     return times
 
 
-def hours_between(a: datetime, b: datetime) -> float:
-    """``a - b`` in hours."""
-    return (a - b).total_seconds() / 3600.0
-
-
 def share_test(x_ref: float, n_ref: float, x_cur: float, n_cur: float) -> tuple[float, float, float]:
     """(reference share, current share, one-sided p that the current share is larger)."""
     z, p = two_proportion_test(x_ref, n_ref, x_cur, n_cur)
@@ -148,7 +144,7 @@ def deploy_features(bundle: Bundle, feature: str, onset: datetime, bucket_hours:
     1000), and whether the onset follows one within two buckets."""
     deploys = [t for t in pipeline_deploys(bundle, feature) if t <= bundle.incident.current.end]
     before = [t for t in deploys if t <= onset]
-    gap = hours_between(onset, max(before)) if before else math.inf
+    gap = hours_between(max(before), onset) if before else math.inf
     return {f"{ns}.deploys": float(len(deploys)),
             f"{ns}.deploy_gap_buckets": min(gap / bucket_hours, 1e3) if bucket_hours > 0 else 1e3,
             f"{ns}.after_deploy": float(gap <= 2 * bucket_hours)}

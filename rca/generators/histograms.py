@@ -15,8 +15,9 @@ from rca.contract.bundle import Bundle, FeatureHistograms
 from rca.contract.models import CategoricalHistogram, Evidence, NumericHistogram
 from rca.generators import register
 from rca.generators.base import Candidates
-from rca.generators.feature_kinds import (TOP_K, FeatureChange, Test, bucket_onset, deploy_features, hours_between,
-                                         log10p, propose, rank_desc, share_test)
+from rca.generators.feature_kinds import (TOP_K, FeatureChange, Test, bucket_onset, deploy_features, log10p, propose,
+                                         rank_desc, share_test)
+from rca.generators.windows import first_observation, hours_between
 from rca.stats import chi2_counts, js_distance, ks_binned, onset_index, psi, step_vs_trend
 from rca.stats.distributions import binned_std, psi_rows, wasserstein_binned
 
@@ -197,9 +198,10 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
         evidence.append(Evidence(signal=SIGNAL, test="dtype", value=1.0,
                                  detail=f"{ref_dtype} -> {', '.join(sorted(dtypes))}"))
 
-    onset = shift_onset or inc.current.start
-    f[f"{ns}.onset_hours"] = hours_between(onset, inc.current.start)
-    f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].end, fh.serving[0].start), ns))
+    origin = first_observation(bundle)     # the ranker's origin (its onset features): the window's first sample
+    onset = shift_onset or origin
+    f[f"{ns}.onset_hours"] = hours_between(origin, onset)
+    f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].start, fh.serving[0].end), ns))
     change = FeatureChange(feature=fh.feature, signal=SIGNAL, shift=shift, shift_test="ks" if numeric else "chi2",
                            nulls=nulls, out_of_range=out_of_range, unseen=unseen, top_share=top,
                            dtype_changed=dtype_changed, constant=constant, concentration=concentration,

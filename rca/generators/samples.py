@@ -26,8 +26,9 @@ from rca.contract.models import Evidence
 from rca.detectors.rolling_ks import first_detection
 from rca.generators import register
 from rca.generators.base import Candidates
-from rca.generators.feature_kinds import (CONSTANT_SHARE, P_GATE, SHIFT_PSI, FeatureChange, Test, bucket_onset, deploy_features,
-                                         hours_between, log10p, propose, rank_desc, share_test)
+from rca.generators.feature_kinds import (CONSTANT_SHARE, P_GATE, SHIFT_PSI, FeatureChange, Test, bucket_onset,
+                                         deploy_features, log10p, propose, rank_desc, share_test)
+from rca.generators.windows import hours_between
 from rca.stats import chi2_counts, js_distance, onset_index, psi, step_vs_trend
 from rca.stats.distributions import ks_sorted, ks_statistic_groups, psi_rows, wasserstein_sorted
 
@@ -218,7 +219,7 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
     change.step_score = step_vs_trend(drift[ctx.b_upto]).score
     onset = m.shift.onset or nulls.onset or dtype.onset or bundle.incident.current.start
     f[f"{NS}.step_vs_trend"] = change.step_score
-    f[f"{NS}.onset_hours"] = hours_between(onset, bundle.incident.current.start)
+    f[f"{NS}.onset_hours"] = hours_between(bundle.incident.current.start, onset)   # samples are events: no grid
     f.update(deploy_features(bundle, feature, onset, 1.0, NS))
     if nulls.effect > 0:
         evidence.append(Evidence(signal=SIGNAL, test="null_rate", value=r1 - r0, baseline=r0, current=r1,

@@ -29,6 +29,7 @@ from rca.generators import register
 from rca.generators.base import Candidates, Hypothesis
 from rca.generators.feature_kinds import log10p
 from rca.generators.predictions import row_loss, windows
+from rca.generators.windows import first_observation
 from rca.stats.series import onset_index, two_proportion_test
 
 SIGNAL = "predictions"
@@ -222,20 +223,21 @@ class KpiSegmentGenerator:
         dim_surprise = float(sum(s[i] for i in chosen))
         ep_rank = {i: r + 1 for r, i in enumerate(sorted(range(len(labels)), key=lambda i: (-ep[i], labels[i])))}
         times = list(ts[after])
+        origin = first_observation(bundle) if chosen else None    # the ranker's origin for onsets
         out = []
         for i in chosen:
             resid = actual[:, i] - forecast[:, i]
             flags = np.sign(resid) == np.sign(delta[i])
             flags &= np.abs(resid) > 3 * sigma[i] * np.sqrt(1 + 1 / per_hour)
             j = onset_index(flags)
-            onset = times[j].to_pydatetime() if j is not None else inc.current.start
+            onset = times[j].to_pydatetime() if j is not None else origin
             features = {"seg.kpi_explanatory_power": float(ep[i]), "seg.kpi_surprise": float(s[i]),
                         "seg.kpi_dimension_surprise": dim_surprise, "seg.kpi_ep_rank": float(ep_rank[i]),
                         "seg.kpi_change_rel": float(rel[i]), "seg.kpi_concentration": float(conc[i]),
                         "seg.kpi_change_p_log10": log10p(p_v[i]), "seg.kpi_total_p_log10": log10p(p_total),
                         "seg.kpi_share_baseline": float(share_b[i]), "seg.kpi_share_current": float(share_c[i]),
                         "seg.kpi_values_in_dimension": float(len(labels)), "seg.kpi_seasonal": seasonal,
-                        "seg.kpi_onset_hours": (onset - inc.current.start).total_seconds() / 3600.0}
+                        "seg.kpi_onset_hours": (onset - origin).total_seconds() / 3600.0}
             score = min(50.0, log10p(p_v[i]) * min(1.0, float(ep[i])))
             out.append(Hypothesis(
                 node=segment_node(dim, labels[i]), kind=CauseKind.SEGMENT_SHIFT, generator=self.name,
