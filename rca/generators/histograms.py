@@ -8,6 +8,7 @@ and for telling an abrupt step (skew after a deploy) from a trend (gradual drift
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import numpy as np
 
@@ -29,7 +30,8 @@ class HistogramGenerator:
     """Feature kinds (data_drift, training_serving_skew, missing_values, schema_change, stale_feature)."""
 
     def generate(self, bundle: Bundle) -> Candidates:
-        changes = [c for fh in bundle.histograms.values() if (c := feature_change(fh, bundle)) is not None]
+        origin = first_observation(bundle)     # once per bundle: it reads every series
+        changes = [c for fh in bundle.histograms.values() if (c := feature_change(fh, bundle, origin)) is not None]
         ranks = rank_desc({c.feature: c.features["hist.psi"] for c in changes})
         out = Candidates()
         for change in changes:
@@ -71,8 +73,9 @@ def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.nda
 
 
 # ------------------------------------------------------------------------------------------- one feature
-def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | None:
-    """Measure one feature's change; None when it has no current-window bucket or no reference at all."""
+def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime | None = None) -> FeatureChange | None:
+    """Measure one feature's change; None when it has no current-window bucket or no reference at all.
+    ``origin``: what its onset is timed from, the window's first sample (`first_observation`, the default)."""
     if not fh.serving:
         return None
     inc = bundle.incident
@@ -198,7 +201,7 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle) -> FeatureChange | Non
         evidence.append(Evidence(signal=SIGNAL, test="dtype", value=1.0,
                                  detail=f"{ref_dtype} -> {', '.join(sorted(dtypes))}"))
 
-    origin = first_observation(bundle)     # the ranker's origin (its onset features): the window's first sample
+    origin = origin or first_observation(bundle)     # the ranker's origin for onsets
     onset = shift_onset or origin
     f[f"{ns}.onset_hours"] = hours_between(origin, onset)
     f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].start, fh.serving[0].end), ns))
