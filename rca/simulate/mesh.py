@@ -369,7 +369,8 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     detected_at : end of the current window; 2026-01-05 plus a random offset when None.
     incident_id : ``incident.json`` id; ``mesh-<seed>`` when None.
     views : add one to three `View` nodes (their own random stream: without them the bundle is what it was).
-    traffic : failed calls are retried and early failures call nothing (`Traffic`, its own random stream).
+    traffic : failed calls are retried and early failures call nothing (`Traffic`, planned from its own random
+        stream; without it the bundle is what it was).
 
     Returns
     -------
