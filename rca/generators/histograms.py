@@ -73,9 +73,9 @@ def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.nda
 
 
 # ------------------------------------------------------------------------------------------- one feature
-def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime | None = None) -> FeatureChange | None:
+def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> FeatureChange | None:
     """Measure one feature's change; None when it has no current-window bucket or no reference at all.
-    ``origin``: what its onset is timed from, the window's first sample (`first_observation`, the default)."""
+    ``origin``: what its onset is timed from, the window's first sample (`first_observation`)."""
     if not fh.serving:
         return None
     inc = bundle.incident
@@ -201,7 +201,6 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime | Non
         evidence.append(Evidence(signal=SIGNAL, test="dtype", value=1.0,
                                  detail=f"{ref_dtype} -> {', '.join(sorted(dtypes))}"))
 
-    origin = origin or first_observation(bundle)     # the ranker's origin for onsets
     onset = shift_onset or origin
     f[f"{ns}.onset_hours"] = hours_between(origin, onset)
     f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].start, fh.serving[0].end), ns))

@@ -318,15 +318,12 @@ def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: floa
             if not sync or samples[j] is None:
                 continue
             calls = rng.uniform(size=m) < share
+            if early is not None:
+                calls &= ~early
             pick = rng.integers(0, samples[j][0].size, m)
-            if traffic is None:
-                lat = lat + calls * samples[j][0][pick]
-                failed |= calls & samples[j][1][pick] & (rng.uniform(size=m) < passes)
-                continue
-            calls &= ~early
             lat = lat + calls * samples[j][0][pick]
             failing = calls & samples[j][1][pick]
-            for _ in range(traffic.retries[i][k]):          # each retry waits for another attempt
+            for _ in range(traffic.retries[i][k] if traffic is not None else 0):   # a retry: one more attempt
                 pick = rng.integers(0, samples[j][0].size, m)
                 lat = lat + failing * samples[j][0][pick]
                 failing &= samples[j][1][pick]
