@@ -74,7 +74,8 @@ def render_table(answer, *, families: list[str] | None = None) -> str:
     for c in answer.causes:
         lines.append(f"{c.rank:>2}  {c.confidence:>5.2f}  {c.kind:<22} {c.node:<40}  {c.explanation}")
     if not answer.causes:
-        lines.append("(no candidate causes: no signal family showed a change)")
+        lines.append("(no candidate causes: no signal changed against its baseline, "
+                     "or none had a baseline to compare with)")
     return "\n".join(lines)
 
 

@@ -141,8 +141,27 @@ def test_gappy_and_constant_series_do_not_dominate():
     scores = {(s.service, s.name): s for s in score_series(bundle(metrics=frame))}
     assert abs(scores[("rare", "request_count")].z) < 3      # the count step floors the scale, few points damp
     assert abs(scores[("flat", "availability")].z) < 1
-    assert ("new", "latency_p95") not in scores               # too few baseline points to score
+    assert ("new", "latency_p95") not in scores               # too few baseline points beside the others'
     assert get_generator("metrics").generate(bundle(metrics=frame)).hypotheses == []
+
+
+def test_a_baseline_of_one_sample_is_compared_with_that_sample():
+    """When the baseline window holds one sample of every series, each is scored against it (on the floors),
+    so the bundle still gets an answer, and the service that changed most leads."""
+    rng = np.random.default_rng(3)
+    frame, times, cur = _metrics(rng)
+    frame = frame[(frame.timestamp >= CUR_START) | (frame.timestamp == times[0])].copy()
+    db_latency = (frame.service == "db") & (frame.name == "latency_p95") & (frame.timestamp >= CUR_START)
+    frame.loc[db_latency, "value"] *= 3
+    scores = {(s.service, s.name): s for s in score_series(bundle(metrics=frame))}
+    assert len(scores) == 6 and {s.n_baseline for s in scores.values()} == {1}
+    db = scores[("db", "latency_p95")]
+    assert db.bad_z >= 3 and db.baseline == frame.loc[frame.timestamp == times[0]].query(
+        "service == 'db' and name == 'latency_p95'")["value"].item()
+    hyps = get_generator("metrics").generate(bundle(metrics=frame)).hypotheses
+    top = max(hyps, key=lambda h: h.score)
+    assert (top.node, top.kind) == ("service:db", "dependency_latency")
+    assert "its one baseline point" in top.evidence[0].detail
 
 
 def test_a_count_over_a_baseline_that_never_moved_changes_by_whole_steps():

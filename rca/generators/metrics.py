@@ -7,9 +7,11 @@ baseline's robust scale (`rca.stats.robust.robust_scale`). Three guards keep poo
 * the scale is floored at 5% of the baseline level and at the series' quantization step (counts move by 1,
   also when the baseline never moved: one request to an idle endpoint is one step, `count_step`);
   proportions (availability, error rates in [0, 1] or [0, 100]) are floored at one percentage point instead;
-* a series needs 2 baseline points and 1 current point; how many it had is a ranker feature
-  (``metric.n_points_baseline``), not a damping of the score, so incidents with a short baseline (a few
-  minutes before the fault) still rank their services against each other;
+* a series needs 2 baseline points and 1 current point; how many it had is reported
+  (``metric.n_points_baseline``, in the evidence), not a damping of the score, so incidents with a short
+  baseline (a few minutes before the fault) still rank their services against each other. When no series
+  of the bundle has 2 (the baseline window holds one sample), one is enough: every series is then compared
+  with its single baseline value on the floors below, alike, rather than the bundle getting no answer;
 * the score is taken at the 90th percentile of the current points' z (in the bad direction), so a change
   must hold for at least a tenth of the current window: one spike in a long window does not count, while
   a three-point window (5-minute samples, 15 minutes) is judged on its worst point, as BARO does.
@@ -103,21 +105,26 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     label_cols = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value")
                   and not c.startswith("_")]
     frame = frame.sort_values("timestamp", kind="stable")
+    groups = frame.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False)
+    finite_base = frame["_base"] & np.isfinite(frame["value"].to_numpy(dtype=float))
+    most = int(finite_base.groupby([frame[c] for c in ("service", "name", *label_cols)], observed=True,
+                                   dropna=False).sum().max())
+    min_baseline = MIN_BASELINE if most >= MIN_BASELINE else 1   # a one-sample baseline: the best there is
     out = []
-    for key, g in frame.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False):
-        score = _score_one(key, label_cols, g, threshold)
+    for key, g in groups:
+        score = _score_one(key, label_cols, g, threshold, min_baseline)
         if score is not None:
             out.append(score)
     return out
 
 
-def _score_one(key, label_cols, g: pd.DataFrame, threshold: float) -> SeriesScore | None:
+def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline: int) -> SeriesScore | None:
     values = g["value"].to_numpy(dtype=float)
     is_base = g["_base"].to_numpy()
     is_cur = g["_cur"].to_numpy()
     base = values[is_base & np.isfinite(values)]
     cur = values[is_cur & np.isfinite(values)]
-    if base.size < MIN_BASELINE or cur.size < 1:
+    if base.size < min_baseline or cur.size < 1:
         return None
     service, name = str(key[0]), str(key[1])
     family, sign = metric_family(name)
@@ -406,5 +413,6 @@ def _evidence(s: SeriesScore) -> Evidence:
     name = f"{s.name}[{s.labels}]" if s.labels else s.name
     return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=s.current,
                     onset=s.onset.to_pydatetime() if s.onset is not None else None,
-                    detail=f"{name}: z held by 10% of {s.n_current} current points vs the median of "
-                           f"{s.n_baseline} baseline points")
+                    detail=f"{name}: z held by 10% of {s.n_current} current points vs "
+                           + (f"the median of {s.n_baseline} baseline points" if s.n_baseline > 1
+                              else "its one baseline point"))
