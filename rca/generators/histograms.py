@@ -30,7 +30,7 @@ class HistogramGenerator:
     """Feature kinds (data_drift, training_serving_skew, missing_values, schema_change, stale_feature)."""
 
     def generate(self, bundle: Bundle) -> Candidates:
-        origin = first_observation(bundle)     # once per bundle: it reads every series
+        origin = first_observation(bundle)
         changes = [c for fh in bundle.histograms.values() if (c := feature_change(fh, bundle, origin)) is not None]
         ranks = rank_desc({c.feature: c.features["hist.psi"] for c in changes})
         out = Candidates()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from rca.contract.bundle import Bundle
 from rca.contract.models import Incident
+from rca.generators.base import per_bundle
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def hours_between(earlier, later) -> float:
     return (pd.Timestamp(later) - pd.Timestamp(earlier)).total_seconds() / 3600.0
 
 
+@per_bundle
 def first_observation(bundle: Bundle) -> datetime:
     """When the current window's sampled series begin: the earliest metric or KPI sample, or serving-histogram
     bucket, at or after the window's start; the start itself when the window holds none.
@@ -52,7 +54,8 @@ def first_observation(bundle: Bundle) -> datetime:
     of ../shared/realdata the window opens at 12:50:08 and its first 5-minute sample is at 12:55:00. Timed
     from here, a change seen at the window's first sample starts at 0 whatever that alignment; simulated
     bundles, whose samples begin on the boundary, are timed as from the start. Event streams (predictions,
-    spans, change events) have no sampling grid and do not count.
+    spans, change events) have no sampling grid and do not count. Computed once per bundle (`per_bundle`): the
+    histogram and KPI-segment generators and the ranker's features all time onsets from it.
     """
     start, end = bundle.incident.current.start, bundle.incident.current.end
     firsts = [h.start for f in bundle.histograms.values() for h in f.serving
