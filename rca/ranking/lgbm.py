@@ -3,7 +3,14 @@
 A ranker is a small seed ensemble: `N_SEEDS` boosters trained on the same table with seeds 7, 8, ... (each
 draws its own feature subsets), their scores averaged. One booster's AC@1 moves by several points with its seed
 alone (validation AC@1 0.833-0.860 over seeds 7-11 on our corpus); ensembles of five stayed within 0.851-0.860,
-for five times the training time (seconds) and a negligible scoring time."""
+for five times the training time (seconds) and a negligible scoring time.
+
+Relevance is binary (``is_cause``). Graded relevance (2 for the cause, 1 for another kind on the cause's node, so
+that the right service with the wrong kind ranks above a wrong service) was tried on 2026-12-05 through the same
+training and validation splits (four seed ensembles, seeds 7, 107, 207, 307; scratch script): validation AC@1
+0.867-0.878 and AC@3 0.939-0.942 (node and kind) against 0.881-0.891 and 0.966-0.969 with binary labels, and
+service-level AC@1 of the validation meshes 0.887-0.900 against 0.880-0.887. The gate refuses a ranker that is
+worse on AC@1, so binary stayed."""
 
 from __future__ import annotations
 
