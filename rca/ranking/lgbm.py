@@ -3,7 +3,8 @@
 A ranker is a small seed ensemble: `N_SEEDS` boosters trained on the same table with seeds 7, 8, ... (each
 draws its own feature subsets), their scores averaged. One booster's AC@1 moves by several points with its seed
 alone (validation AC@1 0.833-0.860 over seeds 7-11 on our corpus); ensembles of five stayed within 0.851-0.860,
-for five times the training time (seconds) and a negligible scoring time.
+for five times the training time (seconds) and a negligible scoring time. Fifteen boosters (2026-12-05, base seeds 7,
+107, 207, 307) gave validation AC@1 0.878-0.884 against 0.881-0.891 for five: no better, for three times the time.
 
 Relevance is binary (``is_cause``). Graded relevance (2 for the cause, 1 for another kind on the cause's node, so
 that the right service with the wrong kind ranks above a wrong service) was tried on 2026-12-05 through the same
