@@ -164,6 +164,13 @@ def test_a_baseline_of_one_sample_is_compared_with_that_sample():
     assert "its one baseline point" in top.evidence[0].detail
 
 
+def test_metrics_outside_both_windows_score_nothing():
+    frame = pd.DataFrame({"timestamp": [BASE_START - pd.Timedelta(days=3)], "service": ["api"],
+                          "name": ["latency_p95"], "value": [1.0]})
+    assert score_series(bundle(metrics=frame)) == []
+    assert get_generator("metrics").generate(bundle(metrics=frame)).hypotheses == []
+
+
 def test_a_count_over_a_baseline_that_never_moved_changes_by_whole_steps():
     """An idle endpoint (zero requests all baseline) that gets one request now and then has moved by one
     step, not by the capped z of a zero scale; an endpoint woken up to 40 requests per step has moved a lot."""

@@ -105,10 +105,9 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     label_cols = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value")
                   and not c.startswith("_")]
     frame = frame.sort_values("timestamp", kind="stable")
+    frame["_n_base"] = frame["_base"] & np.isfinite(frame["value"].to_numpy(dtype=float))
     groups = frame.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False)
-    finite_base = frame["_base"] & np.isfinite(frame["value"].to_numpy(dtype=float))
-    most = int(finite_base.groupby([frame[c] for c in ("service", "name", *label_cols)], observed=True,
-                                   dropna=False).sum().max())
+    most = int(groups["_n_base"].sum().max()) if len(frame) else 0
     min_baseline = MIN_BASELINE if most >= MIN_BASELINE else 1   # a one-sample baseline: the best there is
     out = []
     for key, g in groups:
