@@ -122,8 +122,9 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> F
     f.update({f"{ns}.psi": psi_cur, f"{ns}.psi_vs_baseline": psi_prior, f"{ns}.psi_baseline": psi_base,
               f"{ns}.js": js_distance(ref, cur_counts), f"{ns}.step_vs_trend": trend.score,
               f"{ns}.shift_p_log10": log10p(shift_stat.p_value), f"{ns}.categorical": float(not numeric)})
+    against = "training" if train is not None else "baseline"
     evidence = [Evidence(signal=SIGNAL, test="psi", value=psi_cur, baseline=psi_base, current=psi_cur,
-                         onset=shift_onset, detail=f"{fh.feature}: PSI vs {'training' if train is not None else 'baseline'}"),
+                         onset=shift_onset, detail=f"{fh.feature}: PSI vs {against}"),
                 Evidence(signal=SIGNAL, test="ks" if numeric else "chi2", value=shift_stat.statistic,
                          p_value=shift_stat.p_value, onset=shift_onset,
                          detail="current window vs baseline window" if has_base else "current window vs reference")]
