@@ -228,3 +228,22 @@ def test_traffic_raises_the_failing_services_request_count(tmp_path):
         moved.append(ratios[1] / ratios[0])
     # callers retry the failing service: its request count rises against the same world without retries
     assert np.median(moved) > 1.02, moved
+
+
+def test_a_forced_baseline_of_one_step_keeps_the_world_and_the_cause(tmp_path):
+    for seed in range(4):
+        plain = simulate_mesh_incident(tmp_path / f"plain-{seed}", seed=seed)
+        out = tmp_path / f"one-{seed}"
+        label = simulate_mesh_incident(out, seed=seed, baseline_steps=1)
+        incident = json.loads((out / "incident.json").read_text())
+        metrics = pd.read_parquet(out / "metrics.parquet")
+        ts = pd.to_datetime(metrics["timestamp"], unit="ms", utc=True)
+        base = metrics.loc[ts < pd.Timestamp(incident["baseline"]["end"]), "timestamp"]
+        assert base.nunique() == 1 and incident["baseline"]["end"] == incident["current"]["start"]
+        assert json.loads((out / "label.json").read_text())["baseline"] == "short"
+        assert [(c.node, c.kind) for c in label.causes] == [(c.node, c.kind) for c in plain.causes]
+
+
+def test_a_baseline_of_no_steps_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="baseline_steps"):
+        simulate_mesh_incident(tmp_path / "x", seed=1, baseline_steps=0)

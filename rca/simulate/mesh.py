@@ -355,7 +355,7 @@ class Plan:
 
 def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | None = None,
                            detected_at: datetime | None = None, incident_id: str | None = None,
-                           views: bool = False, traffic: bool = False) -> Label:
+                           views: bool = False, traffic: bool = False, baseline_steps: int | None = None) -> Label:
     """Simulate one metrics-only service incident and write its bundle (with ``label.json``).
 
     Parameters
@@ -368,6 +368,10 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     views : add one to three `View` nodes (their own random stream: without them the bundle is what it was).
     traffic : failed calls are retried and early failures call nothing (`Traffic`, planned from its own random
         stream; without it the bundle is what it was).
+    baseline_steps : the baseline is this many steps just before the current window (mode ``short``; 1 = a
+        baseline of one sample) instead of a randomly chosen one (`bench/transfer.py` measures the ranker on
+        such baselines). The mesh, naming style, sampling step, current-window length, cause kind and cause
+        service are those of the same seed without it; the rest follows from the baseline mode.
 
     Returns
     -------
@@ -386,7 +390,9 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     style = _STYLES[int(rng.integers(len(_STYLES)))]
     step = int(rng.choice([1, 2, 5, 5, 10]))
     n_current = int(rng.integers(3, 10))
-    plan, healthy, plain, incident_run, faulty = _plan(mesh, rng, kind)
+    if baseline_steps is not None and baseline_steps < 1:
+        raise ConfigError("baseline_steps", str(baseline_steps), "at least 1")
+    plan, healthy, plain, incident_run, faulty = _plan(mesh, rng, kind, "short" if baseline_steps else None)
     view_rng = np.random.default_rng([seed, 5])
     view_list = plan_views(mesh, view_rng, plan.cause) if views else []
     view_healthy: dict[int, tuple[float, float]] = {}
@@ -396,6 +402,7 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     cur_start = cur_end - timedelta(minutes=step * n_current)
     if plan.baseline_mode == "short":
         n_base = int(rng.integers(2, 4))
+        n_base = baseline_steps or n_base
         base_start = cur_start - timedelta(minutes=step * n_base)
     else:
         n_base = int(rng.integers(36, 73)) if step <= 5 else int(rng.integers(18, 37))
@@ -476,9 +483,11 @@ def fault_profile(rng: np.random.Generator, n: int) -> np.ndarray:
     return strength / strength.max()
 
 
-def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, Regime, Regime, Regime, Regime]:
+def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind, mode: str | None = None
+          ) -> tuple[Plan, Regime, Regime, Regime, Regime]:
     """The fault plan and four regimes: healthy (the baseline), the incident's run without and with its
-    chronic differences, and that run with the fault at full strength."""
+    chronic differences, and that run with the fault at full strength. ``mode`` forces the baseline mode
+    (the random one is drawn all the same)."""
     n = len(mesh.names)
     reach = mesh.sync_reach()
     pool = np.flatnonzero((reach >= 0.08) & (np.arange(n) > 0))
@@ -488,7 +497,8 @@ def _plan(mesh: Mesh, rng: np.random.Generator, kind: CauseKind) -> tuple[Plan, 
     if not len(pool):
         pool = np.arange(1, n)
     cause = int(rng.choice(pool))
-    mode = str(rng.choice(["before", "other_run", "short"], p=[0.35, 0.45, 0.2]))
+    drawn = str(rng.choice(["before", "other_run", "short"], p=[0.35, 0.45, 0.2]))
+    mode = mode or drawn
     healthy, incident_run = Regime.healthy(n), Regime.healthy(n)
     decoys: list[dict] = []
     if mode == "other_run":                     # the two runs differ a little everywhere...
