@@ -142,3 +142,25 @@ def test_family_dropout_removes_resource_series_and_names_a_bad_drop(tmp_path):
     assert without(bundle, "resource_metrics+kpis").kpis is None
     with pytest.raises(SystemExit, match="--drop spans: unknown families .*, graph, resource_metrics$"):
         without(bundle, "spans")
+
+
+def test_transfer_mesh_settings_share_their_worlds_and_differ_in_baseline_length(tmp_path):
+    import json
+
+    from bench.transfer import MESH_BASELINES, setting_incidents
+
+    folders = {name: setting_incidents(tmp_path, name, 3, progress=False) for name in MESH_BASELINES}
+    lengths = {}
+    for name, folder in folders.items():
+        bundles = sorted(folder.iterdir())
+        assert len(bundles) == 3
+        labels = [json.loads((b / "label.json").read_text()) for b in bundles]
+        assert [lab["causes"][0]["kind"] for lab in labels] == ["dependency_latency", "dependency_errors",
+                                                                "resource_saturation"]
+        incident = json.loads((bundles[0] / "incident.json").read_text())
+        window = pd.Timestamp(incident["baseline"]["end"]) - pd.Timestamp(incident["baseline"]["start"])
+        step = pd.Timestamp(incident["current"]["end"]) - pd.Timestamp(incident["current"]["start"])
+        lengths[name] = (window, [lab["causes"][0]["node"] for lab in labels], step)
+    (one_window, one_nodes, one_step), (three_window, three_nodes, three_step) = (
+        lengths["mesh, 1-step baseline"], lengths["mesh, 3-step baseline"])
+    assert one_nodes == three_nodes and one_step == three_step and three_window == 3 * one_window
