@@ -385,13 +385,13 @@ def simulate_mesh_incident(out_dir: Path, *, seed: int, kind: CauseKind | str | 
     kind = CauseKind(kind) if kind is not None else KINDS[int(rng.integers(len(KINDS)))]
     if kind not in KINDS:
         raise ConfigError("kind", str(kind), "one of " + ", ".join(map(str, KINDS)))
+    if baseline_steps is not None and baseline_steps < 1:
+        raise ConfigError("baseline_steps", str(baseline_steps), "at least 1")
     detected_at = detected_at or CALENDAR_START + timedelta(hours=int(rng.integers(0, 24 * 360)))
     mesh = build_mesh(rng)
     style = _STYLES[int(rng.integers(len(_STYLES)))]
     step = int(rng.choice([1, 2, 5, 5, 10]))
     n_current = int(rng.integers(3, 10))
-    if baseline_steps is not None and baseline_steps < 1:
-        raise ConfigError("baseline_steps", str(baseline_steps), "at least 1")
     plan, healthy, plain, incident_run, faulty = _plan(mesh, rng, kind, "short" if baseline_steps else None)
     view_rng = np.random.default_rng([seed, 5])
     view_list = plan_views(mesh, view_rng, plan.cause) if views else []
