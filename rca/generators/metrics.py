@@ -105,9 +105,9 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     label_cols = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value")
                   and not c.startswith("_")]
     frame = frame.sort_values("timestamp", kind="stable")
-    frame["_n_base"] = frame["_base"] & np.isfinite(frame["value"].to_numpy(dtype=float))
+    frame["_base_value"] = frame["_base"] & np.isfinite(frame["value"].to_numpy(dtype=float))
     groups = frame.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False)
-    most = int(groups["_n_base"].sum().max()) if len(frame) else 0
+    most = int(groups["_base_value"].sum().max()) if len(frame) else 0
     min_baseline = MIN_BASELINE if most >= MIN_BASELINE else 1   # a one-sample baseline: the best there is
     out = []
     for key, g in groups:
@@ -121,7 +121,7 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline:
     values = g["value"].to_numpy(dtype=float)
     is_base = g["_base"].to_numpy()
     is_cur = g["_cur"].to_numpy()
-    base = values[is_base & np.isfinite(values)]
+    base = values[g["_base_value"].to_numpy()]
     cur = values[is_cur & np.isfinite(values)]
     if base.size < min_baseline or cur.size < 1:
         return None

@@ -29,7 +29,7 @@ from rca.generators import register
 from rca.generators.base import Candidates, Hypothesis
 from rca.generators.feature_kinds import log10p
 from rca.generators.predictions import row_loss, windows
-from rca.generators.windows import first_observation
+from rca.generators.windows import first_observation, hours_between
 from rca.stats.series import onset_index, two_proportion_test
 
 SIGNAL = "predictions"
@@ -223,7 +223,7 @@ class KpiSegmentGenerator:
         dim_surprise = float(sum(s[i] for i in chosen))
         ep_rank = {i: r + 1 for r, i in enumerate(sorted(range(len(labels)), key=lambda i: (-ep[i], labels[i])))}
         times = list(ts[after])
-        origin = first_observation(bundle) if chosen else None    # the ranker's origin for onsets
+        origin = first_observation(bundle)      # the ranker's origin for onsets
         out = []
         for i in chosen:
             resid = actual[:, i] - forecast[:, i]
@@ -237,7 +237,7 @@ class KpiSegmentGenerator:
                         "seg.kpi_change_p_log10": log10p(p_v[i]), "seg.kpi_total_p_log10": log10p(p_total),
                         "seg.kpi_share_baseline": float(share_b[i]), "seg.kpi_share_current": float(share_c[i]),
                         "seg.kpi_values_in_dimension": float(len(labels)), "seg.kpi_seasonal": seasonal,
-                        "seg.kpi_onset_hours": (onset - origin).total_seconds() / 3600.0}
+                        "seg.kpi_onset_hours": hours_between(origin, onset)}
             score = min(50.0, log10p(p_v[i]) * min(1.0, float(ep[i])))
             out.append(Hypothesis(
                 node=segment_node(dim, labels[i]), kind=CauseKind.SEGMENT_SHIFT, generator=self.name,
