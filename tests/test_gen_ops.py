@@ -164,6 +164,29 @@ def test_a_baseline_of_one_sample_is_compared_with_that_sample():
     assert "its one baseline point" in top.evidence[0].detail
 
 
+def test_metric_evidence_shows_the_current_point_its_z_is_of():
+    """The z is held by 10% of the current points, so the evidence shows that point's value and says which it
+    is; the window's median (which one spike among three leaves where it was) is in the detail."""
+    rng = np.random.default_rng(5)
+    frame, times, cur = _metrics(rng)
+    db = (frame.service == "db") & (frame.name == "latency_p95")
+    first_three = frame.timestamp.isin(times[cur][:3])
+    frame = frame[~frame.timestamp.isin(times[cur][3:])].copy()   # a current window of three samples
+    frame.loc[db & first_three, "value"] = [100.0, 190.0, 101.0]
+    (h,) = [h for h in get_generator("metrics").generate(bundle(metrics=frame)).hypotheses
+            if (h.node, h.kind) == ("service:db", "dependency_latency")]
+    (e,) = h.evidence
+    assert e.current == 190.0 and e.value > 3 and abs(e.baseline - 100) < 5
+    assert e.detail.startswith("latency_p95: its highest of 3 current points (median 101) vs the median of")
+
+    frame, times, cur = _metrics(rng)                             # 72 current points: the 7th highest
+    db = (frame.service == "db") & (frame.name == "latency_p95")
+    frame.loc[db & frame.timestamp.isin(times[cur]), "value"] = np.arange(72.0) + 100
+    e = [h for h in get_generator("metrics").generate(bundle(metrics=frame)).hypotheses
+         if (h.node, h.kind) == ("service:db", "dependency_latency")][0].evidence[0]
+    assert e.current == 165.0 and "its 7th highest of 72 current points (10% of them reach it;" in e.detail
+
+
 def test_metrics_outside_both_windows_score_nothing():
     frame = pd.DataFrame({"timestamp": [BASE_START - pd.Timedelta(days=3)], "service": ["api"],
                           "name": ["latency_p95"], "value": [1.0]})

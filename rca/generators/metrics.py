@@ -83,11 +83,12 @@ class SeriesScore:
     z: float               # signed robust z held by >= 10% of the current points, soft-capped at 50
     bad_z: float           # z in the family's bad direction (|z| for two-sided families)
     z_max: float           # largest signed current-point z (by magnitude), undamped
-    baseline: float
-    current: float
+    baseline: float        # median of the baseline points
+    current: float         # median of the current points
     n_baseline: int
     n_current: int
     onset: pd.Timestamp | None
+    held: float = float("nan")   # the current point whose z is ``z`` (before the cap): the value to check
 
 
 @per_bundle
@@ -139,7 +140,8 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline:
     scale = robust_scale(base, rel_floor=rel_floor, abs_floor=floor)
     point_z = (cur - med) / scale
     z_max = float(point_z[np.argmax(np.abs(point_z))])
-    z = float(soft_cap(_sustained_z(point_z, sign), Z_CAP))
+    held = _sustained_point(point_z, sign)
+    z = float(soft_cap(point_z[held], Z_CAP))
     bad_z = abs(z) if sign == 0 else sign * z
     onset = None
     if bad_z >= threshold:
@@ -151,22 +153,31 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline:
         onset = pd.Timestamp(onset, tz="UTC") if pd.Timestamp(onset).tzinfo is None else pd.Timestamp(onset)
     labels = ",".join(f"{c}={v}" for c, v in zip(label_cols, key[2:]) if pd.notna(v) and v != "")
     return SeriesScore(service, name, labels, family, z, bad_z, z_max, med, float(np.median(cur)),
-                       int(base.size), int(cur.size), onset)
+                       int(base.size), int(cur.size), onset, float(cur[held]))
 
 
-def _sustained_z(point_z: np.ndarray, sign: int) -> float:
-    """The signed z that at least `SUSTAINED_SHARE` of the current points reach in the bad direction.
+def _sustained_point(point_z: np.ndarray, sign: int) -> int:
+    """Index of the current point whose z at least `SUSTAINED_SHARE` of the current points reach in the bad
+    direction (the k-th largest z for a rise, the k-th smallest for a fall, k = `sustained_rank`).
 
     For a two-sided family the direction is the one whose sustained value is larger in magnitude.
+
+    >>> int(_sustained_point(np.array([0.5, 9.0, 1.0]), +1)), int(_sustained_point(np.array([0.5, -9.0, 1.0]), 0))
+    (1, 1)
     """
-    k = max(1, int(round(SUSTAINED_SHARE * point_z.size)))
-    ordered = np.sort(point_z)
-    up, down = ordered[-k], ordered[k - 1]   # k-th largest, k-th smallest
+    k = sustained_rank(point_z.size)
+    order = np.argsort(point_z, kind="stable")
+    up, down = order[-k], order[k - 1]   # k-th largest, k-th smallest
     if sign > 0:
-        return float(up)
+        return int(up)
     if sign < 0:
-        return float(down)
-    return float(up if abs(up) >= abs(down) else down)
+        return int(down)
+    return int(up if abs(point_z[up]) >= abs(point_z[down]) else down)
+
+
+def sustained_rank(n_current: int) -> int:
+    """How many current points must reach a change: `SUSTAINED_SHARE` of them, at least one."""
+    return max(1, int(round(SUSTAINED_SHARE * n_current)))
 
 
 def service_features(scores: list[SeriesScore]) -> dict[str, dict[str, float]]:
@@ -410,8 +421,29 @@ def _kind_evidence(cand: list[SeriesScore], threshold: float) -> list[Evidence]:
 
 def _evidence(s: SeriesScore) -> Evidence:
     name = f"{s.name}[{s.labels}]" if s.labels else s.name
-    return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=s.current,
+    held = s.held if np.isfinite(s.held) else s.current
+    return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=held,
                     onset=s.onset.to_pydatetime() if s.onset is not None else None,
-                    detail=f"{name}: z held by 10% of {s.n_current} current points vs "
+                    detail=f"{name}: {_which_point(s, held)} vs "
                            + (f"the median of {s.n_baseline} baseline points" if s.n_baseline > 1
                               else "its one baseline point"))
+
+
+def _which_point(s: SeriesScore, held: float) -> str:
+    """Which current point the evidence's ``current`` is, e.g. ``its highest of 3 current points (median
+    0.011)``: the z is that point's, so that is the value a reviewer checks, not the window's median.
+
+    >>> s = SeriesScore("api", "latency_p95", "", "latency", 4.0, 4.0, 4.0, 1.0, 1.1, 60, 30, None, 2.0)
+    >>> _which_point(s, 2.0)
+    'its 3rd highest of 30 current points (10% of them reach it; median 1.1)'
+    """
+    if s.n_current == 1:
+        return "its one current point"
+    k = sustained_rank(s.n_current)
+    sign = metric_family(s.name)[1]
+    side = "highest" if sign > 0 or (sign == 0 and held >= s.baseline) else "lowest"
+    if k == 1:
+        return f"its {side} of {s.n_current} current points (median {s.current:.3g})"
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return (f"its {k}{suffix} {side} of {s.n_current} current points ({SUSTAINED_SHARE:.0%} of them reach it; "
+            f"median {s.current:.3g})")
