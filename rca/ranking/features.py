@@ -70,7 +70,21 @@ The metrics' raw z-scores (``metric.*_z``, ``metric.kind_z``, ``metric.robust_z_
 beside their relative forms. Leaving them out too was tried on 2026-12-05 (four seed ensembles; scratch script):
 validation AC@1 0.881-0.884 against 0.881-0.891, AC@3 0.956-0.966 against 0.966-0.969, and worse when a regime
 is held out of training (`bench/transfer.py`'s leave-one-regime-out, AC@1 weighted over the regimes 0.817
-against 0.831; meshes whose baseline is another run 0.757 against 0.771). They stay."""
+against 0.831; meshes whose baseline is another run 0.757 against 0.771). They stay.
+
+Two more trials on 2026-12-05, not kept (seed ensembles from 7, 107, 207 and 307, same splits; scratch script;
+validation AC@1 by seed, against 0.884, 0.884, 0.891, 0.881 without them, and the service meshes whose baseline is
+another run, 70 of the 354, averaged over the seeds):
+
+* **How the windows lie** (the same for every row of an incident): log(1 + hours between the baseline and the
+  current window) and log2 of their length ratio, so the ranker could weigh the evidence by the kind of
+  comparison. 0.881 with every seed; other-run meshes 0.821 against 0.836 (seeds 7 and 107).
+* **How long the change held**: the share of the current points whose z reaches the threshold, and the median
+  point's z, of the kind's strongest series. 0.895, 0.884, 0.881, 0.881: no better overall, better where the
+  baseline is the same run (hours before 0.884 against 0.870, a few steps before 0.942 against 0.923) and worse
+  where it is another run (0.810 against 0.836), since a difference between two runs holds at every point and a
+  fault waxes and wanes. With the window features beside it, so that trees could tell the two apart: 0.871,
+  0.881, 0.884, 0.884; other-run meshes 0.810."""
 
 
 @dataclass
