@@ -9,6 +9,7 @@ import sys
 import tarfile
 import zipfile
 
+import pandas as pd
 import pytest
 
 from rca.cli import main
@@ -38,14 +39,12 @@ def test_missing_incident_json(bundle_dir, capsys):
 
 
 def test_table_missing_required_column(bundle_dir, capsys):
-    import pandas as pd
     frame = pd.read_csv(bundle_dir / "kpis.csv").drop(columns="value")
     frame.to_csv(bundle_dir / "kpis.csv", index=False)
     expect_error(capsys, bundle_dir, "kpis.csv", "field 'value'", "required column missing")
 
 
 def test_timestamp_that_does_not_parse(bundle_dir, capsys):
-    import pandas as pd
     frame = pd.read_csv(bundle_dir / "kpis.csv")
     frame["timestamp"] = frame["timestamp"].astype(str)
     frame.loc[4, "timestamp"] = "yesterday at noon"
@@ -170,6 +169,20 @@ def test_categorical_histogram_errors_name_the_categorical_problem(bundle_dir, c
     lines[4] = json.dumps(bad)
     (bundle_dir / "histograms.jsonl").write_text("\n".join(lines))
     expect_error(capsys, bundle_dir, "histograms.jsonl", *fragments)
+
+
+def test_the_table_names_the_services_whose_metrics_had_no_baseline(bundle_dir, capsys):
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))
+    assert code in (0, None), out.err and "not compared" not in out.out       # every series had its baseline
+    metrics = pd.read_parquet(bundle_dir / "metrics.parquet")
+    current = metrics[metrics.timestamp >= pd.Timestamp("2026-11-20T08:00:00Z")]
+    new = [current.assign(service=f"new-{i}", name=name) for i in range(6) for name in ("cpu_usage", "latency_p95")]
+    pd.concat([metrics, *new], ignore_index=True).to_parquet(bundle_dir / "metrics.parquet")
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))
+    assert code in (0, None), out.err
+    (line,) = [line for line in out.out.splitlines() if line.startswith("not compared")]
+    assert line == ("not compared  12 metric series of 6 services (too few baseline points): "
+                    "new-0, new-1, new-2, new-3 and 2 more")
 
 
 def test_the_table_says_which_signal_families_the_bundle_lacked(bundle_dir, capsys):

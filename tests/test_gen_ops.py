@@ -10,7 +10,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Event, Incident
 from rca.generators import get_generator
 from rca.generators.events import cause_kinds_of_event, event_targets
-from rca.generators.metrics import metric_family, score_series
+from rca.generators.metrics import metric_family, score_series, uncompared_services
 from tests.ops_builders import BASE_START, CUR_START, bundle, spans
 from tests.ops_builders import incident as incident_of
 
@@ -185,6 +185,22 @@ def test_metric_evidence_shows_the_current_point_its_z_is_of():
     e = [h for h in get_generator("metrics").generate(bundle(metrics=frame)).hypotheses
          if (h.node, h.kind) == ("service:db", "dependency_latency")][0].evidence[0]
     assert e.current == 165.0 and "its 7th highest of 72 current points (10% of them reach it;" in e.detail
+
+
+def test_services_whose_series_lack_a_baseline_are_counted_as_uncompared():
+    rng = np.random.default_rng(4)
+
+    def new(times, cur):                # measured only since the current window began
+        return pd.DataFrame({"timestamp": times[cur], "service": "new", "name": "latency_p95", "value": 100.0})
+
+    def sparse(times, cur):             # one baseline point beside series that have hundreds
+        keep = cur | (np.arange(len(times)) == 5)
+        return pd.DataFrame({"timestamp": times[keep], "service": "db", "name": "errors", "value": 1.0})
+
+    frame, times, _ = _metrics(rng, extra=(new, sparse))
+    assert uncompared_services(bundle(metrics=frame)) == {"db": 1, "new": 1}
+    one_sample = frame[(frame.timestamp >= CUR_START) | (frame.timestamp == times[5])]
+    assert uncompared_services(bundle(metrics=one_sample)) == {"new": 1}   # one sample each: all but new compared
 
 
 def test_metrics_outside_both_windows_score_nothing():

@@ -118,6 +118,26 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     return out
 
 
+def uncompared_services(bundle: Bundle) -> dict[str, int]:
+    """Services with metric series measured in the current window that `score_series` could not compare,
+    because their baseline window held too few of their points (a service new since then, a gap in the
+    collection), with how many such series each has. The engine is blind there: a reviewer should know.
+
+    A series counts as compared when any of its label variants (instances) was scored.
+    """
+    frame = bundle.metrics
+    if frame is None or frame.empty:
+        return {}
+    current = window_masks(frame["timestamp"], bundle.incident).current
+    measured = frame.loc[current & np.isfinite(frame["value"].to_numpy(dtype=float)), ["service", "name"]]
+    scored = {(s.service, s.name) for s in score_series(bundle)}
+    out: dict[str, int] = {}
+    for service, name in sorted(set(zip(measured["service"].astype(str), measured["name"].astype(str)))):
+        if (service, name) not in scored:
+            out[service] = out.get(service, 0) + 1
+    return out
+
+
 def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline: int) -> SeriesScore | None:
     values = g["value"].to_numpy(dtype=float)
     is_base = g["_base"].to_numpy()
