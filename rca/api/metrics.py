@@ -76,7 +76,8 @@ class Metrics:
                  "# TYPE rca_http_requests_total counter"]
         with self._lock:
             for (method, route, status), n in sorted(self.requests.items()):
-                lines.append(f"rca_http_requests_total{_labels({'method': method, 'route': route, 'status': status})} {n}")
+                labels = _labels({"method": method, "route": route, "status": status})
+                lines.append(f"rca_http_requests_total{labels} {n}")
             lines += ["# HELP rca_http_request_duration_seconds HTTP request latency by method and route.",
                       "# TYPE rca_http_request_duration_seconds histogram"]
             for (method, route), hist in sorted(self.latency.items()):

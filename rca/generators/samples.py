@@ -281,7 +281,8 @@ def _numeric(num: np.ndarray, ctx: _Context, f: dict, evidence: list, feature: s
               f"{NS}.unique_ratio": uniq_cur / uniq_prior if uniq_prior > 0 else 1.0,
               f"{NS}.constant": float(constant)})
     evidence += [Evidence(signal=SIGNAL, test="ks", value=gate.statistic, p_value=gate.p_value,
-                          detail=f"{feature}: exact KS, current window vs {'baseline window' if prior is not ref else ctx.ref_name}"),
+                          detail=f"{feature}: exact KS, current window vs "
+                                 f"{'baseline window' if prior is not ref else ctx.ref_name}"),
                  Evidence(signal=SIGNAL, test="psi", value=psi_ref, baseline=0.0, current=psi_ref,
                           detail=f"PSI on {ctx.ref_name} deciles")]
     # A mean that moved by a tenth of a standard deviation is a shift even when the PSI on deciles stays under
@@ -357,7 +358,8 @@ def _categorical(col: pd.Series, ctx: _Context, f: dict, evidence: list, feature
               f"{NS}.psi": psi_ref, f"{NS}.psi_vs_baseline": psi_prior, f"{NS}.js": js_distance(ref, cur),
               f"{NS}.unseen_share": u1, f"{NS}.top_share_delta": t1 - prior_top, f"{NS}.constant": 0.0})
     evidence += [Evidence(signal=SIGNAL, test="chi2", value=gate.statistic, p_value=gate.p_value,
-                          detail=f"{feature}: current window vs {'baseline window' if ctx.prior is not ctx.ref else ctx.ref_name}"),
+                          detail=f"{feature}: current window vs "
+                                 f"{'baseline window' if ctx.prior is not ctx.ref else ctx.ref_name}"),
                  Evidence(signal=SIGNAL, test="psi", value=psi_ref, baseline=0.0, current=psi_ref,
                           detail=f"PSI over categories vs {ctx.ref_name}")]
     if u1 > u0:

@@ -247,7 +247,8 @@ class KpiSegmentGenerator:
                                    detail=f"{dim}={labels[i]} explains {ep[i]:.0%} of the {name} change "
                                           f"({f_v.sum():.4g} expected, {a_v.sum():.4g} seen)"),
                           Evidence(signal=KPI_SIGNAL, test="surprise", value=float(s[i]), baseline=float(share_b[i]),
-                                   current=float(share_c[i]), detail=f"JS term of {dim}={labels[i]}'s share of {name}")]))
+                                   current=float(share_c[i]),
+                                   detail=f"JS term of {dim}={labels[i]}'s share of {name}")]))
         return out
 
 

@@ -8,5 +8,5 @@ from rca.graph.build import build_graph, symptom_node
 from rca.graph.symptom import SYMPTOM_FEATURES, symptom_features
 from rca.graph.features import GRAPH_FEATURES, UNREACHABLE, anomaly_weights, graph_features, personalized_pagerank
 
-__all__ = ["GRAPH_FEATURES", "SYMPTOM_FEATURES", "symptom_features", "UNREACHABLE", "anomaly_weights", "build_graph", "graph_features", "personalized_pagerank",
-           "symptom_node"]
+__all__ = ["GRAPH_FEATURES", "SYMPTOM_FEATURES", "symptom_features", "UNREACHABLE", "anomaly_weights", "build_graph",
+           "graph_features", "personalized_pagerank", "symptom_node"]

@@ -176,7 +176,8 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     bar.close()
     rows = [r for r, _ in results if len(r)]
     table = HypothesisTable(
-        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause", *BASE_FEATURES]),
+        pd.concat(rows, ignore_index=True) if rows
+        else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause", *BASE_FEATURES]),
         pd.DataFrame([rec for _, rec in results if rec is not None],
                      columns=["incident_id", "split", "detected_at", "causes", "n_hypotheses"]))
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -331,7 +331,8 @@ def write_retrain_report(result: dict, path: Path, *, exported: int | None = Non
              f"- trained on: {training.get('incidents', '?')} incidents (+{training.get('reduced_copies', 0)} copies "
              "lacking signal families)",
              *([f"- reviewed incidents exported this run: {exported}"] if exported is not None else []),
-             f"- validated on: {training.get('validation_incidents', '?')} incidents", *_known_lines(result.get("known")),
+             f"- validated on: {training.get('validation_incidents', '?')} incidents",
+             *_known_lines(result.get("known")),
              "",
              "| ranker (validation, node and kind) | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{m['overall'][k]:.3f}" for k in METRICS) + " |"
@@ -341,7 +342,8 @@ def write_retrain_report(result: dict, path: Path, *, exported: int | None = Non
     lines += ["", f"![AC@k on validation](figures/{written[0].name})", ""]
     kinds = result["metrics"]["challenger"].get("by_kind", {})
     if kinds:
-        lines += ["| kind | " + " | ".join(f"{name} AC@3" for name in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+        lines += ["| kind | " + " | ".join(f"{name} AC@3" for name in metrics) + " |",
+                  "|---" * (len(metrics) + 1) + "|"]
         lines += [f"| {kind} (n={kinds[kind]['n']}) | "
                   + " | ".join(f"{m['by_kind'].get(kind, {}).get('AC@3', float('nan')):.3f}" for m in metrics.values())
                   + " |" for kind in kinds]
