@@ -103,6 +103,17 @@ def test_charts_and_pages_need_the_cookie(client, keys, incident):
     assert r.status_code == 303 and "unknown" in r.headers["location"]
 
 
+def test_the_incident_page_names_the_services_whose_metrics_had_no_baseline(client, keys, tmp_path, incident):
+    _signin(client, keys)
+    assert 'id="uncompared"' not in client.get(f"/incidents/{incident}").text   # every series had its baseline
+    body = inline(bundle_dir(tmp_path, incident_id="inc-new", symptom="kpi:0.4"))
+    current = [dict(row) for row in body["metrics"] if row["timestamp"] >= "2026-11-20T08:00:00"]
+    body["metrics"] += [{**row, "service": "search"} for row in current]
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    line = client.get("/incidents/inc-new").text.split('id="uncompared"')[1].split("</p>")[0]
+    assert line.endswith("Not compared (too few baseline points): 1 metric series of 1 service: <code>search</code>")
+
+
 def test_the_incident_page_shows_the_signals_the_bundle_had_and_lacked(client, keys, tmp_path):
     body = inline(bundle_dir(tmp_path, incident_id="inc-sig", symptom="kpi:0.4"))
     del body["metrics"]
