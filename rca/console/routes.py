@@ -33,7 +33,7 @@ from rca.generators.metrics import uncompared_services
 from rca.service import ReviewIn, record_review
 from rca.store import queries
 from rca.store.keys import Caller
-from rca.store.models import ReviewVerdict, Role
+from rca.store.models import IncidentStatus, ReviewVerdict, Role
 
 COOKIE = "rca_console_key"
 HERE = Path(__file__).resolve().parent
@@ -131,7 +131,8 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
         try:
             bundle = _cache(request).get(view.record, settings=settings)
             chart_refs = available_charts(bundle, view.causes)
-            uncompared = uncompared_services(bundle)
+            if view.record.status is IncidentStatus.done:     # scored as the analysis did, which succeeded
+                uncompared = uncompared_services(bundle)
         except RcaError as exc:
             chart_error = f"the stored bundle could not be read for charts: {exc}"
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
