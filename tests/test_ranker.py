@@ -228,6 +228,7 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     assert table.rows.loc[table.rows["node"] == "feature:amount", "is_cause"].eq(1).all()
     assert table.rows.loc[table.rows["node"] == "service:api", "is_cause"].eq(0).all()
     assert json.loads(table.incidents["causes"][0]) == [["feature:amount", "data_drift"]]
+    assert table.incidents["baseline"].tolist() == ["just before"] * 2   # a 24 h baseline ending 8 h before
     cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
     pd.testing.assert_frame_equal(cached.rows, table.rows)
     assert len(list(cache.glob("rows-*.parquet"))) == 1

@@ -8,8 +8,8 @@ import pandas as pd
 
 from rca.ranking.dataset import HypothesisTable
 from rca.ranking.heuristic import HeuristicRanker
-from rca.ranking.report import (candidate_recall, evaluate_table, format_tables, target_rows, top1_misses,
-                                write_report)
+from rca.ranking.report import (by_baseline, candidate_recall, evaluate_table, format_tables, target_rows,
+                                top1_misses, write_report)
 from tests.rank_builders import retrain_result, synthetic_table
 
 
@@ -71,6 +71,32 @@ def test_report_keeps_each_parts_charts_in_its_own_section(tmp_path):
     assert "| realdata | service-level AC@1 | >= 0.60 |" in targets and "**no**" in targets
     assert re.search(r"\| realdata \| service-level AC@1 \| >= 0.60 \| 0\.\d{3} \| 0\.\d\d-[01]\.\d\d \(n=40\) \|", targets)
     assert format_tables(evaluation(12.0, 0.0)).startswith("## Targets")
+
+
+def test_the_report_splits_the_rankers_figures_by_how_the_baseline_lies(tmp_path):
+    """Incidents compared with another period are scored apart from those compared with the hours just before:
+    here the first 30 are easy and the last 10 hard, and each group gets its own figures."""
+    easy, hard = synthetic_table(30, signal=12.0, seed=1), synthetic_table(10, signal=0.0, seed=2)
+    hard = HypothesisTable(hard.rows.assign(incident_id="h" + hard.rows["incident_id"]),
+                           hard.incidents.assign(incident_id="h" + hard.incidents["incident_id"]))
+    table = HypothesisTable.concat([HypothesisTable(easy.rows, easy.incidents.assign(baseline="just before")),
+                                    HypothesisTable(hard.rows, hard.incidents.assign(baseline="another period"))])
+    scores = table.rows["score"].to_numpy()
+    rows = {r["baseline"]: r for r in by_baseline(table, scores)}
+    assert (rows["just before"]["n"], rows["another period"]["n"]) == (30, 10)
+    for layout, part in (("just before", easy), ("another period", hard)):
+        want = evaluate_table(part, ByScore())["by score"]
+        assert rows[layout]["overall:AC@1"] == want["overall"]["AC@1"]
+        assert rows[layout]["node_level:AC@3"] == want["node_level"]["AC@3"]
+    assert rows["just before"]["overall:AC@1"] > rows["another period"]["overall:AC@1"]
+    assert by_baseline(easy, easy.rows["score"].to_numpy()) == []          # a table without the column
+    evaluated = evaluation(12.0, 0.0)
+    evaluated["realdata"]["by_baseline"] = list(rows.values())
+    write_report(evaluated, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text()
+    r = rows["another period"]
+    assert (f"| another period | 10 | {r['overall:AC@1']:.3f} | {r['overall:AC@3']:.3f} | "
+            f"{r['node_level:AC@1']:.3f} | {r['node_level:AC@3']:.3f} |") in text
 
 
 def test_top1_misses_name_the_rank_of_the_truth_and_what_came_first(tmp_path):

@@ -40,6 +40,28 @@ def window_masks(timestamps: pd.Series, incident: Incident) -> WindowMasks:
     return WindowMasks(baseline=base, current=cur, region=region)
 
 
+JUST_BEFORE, ANOTHER_PERIOD = "just before", "another period"
+
+
+def baseline_layout(incident: Incident) -> str:
+    """How the baseline lies against the current window: `JUST_BEFORE` when it ends before the current window
+    starts (or overlaps its start) by no more than the longer of the two windows, else `ANOTHER_PERIOD` (further
+    back, or after it: another run, the same hours last week). A comparison with another period brings that
+    period's own differences.
+
+    >>> from rca.contract.models import Window
+    >>> w = lambda a, b: Window(start=f"2026-01-0{a}T00:00:00Z", end=f"2026-01-0{b}T00:00:00Z")
+    >>> baseline_layout(Incident(model="m", detected_at="2026-01-05T00:00:00Z", baseline=w(1, 2), current=w(2, 3)))
+    'just before'
+    >>> baseline_layout(Incident(model="m", detected_at="2026-01-05T00:00:00Z", baseline=w(7, 8), current=w(2, 3)))
+    'another period'
+    """
+    base, cur = incident.baseline, incident.current
+    gap = pd.Timestamp(cur.start) - pd.Timestamp(base.end)
+    longer = max(pd.Timestamp(base.end) - pd.Timestamp(base.start), pd.Timestamp(cur.end) - pd.Timestamp(cur.start))
+    return JUST_BEFORE if base.start < cur.start and gap <= longer else ANOTHER_PERIOD
+
+
 def hours_between(earlier, later) -> float:
     """``later - earlier`` in hours (negative when ``later`` comes first)."""
     return (pd.Timestamp(later) - pd.Timestamp(earlier)).total_seconds() / 3600.0

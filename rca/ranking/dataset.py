@@ -20,6 +20,7 @@ from tqdm import tqdm
 from rca.contract.timestamps import format_timestamp
 from rca.corpus import MANIFEST, materialize, read_manifest, read_recipe
 from rca.errors import BundleError, ConfigError
+from rca.generators.windows import baseline_layout
 from rca.ranking.families import bundle_without, droppable, dropout
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
 
@@ -38,11 +39,15 @@ class CorpusEntry:
     """A copy of the incident without these families (evaluation: how the ranker does on sparser bundles)."""
 
 
+INCIDENT_COLUMNS = ("incident_id", "split", "detected_at", "causes", "n_hypotheses", "baseline")
+
+
 @dataclass
 class HypothesisTable:
     """``rows``: one per hypothesis (ID_COLUMNS, split, is_cause, features). ``incidents``: one per incident
-    (incident_id, split, detected_at, causes as JSON ``[[node, kind], ...]``, n_hypotheses), so incidents whose
-    true cause no generator proposed still count as misses."""
+    (`INCIDENT_COLUMNS`: incident_id, split, detected_at, causes as JSON ``[[node, kind], ...]``, n_hypotheses,
+    and how its baseline lies, `rca.generators.windows.baseline_layout`), so incidents whose true cause no
+    generator proposed still count as misses."""
 
     rows: pd.DataFrame
     incidents: pd.DataFrame
@@ -127,7 +132,8 @@ def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
     rows.insert(4, "is_cause", [float((n, k) in truth) for n, k in zip(rows["node"], rows["kind"])])
     record = {"incident_id": incident_id, "split": entry.split,
               "detected_at": entry.detected_at or bundle.incident.detected_at.isoformat(),
-              "causes": json.dumps(sorted([list(t) for t in truth])), "n_hypotheses": len(rows)}
+              "causes": json.dumps(sorted([list(t) for t in truth])), "n_hypotheses": len(rows),
+              "baseline": baseline_layout(bundle.incident)}
     return rows, record
 
 
@@ -179,7 +185,7 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
         pd.concat(rows, ignore_index=True) if rows
         else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause", *BASE_FEATURES]),
         pd.DataFrame([rec for _, rec in results if rec is not None],
-                     columns=["incident_id", "split", "detected_at", "causes", "n_hypotheses"]))
+                     columns=list(INCIDENT_COLUMNS)))
     cache_dir.mkdir(parents=True, exist_ok=True)
     table.rows.to_parquet(rows_file)
     table.incidents.to_parquet(inc_file)

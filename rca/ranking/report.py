@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats
 
 from rca.errors import ConfigError
+from rca.generators.windows import JUST_BEFORE
 from rca.ranking.dataset import HypothesisTable, build_training_table, corpus_incidents, lacking, materialized
 from rca.ranking.evaluate import evaluate_scores, largest_score, latest_change, random_metrics, rankings
 from rca.ranking.families import LACKING
@@ -113,7 +114,23 @@ def _evaluate_part(path: Path, table: HypothesisTable, ranker, *, node_level: bo
     scores = ranker.score_table(table.rows)
     return {"path": str(path), "candidates": candidate_recall(table),
             "results": evaluate_table(table, ranker, scores=scores),
+            "by_baseline": by_baseline(table, scores),
             "misses": top1_misses(table, scores, node_level=node_level)}
+
+
+def by_baseline(table: HypothesisTable, scores: np.ndarray) -> list[dict]:
+    """The ranker's AC@1 and AC@3 (node and kind, and node only) on the incidents whose baseline lies just
+    before the current window and on those compared with another period (`rca.generators.windows.baseline_layout`),
+    the second being where a period's own differences pass for changes; empty for a table without the column."""
+    if "baseline" not in table.incidents.columns:
+        return []
+    out = []
+    for layout, ids in sorted(table.incidents.groupby("baseline")["incident_id"], key=lambda g: g[0] != JUST_BEFORE):
+        part = table.subset(ids)
+        got = evaluate_scores(part, scores[table.rows["incident_id"].isin(set(ids)).to_numpy()], by_kind=False)
+        out.append({"baseline": layout, "n": len(ids),
+                    **{f"{level}:{m}": got[level][m] for level in ("overall", "node_level") for m in ("AC@1", "AC@3")}})
+    return out
 
 
 NAIVE = ("largest score", "latest change", "random")
@@ -182,6 +199,15 @@ def format_part(evaluation: dict, part: str) -> list[str]:
             ece = res.get("ece")
             lines.append(f"| {name} | " + " | ".join(f"{res[lvl].get(m, float('nan')):.3f}" for m in METRICS)
                          + f" | {'' if ece is None else f'{ece:.3f}'} |")
+        lines.append("")
+    layouts = data.get("by_baseline") or []
+    if layouts:
+        ranker = next(iter(data["results"]))
+        lines += [f"By how the baseline lies ({ranker}; another period: further back than the longer of the two "
+                  "windows, or after the current one):", "", "| baseline | incidents | AC@1 | AC@3 | service AC@1 | service AC@3 |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['baseline']} | {r['n']} | {r['overall:AC@1']:.3f} | {r['overall:AC@3']:.3f} | "
+                  f"{r['node_level:AC@1']:.3f} | {r['node_level:AC@3']:.3f} |" for r in layouts]
         lines.append("")
     return lines
 
