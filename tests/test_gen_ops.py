@@ -355,7 +355,7 @@ def test_excess_failures_and_latency_weigh_in_request_volume():
     from rca.generators.metrics import SeriesScore, service_features, symptom_excess_features
 
     def series(service, name, family, baseline, current):
-        return SeriesScore(service, name, "", family, 10.0, 10.0, 10.0, baseline, current, 30, 3, None)
+        return SeriesScore(service, name, "", family, 10.0, 10.0, 10.0, baseline, current, 30, 3, None, current)
 
     scores = [series("busy", "availability", "availability", 100.0, 90.0),
               series("busy", "request_count", "traffic", 1000.0, 1000.0),

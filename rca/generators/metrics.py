@@ -88,7 +88,7 @@ class SeriesScore:
     n_baseline: int
     n_current: int
     onset: pd.Timestamp | None
-    held: float = float("nan")   # the current point whose z is ``z`` (before the cap): the value to check
+    held: float            # the current point whose z is ``z`` (before the cap): the value to check
 
 
 @per_bundle
@@ -441,27 +441,26 @@ def _kind_evidence(cand: list[SeriesScore], threshold: float) -> list[Evidence]:
 
 def _evidence(s: SeriesScore) -> Evidence:
     name = f"{s.name}[{s.labels}]" if s.labels else s.name
-    held = s.held if np.isfinite(s.held) else s.current
-    return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=held,
+    return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=s.held,
                     onset=s.onset.to_pydatetime() if s.onset is not None else None,
-                    detail=f"{name}: {_which_point(s, held)} vs "
+                    detail=f"{name}: {_which_point(s)} vs "
                            + (f"the median of {s.n_baseline} baseline points" if s.n_baseline > 1
                               else "its one baseline point"))
 
 
-def _which_point(s: SeriesScore, held: float) -> str:
+def _which_point(s: SeriesScore) -> str:
     """Which current point the evidence's ``current`` is, e.g. ``its highest of 3 current points (median
     0.011)``: the z is that point's, so that is the value a reviewer checks, not the window's median.
 
     >>> s = SeriesScore("api", "latency_p95", "", "latency", 4.0, 4.0, 4.0, 1.0, 1.1, 60, 30, None, 2.0)
-    >>> _which_point(s, 2.0)
+    >>> _which_point(s)
     'its 3rd highest of 30 current points (10% of them reach it; median 1.1)'
     """
     if s.n_current == 1:
         return "its one current point"
     k = sustained_rank(s.n_current)
     sign = metric_family(s.name)[1]
-    side = "highest" if sign > 0 or (sign == 0 and held >= s.baseline) else "lowest"
+    side = "highest" if sign > 0 or (sign == 0 and s.held >= s.baseline) else "lowest"
     if k == 1:
         return f"its {side} of {s.n_current} current points (median {s.current:.3g})"
     suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
