@@ -55,32 +55,30 @@ def analyze(bundle: BundleArg,
     if format is OutputFormat.json:
         typer.echo(answer.model_dump_json(indent=2, exclude_none=True))
     else:
-        from rca.generators.metrics import uncompared_services
-
-        typer.echo(render_table(answer, families=loaded.families(), uncompared=uncompared_services(loaded)))
+        typer.echo(render_table(answer, families=loaded.families()))
 
 
 UNCOMPARED_NAMED = 4
 """How many services without a baseline the table names before it says "and N more"."""
 
 
-def render_table(answer, *, families: list[str] | None = None, uncompared: dict[str, int] | None = None) -> str:
+def render_table(answer, *, families: list[str] | None = None) -> str:
     """A readable table of an answer, for terminals; with ``families`` (`Bundle.families`), a line saying which
-    signal families the bundle had and which it lacked (a cause only those would show cannot be proposed); with
-    ``uncompared`` (`rca.generators.metrics.uncompared_services`), a line naming the services whose metrics could
-    not be compared with a baseline (nothing can be said of them)."""
+    signal families the bundle had and which it lacked (a cause only those would show cannot be proposed); when
+    the answer has ``not_compared`` services, a line naming them (nothing can be said of their metrics)."""
     from rca.contract.bundle import EMPTY_FAMILY
+    from rca.contract.nodes import node_name
 
     lines = [f"incident {answer.incident or '-'}   ranker {answer.ranker}"]
     if families is not None:
         missing = [f for f in EMPTY_FAMILY if f not in families]
         lines.append(f"signals  {', '.join(families) or 'none'}"
                      + (f"   (not sent: {', '.join(missing)})" if missing else ""))
-    if uncompared:
-        names = sorted(uncompared)
+    if answer.not_compared:
+        names = sorted(node_name(blind.node) for blind in answer.not_compared)
         more = len(names) - UNCOMPARED_NAMED
         listed = ", ".join(names[:UNCOMPARED_NAMED]) + (f" and {more} more" if more > 0 else "")
-        n_series = sum(uncompared.values())
+        n_series = sum(len(blind.series) for blind in answer.not_compared)
         lines.append(f"not compared  {n_series} metric series of {len(names)} service{'s' if len(names) > 1 else ''}"
                      f" (too few baseline points): {listed}")
     lines.append("")

@@ -26,11 +26,12 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
-from rca.contract import Answer, Bundle, bundle_from_dict, load_bundle
+from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, load_bundle
 from rca.contract.models import NODE_KIND_OF_CAUSE, CauseKind
 from rca.contract.nodes import node_kind
 from rca.errors import BundleError, ConflictError, InputError, RcaError
 from rca.generators import generate_candidates
+from rca.generators.metrics import uncompared_services
 from rca.store import queries
 from rca.store.models import (
     IncidentCreate,
@@ -92,9 +93,17 @@ def get_ranker(settings: Settings | None = None):
 
 
 def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
-    """Rank the likely root causes of one incident. A pure function of the bundle (and the ranker)."""
+    """Rank the likely root causes of one incident. A pure function of the bundle (and the ranker).
+
+    The answer also names the services whose metrics could not be compared with a baseline
+    (``not_compared``, `rca.generators.metrics.uncompared_services`): the engine is blind there, and an
+    incident bot or a reviewer should know before trusting that a service is not in the list.
+    """
     candidates = generate_candidates(bundle)
-    return (ranker or get_ranker()).rank(bundle, candidates, top=top)
+    answer = (ranker or get_ranker()).rank(bundle, candidates, top=top)
+    blind = uncompared_services(bundle)      # from the series the metrics generator scored, kept on the bundle
+    return answer.model_copy(update={"not_compared": [NotCompared(node=f"service:{service}", series=names)
+                                                      for service, names in blind.items()]})
 
 
 def analyze_path(path: str | Path, *, top: int = 10, ranker=None) -> Answer:

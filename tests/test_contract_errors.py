@@ -171,10 +171,12 @@ def test_categorical_histogram_errors_name_the_categorical_problem(bundle_dir, c
     expect_error(capsys, bundle_dir, "histograms.jsonl", *fragments)
 
 
-def test_the_table_names_the_services_whose_metrics_had_no_baseline(bundle_dir, capsys):
+def test_the_answer_names_the_services_whose_metrics_had_no_baseline(bundle_dir, capsys):
     code, out = run_cli(capsys, "analyze", str(bundle_dir))
     assert code in (0, None), out.err
     assert "not compared" not in out.out                                       # every series had its baseline
+    code, out = run_cli(capsys, "analyze", str(bundle_dir), "--format", "json")
+    assert json.loads(out.out)["not_compared"] == []
     metrics = pd.read_parquet(bundle_dir / "metrics.parquet")
     current = metrics[metrics.timestamp >= pd.Timestamp("2026-11-20T08:00:00Z")]
     new = [current.assign(service=f"new-{i}", name=name) for i in range(6) for name in ("cpu_usage", "latency_p95")]
@@ -184,6 +186,10 @@ def test_the_table_names_the_services_whose_metrics_had_no_baseline(bundle_dir, 
     (line,) = [line for line in out.out.splitlines() if line.startswith("not compared")]
     assert line == ("not compared  12 metric series of 6 services (too few baseline points): "
                     "new-0, new-1, new-2, new-3 and 2 more")
+    code, out = run_cli(capsys, "analyze", str(bundle_dir), "--format", "json")
+    assert code in (0, None), out.err
+    assert json.loads(out.out)["not_compared"] == [{"node": f"service:new-{i}", "series": ["cpu_usage", "latency_p95"]}
+                                                   for i in range(6)]
 
 
 def test_the_table_says_which_signal_families_the_bundle_lacked(bundle_dir, capsys):

@@ -198,9 +198,9 @@ def test_services_whose_series_lack_a_baseline_are_counted_as_uncompared():
         return pd.DataFrame({"timestamp": times[keep], "service": "db", "name": "errors", "value": 1.0})
 
     frame, times, _ = _metrics(rng, extra=(new, sparse))
-    assert uncompared_services(bundle(metrics=frame)) == {"db": 1, "new": 1}
+    assert uncompared_services(bundle(metrics=frame)) == {"db": ["errors"], "new": ["latency_p95"]}
     one_sample = frame[(frame.timestamp >= CUR_START) | (frame.timestamp == times[5])]
-    assert uncompared_services(bundle(metrics=one_sample)) == {"new": 1}   # one sample each: all but new compared
+    assert uncompared_services(bundle(metrics=one_sample)) == {"new": ["latency_p95"]}   # one sample each: all but new compared
 
 
 def test_metrics_outside_both_windows_score_nothing():

@@ -13,7 +13,7 @@ from rca.config import Settings
 from rca.console import evidence
 from rca.contract import Bundle
 from rca.contract.bundle import EMPTY_FAMILY
-from rca.contract.models import RankedCause
+from rca.contract.models import NotCompared, RankedCause
 from rca.service import stored_bundle
 from rca.store import queries
 from rca.store.models import IncidentRecord, ReviewRecord
@@ -44,6 +44,12 @@ class IncidentView:
         if self.record.families is None:
             return None
         return [(f, f in self.record.families) for f in EMPTY_FAMILY]
+
+    @property
+    def not_compared(self) -> list[NotCompared]:
+        """The services whose metrics the analysis could not compare with a baseline (the answer's
+        ``not_compared``; empty before the analysis is done, and for answers stored before it existed)."""
+        return [NotCompared.model_validate(b) for b in (self.record.answer or {}).get("not_compared", [])]
 
 
 @dataclass(frozen=True)

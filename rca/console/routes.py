@@ -29,11 +29,10 @@ from rca.console import charts, evidence
 from rca.console.pages import BundleCache, ChartRef, available_charts, incident_view, kpi_onset
 from rca.contract.models import CauseKind
 from rca.errors import ConflictError, InputError, NotFoundError, RcaError
-from rca.generators.metrics import uncompared_services
 from rca.service import ReviewIn, record_review
 from rca.store import queries
 from rca.store.keys import Caller
-from rca.store.models import IncidentStatus, ReviewVerdict, Role
+from rca.store.models import ReviewVerdict, Role
 
 COOKIE = "rca_console_key"
 HERE = Path(__file__).resolve().parent
@@ -126,17 +125,14 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
         return _page(request, "error.html", 404, user=user, csrf=csrf_token(key), message=str(exc))
     chart_refs: list[ChartRef] = []
     chart_error = None
-    uncompared: dict[str, int] = {}
     if view.record.bundle_file:
         try:
             bundle = _cache(request).get(view.record, settings=settings)
             chart_refs = available_charts(bundle, view.causes)
-            if view.record.status is IncidentStatus.done:     # scored as the analysis did, which succeeded
-                uncompared = uncompared_services(bundle)
         except RcaError as exc:
             chart_error = f"the stored bundle could not be read for charts: {exc}"
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
-                 chart_error=chart_error, uncompared=uncompared, error=error, form=form or {},
+                 chart_error=chart_error, error=error, form=form or {},
                  kinds=[k.value for k in CauseKind],
                  done=request.query_params.get("done"), quote=quote)
 

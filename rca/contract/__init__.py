@@ -11,6 +11,7 @@ from rca.contract.models import (
     Evidence,
     Incident,
     Label,
+    NotCompared,
     NumericHistogram,
     RankedCause,
     Symptom,
@@ -21,7 +22,7 @@ from rca.contract.timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
     "Answer", "Bundle", "CategoricalHistogram", "Cause", "CauseKind", "Event", "Evidence", "FeatureHistograms",
-    "Incident", "Label", "NumericHistogram", "RankedCause", "Symptom", "Window", "bundle_from_dict",
+    "Incident", "Label", "NotCompared", "NumericHistogram", "RankedCause", "Symptom", "Window", "bundle_from_dict",
     "format_timestamp", "labels_node", "load_bundle", "load_label", "model_node", "node_id", "node_kind",
     "node_name", "parse_timestamp", "segment_node", "validate_bundle",
 ]

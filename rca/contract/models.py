@@ -231,12 +231,23 @@ class RankedCause(_Open):
     explanation: str = ""
 
 
+class NotCompared(_Open):
+    """A service the engine was blind to: metric series of it measured in the current window that could not be
+    compared with a baseline (too few baseline points: a service new since then, a gap in the collection), so
+    nothing can be said of them, for or against it as a cause."""
+
+    node: str
+    series: list[str] = Field(description="the metric names left uncompared")
+
+
 class Answer(_Open):
-    """The engine's answer: ranked causes with calibrated confidences (summing to at most 1)."""
+    """The engine's answer: ranked causes with calibrated confidences (summing to at most 1), and the services
+    whose metrics it could not compare (``not_compared``; empty when every series had its baseline)."""
 
     incident: str | None
     ranker: str
     causes: list[RankedCause]
+    not_compared: list[NotCompared] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _confidences_sum_to_at_most_one(self) -> Answer:

@@ -118,10 +118,10 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     return out
 
 
-def uncompared_services(bundle: Bundle) -> dict[str, int]:
+def uncompared_services(bundle: Bundle) -> dict[str, list[str]]:
     """Services with metric series measured in the current window that `score_series` could not compare,
     because their baseline window held too few of their points (a service new since then, a gap in the
-    collection), with how many such series each has. The engine is blind there: a reviewer should know.
+    collection), each with the names of those series, sorted. The engine is blind there: a reviewer should know.
 
     A series counts as compared when any of its label variants (instances) was scored.
     """
@@ -131,10 +131,10 @@ def uncompared_services(bundle: Bundle) -> dict[str, int]:
     current = window_masks(frame["timestamp"], bundle.incident).current
     measured = frame.loc[current & np.isfinite(frame["value"].to_numpy(dtype=float)), ["service", "name"]]
     scored = {(s.service, s.name) for s in score_series(bundle)}
-    out: dict[str, int] = {}
+    out: dict[str, list[str]] = {}
     for service, name in sorted(set(zip(measured["service"].astype(str), measured["name"].astype(str)))):
         if (service, name) not in scored:
-            out[service] = out.get(service, 0) + 1
+            out.setdefault(service, []).append(name)
     return out
 
 

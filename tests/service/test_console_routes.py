@@ -110,8 +110,11 @@ def test_the_incident_page_names_the_services_whose_metrics_had_no_baseline(clie
     current = [dict(row) for row in body["metrics"] if row["timestamp"] >= "2026-11-20T08:00:00"]
     body["metrics"] += [{**row, "service": "search"} for row in current]
     assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    answer = client.get("/v1/incidents/inc-new", headers=keys["trigger"]).json()["answer"]
+    assert answer["not_compared"] == [{"node": "service:search", "series": [current[0]["name"]]}]
     line = client.get("/incidents/inc-new").text.split('id="uncompared"')[1].split("</p>")[0]
-    assert line.endswith("Not compared (too few baseline points): 1 metric series of 1 service: <code>search</code>")
+    assert line.endswith("Not compared (too few baseline points): 1 metric series of 1 service: "
+                         f'<code title="{current[0]["name"]}">search</code>')
 
 
 def test_the_incident_page_shows_the_signals_the_bundle_had_and_lacked(client, keys, tmp_path):
