@@ -31,7 +31,7 @@ from rca.contract.models import (
     NumericHistogram,
 )
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
-from rca.contract.timestamps import parse_timestamp_column
+from rca.contract.timestamps import COLUMN_RANGE, parse_timestamp_column
 from rca.errors import BundleError, BundleErrors
 
 _HISTOGRAM = TypeAdapter(Annotated[NumericHistogram | CategoricalHistogram, Field(discriminator="type")])
@@ -386,7 +386,7 @@ def _timestamps(frame: pd.DataFrame, name: str, column: str = "timestamp") -> pd
     parsed, bad = parse_timestamp_column(frame[column])
     if bad is not None:
         raise BundleError(f"cannot parse {frame[column].iloc[bad]!r}; expected an RFC 3339 timestamp or "
-                          "integer epoch milliseconds", file=name, row=bad + 1, field=column)
+                          f"integer epoch milliseconds, from {COLUMN_RANGE}", file=name, row=bad + 1, field=column)
     return parsed
 
 

@@ -76,30 +76,50 @@ Timestamp = Annotated[
 """A pydantic field type: accepts RFC 3339 or epoch ms, holds an aware UTC datetime, writes RFC 3339."""
 
 
+# A table column is held as datetime64[ns], whose range is narrower than a datetime's: 1677-09-21 to 2262-04-11.
+_COLUMN_MIN = pd.Timestamp.min.ceil("ms").tz_localize("UTC")
+_COLUMN_MAX = pd.Timestamp.max.floor("ms").tz_localize("UTC")
+COLUMN_RANGE = f"{_COLUMN_MIN:%Y-%m-%d} to {_COLUMN_MAX:%Y-%m-%d}"
+"""The timestamps a table column can hold, for messages."""
+
+
 def parse_timestamp_column(values: pd.Series) -> tuple[pd.Series, int | None]:
     """Parse a whole column to ``datetime64[ns, UTC]``.
 
-    Returns the parsed series and the 0-based position of the first value that did not parse (``None`` when
-    all did). Numbers are epoch milliseconds; strings are RFC 3339 (or digits of epoch milliseconds).
+    Returns the parsed series and the 0-based position of the first value that did not parse, or that lies
+    outside `COLUMN_RANGE` (``None`` when all did). Numbers are epoch milliseconds; strings are RFC 3339 (or
+    digits of epoch milliseconds).
     """
+    lo_ms, hi_ms = _COLUMN_MIN.value // 10**6, _COLUMN_MAX.value // 10**6
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+        in_range = (parsed >= _COLUMN_MIN) & (parsed <= _COLUMN_MAX)
+        parsed = parsed.where(in_range)
         bad = parsed.isna() & values.notna()
     elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        numeric = pd.to_numeric(values, errors="coerce")
-        in_range = numeric.between(_MS_MIN, _MS_MAX) & (numeric % 1 == 0)
-        parsed = pd.to_datetime(numeric.where(in_range), unit="ms", utc=True)
-        bad = ~in_range | numeric.isna()
+        parsed, bad = _epoch_ms(values, lo_ms, hi_ms)
     else:
         text = values.astype("string")
         digits = text.str.fullmatch(r"-?\d+").fillna(False).astype(bool)
         parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
         if digits.any():
-            parsed[digits] = pd.to_datetime(pd.to_numeric(text[digits]), unit="ms", utc=True)
+            # as floats: exact for every millisecond in range (|ms| < 2**53), and no overflow for long digit runs
+            parsed[digits] = _epoch_ms(text[digits].astype("float64"), lo_ms, hi_ms)[0]
         rest = ~digits
         if rest.any():
-            parsed[rest] = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
+            read = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
+            # a date outside the range parses at a coarser unit; it is refused before the ns column takes it
+            parsed[rest] = read.where((read >= _COLUMN_MIN) & (read <= _COLUMN_MAX)).astype("datetime64[ns, UTC]")
         bad = parsed.isna()
     if bad.any():
         return parsed, int(np.flatnonzero(bad.to_numpy())[0])
     return parsed.astype("datetime64[ns, UTC]"), None
+
+
+def _epoch_ms(values: pd.Series, lo_ms: int, hi_ms: int) -> tuple[pd.Series, pd.Series]:
+    """Numbers of epoch milliseconds to ``datetime64[ns, UTC]`` (NaT where not an integer in range), and the
+    mask of those that were not."""
+    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    ok = numeric.between(lo_ms, hi_ms) & (numeric % 1 == 0)
+    parsed = pd.to_datetime(numeric.where(ok), unit="ms", utc=True).astype("datetime64[ns, UTC]")
+    return parsed, ~ok
