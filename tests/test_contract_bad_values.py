@@ -28,3 +28,10 @@ def test_csv_timestamps_outside_what_a_column_holds(bundle_dir, capsys, value):
 def test_timestamp_column_refuses_values_out_of_range(values):
     _, bad = parse_timestamp_column(values)
     assert bad == 1
+
+
+def test_a_null_timestamp_in_a_parquet_datetime_column(bundle_dir, capsys):
+    predictions = pd.read_parquet(bundle_dir / "predictions.parquet")
+    predictions.loc[4, "timestamp"] = pd.NaT
+    predictions.to_parquet(bundle_dir / "predictions.parquet")
+    expect_error(capsys, bundle_dir, "predictions.parquet", "row 5", "timestamp")

@@ -95,7 +95,7 @@ def parse_timestamp_column(values: pd.Series) -> tuple[pd.Series, int | None]:
         parsed = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
         in_range = (parsed >= _COLUMN_MIN) & (parsed <= _COLUMN_MAX)
         parsed = parsed.where(in_range)
-        bad = parsed.isna() & values.notna()
+        bad = parsed.isna()  # NaT too: a row without a time, as a null in a text or number column
     elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         parsed, bad = _epoch_ms(values, lo_ms, hi_ms)
     else:
