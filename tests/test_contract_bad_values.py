@@ -35,3 +35,43 @@ def test_a_null_timestamp_in_a_parquet_datetime_column(bundle_dir, capsys):
     predictions.loc[4, "timestamp"] = pd.NaT
     predictions.to_parquet(bundle_dir / "predictions.parquet")
     expect_error(capsys, bundle_dir, "predictions.parquet", "row 5", "timestamp")
+
+
+def _traces_with(bundle_dir, change) -> None:
+    import json
+
+    lines = [json.loads(line) for line in (bundle_dir / "traces.jsonl").read_text().splitlines() if line]
+    change(lines[1]["resourceSpans"][0])
+    (bundle_dir / "traces.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def _span(resource_spans) -> dict:
+    return resource_spans["scopeSpans"][0]["spans"][0]
+
+
+@pytest.mark.parametrize("change, fragments", [
+    (lambda rs: rs.update(resource="api"), ["resourceSpans[0].resource", "expected an object"]),
+    (lambda rs: rs.update(scopeSpans="spans"), ["resourceSpans[0].scopeSpans", "expected an array"]),
+    (lambda rs: rs.update(scopeSpans=[1]), ["resourceSpans[0].scopeSpans[0]", "expected an object"]),
+    (lambda rs: rs["scopeSpans"][0].update(spans={"a": 1}), ["scopeSpans[0].spans", "expected an array"]),
+    (lambda rs: rs["scopeSpans"][0].update(spans=["x"]), ["scopeSpans[0].spans[0]", "expected an object"]),
+    (lambda rs: _span(rs).update(status="error"), ["field 'status'", "expected an object"]),
+    (lambda rs: _span(rs).update(startTimeUnixNano=str(10**25), endTimeUnixNano=str(10**25 + 1)),
+     ["startTimeUnixNano", "integer nanoseconds"]),
+    (lambda rs: _span(rs).update(startTimeUnixNano="-5"), ["startTimeUnixNano", "integer nanoseconds"]),
+    (lambda rs: _span(rs).update(endTimeUnixNano="soon"), ["endTimeUnixNano", "integer nanoseconds"]),
+])
+def test_traces_of_the_wrong_shape(bundle_dir, capsys, change, fragments):
+    _traces_with(bundle_dir, change)
+    expect_error(capsys, bundle_dir, "traces.jsonl", "line 2", *fragments)
+
+
+def test_an_unusual_span_kind_or_attribute_is_not_an_error(bundle_dir):
+    from rca.contract import load_bundle
+
+    def change(rs):
+        _span(rs)["kind"] = "²"
+        rs["resource"]["attributes"].append({"key": "pid", "value": {"intValue": "not a number"}})
+    _traces_with(bundle_dir, change)
+    spans = load_bundle(bundle_dir).spans
+    assert spans["kind"].tolist() == [0, 0]

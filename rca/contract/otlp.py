@@ -27,23 +27,71 @@ ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 
 
 # -------------------------------------------------------------------------------------- the Python reader
-def _attr_value(value: dict) -> Any:
+def _attr_value(value: Any) -> Any:
+    if not isinstance(value, dict):  # an AnyValue is an object; anything else says nothing
+        return None
     for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
         if key in value:
-            return int(value[key]) if key == "intValue" else value[key]
-    if "arrayValue" in value:
-        return [_attr_value(v) for v in value["arrayValue"].get("values", [])]
+            return _int_or_raw(value[key]) if key == "intValue" else value[key]
+    if isinstance(value.get("arrayValue"), dict):
+        values = value["arrayValue"].get("values", [])
+        return [_attr_value(v) for v in values] if isinstance(values, list) else None
     return None
+
+
+def _int_or_raw(value: Any) -> Any:
+    """An intValue (a JSON number or, as int64 in OTLP/JSON, a string of digits) as an int; kept as sent when it
+    is neither: only ``service.name`` is read from attributes, and a stray one must not stop the bundle."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return value
 
 
 def _attributes(items: Any) -> dict[str, Any]:
     if not isinstance(items, list):
         return {}
-    return {a.get("key"): _attr_value(a.get("value") or {}) for a in items if isinstance(a, dict)}
+    return {a.get("key"): _attr_value(a.get("value")) for a in items if isinstance(a, dict)}
 
 
 def _kind(kind: Any) -> int:
-    return int(kind) if isinstance(kind, int) or str(kind).isdigit() else 0
+    if isinstance(kind, int):
+        return kind
+    text = str(kind)
+    return int(text) if text.isascii() and text.isdigit() else 0  # "SPAN_KIND_SERVER" and the like: unknown
+
+
+_NANOS_MAX = 2**63 - 1
+"""The latest span time a nanosecond column holds (2262-04-11)."""
+
+
+def _object(value: Any, name: str, lineno: int, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise BundleError(f"expected an object, got {type(value).__name__}", file=name, row=lineno, field=field)
+    return value
+
+
+def _array(value: Any, name: str, lineno: int, field: str) -> list:
+    """A list the request nests (absent or null: none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BundleError(f"expected an array, got {type(value).__name__}", file=name, row=lineno, field=field)
+    return value
+
+
+def _nanos(span: dict, field: str) -> int:
+    """A span time: an integer (or a string of one, as OTLP/JSON writes uint64) from 0 to `_NANOS_MAX`.
+
+    Raises KeyError when absent and ValueError (with the field as its first argument) otherwise."""
+    value = span[field]
+    try:
+        nanos = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(field, f"got {value!r}") from None
+    if isinstance(value, bool) or not 0 <= nanos <= _NANOS_MAX:
+        raise ValueError(field, f"got {value!r}")
+    return nanos
 
 
 def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.DataFrame:
@@ -60,26 +108,35 @@ def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.D
         if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
             raise BundleError("expected an ExportTraceServiceRequest with 'resourceSpans'", file=name, row=lineno,
                               field="resourceSpans")
-        for rs in request["resourceSpans"]:
-            resource = (rs.get("resource") or {}) if isinstance(rs, dict) else {}
+        for i, rs in enumerate(request["resourceSpans"]):
+            where = f"resourceSpans[{i}]"
+            rs = _object(rs, name, lineno, where)
+            resource = _object(rs.get("resource") or {}, name, lineno, f"{where}.resource")
             service = _attributes(resource.get("attributes")).get("service.name")
             if not service:
                 raise BundleError("resource without 'service.name'", file=name, row=lineno,
                                   field="resource.attributes")
-            for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
-                for span in ss.get("spans") or []:
+            scope_key = "scopeSpans" if rs.get("scopeSpans") else "instrumentationLibrarySpans"
+            for j, ss in enumerate(_array(rs.get(scope_key), name, lineno, f"{where}.{scope_key}")):
+                ss = _object(ss, name, lineno, f"{where}.{scope_key}[{j}]")
+                for k, span in enumerate(_array(ss.get("spans"), name, lineno, f"{where}.{scope_key}[{j}].spans")):
+                    span = _object(span, name, lineno, f"{where}.{scope_key}[{j}].spans[{k}]")
                     try:
-                        start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
+                        start, end = _nanos(span, "startTimeUnixNano"), _nanos(span, "endTimeUnixNano")
                         trace_id, span_id = span["traceId"], span["spanId"]
                     except KeyError as exc:
                         raise BundleError("span missing a required field", file=name, row=lineno,
                                           field=str(exc.args[0])) from exc
-                    except (TypeError, ValueError) as exc:
-                        raise BundleError("span times must be integer nanoseconds", file=name, row=lineno,
-                                          field="startTimeUnixNano") from exc
+                    except ValueError as exc:
+                        raise BundleError(f"span times must be integer nanoseconds from 0 to {_NANOS_MAX}; "
+                                          f"{exc.args[1]}", file=name, row=lineno, field=exc.args[0]) from exc
                     if end < start:
                         raise BundleError(f"span {span_id} ends before it starts", file=name, row=lineno,
                                           field="endTimeUnixNano")
+                    status = span.get("status") or {}
+                    if not isinstance(status, dict):
+                        raise BundleError(f"span {span_id}: 'status' is {type(status).__name__}; expected an object "
+                                          "with 'code'", file=name, row=lineno, field="status")
                     columns["service"].append(service)
                     columns["operation"].append(span.get("name", ""))
                     columns["trace_id"].append(trace_id)
@@ -87,7 +144,7 @@ def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.D
                     columns["parent_span_id"].append(span.get("parentSpanId") or "")
                     columns["start_ns"].append(start)
                     columns["end_ns"].append(end)
-                    columns["error"].append((span.get("status") or {}).get("code", 0) in ERROR_CODES)
+                    columns["error"].append(status.get("code", 0) in ERROR_CODES)
                     columns["kind"].append(_kind(span.get("kind", 0)))
     start_ns = np.asarray(columns.pop("start_ns"), dtype="int64")
     end_ns = np.asarray(columns.pop("end_ns"), dtype="int64")
@@ -178,8 +235,8 @@ def _columnar(table: pa.Table) -> pd.DataFrame:
         return values
 
     start_ns, end_ns = _nanoseconds(spans, "startTimeUnixNano"), _nanoseconds(spans, "endTimeUnixNano")
-    if np.any(end_ns < start_ns):
-        raise _Unusual("end before start")
+    if np.any(end_ns < start_ns) or np.any(start_ns < 0):
+        raise _Unusual("end before start, or before 1970")
     name = strings("name", required=False)
     if name.null_count:  # null (kept as None by parse_otlp) and absent ("") look alike here
         raise _Unusual("name")
