@@ -75,3 +75,19 @@ def test_an_unusual_span_kind_or_attribute_is_not_an_error(bundle_dir):
     _traces_with(bundle_dir, change)
     spans = load_bundle(bundle_dir).spans
     assert spans["kind"].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("file, column, value", [
+    ("predictions.parquet", "model_version", None),
+    ("predictions.parquet", "model_version", " "),
+    ("metrics.parquet", "service", None),
+    ("metrics.parquet", "name", ""),
+    ("kpis.csv", "name", None),
+])
+def test_a_key_column_with_an_empty_cell(bundle_dir, capsys, file, column, value):
+    path = bundle_dir / file
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    table[column] = table[column].astype(object)
+    table.loc[6, column] = value
+    table.to_parquet(path) if path.suffix == ".parquet" else table.to_csv(path, index=False)
+    expect_error(capsys, bundle_dir, file, "row 7", column, "expected a value in every row")

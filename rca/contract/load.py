@@ -403,6 +403,20 @@ def _numbers(frame: pd.DataFrame, name: str, column: str, *, nullable: bool = Fa
     return numeric
 
 
+def _require_values(frame: pd.DataFrame, name: str, column: str) -> None:
+    """A key column (a model version, a service, a series name): every row needs a non-blank value."""
+    values = frame[column]
+    blank = values.isna()
+    if not pd.api.types.is_numeric_dtype(values):
+        blanks = [v for v in values.dropna().unique() if not str(v).strip()]  # few distinct values: check those
+        if blanks:
+            blank |= values.isin(blanks)
+    if blank.any():
+        pos = int(np.flatnonzero(blank.to_numpy())[0])
+        found = "empty" if pd.isna(values.iloc[pos]) else f"blank ({values.iloc[pos]!r})"
+        raise BundleError(f"{found}; expected a value in every row", file=name, row=pos + 1, field=column)
+
+
 def _strings(values: pd.Series) -> pd.Series:
     return values.astype("string").astype(object).where(values.notna(), None)
 
@@ -430,6 +444,7 @@ def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     _require(frame, name, B.PREDICTION_COLUMNS)
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     out["timestamp"] = _timestamps(frame, name).array
+    _require_values(frame, name, "model_version")
     out["model_version"] = _text(frame["model_version"], _categories)
     out["score"] = _numbers(frame, name, "score").to_numpy()
     if "label" in frame:
@@ -475,6 +490,9 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 def _series(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
     """KPI and metric tables: timestamp, string keys, a numeric ``value``, then string dimensions."""
     _require(frame, name, required)
+    for column in required:
+        if column not in ("timestamp", "value"):  # the keys: name (and service)
+            _require_values(frame, name, column)
     out = frame
     out["timestamp"] = _timestamps(frame, name).array
     out["value"] = _numbers(frame, name, "value").to_numpy()
