@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
 from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, load_bundle
+from rca.contract.load import TOO_DEEP
 from rca.contract.models import NODE_KIND_OF_CAUSE, CauseKind
 from rca.contract.nodes import node_kind
 from rca.errors import BundleError, ConflictError, InputError, RcaError
@@ -157,6 +158,8 @@ def _json_body(body: bytes):
     except json.JSONDecodeError as exc:
         raise BundleError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
                           file="body") from exc
+    except RecursionError:
+        raise BundleError(TOO_DEEP, file="body") from None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -91,3 +91,9 @@ def test_a_key_column_with_an_empty_cell(bundle_dir, capsys, file, column, value
     table.loc[6, column] = value
     table.to_parquet(path) if path.suffix == ".parquet" else table.to_csv(path, index=False)
     expect_error(capsys, bundle_dir, file, "row 7", column, "expected a value in every row")
+
+
+@pytest.mark.parametrize("file", ["incident.json", "graph.json", "histograms.jsonl"])
+def test_json_nested_too_deeply_to_read(bundle_dir, capsys, file):
+    (bundle_dir / file).write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    expect_error(capsys, bundle_dir, file, "nested too deeply")

@@ -38,6 +38,8 @@ _HISTOGRAM = TypeAdapter(Annotated[NumericHistogram | CategoricalHistogram, Fiel
 """One histogram line; ``type`` picks the model (a plain union validates a line against both, twice the work,
 and reports the other model's complaints)."""
 TABLE_SUFFIXES = (".parquet", ".csv")
+TOO_DEEP = "JSON nested too deeply to read; expected the bundle's objects and arrays, a few levels deep"
+"""What a JSON document nested past the parser's recursion limit gets (it is not a bundle any producer writes)."""
 KNOWN_FILES = ("incident.json", "predictions", "histograms.jsonl", "feature_samples", "traces.jsonl", "kpis",
                "metrics", "events.jsonl", "graph.json", "label.json")
 
@@ -184,6 +186,8 @@ class _Loader:
                 out.append((lineno, json.loads(line)))
             except json.JSONDecodeError as exc:
                 self.fail(f"not valid JSON ({exc.msg} at column {exc.colno})", file=name, row=lineno)
+            except RecursionError:
+                self.fail(TOO_DEEP, file=name, row=lineno)
         if not out:
             self.fail("empty file; expected one JSON object per line", file=name)
         return out
@@ -324,6 +328,8 @@ def _read_json(path: Path, name: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BundleError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})", file=name) from exc
+    except RecursionError:
+        raise BundleError(TOO_DEEP, file=name) from None
 
 
 def _read_table(path: Path) -> pd.DataFrame:

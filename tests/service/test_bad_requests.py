@@ -49,6 +49,7 @@ def cases(tmp_path):
     return [
         # (description, content type, body, expected status, expected field)
         ("malformed JSON", J, b'{"incident": {', 422, None),
+        ("deeply nested JSON", J, b'{"incident": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 422, None),
         ("not UTF-8", J, b"\xff\xfe{}", 422, None),
         ("JSON array", J, b"[1, 2]", 422, None),
         ("no incident", J, b'{"predictions": []}', 422, None),
