@@ -97,3 +97,14 @@ def test_a_key_column_with_an_empty_cell(bundle_dir, capsys, file, column, value
 def test_json_nested_too_deeply_to_read(bundle_dir, capsys, file):
     (bundle_dir / file).write_text("[" * 100_000 + "]" * 100_000 + "\n")
     expect_error(capsys, bundle_dir, file, "nested too deeply")
+
+
+def test_an_integer_past_float64_in_an_inline_table():
+    from rca.contract import bundle_from_dict
+    from rca.errors import BundleError
+    from tests.builders import INCIDENT
+
+    rows = [{"timestamp": "2026-11-20T09:00:00Z", "name": "approval_rate", "value": v} for v in (0.9, 10**400)]
+    with pytest.raises(BundleError) as err:
+        bundle_from_dict({"incident": INCIDENT, "kpis": rows})
+    assert (err.value.file, err.value.row, err.value.field) == ("kpis (inline)", 2, "value")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -400,7 +401,10 @@ def _numbers(frame: pd.DataFrame, name: str, column: str, *, nullable: bool = Fa
     values = frame[column]
     if pd.api.types.is_bool_dtype(values):
         values = values.astype("float64")
-    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    try:
+        numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    except OverflowError:  # an integer past float64 (JSON allows any): inf here, so refused below with its row
+        numeric = pd.Series([_float_or_nan(v) for v in values], index=values.index, dtype="float64")
     bad = numeric.isna() & (values.notna() if nullable else True)
     bad |= np.isinf(numeric.to_numpy())
     if bad.any():
@@ -421,6 +425,15 @@ def _require_values(frame: pd.DataFrame, name: str, column: str) -> None:
         pos = int(np.flatnonzero(blank.to_numpy())[0])
         found = "empty" if pd.isna(values.iloc[pos]) else f"blank ({values.iloc[pos]!r})"
         raise BundleError(f"{found}; expected a value in every row", file=name, row=pos + 1, field=column)
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _strings(values: pd.Series) -> pd.Series:
