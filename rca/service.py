@@ -41,6 +41,7 @@ from rca.store.models import (
     ReviewCreate,
     ReviewRecord,
     ReviewVerdict,
+    StoredText,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ CHAMPION_POINTER = "champion.json"
 BundleFormat = Literal["json", "tar.gz", "zip"]
 SUFFIX: dict[str, str] = {"json": ".json", "tar.gz": ".tar.gz", "zip": ".zip"}
 INCIDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
+MODEL_MAX = 200
+"""The longest model name the store keeps (`rca.store.models.IncidentBase.model`)."""
 
 
 # ------------------------------------------------------------------------------------------------ the ranker
@@ -182,7 +185,11 @@ def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, setting
     if not INCIDENT_ID.fullmatch(incident_id):
         raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
                           "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
-    data = IncidentCreate(id=incident_id, model=bundle.incident.model, detected_at=bundle.incident.detected_at,
+    model = bundle.incident.model
+    if not 1 <= len(model) <= MODEL_MAX or "\x00" in model:
+        raise BundleError(f"'{model[:60]}' ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
+                          "characters without NUL (U+0000)", file="incident.json", field="model")
+    data = IncidentCreate(id=incident_id, model=model, detected_at=bundle.incident.detected_at,
                           body_sha256=sha, bundle_file=name, families=bundle.families())
     record, created = queries.insert_incident(session, data=data)
     if not created and record.body_sha256 != sha:
@@ -236,9 +243,9 @@ class ReviewIn(BaseModel):
 
     verdict: ReviewVerdict
     rank: int | None = Field(default=None, ge=1)
-    node: str | None = Field(default=None, min_length=3, max_length=300)
+    node: StoredText | None = Field(default=None, min_length=3, max_length=300)
     kind: CauseKind | None = None
-    comment: str = Field(default="", max_length=10_000)
+    comment: StoredText = Field(default="", max_length=10_000)
 
 
 def record_review(session: Session, *, incident_id: str, reviewer: str, review: ReviewIn) -> ReviewRecord:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import AfterValidator, field_validator
 from sqlalchemy import JSON, Column, DateTime, Index, String, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -28,6 +28,18 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def storable(value: str) -> str:
+    """``value`` if the store can hold it: PostgreSQL text cannot hold NUL (U+0000), SQLite can; refused on
+    both, so the backends agree and a NUL is a 422 naming the field rather than a database error."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
+    return value
+
+
+StoredText = Annotated[str, AfterValidator(storable)]
+"""Text from a request that the store keeps (a review's node and comment, a key's name)."""
 
 
 def _ts(**kwargs) -> Any:

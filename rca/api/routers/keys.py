@@ -9,13 +9,13 @@ from rca.api.deps import Admin, SessionDep
 from rca.api.schemas import ERRORS
 from rca.store import queries
 from rca.store.keys import create_api_key
-from rca.store.models import ApiKeyCreated, ApiKeyPublic, Role
+from rca.store.models import ApiKeyCreated, ApiKeyPublic, Role, StoredText
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
 class KeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: StoredText = Field(min_length=1, max_length=200)
     role: Role
 
 
