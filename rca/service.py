@@ -135,7 +135,7 @@ def load_submission(body: bytes, fmt: BundleFormat, *, settings: Settings) -> tu
     """Parse a submitted bundle and keep it, as uploaded, in the bundles directory.
 
     Returns ``(bundle, sha256 of the body, stored file name)``. Raises `BundleError` for anything that does
-    not follow the contract (nothing is kept then).
+    not follow the contract or that the store cannot hold (`check_storable`); nothing is kept then.
     """
     sha = hashlib.sha256(body).hexdigest()
     name = f"{sha}{SUFFIX[fmt]}"
@@ -143,14 +143,33 @@ def load_submission(body: bytes, fmt: BundleFormat, *, settings: Settings) -> tu
     store.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         bundle = bundle_from_dict(_json_body(body), source="body")
+        check_storable(bundle.incident, sha)
         _write_atomic(store / name, body)
         return bundle, sha, name
     with tempfile.TemporaryDirectory(prefix="rca-upload-", dir=store) as tmp:
         upload = Path(tmp) / f"upload{SUFFIX[fmt]}"
         upload.write_bytes(body)
         bundle = load_bundle(upload)
+        check_storable(bundle.incident, sha)
         os.replace(upload, store / name)
     return bundle, sha, name
+
+
+def incident_id_of(incident, sha: str) -> str:
+    """The id an incident is stored under: its own, else ``inc-<sha256 prefix>`` of its body."""
+    return incident.id or f"inc-{sha[:16]}"
+
+
+def check_storable(incident, sha: str) -> None:
+    """`BundleError` for an incident id or model name the store cannot hold."""
+    incident_id = incident_id_of(incident, sha)
+    if not INCIDENT_ID.fullmatch(incident_id):
+        raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
+                          "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
+    model = incident.model
+    if not 1 <= len(model) <= MODEL_MAX or "\x00" in model:
+        raise BundleError(f"'{model[:60]}' ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
+                          "characters without NUL (U+0000)", file="incident.json", field="model")
 
 
 def _json_body(body: bytes):
@@ -181,18 +200,14 @@ def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, setting
     different body raises `ConflictError`. An incident without an id gets ``inc-<sha256 prefix>``.
     """
     bundle, sha, name = load_submission(body, fmt, settings=settings)
-    incident_id = bundle.incident.id or f"inc-{sha[:16]}"
-    if not INCIDENT_ID.fullmatch(incident_id):
-        raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
-                          "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
-    model = bundle.incident.model
-    if not 1 <= len(model) <= MODEL_MAX or "\x00" in model:
-        raise BundleError(f"'{model[:60]}' ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
-                          "characters without NUL (U+0000)", file="incident.json", field="model")
-    data = IncidentCreate(id=incident_id, model=model, detected_at=bundle.incident.detected_at,
+    incident_id = incident_id_of(bundle.incident, sha)
+    data = IncidentCreate(id=incident_id, model=bundle.incident.model, detected_at=bundle.incident.detected_at,
                           body_sha256=sha, bundle_file=name, families=bundle.families())
     record, created = queries.insert_incident(session, data=data)
     if not created and record.body_sha256 != sha:
+        # No incident refers to this body's file (the same bytes always give the same id, the one taken by
+        # another body), so it goes: a trigger retrying a conflicting body does not fill the disk.
+        (bundles_dir(settings) / name).unlink(missing_ok=True)
         raise ConflictError(f"incident '{incident_id}' exists with a different body (sha256 "
                             f"{record.body_sha256[:12]}..., this one {sha[:12]}...); incident ids are unique",
                             field="id")

@@ -140,3 +140,29 @@ def test_other_bad_requests(client, keys, method, path, kwargs, status, field):
     assert r.json()["error"]["message"]
     if field:
         assert r.json()["error"]["field"] == field
+
+
+def test_a_refused_submission_keeps_no_bundle_file(client, keys, settings, tmp_path):
+    from rca.config import bundles_dir
+
+    body = inline(bundle_dir(tmp_path, incident_id="inc-k"))
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    kept = sorted(p.name for p in bundles_dir(settings).iterdir())
+    other = json.loads(json.dumps(body))
+    other["incident"]["symptom"]["direction"] = "up"
+    bad_id = json.loads(json.dumps(body))
+    bad_id["incident"]["id"] = "inc k"
+    for refused, status in ((other, 409), (bad_id, 422)):
+        r = client.post("/v1/incidents", json=refused, headers=keys["trigger"])
+        assert r.status_code == status, r.text
+        r = client.post("/v1/incidents", content=tar_gz_of(refused, tmp_path),
+                        headers={**keys["trigger"], "Content-Type": "application/gzip"})
+        assert r.status_code == status, r.text
+    assert sorted(p.name for p in bundles_dir(settings).iterdir()) == kept
+
+
+def tar_gz_of(body: dict, tmp_path) -> bytes:
+    path = tmp_path / "as-archive" / body["incident"]["id"].replace(" ", "_")
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "incident.json").write_text(json.dumps(body["incident"]))
+    return tar_gz(path)
