@@ -76,6 +76,24 @@ def test_file_that_is_not_utf8(bundle_dir, capsys):
     expect_error(capsys, bundle_dir, "events.jsonl", "line 1", "not UTF-8")
 
 
+def test_csv_not_utf8_names_the_data_row_like_every_other_table_message(bundle_dir, capsys):
+    frame = pd.read_csv(bundle_dir / "kpis.csv")
+    frame["name"] = frame["name"].astype(object)
+    frame.loc[4, "name"] = "Zürich"                       # the 5th data row (the header is not counted)
+    frame.to_csv(bundle_dir / "kpis.csv", index=False, encoding="latin-1")
+    expect_error(capsys, bundle_dir, "kpis.csv, row 5:", "not UTF-8")
+    header = (bundle_dir / "kpis.csv").read_bytes().replace(b"name", b"n\xe4me", 1)
+    (bundle_dir / "kpis.csv").write_bytes(header)
+    expect_error(capsys, bundle_dir, "kpis.csv: not UTF-8", "in the header")
+
+
+def test_json_not_utf8_gives_the_line(bundle_dir, capsys):
+    text = (bundle_dir / "incident.json").read_text()
+    (bundle_dir / "incident.json").write_bytes(text.replace('"model"', '"m\xf6del"', 1).encode("latin-1"))
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))
+    assert code == 2 and "incident.json: not UTF-8" in out.err and "at line " in out.err and "row" not in out.err
+
+
 def test_empty_file(bundle_dir, capsys):
     (bundle_dir / "metrics.parquet").write_bytes(b"")
     expect_error(capsys, bundle_dir, "metrics.parquet", "empty file")

@@ -319,8 +319,13 @@ def _read_text(path: Path, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise BundleError(f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); expected UTF-8 text",
-                          file=name, row=line) from exc
+        where, row = "", line                # JSONL: the line, as every other JSONL message gives it
+        if name.endswith(".csv"):            # a data row, as every other table message gives it
+            where, row = (" in the header", None) if line == 1 else ("", line - 1)
+        elif not name.endswith(".jsonl"):    # a JSON document has lines, not rows
+            where, row = f" at line {line}", None
+        raise BundleError(f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}{where}); "
+                          "expected UTF-8 text", file=name, row=row) from exc
 
 
 def _read_json(path: Path, name: str) -> Any:
