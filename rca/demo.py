@@ -11,6 +11,7 @@ with ``--no-serve`` it stops once the incident is posted and analyzed.
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import socket
 import sys
@@ -34,12 +35,21 @@ def _free_port() -> int:
 
 
 def _archive(bundle: Path) -> bytes:
+    """The bundle as a trigger would send it, the same bytes on every run (no timestamps, owners or modes from
+    the checkout): the service answers a second post of the same body with the stored incident (200), and any
+    other body under the same id with 409, so a rerun of the demo on the same data directory must not differ."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for f in sorted(bundle.iterdir()):
             if f.name != "label.json":  # the answer key stays out of what a trigger would send
-                tar.add(f, arcname=f.name)
-    return buf.getvalue()
+                data = f.read_bytes()
+                info = tarfile.TarInfo(f.name)
+                info.size, info.mtime, info.mode, info.uid, info.gid = len(data), 0, 0o644, 0, 0
+                tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        gz.write(buf.getvalue())
+    return out.getvalue()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,12 +92,16 @@ def main(argv: list[str] | None = None) -> None:
                           headers={"Authorization": f"Bearer {key}", "Content-Type": "application/gzip"})
     body = response.json()
     incident = body.get("id") if isinstance(body, dict) else None
-    if response.status_code >= 400 or not incident:
+    if response.status_code == 409:  # stored by a run of the demo whose archive had other bytes (before 2026-12-05)
+        incident = bundle.incident.id
+        print(f"3. incident {incident} is already stored in {args.data_dir} (an earlier run of the demo posted it)")
+    elif response.status_code >= 400 or not incident:
         print(f"posting the incident failed: {response.status_code} {response.text}", file=sys.stderr)
         server.should_exit = True
         thread.join()
         sys.exit(1)
-    print(f"3. posted incident {incident}: HTTP {response.status_code}")
+    else:
+        print(f"3. posted incident {incident}: HTTP {response.status_code}")
     print(f"\n   review page: {base}/incidents/{incident}")
     print(f"   sign in with the reviewer key: {reviewer}")
     if args.no_serve or not sys.stdout.isatty():

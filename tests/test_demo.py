@@ -17,3 +17,14 @@ def test_the_demo_analyzes_posts_and_prints_where_to_review(tmp_path, capsys):
     assert "posted incident feature-store-outage: HTTP 201" in out
     assert "/incidents/feature-store-outage" in out and "sign in with the reviewer key: rca_" in out
     assert (tmp_path / "demo" / "rca.db").is_file()
+
+
+def test_the_demo_runs_again_on_the_same_data_directory(tmp_path, capsys):
+    # ./dev demo keeps var/demo between runs; the second post of the example must be "the same incident
+    # again" (200, the stored record), not a different body under the same id (409, and the demo exits 1).
+    main(["--no-serve", "--data-dir", str(tmp_path / "demo")])
+    assert "HTTP 201" in capsys.readouterr().out
+    main(["--no-serve", "--data-dir", str(tmp_path / "demo")])
+    out = capsys.readouterr().out
+    assert "posted incident feature-store-outage: HTTP 200" in out
+    assert "/incidents/feature-store-outage" in out
