@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from rca.cli import main
-from rca.contract import load_bundle, validate_bundle
+from rca.contract import load_bundle, load_label, validate_bundle
 from rca.errors import ArchiveError, BundleError
 
 
@@ -221,3 +221,23 @@ def test_the_table_says_which_signal_families_the_bundle_lacked(bundle_dir, caps
     code, out = run_cli(capsys, "analyze", str(bundle_dir), "--format", "json")
     assert not out.out.startswith("signals") and "not sent" not in out.out   # the contract's answer, unchanged
     assert json.loads(out.out)["incident"] == "inc-test"
+
+
+@pytest.mark.parametrize("name", ["incident.json", "histograms.jsonl", "traces.jsonl", "kpis.csv",
+                                  "metrics.parquet", "events.jsonl", "graph.json"])
+def test_a_directory_where_a_bundle_file_belongs(bundle_dir, capsys, name):
+    (bundle_dir / name).unlink()
+    (bundle_dir / name).mkdir()
+    expect_error(capsys, bundle_dir, name, "is a directory; expected a file")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 2 and "Traceback" not in out.err and f"{name}: is a directory; expected a file" in out.err
+
+
+def test_a_directory_named_label_json(bundle_dir, capsys):
+    (bundle_dir / "label.json").unlink()
+    (bundle_dir / "label.json").mkdir()
+    (bundle_dir / "kpis.csv").write_text("timestamp,name\n1,a\n")        # its problem is still reported too
+    problems = {p.file: p.message for p in validate_bundle(bundle_dir)}
+    assert problems["label.json"] == "is a directory; expected a file" and "kpis.csv" in problems
+    with pytest.raises(BundleError, match="label.json: is a directory; expected a file"):
+        load_label(bundle_dir)

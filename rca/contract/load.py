@@ -69,11 +69,11 @@ def validate_bundle(path: str | Path) -> list[BundleError]:
                 pass  # already collected, one by one, in loader.errors
             except BundleError as exc:  # a fatal one (no incident.json) stops the rest
                 loader.errors.append(exc)
-            if (root / "label.json").exists():
-                try:
+            try:
+                if _present(root / "label.json", "label.json"):
                     load_label(root)
-                except BundleError as exc:
-                    loader.errors.append(exc)
+            except BundleError as exc:
+                loader.errors.append(exc)
             return _dedupe(loader.errors)
     except BundleError as exc:
         return [exc]
@@ -94,6 +94,8 @@ def bundle_from_dict(body: dict[str, Any], *, source: str = "inline") -> B.Bundl
 def load_label(path: str | Path) -> Label:
     """The answer key of a labeled incident. Analysis never calls this."""
     with bundle_directory(path) as root:
+        if not _present(root / "label.json", "label.json"):
+            raise BundleError("missing; a labeled incident needs label.json", file="label.json")
         data = _read_json(root / "label.json", "label.json")
         return _model(Label, data, "label.json")
 
@@ -161,7 +163,7 @@ class _Loader:
                 self.fail("missing; every bundle needs incident.json", file=name)
             return self.inline.get(key)
         path = self.root / name
-        if not path.exists():
+        if not _present(path, name):
             if name == "incident.json":
                 self.fail("missing; every bundle needs incident.json", file=name)
             return None
@@ -176,7 +178,7 @@ class _Loader:
                 self.fail("expected a JSON array", file=name)
             return list(enumerate(items, start=1))
         path = self.root / name
-        if not path.exists():
+        if not _present(path, name):
             return None
         text = _read_text(path, name)
         out = []
@@ -204,7 +206,8 @@ class _Loader:
             if not rows:
                 self.fail("empty table; expected at least one row", file=name)
             return pd.DataFrame.from_records(rows), name
-        found = [self.root / f"{stem}{suffix}" for suffix in TABLE_SUFFIXES if (self.root / f"{stem}{suffix}").exists()]
+        found = [self.root / f"{stem}{suffix}" for suffix in TABLE_SUFFIXES
+                 if _present(self.root / f"{stem}{suffix}", f"{stem}{suffix}")]
         if not found:
             return None
         if len(found) > 1:
@@ -300,7 +303,7 @@ class _Loader:
         return graph
 
     def traces(self) -> pd.DataFrame | None:
-        if self.inline is None and (self.root / "traces.jsonl").exists():
+        if self.inline is None and _present(self.root / "traces.jsonl", "traces.jsonl"):
             frame = read_otlp_columnar((self.root / "traces.jsonl").read_bytes())
             if frame is not None:
                 return frame
@@ -311,6 +314,17 @@ class _Loader:
 
 
 # ------------------------------------------------------------------------------------------ file reading
+def _present(path: Path, name: str) -> bool:
+    """Whether the bundle has the file ``name``: False when nothing has that name, a `BundleError` when
+    something does that is not a regular file (a directory, a FIFO...), which no reader can open."""
+    if path.is_file():
+        return True
+    if not path.exists():
+        return False
+    what = "is a directory" if path.is_dir() else "is not a regular file"
+    raise BundleError(f"{what}; expected a file", file=name)
+
+
 def _read_text(path: Path, name: str) -> str:
     data = path.read_bytes()
     if not data.strip():
