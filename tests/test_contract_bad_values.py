@@ -108,3 +108,31 @@ def test_an_integer_past_float64_in_an_inline_table():
     with pytest.raises(BundleError) as err:
         bundle_from_dict({"incident": INCIDENT, "kpis": rows})
     assert (err.value.file, err.value.row, err.value.field) == ("kpis (inline)", 2, "value")
+
+
+def _binary_column(path, column, values, *, dictionary=False) -> None:
+    """Rewrite one Parquet column as ``binary`` (no pandas metadata, so pandas reads the cells as bytes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    array = pa.array(values, pa.binary())
+    table = table.set_column(table.schema.get_field_index(column), column,
+                             array.dictionary_encode() if dictionary else array)
+    pq.write_table(table.replace_schema_metadata(None), path)
+
+
+@pytest.mark.parametrize("file, column, good, dictionary", [
+    ("metrics.parquet", "service", b"api", False),
+    ("metrics.parquet", "service", b"api", True),
+    ("predictions.parquet", "country", b"US", False),          # a segment column
+    ("predictions.parquet", "model_version", b"v1", True),
+])
+def test_a_binary_parquet_column_that_is_not_utf8(bundle_dir, capsys, file, column, good, dictionary):
+    path = bundle_dir / file
+    n = len(pd.read_parquet(path))
+    _binary_column(path, column, [good] * n, dictionary=dictionary)
+    from rca.contract import load_bundle
+    assert load_bundle(bundle_dir) is not None                 # UTF-8 bytes are read as the text they hold
+    _binary_column(path, column, [good] * 5 + [b"ab\xffc"] + [good] * (n - 6), dictionary=dictionary)
+    expect_error(capsys, bundle_dir, file, "row 6", f"field '{column}'", "not UTF-8 (byte 0xff at offset 2")

@@ -110,5 +110,5 @@ def test_text_columns_keep_the_dtype_the_conversion_gives(values, dtype):
     column = pd.Series(values, dtype=dtype)
     for convert in (_strings, _categories, lambda v: v.astype(str)):
         converted, kept = pd.DataFrame(index=pd.RangeIndex(3)), pd.DataFrame(index=pd.RangeIndex(3))
-        converted["c"], kept["c"] = convert(column).to_numpy(), _text(column, convert)
+        converted["c"], kept["c"] = convert(column).to_numpy(), _text(column, convert, "t.parquet")
         pd.testing.assert_frame_equal(kept, converted, check_exact=True)

@@ -469,13 +469,47 @@ def _text_dtype() -> Any:
     return pd.Series(["text", None]).dtype
 
 
-def _text(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> Any:
+def _text(values: pd.Series, convert: Callable[[pd.Series], pd.Series], name: str) -> Any:
     """``convert(values)`` as an array to assign to a column: a column that already has the dtype that array
     would be given (pandas' string dtype) is kept as it is, instead of going through 100k Python objects.
     (An all-null column is given ``object``, so it takes the long way.)"""
     if isinstance(values.dtype, pd.StringDtype) and values.dtype == _text_dtype() and values.notna().any():
         return values.array
+    _require_utf8(values, name)
     return convert(values).to_numpy()
+
+
+def _require_utf8(values: pd.Series, name: str) -> None:
+    """A column read as text whose cells are bytes (a Parquet ``binary`` column, plain or dictionary-encoded)
+    must hold UTF-8: pandas decodes the bytes when converting, and would stop with a UnicodeDecodeError."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        pool, codes = values.cat.categories, values.cat.codes.to_numpy()
+    elif values.dtype == object:
+        pool, codes = values, None
+    else:
+        return
+    if pd.api.types.infer_dtype(pool, skipna=True) not in ("bytes", "mixed"):
+        return
+    bad = [i for i, v in enumerate(pool) if isinstance(v, bytes) and not _is_utf8(v)]
+    if not bad:
+        return
+    pos = bad[0] if codes is None else int(np.flatnonzero(np.isin(codes, bad))[0])
+    value = values.iloc[pos]
+    start = _utf8_error(value).start
+    raise BundleError(f"not UTF-8 (byte 0x{value[start]:02x} at offset {start} of the value); expected UTF-8 "
+                      "text", file=name, row=pos + 1, field=str(values.name))
+
+
+def _utf8_error(value: bytes) -> UnicodeDecodeError | None:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc
+    return None
+
+
+def _is_utf8(value: bytes) -> bool:
+    return _utf8_error(value) is None
 
 
 def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -483,17 +517,17 @@ def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     out["timestamp"] = _timestamps(frame, name).array
     _require_values(frame, name, "model_version")
-    out["model_version"] = _text(frame["model_version"], _categories)
+    out["model_version"] = _text(frame["model_version"], _categories, name)
     out["score"] = _numbers(frame, name, "score").to_numpy()
     if "label" in frame:
         out["label"] = _numbers(frame, name, "label", nullable=True).to_numpy()
     if "latency_ms" in frame:
         out["latency_ms"] = _numbers(frame, name, "latency_ms", nullable=True).to_numpy()
     if "trace_id" in frame:
-        out["trace_id"] = _text(frame["trace_id"], _strings)
+        out["trace_id"] = _text(frame["trace_id"], _strings, name)
     for column in frame.columns:
         if column not in out.columns:
-            out[str(column)] = _text(frame[column], _categories)
+            out[str(column)] = _text(frame[column], _categories, name)
     return _in_time_order(out)
 
 
@@ -513,6 +547,7 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     out = frame
     out["timestamp"] = _timestamps(frame, name).array
     if "role" in out:
+        _require_utf8(out["role"], name)
         role = out["role"].fillna("serving").astype(str)
         bad = ~role.isin(["training", "serving"])
         if bad.any():
@@ -537,7 +572,7 @@ def _series(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> pd.Dat
     for column in out.columns:
         if column in ("timestamp", "value"):
             continue
-        out[column] = _text(frame[column], (lambda v: v.astype(str)) if column in required else _strings)
+        out[column] = _text(frame[column], (lambda v: v.astype(str)) if column in required else _strings, name)
     return _in_time_order(out)
 
 
