@@ -241,3 +241,29 @@ def test_a_directory_named_label_json(bundle_dir, capsys):
     assert problems["label.json"] == "is a directory; expected a file" and "kpis.csv" in problems
     with pytest.raises(BundleError, match="label.json: is a directory; expected a file"):
         load_label(bundle_dir)
+
+
+@pytest.mark.parametrize("cause, fragment", [
+    ({"node": "service:db", "kind": "data_drift"}, "expected a node 'feature:<name>'"),
+    ({"node": "amount", "kind": "schema_change"}, "expected a node 'feature:<name>'"),
+    ({"node": "feature:amount", "kind": "label_issue"}, "expected a node 'labels:<name>'"),
+    ({"node": "model:", "kind": "model_regression"}, "expected a name after the colon"),
+])
+def test_label_cause_node_must_fit_its_kind(bundle_dir, capsys, cause, fragment):
+    good = {"node": "feature:amount", "kind": "data_drift"}
+    (bundle_dir / "label.json").write_text(json.dumps({"causes": [good, cause]}))
+    with pytest.raises(BundleError) as err:
+        load_label(bundle_dir)
+    assert (err.value.file, err.value.field) == ("label.json", "causes.1.node") and fragment in err.value.message
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 2 and "label.json, field 'causes.1.node'" in out.err and "Traceback" not in out.err
+
+
+def test_label_causes_of_every_node_kind_are_accepted(bundle_dir):
+    causes = [{"node": "feature:amount", "kind": "stale_feature"}, {"node": "service:api", "kind": "dependency_errors"},
+              {"node": "model:fraud-scorer@v1", "kind": "concept_drift"},
+              {"node": "segment:country=US", "kind": "segment_shift"},
+              {"node": "labels:fraud-scorer", "kind": "label_issue"}]
+    (bundle_dir / "label.json").write_text(json.dumps({"causes": causes}))
+    assert [c.node for c in load_label(bundle_dir).causes] == [c["node"] for c in causes]
+    assert validate_bundle(bundle_dir) == []

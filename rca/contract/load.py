@@ -30,6 +30,7 @@ from rca.contract.models import (
     Incident,
     Label,
     NumericHistogram,
+    cause_node_problem,
 )
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.contract.timestamps import COLUMN_RANGE, parse_timestamp_column
@@ -92,12 +93,23 @@ def bundle_from_dict(body: dict[str, Any], *, source: str = "inline") -> B.Bundl
 
 
 def load_label(path: str | Path) -> Label:
-    """The answer key of a labeled incident. Analysis never calls this."""
+    """The answer key of a labeled incident. Analysis never calls this.
+
+    Raises
+    ------
+    BundleError
+        For a missing or malformed ``label.json``, or a cause whose node is not ``kind:name`` with the node kind
+        its cause kind names (`rca.contract.models.cause_node_problem`).
+    """
     with bundle_directory(path) as root:
         if not _present(root / "label.json", "label.json"):
             raise BundleError("missing; a labeled incident needs label.json", file="label.json")
         data = _read_json(root / "label.json", "label.json")
-        return _model(Label, data, "label.json")
+        label = _model(Label, data, "label.json")
+        for i, cause in enumerate(label.causes):
+            if problem := cause_node_problem(cause.node, cause.kind):
+                raise BundleError(problem, file="label.json", field=f"causes.{i}.node")
+        return label
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rca.contract.nodes import node_kind, node_name
 from rca.contract.timestamps import Timestamp
 
 
@@ -50,6 +51,21 @@ NODE_KIND_OF_CAUSE: dict[CauseKind, str] = {
     CauseKind.LABEL_ISSUE: "labels",
 }
 """Which node kind each cause kind names (the contract's table)."""
+
+
+def cause_node_problem(node: str, kind: CauseKind) -> str | None:
+    """What is wrong with ``node`` as the node of a cause of ``kind`` (the contract's "Which node each kind
+    names": ``kind:name``, the kind that `NODE_KIND_OF_CAUSE` gives, a name after the colon), or None when it fits.
+
+    >>> cause_node_problem("service:db", CauseKind.DATA_DRIFT)
+    "'service:db' does not fit kind data_drift; expected a node 'feature:<name>'"
+    """
+    expected = NODE_KIND_OF_CAUSE[kind]
+    if ":" not in node or node_kind(node) != expected:
+        return f"'{node}' does not fit kind {kind.value}; expected a node '{expected}:<name>'"
+    if not node_name(node).strip():
+        return f"'{node}' has no name; expected a name after the colon ('{expected}:<name>')"
+    return None
 
 
 class Window(_Open):
