@@ -28,8 +28,7 @@ from sqlmodel import Session
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
 from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, load_bundle
 from rca.contract.load import TOO_DEEP
-from rca.contract.models import NODE_KIND_OF_CAUSE, CauseKind
-from rca.contract.nodes import node_kind
+from rca.contract.models import CauseKind, cause_node_problem
 from rca.errors import BundleError, ConflictError, InputError, RcaError
 from rca.generators import generate_candidates
 from rca.generators.metrics import uncompared_services
@@ -277,10 +276,8 @@ def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]
         if review.node is None or review.kind is None:
             raise InputError("name_cause needs both 'node' and 'kind'", field="node" if review.node is None
                              else "kind")
-        expected = NODE_KIND_OF_CAUSE[review.kind]
-        if ":" not in review.node or node_kind(review.node) != expected:
-            raise InputError(f"'{review.node}' does not fit kind {review.kind.value}; expected a node "
-                             f"'{expected}:<name>'", field="node")
+        if problem := cause_node_problem(review.node, review.kind):
+            raise InputError(problem, field="node")
         return review.node, review.kind.value
     if record.status is not IncidentStatus.done:
         raise ConflictError(f"incident '{record.id}' is {record.status.value}; only analyzed incidents have "

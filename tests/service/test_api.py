@@ -170,6 +170,7 @@ def test_incident_read_is_the_models_rendering_byte_for_byte(client, keys, tmp_p
     ({"verdict": "reject", "node": "feature:zzz", "kind": "data_drift"}, "node"),
     ({"verdict": "name_cause", "node": "service:api", "kind": "data_drift"}, "node"),
     ({"verdict": "name_cause", "kind": "data_drift"}, "node"),
+    ({"verdict": "name_cause", "node": "feature:", "kind": "data_drift"}, "node"),
     ({"verdict": "maybe", "rank": 1}, "verdict"),
     ({"verdict": "confirm", "node": "feature:amount", "kind": "no_such_kind"}, "kind"),
     ({"verdict": "confirm", "rank": 0}, "rank"),
@@ -324,3 +325,14 @@ def test_an_incident_keeps_which_signal_families_its_bundle_had(client, keys, tm
     assert client.get("/v1/incidents/inc-fam", headers=keys["reviewer"]).json()["families"] == want
     listed = client.get("/v1/incidents", headers=keys["reviewer"]).json()["items"]
     assert [i["families"] for i in listed if i["id"] == "inc-fam"] == [want]
+
+
+@pytest.mark.parametrize("node", ["feature:", "feature:  "])
+def test_a_named_cause_needs_a_name_after_the_colon(client, keys, tmp_path, node):
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-noname")))
+    r = client.post("/v1/incidents/inc-noname/reviews", json={"verdict": "name_cause", "node": node,
+                                                              "kind": "data_drift"}, headers=keys["reviewer"])
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "node" and "expected a name after the colon" in error["message"]
+    assert client.get("/v1/incidents/inc-noname/reviews", headers=keys["reviewer"]).json() == []
