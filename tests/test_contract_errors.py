@@ -267,3 +267,12 @@ def test_label_causes_of_every_node_kind_are_accepted(bundle_dir):
     (bundle_dir / "label.json").write_text(json.dumps({"causes": causes}))
     assert [c.node for c in load_label(bundle_dir).causes] == [c["node"] for c in causes]
     assert validate_bundle(bundle_dir) == []
+
+
+@pytest.mark.parametrize("model, found", [("", "empty"), ("  ", "blank ('  ')")])
+def test_an_incident_without_a_model_name(bundle_dir, capsys, model, found):
+    incident = json.loads((bundle_dir / "incident.json").read_text())
+    (bundle_dir / "incident.json").write_text(json.dumps({**incident, "model": model}))
+    expect_error(capsys, bundle_dir, "incident.json", "field 'model'", f"{found}; expected the name of the model")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 2 and "incident.json, field 'model'" in out.err

@@ -91,11 +91,19 @@ class Incident(_Open):
     """``incident.json``: what degraded, when, and the windows to compare."""
 
     id: str | None = None
-    model: str
+    model: str = Field(json_schema_extra={"minLength": 1, "pattern": "\\S"})
     detected_at: Timestamp
     baseline: Window
     current: Window
     symptom: Symptom | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _names_a_model(cls, model: str) -> str:
+        # The contract's "model name": it is what model:<model>@<version> and labels:<model> nodes are built from.
+        if not model.strip():
+            raise ValueError(f"{'empty' if not model else f'blank ({model!r})'}; expected the name of the model")
+        return model
 
 
 class _HistogramBase(_Open):

@@ -55,7 +55,7 @@ def test_nul_in_a_cursor(client, keys, stored):
     assert r.status_code == 422 and r.json()["error"]["field"] == "cursor"
 
 
-@pytest.mark.parametrize("model", ["fraud\x00scorer", "m" * 201, ""])
+@pytest.mark.parametrize("model", ["fraud\x00scorer", "m" * 201, "", "  "])
 def test_a_model_name_the_store_cannot_hold(client, keys, stored, model):
     body = json.loads(json.dumps(stored))
     body["incident"].update(id="inc-2", model=model)
