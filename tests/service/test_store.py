@@ -74,6 +74,31 @@ def test_export_writes_confirmed_incidents_in_the_corpus_format(session, migrate
     assert [e.id for e in read_manifest(migrated.data_dir / "reviewed")] == ["inc-t"]
 
 
+def test_export_leaves_out_what_was_stored_before_the_contract_checked_it(session, migrated, stub_ranker, tmp_path,
+                                                                         caplog):
+    from rca.store.models import ReviewCreate
+
+    for incident_id in ("inc-old-review", "inc-old-model", "inc-ok"):
+        sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), "json")
+        service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
+        service.record_review(session, incident_id=incident_id, reviewer="ann",
+                              review=service.ReviewIn(verdict="confirm", rank=1))
+    # a name_cause the review API took before it asked for a name after the colon
+    queries.add_review(session, data=ReviewCreate(incident_id="inc-old-review", reviewer="bob",
+                                                  verdict=ReviewVerdict.name_cause, node="feature:", kind="data_drift"))
+    # a bundle stored before a blank model name was refused
+    stored = migrated.data_dir / "bundles" / queries.get_incident(session, incident_id="inc-old-model").bundle_file
+    body = json.loads(stored.read_text())
+    body["incident"]["model"] = "  "
+    stored.write_text(json.dumps(body))
+    written = {p.name: p for p in service.export_reviewed(session, settings=migrated)}
+    assert sorted(written) == ["inc-ok.tar.gz", "inc-old-review.tar.gz"]
+    first = queries.get_incident(session, incident_id="inc-old-review").answer["causes"][0]
+    label = load_label(written["inc-old-review.tar.gz"])                   # readable: training will not stop on it
+    assert [(c.node, c.kind.value) for c in label.causes] == [(first["node"], first["kind"])]
+    assert "(feature:, data_drift) left out" in caplog.text and "inc-old-model left out" in caplog.text
+
+
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
     sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id="inc-rt"), "json")
     service.analyze_incident(session, incident_id="inc-rt", settings=migrated, bundle=sub.bundle)
