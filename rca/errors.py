@@ -18,6 +18,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+SHOWN_MAX = 60
+"""The longest a value quoted in a message gets (`shown`)."""
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str:
+    """``value`` as a message quotes it: a numpy scalar as the plain value it holds (``nan``, ``3``, not
+    ``np.float64(nan)``), a string in quotes, and anything longer than ``limit`` characters cut with ``...``.
+
+    >>> shown(3), shown("yesterday"), len(shown("x" * 100)), shown("x" * 100)[-4:]
+    ('3', "'yesterday'", 60, 'x...')
+    """
+    if type(value).__module__ == "numpy" and hasattr(value, "dtype"):  # a numpy scalar (no numpy import here)
+        # str, not repr: repr is np.float64(nan); str prints a float32 as 0.1 (its .item() as 0.10000000149011612)
+        # and a datetime64 as its time (its .item() can be an integer of nanoseconds). Strings keep their quotes.
+        text = repr(value.item()) if value.dtype.kind in "SU" else str(value)
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class RcaError(Exception):
     """Root of every error the engine raises on purpose."""

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rca.contract.timestamps import parse_timestamp_column
-from tests.test_contract_errors import expect_error
+from tests.test_contract_errors import expect_error, run_cli
 
 
 @pytest.mark.parametrize("value", ["9999-12-31T00:00:00Z", "1500-01-01T00:00:00Z", "253402300799999",
@@ -136,3 +136,43 @@ def test_a_binary_parquet_column_that_is_not_utf8(bundle_dir, capsys, file, colu
     assert load_bundle(bundle_dir) is not None                 # UTF-8 bytes are read as the text they hold
     _binary_column(path, column, [good] * 5 + [b"ab\xffc"] + [good] * (n - 6), dictionary=dictionary)
     expect_error(capsys, bundle_dir, file, "row 6", f"field '{column}'", "not UTF-8 (byte 0xff at offset 2")
+
+
+def _set_cell(path, column, row, value, dtype=None) -> None:
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    table[column] = table[column].astype(dtype or object)
+    table.loc[row, column] = value
+    table.to_parquet(path) if path.suffix == ".parquet" else table.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("file, column, value, dtype, shown", [
+    ("metrics.parquet", "value", float("inf"), "float64", "'value': inf is not a finite number"),  # not np.float64(inf)
+    ("predictions.parquet", "score", float("nan"), "float64", "'score': nan is not a finite number"),
+    ("predictions.parquet", "timestamp", 10**17, "int64", "cannot parse 100000000000000000;"),  # not np.int64(...)
+])
+def test_values_in_messages_are_plain_not_numpy_reprs(bundle_dir, capsys, file, column, value, dtype, shown):
+    path = bundle_dir / file
+    if column == "timestamp":
+        table = pd.read_parquet(path)
+        table["timestamp"] = table["timestamp"].astype("int64") // 10**6   # epoch milliseconds, as int64
+        table.to_parquet(path)
+    _set_cell(path, column, 3, value, dtype)
+    expect_error(capsys, bundle_dir, file, "row 4", f"field '{column}'", shown)
+
+
+@pytest.mark.parametrize("file, column", [("kpis.csv", "value"), ("kpis.csv", "timestamp")])
+def test_a_very_long_value_is_cut_in_the_message(bundle_dir, capsys, file, column):
+    _set_cell(bundle_dir / file, column, 2, "x" * 5000)
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    line = out.err.splitlines()[0]
+    assert code == 2 and "row 3" in line and "'" + "x" * 56 + "..." in line and len(line) < 250, line
+
+
+def test_shown_values():
+    import numpy as np
+
+    from rca.errors import shown
+
+    assert [shown(v) for v in (np.float64("nan"), np.int64(3), np.float32(0.1), np.bool_(False), np.str_("US"),
+                               "US", 3, None)] == ["nan", "3", "0.1", "False", "'US'", "'US'", "3", "None"]
+    assert shown("é" * 500) == "'" + "é" * 56 + "..." and shown("x" * 58) == "'" + "x" * 58 + "'"

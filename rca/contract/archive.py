@@ -12,7 +12,7 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from rca.errors import ArchiveError
+from rca.errors import ArchiveError, shown
 
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 MAX_ARCHIVE_FILES = 10_000
@@ -27,9 +27,9 @@ def is_archive(path: Path) -> bool:
 def _safe_member_path(name: str, archive: str) -> PurePosixPath:
     member = PurePosixPath(name.replace("\\", "/"))
     if member.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise ArchiveError(f"member '{name}' has an absolute path; expected paths inside the bundle", file=archive)
+        raise ArchiveError(f"member {shown(name)} has an absolute path; expected paths inside the bundle", file=archive)
     if any(part == ".." for part in member.parts):
-        raise ArchiveError(f"member '{name}' points outside the bundle ('..')", file=archive)
+        raise ArchiveError(f"member {shown(name)} points outside the bundle ('..')", file=archive)
     return member
 
 
@@ -95,7 +95,7 @@ def _extract_tar(archive: Path, target: Path, budget: _Budget) -> None:
             if member.isdir():
                 continue
             if not member.isfile():
-                raise ArchiveError(f"member '{member.name}' is a link or special file; only regular files "
+                raise ArchiveError(f"member {shown(member.name)} is a link or special file; only regular files "
                                    "are accepted", file=archive.name)
             budget.add_file()
             src = tar.extractfile(member)
@@ -113,7 +113,7 @@ def _extract_zip(archive: Path, target: Path, budget: _Budget) -> None:
                 continue
             mode = (info.external_attr >> 16) & 0o170000
             if mode and mode != 0o100000:
-                raise ArchiveError(f"member '{info.filename}' is a link or special file; only regular files "
+                raise ArchiveError(f"member {shown(info.filename)} is a link or special file; only regular files "
                                    "are accepted", file=archive.name)
             budget.add_file()
             with zf.open(info) as src:

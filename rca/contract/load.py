@@ -34,7 +34,7 @@ from rca.contract.models import (
 )
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.contract.timestamps import COLUMN_RANGE, parse_timestamp_column
-from rca.errors import BundleError, BundleErrors
+from rca.errors import BundleError, BundleErrors, shown
 
 _HISTOGRAM = TypeAdapter(Annotated[NumericHistogram | CategoricalHistogram, Field(discriminator="type")])
 """One histogram line; ``type`` picks the model (a plain union validates a line against both, twice the work,
@@ -257,18 +257,18 @@ class _Loader:
                 continue
             first = training.get(hist.feature) or (serving.get(hist.feature) or [None])[0]
             if first is not None and first.type != hist.type:
-                errors.append(BundleError(f"feature '{hist.feature}' is {hist.type} here but {first.type} on an "
+                errors.append(BundleError(f"feature {shown(hist.feature)} is {hist.type} here but {first.type} on an "
                                           "earlier line; expected one type per feature", file=name, row=lineno,
                                           field="type"))
             elif hist.type == "numeric":
                 seen = edges.setdefault(hist.feature, (hist.edges, lineno))
                 if seen[0] != hist.edges:
-                    errors.append(BundleError(f"feature '{hist.feature}' has edges that differ from line "
+                    errors.append(BundleError(f"feature {shown(hist.feature)} has edges that differ from line "
                                               f"{seen[1]}; all histograms of a feature share edges", file=name,
                                               row=lineno, field="edges"))
             if hist.role == "training":
                 if hist.feature in training:
-                    errors.append(BundleError(f"second training histogram for '{hist.feature}'; expected one "
+                    errors.append(BundleError(f"second training histogram for {shown(hist.feature)}; expected one "
                                               "reference per feature", file=name, row=lineno, field="role"))
                 training[hist.feature] = hist
             else:
@@ -292,7 +292,7 @@ class _Loader:
         for lineno, obj in lines:
             event = _model(Event, obj, "events.jsonl", row=lineno)
             if ":" not in event.target:
-                self.fail(f"target '{event.target}' is not a node id; expected kind:name such as "
+                self.fail(f"target {shown(event.target)} is not a node id; expected kind:name such as "
                           "model:fraud-scorer@v43", file="events.jsonl", row=lineno, field="target")
             events.append(event)
         return sorted(events, key=lambda e: e.timestamp)
@@ -309,7 +309,7 @@ class _Loader:
         for i, edge in enumerate(declared.edges):
             for end in ("source", "target"):
                 if getattr(edge, end) not in graph:
-                    self.fail(f"edge {i} {end} '{getattr(edge, end)}' is not a declared node", file="graph.json",
+                    self.fail(f"edge {i} {end} {shown(getattr(edge, end))} is not a declared node", file="graph.json",
                               field=f"edges[{i}].{end}")
             graph.add_edge(edge.source, edge.target, **edge.model_dump(exclude={"source", "target"}))
         return graph
@@ -423,7 +423,7 @@ def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
 def _timestamps(frame: pd.DataFrame, name: str, column: str = "timestamp") -> pd.Series:
     parsed, bad = parse_timestamp_column(frame[column])
     if bad is not None:
-        raise BundleError(f"cannot parse {frame[column].iloc[bad]!r}; expected an RFC 3339 timestamp or "
+        raise BundleError(f"cannot parse {shown(frame[column].iloc[bad])}; expected an RFC 3339 timestamp or "
                           f"integer epoch milliseconds, from {COLUMN_RANGE}", file=name, row=bad + 1, field=column)
     return parsed
 
@@ -440,7 +440,7 @@ def _numbers(frame: pd.DataFrame, name: str, column: str, *, nullable: bool = Fa
     bad |= np.isinf(numeric.to_numpy())
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise BundleError(f"{values.iloc[pos]!r} is not a finite number", file=name, row=pos + 1, field=column)
+        raise BundleError(f"{shown(values.iloc[pos])} is not a finite number", file=name, row=pos + 1, field=column)
     return numeric
 
 
@@ -454,7 +454,7 @@ def _require_values(frame: pd.DataFrame, name: str, column: str) -> None:
             blank |= values.isin(blanks)
     if blank.any():
         pos = int(np.flatnonzero(blank.to_numpy())[0])
-        found = "empty" if pd.isna(values.iloc[pos]) else f"blank ({values.iloc[pos]!r})"
+        found = "empty" if pd.isna(values.iloc[pos]) else f"blank ({shown(values.iloc[pos])})"
         raise BundleError(f"{found}; expected a value in every row", file=name, row=pos + 1, field=column)
 
 
@@ -564,7 +564,7 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         bad = ~role.isin(["training", "serving"])
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise BundleError(f"{role.iloc[pos]!r}; expected 'training' or 'serving'", file=name, row=pos + 1,
+            raise BundleError(f"{shown(role.iloc[pos])}; expected 'training' or 'serving'", file=name, row=pos + 1,
                               field="role")
         out["role"] = role
     else:

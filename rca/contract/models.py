@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rca.contract.nodes import node_kind, node_name
 from rca.contract.timestamps import Timestamp
+from rca.errors import shown
 
 
 class _Open(BaseModel):
@@ -62,9 +63,9 @@ def cause_node_problem(node: str, kind: CauseKind) -> str | None:
     """
     expected = NODE_KIND_OF_CAUSE[kind]
     if ":" not in node or node_kind(node) != expected:
-        return f"'{node}' does not fit kind {kind.value}; expected a node '{expected}:<name>'"
+        return f"{shown(node)} does not fit kind {kind.value}; expected a node '{expected}:<name>'"
     if not node_name(node).strip():
-        return f"'{node}' has no name; expected a name after the colon ('{expected}:<name>')"
+        return f"{shown(node)} has no name; expected a name after the colon ('{expected}:<name>')"
     return None
 
 
@@ -102,7 +103,7 @@ class Incident(_Open):
     def _names_a_model(cls, model: str) -> str:
         # The contract's "model name": it is what model:<model>@<version> and labels:<model> nodes are built from.
         if not model.strip():
-            raise ValueError(f"{'empty' if not model else f'blank ({model!r})'}; expected the name of the model")
+            raise ValueError(f"{'empty' if not model else f'blank ({shown(model)})'}; expected the name of the model")
         return model
 
 

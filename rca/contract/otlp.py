@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.json as paj
 
 from rca.contract import bundle as B
-from rca.errors import BundleError
+from rca.errors import BundleError, shown
 
 ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 """``status.code`` values of a failed span (OTLP/JSON writes enums as integers or as their names)."""
@@ -88,9 +88,9 @@ def _nanos(span: dict, field: str) -> int:
     try:
         nanos = int(value)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(field, f"got {value!r}") from None
+        raise ValueError(field, f"got {shown(value)}") from None
     if isinstance(value, bool) or not 0 <= nanos <= _NANOS_MAX:
-        raise ValueError(field, f"got {value!r}")
+        raise ValueError(field, f"got {shown(value)}")
     return nanos
 
 
@@ -131,12 +131,12 @@ def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.D
                         raise BundleError(f"span times must be integer nanoseconds from 0 to {_NANOS_MAX}; "
                                           f"{exc.args[1]}", file=name, row=lineno, field=exc.args[0]) from exc
                     if end < start:
-                        raise BundleError(f"span {span_id} ends before it starts", file=name, row=lineno,
+                        raise BundleError(f"span {shown(span_id)} ends before it starts", file=name, row=lineno,
                                           field="endTimeUnixNano")
                     status = span.get("status") or {}
                     if not isinstance(status, dict):
-                        raise BundleError(f"span {span_id}: 'status' is {type(status).__name__}; expected an object "
-                                          "with 'code'", file=name, row=lineno, field="status")
+                        raise BundleError(f"span {shown(span_id)}: 'status' is {type(status).__name__}; expected an "
+                                          "object with 'code'", file=name, row=lineno, field="status")
                     columns["service"].append(service)
                     columns["operation"].append(span.get("name", ""))
                     columns["trace_id"].append(trace_id)

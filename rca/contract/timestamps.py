@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BeforeValidator, PlainSerializer
 
+from rca.errors import shown
+
 _MS_MIN = -62135596800000  # 0001-01-01
 _MS_MAX = 253402300799999  # 9999-12-31
 
@@ -35,7 +37,7 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, bool):
-        raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {value!r}")
+        raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {shown(value)}")
     if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):
         ms = int(value)
         if not _MS_MIN <= ms <= _MS_MAX:
@@ -55,9 +57,9 @@ def _parse_text(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"expected an RFC 3339 timestamp or epoch milliseconds, got {value!r}") from None
+        raise ValueError(f"expected an RFC 3339 timestamp or epoch milliseconds, got {shown(value)}") from None
     if "T" not in text.upper() and " " not in text:
-        raise ValueError(f"expected a date and a time, got {value!r}")
+        raise ValueError(f"expected a date and a time, got {shown(value)}")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
