@@ -58,6 +58,32 @@ def analyze(bundle: BundleArg,
         typer.echo(render_table(answer, families=loaded.families()))
 
 
+@app.command()
+def why(bundle: BundleArg,
+        node: Annotated[str, typer.Argument(help="the node asked about, e.g. service:db")],
+        kind: Annotated[str | None, typer.Option(help="its cause kind (default: its highest-ranked one)")] = None,
+        versus: Annotated[str | None, typer.Option(help="the node to compare with (default: the first-ranked "
+                                                        "one, or the second when NODE is first)")] = None,
+        versus_kind: Annotated[str | None, typer.Option(help="that node's cause kind")] = None,
+        features: Annotated[int, typer.Option(min=1, max=50, help="how many features to name")] = 8,
+        format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table) -> None:
+    """Why NODE ranks where it does: the features that split its score from another hypothesis' score."""
+    import json
+
+    from rca.contract import load_bundle
+    from rca.generators import generate_candidates
+    from rca.ranking.why import contrast, contrast_dict, render_contrast
+    from rca.service import get_ranker
+
+    loaded = load_bundle(bundle)
+    c = contrast(loaded, generate_candidates(loaded), get_ranker(), node=node, kind=kind, versus=versus,
+                 versus_kind=versus_kind, shown=features)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(contrast_dict(c), indent=2))
+    else:
+        typer.echo(render_contrast(c))
+
+
 UNCOMPARED_NAMED = 4
 """How many services without a baseline the table names before it says "and N more"."""
 
