@@ -76,6 +76,24 @@ def test_file_that_is_not_utf8(bundle_dir, capsys):
     expect_error(capsys, bundle_dir, "events.jsonl", "line 1", "not UTF-8")
 
 
+def test_a_csv_row_longer_than_its_header_is_named(bundle_dir, capsys):
+    lines = (bundle_dir / "kpis.csv").read_text().splitlines()
+    every = [lines[0]] + [line + ",extra" for line in lines[1:]]   # pandas took the extra fields for an index
+    (bundle_dir / "kpis.csv").write_text("\n".join(every) + "\n")
+    width = lines[0].count(",") + 1
+    expect_error(capsys, bundle_dir, "kpis.csv, row 1:", f"{width + 1} fields where the header has {width}")
+    one = lines[:4] + [lines[4] + ",extra"] + lines[5:]                # pandas said "line 5" (the file's line)
+    (bundle_dir / "kpis.csv").write_text("\n".join(one) + "\n")
+    expect_error(capsys, bundle_dir, "kpis.csv, row 4:", f"{width + 1} fields where the header has {width}")
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(bundle_dir, capsys):
+    lines = (bundle_dir / "kpis.csv").read_text().splitlines()
+    last = lines[0].split(",")[-1]
+    (bundle_dir / "kpis.csv").write_text("\n".join([f"{lines[0]},{last}"] + [f"{line},1" for line in lines[1:]]))
+    expect_error(capsys, bundle_dir, "kpis.csv", f"field '{last}'", f"column '{last}' appears more than once")
+
+
 def test_csv_not_utf8_names_the_data_row_like_every_other_table_message(bundle_dir, capsys):
     frame = pd.read_csv(bundle_dir / "kpis.csv")
     frame["name"] = frame["name"].astype(object)

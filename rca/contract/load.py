@@ -6,11 +6,13 @@ find (a problem in one file does not hide those in the others).
 
 from __future__ import annotations
 
+import csv
 import functools
 import io
 import json
 import math
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -370,10 +372,19 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise BundleError("empty file", file=name)
     if path.suffix == ".csv":
         text = _read_text(path, name)
+        header = next(csv.reader(io.StringIO(text)), [])
+        twice = [c for i, c in enumerate(header) if c in header[:i]]
+        if twice:  # pandas would rename the second one ("score.1") and read it as another column
+            raise BundleError(f"column {shown(twice[0])} appears more than once in the header; expected one column "
+                              "per name", file=name, field=twice[0])
         try:
-            frame = pd.read_csv(io.StringIO(text), low_memory=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            raise BundleError(f"not a readable CSV table ({str(exc).strip()})", file=name) from exc
+            with warnings.catch_warnings():
+                # every row longer than the header: pandas would read the extra leading fields as an index
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(io.StringIO(text), low_memory=False, index_col=False)
+        except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError) as exc:
+            raise _csv_shape_error(text, len(header), name) or BundleError(
+                f"not a readable CSV table ({str(exc).strip()})", file=name) from exc
     else:
         try:
             frame = pd.read_parquet(path)
@@ -382,6 +393,22 @@ def _read_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise BundleError("empty table; expected at least one row", file=name)
     return frame
+
+
+def _csv_shape_error(text: str, width: int, name: str) -> BundleError | None:
+    """The first data row with more fields than the header's ``width`` (rows numbered as pandas reads them,
+    blank lines skipped), or None when there is none."""
+    rows = csv.reader(io.StringIO(text))
+    next(rows, None)
+    number = 0
+    for fields in rows:
+        if not fields:
+            continue
+        number += 1
+        if len(fields) > width:
+            return BundleError(f"{len(fields)} fields where the header has {width}; expected one value per column",
+                               file=name, row=number)
+    return None
 
 
 def _model(model, data: Any, name: str, *, row: int | None = None):
