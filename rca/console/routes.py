@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,6 +30,9 @@ from rca.console import charts, evidence
 from rca.console.pages import BundleCache, ChartRef, available_charts, incident_view, kpi_onset
 from rca.contract.models import CauseKind
 from rca.errors import ConflictError, InputError, NotFoundError, RcaError
+from rca.generators import generate_candidates
+from rca.ranking.why import contrast
+from rca import service
 from rca.service import ReviewIn, record_review
 from rca.store import queries
 from rca.store.keys import Caller
@@ -168,6 +172,27 @@ async def post_review(incident_id: str, request: Request, session: SessionDep, s
         return _page(request, "error.html", 404, user=user, csrf=csrf_token(key), message=str(exc))
     verdict = ReviewVerdict(review.verdict).value
     return RedirectResponse(f"/incidents/{quote(incident_id, safe='')}?done={verdict}", status_code=303)
+
+
+@router.get("/incidents/{incident_id}/why", response_class=HTMLResponse)
+def why_page(incident_id: str, request: Request, session: SessionDep, settings: SettingsDep,
+             node: str = "", kind: str | None = None) -> HTMLResponse:
+    """Why ``node`` ranks where it does: its score gap with the first-ranked cause (the second when it is
+    first), split into feature parts by the ranker in use (`rca.ranking.why`)."""
+    user, key = _user(request, session)
+    common = {"user": user, "csrf": csrf_token(key)}
+    try:
+        view = incident_view(session, incident_id=incident_id)
+        bundle = _cache(request).get(view.record, settings=settings)
+        ranker = service.get_ranker(settings)   # looked up on the module: tests swap it there
+        found = contrast(bundle, generate_candidates(bundle), ranker, node=node.strip(), kind=kind or None)
+    except NotFoundError as exc:
+        return _page(request, "error.html", 404, **common, message=str(exc))
+    except RcaError as exc:   # no hypothesis names the node, a ranker without feature parts, an unreadable bundle
+        return _page(request, "error.html", 422, **common, message=f"Cannot say why {node or 'it'} ranks there: {exc}")
+    largest = max([abs(p.contribution) for p in found.parts] + [1e-9])
+    return _page(request, "why.html", **common, record=view.record, c=found, ranker=ranker.name, largest=largest,
+                 ratio=math.exp(found.gap / found.temperature) if found.temperature > 0 else math.nan)
 
 
 @router.get("/incidents/{incident_id}/charts/{name}.svg")

@@ -4,11 +4,12 @@ form token, readable errors instead of 500s, charts behind the cookie."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from rca.console.routes import COOKIE
-from tests.service.bundles import bundle_dir, inline
+from tests.service.bundles import bundle_dir, inline, tar_gz
 
 
 def _key(headers: dict) -> str:
@@ -127,3 +128,31 @@ def test_the_incident_page_shows_the_signals_the_bundle_had_and_lacked(client, k
     assert '<span class="family absent" title="not sent: causes only metrics would show' in line
     assert '<span class="family absent" title="not sent: causes only feature samples would show' in line
     assert '<span class="family present">kpis</span>' in line
+
+
+def test_the_why_page_splits_a_causes_score_gap_or_says_why_it_cannot(client, keys, monkeypatch):
+    from rca.contract import load_bundle
+    from rca.ranking.registry import packaged_champion
+    from rca.service import analyze
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "feature-store-outage"
+    r = client.post("/v1/incidents", content=tar_gz(example),
+                    headers={**keys["trigger"], "Content-Type": "application/gzip"})
+    assert r.status_code == 201, r.text
+    incident = r.json()["id"]
+    _signin(client, keys)
+    page = client.get(f"/incidents/{incident}").text
+    assert f'href="/incidents/{incident}/why?node=service%3Aapi&amp;kind=dependency_latency"' in page
+    r = client.get(f"/incidents/{incident}/why", params={"node": "service:api"})    # the stub ranker: no parts
+    assert r.status_code == 422 and "does not split its scores into feature contributions" in r.text
+    champion = packaged_champion()
+    monkeypatch.setattr("rca.service.get_ranker", lambda settings=None: champion)
+    third = analyze(load_bundle(example), ranker=champion).causes[2]
+    r = client.get(f"/incidents/{incident}/why", params={"node": third.node, "kind": third.kind.value})
+    assert r.status_code == 200, r.text
+    title = r.text.split("<h1>")[1].split("</h1>")[0]
+    assert third.node in title and "ranks #3" in title and "below" in title and "(#1)" in title
+    assert r.text.count('<span class="part"') == 8 and 'id="other-ranker"' in r.text   # stored by the stub
+    r = client.get(f"/incidents/{incident}/why", params={"node": "service:nowhere"})
+    assert r.status_code == 422 and "no hypothesis names service:nowhere" in r.text
+    assert client.get("/incidents/inc-none/why", params={"node": "service:api"}).status_code == 404
