@@ -241,6 +241,20 @@ def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
                                        ranker=answer.ranker, top_confidence=top, entropy=entropy)
 
 
+def why_incident(session: Session, *, incident_id: str, settings: Settings, node: str, kind: str | None = None,
+                 versus: str | None = None, versus_kind: str | None = None, shown: int | None = None,
+                 bundle: Bundle | None = None):
+    """Why ``node`` ranks where it does in a stored incident: `rca.ranking.why.contrast` of its stored bundle
+    (or ``bundle``, the caller's cached copy of it) with the ranker in use, which may not be the one whose answer
+    is stored (`IncidentRecord.ranker` says which was)."""
+    from rca.ranking.why import SHOWN_FEATURES, contrast
+
+    record = queries.get_incident(session, incident_id=incident_id)
+    bundle = bundle or stored_bundle(record, settings=settings)
+    return contrast(bundle, generate_candidates(bundle), get_ranker(settings), node=node.strip(), kind=kind,
+                    versus=versus, versus_kind=versus_kind, shown=SHOWN_FEATURES if shown is None else shown)
+
+
 def rendered_answer(stored: dict) -> str:
     """A stored answer as the API shows it: read back through the contract's `Answer`, every field
     written (nulls too). Rendered once when the answer is stored (``IncidentRecord.answer_json``)."""

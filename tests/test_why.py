@@ -73,7 +73,7 @@ def test_what_cannot_be_explained_says_why(ranked, bundle_dir):
 
 def test_an_absent_feature_value_is_null_in_json():
     place = Placed("service:a", "dependency_latency", 1, 0.9, 2.0)
-    c = Contrast(place, place, 1.0, [Part("metric.latency_z", math.nan, 3.0, 0.5)], rest=0.0)
+    c = Contrast("lgbm-test", place, place, 1.0, [Part("metric.latency_z", math.nan, 3.0, 0.5)], rest=0.0)
     assert contrast_dict(c)["parts"] == [{"feature": "metric.latency_z", "value": None, "other_value": 3.0,
                                           "contribution": 0.5}]
 
@@ -86,6 +86,6 @@ def test_the_command_prints_the_gap_as_a_table_or_json(capsys):
     assert lines[-1].startswith("(the other features)") and len(lines) == 4 + 3 + 1
     code, out = run_cli(capsys, "why", str(EXAMPLE), "model:credit-risk@v41", "--format", "json")
     data = json.loads(out.out, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
-    assert set(data) == {"asked", "other", "gap", "temperature", "parts", "rest"} and len(data["parts"]) == 8
+    assert set(data) == {"ranker", "asked", "other", "gap", "temperature", "parts", "rest"} and len(data["parts"]) == 8
     code, out = run_cli(capsys, "why", str(EXAMPLE), "service:nowhere")
     assert code == 2 and out.err.startswith("error: field 'node': no hypothesis names service:nowhere")

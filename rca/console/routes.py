@@ -30,10 +30,7 @@ from rca.console import charts, evidence
 from rca.console.pages import BundleCache, ChartRef, available_charts, incident_view, kpi_onset
 from rca.contract.models import CauseKind
 from rca.errors import ConflictError, InputError, NotFoundError, RcaError
-from rca.generators import generate_candidates
-from rca.ranking.why import contrast
-from rca import service
-from rca.service import ReviewIn, record_review
+from rca.service import ReviewIn, record_review, why_incident
 from rca.store import queries
 from rca.store.keys import Caller
 from rca.store.models import ReviewVerdict, Role
@@ -184,14 +181,14 @@ def why_page(incident_id: str, request: Request, session: SessionDep, settings: 
     try:
         view = incident_view(session, incident_id=incident_id)
         bundle = _cache(request).get(view.record, settings=settings)
-        ranker = service.get_ranker(settings)   # looked up on the module: tests swap it there
-        found = contrast(bundle, generate_candidates(bundle), ranker, node=node.strip(), kind=kind or None)
+        found = why_incident(session, incident_id=incident_id, settings=settings, node=node, kind=kind or None,
+                             bundle=bundle)
     except NotFoundError as exc:
         return _page(request, "error.html", 404, **common, message=str(exc))
     except RcaError as exc:   # no hypothesis names the node, a ranker without feature parts, an unreadable bundle
         return _page(request, "error.html", 422, **common, message=f"Cannot say why {node or 'it'} ranks there: {exc}")
     largest = max([abs(p.contribution) for p in found.parts] + [1e-9])
-    return _page(request, "why.html", **common, record=view.record, c=found, ranker=ranker.name, largest=largest,
+    return _page(request, "why.html", **common, record=view.record, c=found, largest=largest,
                  ratio=math.exp(found.gap / found.temperature) if found.temperature > 0 else math.nan)
 
 

@@ -50,6 +50,7 @@ class Part:
 
 @dataclass(frozen=True)
 class Contrast:
+    ranker: str           # the name of the ranker whose scores these are
     asked: Placed
     other: Placed
     temperature: float
@@ -122,7 +123,7 @@ def contrast(bundle: Bundle, candidates: Candidates, ranker, *, node: str, kind:
         h = it.hypotheses[i]
         return Placed(h.node, str(h.kind), rank_of[i], float(confidences[i]), float(scores[i]))
 
-    return Contrast(placed(asked), placed(other), float(ranker.calibration.temperature), parts,
+    return Contrast(ranker.name, placed(asked), placed(other), float(ranker.calibration.temperature), parts,
                     rest=float(diff.sum() - sum(p.contribution for p in parts)))
 
 
@@ -132,8 +133,8 @@ def contrast_dict(c: Contrast) -> dict:
         return None if isinstance(v, float) and math.isnan(v) else v
 
     parts = [{k: plain(v) for k, v in asdict(p).items()} for p in c.parts]
-    return {"asked": asdict(c.asked), "other": asdict(c.other), "gap": c.gap, "temperature": c.temperature,
-            "parts": parts, "rest": c.rest}
+    return {"ranker": c.ranker, "asked": asdict(c.asked), "other": asdict(c.other), "gap": c.gap,
+            "temperature": c.temperature, "parts": parts, "rest": c.rest}
 
 
 def render_contrast(c: Contrast) -> str:

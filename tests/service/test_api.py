@@ -336,3 +336,33 @@ def test_a_named_cause_needs_a_name_after_the_colon(client, keys, tmp_path, node
     error = r.json()["error"]
     assert error["field"] == "node" and "expected a name after the colon" in error["message"]
     assert client.get("/v1/incidents/inc-noname/reviews", headers=keys["reviewer"]).json() == []
+
+
+def test_why_splits_a_nodes_score_gap_or_says_why_it_cannot(client, keys, monkeypatch):
+    from rca.contract import load_bundle
+    from rca.ranking.registry import packaged_champion
+    from rca.service import analyze
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "feature-store-outage"
+    r = client.post("/v1/incidents", content=tar_gz(example),
+                    headers={**keys["trigger"], "Content-Type": "application/gzip"})
+    assert r.status_code == 201, r.text
+    url = f"/v1/incidents/{r.json()['id']}/why"
+    stub = client.get(url, params={"node": "service:api"}, headers=keys["trigger"])
+    assert stub.status_code == 422 and stub.json()["error"]["field"] == "ranker"
+    champion = packaged_champion()
+    monkeypatch.setattr("rca.service.get_ranker", lambda settings=None: champion)
+    second = analyze(load_bundle(example), ranker=champion).causes[1]
+    r = client.get(url, params={"node": second.node, "kind": second.kind.value, "features": 3},
+                   headers=keys["reviewer"])
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["ranker"] == champion.name and out["asked"]["rank"] == 2 and out["other"]["rank"] == 1
+    assert len(out["parts"]) == 3
+    assert sum(p["contribution"] for p in out["parts"]) + out["rest"] == pytest.approx(out["gap"], abs=1e-6)
+    missing = client.get(url, params={"node": "service:nowhere"}, headers=keys["reviewer"])
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "node"
+    assert client.get(url, params={"node": second.node, "kind": "nonsense"},
+                      headers=keys["reviewer"]).status_code == 422
+    assert client.get("/v1/incidents/inc-none/why", params={"node": "service:api"},
+                      headers=keys["reviewer"]).status_code == 404
