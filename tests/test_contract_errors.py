@@ -124,6 +124,19 @@ def test_current_window_ends_before_it_starts(bundle_dir, capsys):
     expect_error(capsys, bundle_dir, "incident.json", "field 'current'", "must be after start")
 
 
+def test_overlapping_windows_are_refused_and_adjacent_ones_are_not(bundle_dir, capsys):
+    incident = json.loads((bundle_dir / "incident.json").read_text())
+    current = incident["current"]
+    incident["baseline"] = {"start": "2026-11-19T00:00:00Z", "end": current["start"]}          # adjacent: fine
+    (bundle_dir / "incident.json").write_text(json.dumps(incident))
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code in (0, None), out.err
+    incident["baseline"] = {"start": "2026-11-19T00:00:00Z", "end": current["end"]}   # holds the whole incident
+    (bundle_dir / "incident.json").write_text(json.dumps(incident))
+    expect_error(capsys, bundle_dir, "incident.json", "the baseline window overlaps the current one from "
+                 f"{current['start'].replace('Z', '+00:00')} to {current['end'].replace('Z', '+00:00')}")
+
+
 def test_validate_reports_every_problem(bundle_dir, capsys):
     (bundle_dir / "kpis.csv").write_text("timestamp,name\n1,a\n")
     (bundle_dir / "events.jsonl").write_text('{"timestamp": "soon", "kind": "x", "target": "model:m@v"}\n')

@@ -106,6 +106,16 @@ class Incident(_Open):
             raise ValueError(f"{'empty' if not model else f'blank ({shown(model)})'}; expected the name of the model")
         return model
 
+    @model_validator(mode="after")
+    def _windows_apart(self) -> Incident:
+        # A time in both windows would be compared with itself: the change is muted or gone, without a word.
+        b, c = self.baseline, self.current
+        if b.start < c.end and c.start < b.end:
+            raise ValueError(f"the baseline window overlaps the current one from {max(b.start, c.start).isoformat()}"
+                             f" to {min(b.end, c.end).isoformat()}; expected windows that do not overlap (a baseline "
+                             "before the incident, or another period)")
+        return self
+
 
 class _HistogramBase(_Open):
     feature: str = Field(min_length=1)

@@ -45,9 +45,9 @@ JUST_BEFORE, ANOTHER_PERIOD = "just before", "another period"
 
 def baseline_layout(incident: Incident) -> str:
     """How the baseline lies against the current window: `JUST_BEFORE` when it ends before the current window
-    starts (or overlaps its start) by no more than the longer of the two windows, else `ANOTHER_PERIOD` (further
-    back, or after it: another run, the same hours last week). A comparison with another period brings that
-    period's own differences.
+    starts by no more than the longer of the two windows, else `ANOTHER_PERIOD` (further back, or after it:
+    another run, the same hours last week). A comparison with another period brings that period's own
+    differences. (The windows never overlap: `rca.contract.models.Incident` refuses that.)
 
     >>> from rca.contract.models import Window
     >>> w = lambda a, b: Window(start=f"2026-01-0{a}T00:00:00Z", end=f"2026-01-0{b}T00:00:00Z")
