@@ -448,6 +448,12 @@ def _evidence(s: SeriesScore) -> Evidence:
                               else "its one baseline point"))
 
 
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``... ``11th``, ``21st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _which_point(s: SeriesScore) -> str:
     """Which current point the evidence's ``current`` is, e.g. ``its highest of 3 current points (median
     0.011)``: the z is that point's, so that is the value a reviewer checks, not the window's median.
@@ -463,6 +469,5 @@ def _which_point(s: SeriesScore) -> str:
     side = "highest" if sign > 0 or (sign == 0 and s.held >= s.baseline) else "lowest"
     if k == 1:
         return f"its {side} of {s.n_current} current points (median {s.current:.3g})"
-    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
-    return (f"its {k}{suffix} {side} of {s.n_current} current points ({SUSTAINED_SHARE:.0%} of them reach it; "
+    return (f"its {ordinal(k)} {side} of {s.n_current} current points ({SUSTAINED_SHARE:.0%} of them reach it; "
             f"median {s.current:.3g})")

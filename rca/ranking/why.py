@@ -20,7 +20,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.nodes import node_name
 from rca.errors import InputError
 from rca.generators.base import Candidates
-from rca.generators.metrics import uncompared_services
+from rca.generators.metrics import ordinal, uncompared_services
 from rca.ranking.features import feature_matrix, incident_table
 
 SHOWN_FEATURES = 8
@@ -142,7 +142,7 @@ def render_contrast(c: Contrast) -> str:
     a, o = c.asked, c.other
     where = "above" if a.rank < o.rank else "below"
     ratio = math.exp(c.gap / c.temperature) if c.temperature > 0 else math.nan
-    lines = [f"{a.node} ({a.kind}) ranks {_ordinal(a.rank)}, {where} {o.node} ({o.kind}, {_ordinal(o.rank)})",
+    lines = [f"{a.node} ({a.kind}) ranks {ordinal(a.rank)}, {where} {o.node} ({o.kind}, {ordinal(o.rank)})",
              f"confidence {_confidence(a.confidence)} vs {_confidence(o.confidence)}: score gap {c.gap:+.3f} "
              f"(confidence ratio exp(gap / {c.temperature:.3g}) = {ratio:.3g})",
              "",
@@ -159,8 +159,3 @@ def _confidence(p: float) -> str:
 
 def _value(v: float) -> str:
     return "absent" if math.isnan(v) else f"{v:.4g}"
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
