@@ -166,7 +166,7 @@ def check_storable(incident, sha: str) -> None:
         raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
                           "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
     model = incident.model
-    if not 1 <= len(model) <= MODEL_MAX or "\x00" in model:
+    if len(model) > MODEL_MAX or "\x00" in model:   # an empty or blank one never loads (`Incident`)
         raise BundleError(f"'{model[:60]}' ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
                           "characters without NUL (U+0000)", file="incident.json", field="model")
 
@@ -245,12 +245,12 @@ def why_incident(session: Session, *, incident_id: str, settings: Settings, node
                  versus: str | None = None, versus_kind: str | None = None, shown: int | None = None,
                  bundle: Bundle | None = None):
     """Why ``node`` ranks where it does in a stored incident: `rca.ranking.why.contrast` of its stored bundle
-    (or ``bundle``, the caller's cached copy of it) with the ranker in use, which may not be the one whose answer
-    is stored (`IncidentRecord.ranker` says which was)."""
+    (or ``bundle``, the caller's cached copy of it: the incident is then not read again) with the ranker in use,
+    which may not be the one whose answer is stored (`IncidentRecord.ranker` says which was)."""
     from rca.ranking.why import SHOWN_FEATURES, contrast
 
-    record = queries.get_incident(session, incident_id=incident_id)
-    bundle = bundle or stored_bundle(record, settings=settings)
+    if bundle is None:
+        bundle = stored_bundle(queries.get_incident(session, incident_id=incident_id), settings=settings)
     return contrast(bundle, generate_candidates(bundle), get_ranker(settings), node=node.strip(), kind=kind,
                     versus=versus, versus_kind=versus_kind, shown=SHOWN_FEATURES if shown is None else shown)
 

@@ -133,8 +133,7 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
         except RcaError as exc:
             chart_error = f"the stored bundle could not be read for charts: {exc}"
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
-                 chart_error=chart_error, error=error, form=form or {},
-                 kinds=[k.value for k in CauseKind],
+                 chart_error=chart_error, error=error, form=form or {}, kinds=[k.value for k in CauseKind],
                  done=request.query_params.get("done"), quote=quote)
 
 
