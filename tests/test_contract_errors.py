@@ -307,3 +307,42 @@ def test_an_incident_without_a_model_name(bundle_dir, capsys, model, found):
     expect_error(capsys, bundle_dir, "incident.json", "field 'model'", f"{found}; expected the name of the model")
     code, out = run_cli(capsys, "validate", str(bundle_dir))
     assert code == 2 and "incident.json, field 'model'" in out.err
+
+
+def _edit_json(path, edit):
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+
+
+def _event_target(target):
+    def edit(bundle):
+        lines = (bundle / "events.jsonl").read_text().splitlines()
+        (bundle / "events.jsonl").write_text(json.dumps({**json.loads(lines[0]), "target": target}) + "\n")
+    return edit
+
+
+def _symptom(node):
+    return lambda bundle: _edit_json(bundle / "incident.json",
+                                     lambda inc: {**inc, "symptom": {"node": node, "direction": "down"}})
+
+
+def _graph_node(node):
+    return lambda bundle: _edit_json(bundle / "graph.json",
+                                     lambda g: {**g, "nodes": [*g["nodes"], {"id": node, "kind": "service"}]})
+
+
+@pytest.mark.parametrize("edit, where, found", [
+    (_event_target("payments-db"), ("events.jsonl", "line 1", "field 'target'"),
+     "'payments-db' is not a node id; expected kind:name such as model:fraud-scorer@v43"),
+    (_event_target("service: "), ("events.jsonl", "line 1", "field 'target'"),
+     "'service: ' has no name; expected a name after the colon (service:<name>)"),
+    (_symptom("approval_rate"), ("incident.json", "field 'symptom.node'"),
+     "'approval_rate' is not a node id; expected kind:name such as kpi:approval_rate"),
+    (_symptom(":approval_rate"), ("incident.json", "field 'symptom.node'"), "is not a node id"),
+    (_symptom("kpi:"), ("incident.json", "field 'symptom.node'"), "has no name"),
+    (_graph_node("checkout"), ("graph.json", "field 'nodes.2.id'"),
+     "'checkout' is not a node id; expected kind:name such as feature:amount"),
+])
+def test_node_ids_in_events_symptom_and_graph_are_kind_colon_name(bundle_dir, capsys, edit, where, found):
+    # A bare name would become a node joined to nothing: the event, symptom or lineage silently ignored.
+    edit(bundle_dir)
+    expect_error(capsys, bundle_dir, *where, found)

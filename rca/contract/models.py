@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rca.contract.nodes import node_kind, node_name
+from rca.contract.nodes import node_id_problem, node_kind
 from rca.contract.timestamps import Timestamp
 from rca.errors import shown
 
@@ -64,9 +64,7 @@ def cause_node_problem(node: str, kind: CauseKind) -> str | None:
     expected = NODE_KIND_OF_CAUSE[kind]
     if ":" not in node or node_kind(node) != expected:
         return f"{shown(node)} does not fit kind {kind.value}; expected a node '{expected}:<name>'"
-    if not node_name(node).strip():
-        return f"{shown(node)} has no name; expected a name after the colon ('{expected}:<name>')"
-    return None
+    return node_id_problem(node)
 
 
 class Window(_Open):
@@ -83,9 +81,25 @@ class Window(_Open):
         return self.start <= when < self.end
 
 
+NODE_ID_PATTERN = r"^[^:]*[^:\s][^:]*:.*\S"
+"""`node_id_problem`'s rule as a JSON Schema pattern: a non-blank kind, a colon, a non-blank name."""
+_NODE_ID = {"pattern": NODE_ID_PATTERN}
+
+
+def _node_id(node: str, example: str) -> str:
+    if problem := node_id_problem(node, example=example):
+        raise ValueError(problem)
+    return node
+
+
 class Symptom(_Open):
-    node: str
+    node: str = Field(json_schema_extra=_NODE_ID)
     direction: Literal["up", "down", "any"] = "any"
+
+    @field_validator("node")
+    @classmethod
+    def _is_node_id(cls, node: str) -> str:
+        return _node_id(node, "kpi:approval_rate")
 
 
 class Incident(_Open):
@@ -196,16 +210,26 @@ class Event(_Open):
 
     timestamp: Timestamp
     kind: str = Field(min_length=1)
-    target: str = Field(min_length=1)
+    target: str = Field(json_schema_extra=_NODE_ID)
     description: str = ""
 
     KNOWN_KINDS: ClassVar[frozenset[str]] = frozenset({"model_deploy", "pipeline_deploy", "config_change",
                                                        "schema_change", "infra_change", "data_backfill"})
 
+    @field_validator("target")
+    @classmethod
+    def _is_node_id(cls, target: str) -> str:
+        return _node_id(target, "model:fraud-scorer@v43")
+
 
 class GraphNode(_Open):
-    id: str = Field(min_length=1)
+    id: str = Field(json_schema_extra=_NODE_ID)
     kind: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _is_node_id(cls, node: str) -> str:
+        return _node_id(node, "feature:amount")
 
 
 class GraphLink(_Open):

@@ -44,6 +44,8 @@ def cases(tmp_path):
     bad_hist["histograms"][1]["counts"] = [1, 2]
     bad_id = json.loads(json.dumps(good))
     bad_id["incident"]["id"] = "../../etc"
+    bare_symptom = json.loads(json.dumps(good))
+    bare_symptom["incident"]["symptom"] = {"node": "approval_rate", "direction": "down"}
     archive = tar_gz(bundle_dir(tmp_path / "a", incident_id="inc-y"))
     J = "application/json"
     return [
@@ -57,6 +59,7 @@ def cases(tmp_path):
         ("window end before start", J, json.dumps(bad_window).encode(), 422, "current"),
         ("bad histogram row", J, json.dumps(bad_hist).encode(), 422, None),
         ("unsafe incident id", J, json.dumps(bad_id).encode(), 422, "id"),
+        ("symptom not a node id", J, json.dumps(bare_symptom).encode(), 422, "symptom.node"),
         ("empty body", J, b"", 422, "body"),
         ("wrong content type", "text/plain", b"hello", 415, "Content-Type"),
         ("no content type", None, b"hello", 415, "Content-Type"),
