@@ -72,14 +72,14 @@ def why(bundle: BundleArg,
 
     from rca.contract import load_bundle
     from rca.generators import generate_candidates
-    from rca.ranking.why import contrast, contrast_dict, render_contrast
+    from rca.ranking.why import contrast, render_contrast
     from rca.service import get_ranker
 
     loaded = load_bundle(bundle)
     c = contrast(loaded, generate_candidates(loaded), get_ranker(), node=node, kind=kind, versus=versus,
                  versus_kind=versus_kind, shown=features)
     if format is OutputFormat.json:
-        typer.echo(json.dumps(contrast_dict(c), indent=2))
+        typer.echo(c.model_dump_json(indent=2))
     else:
         typer.echo(render_contrast(c))
 

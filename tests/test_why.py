@@ -14,7 +14,7 @@ from rca.errors import InputError
 from rca.generators import generate_candidates
 from rca.ranking.heuristic import HeuristicRanker
 from rca.ranking.registry import packaged_champion
-from rca.ranking.why import Contrast, Part, Placed, contrast, contrast_dict
+from rca.ranking.why import Contrast, Part, Placed, contrast, render_contrast
 from rca.service import analyze
 from tests.test_contract_errors import run_cli
 
@@ -72,10 +72,12 @@ def test_what_cannot_be_explained_says_why(ranked, bundle_dir):
 
 
 def test_an_absent_feature_value_is_null_in_json():
-    place = Placed("service:a", "dependency_latency", 1, 0.9, 2.0)
-    c = Contrast("lgbm-test", place, place, 1.0, [Part("metric.latency_z", math.nan, 3.0, 0.5)], rest=0.0)
-    assert contrast_dict(c)["parts"] == [{"feature": "metric.latency_z", "value": None, "other_value": 3.0,
-                                          "contribution": 0.5}]
+    place = Placed(node="service:a", kind="dependency_latency", rank=1, confidence=0.9, score=2.0)
+    c = Contrast(ranker="lgbm-test", asked=place, other=place, temperature=1.0, rest=0.0,
+                 parts=[Part(feature="metric.latency_z", value=None, other_value=3.0, contribution=0.5)])
+    assert json.loads(c.model_dump_json())["parts"] == [{"feature": "metric.latency_z", "value": None,
+                                                        "other_value": 3.0, "contribution": 0.5}]
+    assert render_contrast(c).splitlines()[4].split()[-2:] == ["absent", "3"]
 
 
 def test_the_command_prints_the_gap_as_a_table_or_json(capsys):

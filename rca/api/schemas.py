@@ -42,35 +42,6 @@ class RankerChangeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=REASON_MAX)
 
 
-class PlacedOut(BaseModel):
-    node: str
-    kind: str
-    rank: int = Field(description="among every hypothesis of the incident, 1-based")
-    confidence: float
-    score: float = Field(description="the ranker's raw score")
-
-
-class PartOut(BaseModel):
-    feature: str
-    value: float | None = Field(description="on the hypothesis asked about (null: absent)")
-    other_value: float | None = Field(description="on the one it is compared with (null: absent)")
-    contribution: float = Field(description="to the score gap; positive raises the hypothesis asked about")
-
-
-class WhyOut(BaseModel):
-    """Why a hypothesis ranks where it does: its score gap with another, split into feature parts
-    (`rca.ranking.why`); the parts and ``rest`` sum to ``gap``, and exp(gap / temperature) is the ratio of the two
-    confidences."""
-
-    ranker: str
-    asked: PlacedOut
-    other: PlacedOut
-    gap: float
-    temperature: float
-    parts: list[PartOut]
-    rest: float = Field(description="the other features' parts together")
-
-
 class IncidentPage(BaseModel):
     items: list[IncidentOut]
     next_cursor: str | None = None

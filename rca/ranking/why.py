@@ -12,9 +12,8 @@ reviewer who doubts a ranking. The heuristic scorer has no such split (`contrast
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from rca.contract.bundle import Bundle
 from rca.contract.nodes import node_name
@@ -27,36 +26,45 @@ SHOWN_FEATURES = 8
 """How many features `contrast` names by default: the gap's largest parts."""
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(BaseModel):
     """One hypothesis as the ranker placed it."""
+
+    model_config = ConfigDict(frozen=True)
 
     node: str
     kind: str
-    rank: int           # 1-based, among every hypothesis of the incident (the answer lists the first ``top``)
+    rank: int = Field(description="among every hypothesis of the incident, 1-based (the answer lists the first "
+                                  "`top`)")
     confidence: float
-    score: float        # the ranker's raw score (the mean of its boosters')
+    score: float = Field(description="the ranker's raw score (the mean of its boosters')")
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(BaseModel):
     """One feature's share of the score gap: its value on each hypothesis and its contribution to the gap."""
 
+    model_config = ConfigDict(frozen=True)
+
     feature: str
-    value: float        # on the hypothesis asked about (NaN: absent)
-    other_value: float  # on the one it is compared with
-    contribution: float  # to ``asked.score - other.score``; positive raises the one asked about
+    value: float | None = Field(description="on the hypothesis asked about (null: absent)")
+    other_value: float | None = Field(description="on the one it is compared with (null: absent)")
+    contribution: float = Field(description="to the score gap; positive raises the hypothesis asked about")
 
 
-@dataclass(frozen=True)
-class Contrast:
-    ranker: str           # the name of the ranker whose scores these are
+class Contrast(BaseModel):
+    """Why a hypothesis ranks where it does: its score gap with another, split into feature parts
+    (`rca.ranking.why`); the parts and ``rest`` sum to ``gap``, and exp(gap / temperature) is the ratio of the
+    two confidences. The answer of `rca why --format json` and of ``GET /v1/incidents/{id}/why``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ranker: str = Field(description="the name of the ranker whose scores these are")
     asked: Placed
     other: Placed
     temperature: float
-    parts: list[Part]     # the largest |contribution| first; they and ``rest`` sum to the score gap
-    rest: float           # the other features' contributions together
+    parts: list[Part] = Field(description="the largest |contribution| first")
+    rest: float = Field(description="the other features' parts together")
 
+    @computed_field(description="asked.score - other.score")
     @property
     def gap(self) -> float:
         return self.asked.score - self.other.score
@@ -117,24 +125,21 @@ def contrast(bundle: Bundle, candidates: Candidates, ranker, *, node: str, kind:
     contributions = np.mean([b.predict(x, pred_contrib=True, num_threads=1) for b in boosters], axis=0)
     diff = contributions[0, :-1] - contributions[1, :-1]     # the last column is the bias: the same for both
     top = np.argsort(-np.abs(diff), kind="stable")[:max(0, shown)]
-    parts = [Part(ranker.feature_names[j], float(x[0, j]), float(x[1, j]), float(diff[j])) for j in top]
+    parts = [Part(feature=ranker.feature_names[j], value=_present(x[0, j]), other_value=_present(x[1, j]),
+                  contribution=float(diff[j])) for j in top]
 
     def placed(i: int) -> Placed:
         h = it.hypotheses[i]
-        return Placed(h.node, str(h.kind), rank_of[i], float(confidences[i]), float(scores[i]))
+        return Placed(node=h.node, kind=str(h.kind), rank=rank_of[i], confidence=float(confidences[i]),
+                      score=float(scores[i]))
 
-    return Contrast(ranker.name, placed(asked), placed(other), float(ranker.calibration.temperature), parts,
+    return Contrast(ranker=ranker.name, asked=placed(asked), other=placed(other),
+                    temperature=float(ranker.calibration.temperature), parts=parts,
                     rest=float(diff.sum() - sum(p.contribution for p in parts)))
 
 
-def contrast_dict(c: Contrast) -> dict:
-    """``c`` as plain JSON values (an absent feature value is null) with its ``gap``."""
-    def plain(v):
-        return None if isinstance(v, float) and math.isnan(v) else v
-
-    parts = [{k: plain(v) for k, v in asdict(p).items()} for p in c.parts]
-    return {"ranker": c.ranker, "asked": asdict(c.asked), "other": asdict(c.other), "gap": c.gap,
-            "temperature": c.temperature, "parts": parts, "rest": c.rest}
+def _present(v: float) -> float | None:
+    return None if math.isnan(v) else float(v)
 
 
 def render_contrast(c: Contrast) -> str:
@@ -157,5 +162,5 @@ def _confidence(p: float) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.2g}"
 
 
-def _value(v: float) -> str:
-    return "absent" if math.isnan(v) else f"{v:.4g}"
+def _value(v: float | None) -> str:
+    return "absent" if v is None else f"{v:.4g}"

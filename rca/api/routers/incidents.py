@@ -10,9 +10,9 @@ from starlette.datastructures import UploadFile
 
 from rca.api.deps import Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError
-from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, WhyOut, incident_detail_json
+from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
 from rca.contract import Cause, CauseKind
-from rca.ranking.why import contrast_dict
+from rca.ranking.why import Contrast
 from rca.service import BundleFormat, rendered_answer, submit_incident, why_incident
 from rca.store import queries
 from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic, as_utc
@@ -134,20 +134,19 @@ def get_incident(incident_id: str, request: Request, session: SessionDep, _: Rea
     return Response(incident_detail_json(detail, answer_json=answer_json), media_type="application/json")
 
 
-@router.get("/{incident_id}/why", response_model=WhyOut, responses=ERRORS)
+@router.get("/{incident_id}/why", response_model=Contrast, responses=ERRORS)
 def why(incident_id: str, session: SessionDep, settings: SettingsDep, _: Reader,
         node: Annotated[str, Query(min_length=1, max_length=300, description="e.g. service:db")],
         kind: Annotated[CauseKind | None, Query(description="default: the node's highest-ranked kind")] = None,
         versus: Annotated[str | None, Query(max_length=300, description="default: the first-ranked hypothesis, "
                                                                          "the second when NODE is first")] = None,
         versus_kind: CauseKind | None = None,
-        features: Annotated[int, Query(ge=1, le=50, description="how many feature parts to name")] = 8) -> WhyOut:
+        features: Annotated[int, Query(ge=1, le=50, description="how many feature parts to name")] = 8) -> Contrast:
     """Why a node ranks where it does: its score gap with another hypothesis, split into feature parts by the
     ranker in use (`rca why`); 422 when no hypothesis names it or the ranker's scores do not split."""
-    found = why_incident(session, incident_id=incident_id, settings=settings, node=node,
-                         kind=kind.value if kind else None, versus=versus,
-                         versus_kind=versus_kind.value if versus_kind else None, shown=features)
-    return WhyOut.model_validate(contrast_dict(found))
+    return why_incident(session, incident_id=incident_id, settings=settings, node=node,
+                        kind=kind.value if kind else None, versus=versus,
+                        versus_kind=versus_kind.value if versus_kind else None, shown=features)
 
 
 @router.get("", response_model=IncidentPage, responses=ERRORS)
