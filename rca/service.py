@@ -41,6 +41,7 @@ from rca.store.models import (
     ReviewRecord,
     ReviewVerdict,
     StoredText,
+    holds,
 )
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def check_storable(incident, sha: str) -> None:
         raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
                           "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
     model = incident.model
-    if len(model) > MODEL_MAX or "\x00" in model:   # an empty or blank one never loads (`Incident`)
+    if len(model) > MODEL_MAX or not holds(model):   # an empty or blank one never loads (`Incident`)
         raise BundleError(f"'{model[:60]}' ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
                           "characters without NUL (U+0000)", file="incident.json", field="model")
 

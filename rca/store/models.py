@@ -30,10 +30,16 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def holds(value: str | None) -> bool:
+    """Whether a stored text column can hold ``value``: PostgreSQL text cannot hold NUL (U+0000), SQLite can;
+    the store refuses it on both, so the backends agree. None (no value) is held."""
+    return value is None or "\x00" not in value
+
+
 def storable(value: str) -> str:
-    """``value`` if the store can hold it: PostgreSQL text cannot hold NUL (U+0000), SQLite can; refused on
-    both, so the backends agree and a NUL is a 422 naming the field rather than a database error."""
-    if "\x00" in value:
+    """``value`` if the store can hold it (`holds`); otherwise a ValueError, so a NUL in a request is a 422
+    naming the field rather than a database error."""
+    if not holds(value):
         raise ValueError("contains a NUL character (U+0000), which cannot be stored")
     return value
 

@@ -29,14 +29,9 @@ from rca.store.models import (
     ReviewVerdict,
     Role,
     as_utc,
+    holds,
     utcnow,
 )
-
-
-def _storable(value: str | None) -> bool:
-    """False for a value no stored row can have (a NUL, `rca.store.models.storable`): looking it up finds
-    nothing, without sending it to PostgreSQL, which refuses NUL in text with an error."""
-    return value is None or "\x00" not in value
 
 
 class CursorError(ValueError):
@@ -69,7 +64,8 @@ def get_incident(session: Session, *, incident_id: str, answer_dict: bool = True
     """The stored incident; with ``answer_dict=False`` the ``answer`` column is left unread until touched
     (readers that serve ``answer_json`` skip decoding the answer)."""
     options = [] if answer_dict else [defer(IncidentRecord.answer)]
-    record = session.get(IncidentRecord, incident_id, options=options) if _storable(incident_id) else None
+    # A value no stored row can hold (`holds`) finds nothing, without PostgreSQL's error for NUL in text.
+    record = session.get(IncidentRecord, incident_id, options=options) if holds(incident_id) else None
     if record is None:
         raise NotFoundError(f"no incident '{incident_id}'")
     return record
@@ -83,7 +79,7 @@ def read_incident(session: Session, *, incident_id: str) -> tuple[Row, list[Row]
     objects (a third of the cost of `get_incident` + `list_reviews`). When the session has not begun a
     transaction yet, the two reads run in autocommit: on PostgreSQL that saves the BEGIN and ROLLBACK round
     trips (5 -> 3 per read, with the pool's ping). Reviews are append-only, so the pair needs no snapshot."""
-    if not _storable(incident_id):
+    if not holds(incident_id):
         raise NotFoundError(f"no incident '{incident_id}'")
     incident, reviews = _reading_statements()
     connection = (session.connection() if session.in_transaction()
@@ -164,7 +160,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, incident_id = json.loads(raw)
-        if not _storable(str(incident_id)):
+        if not holds(str(incident_id)):
             raise ValueError("NUL in the incident id")
         return as_utc(datetime.fromisoformat(created)), str(incident_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -178,7 +174,7 @@ def list_incidents(session: Session, *, model: str | None = None, status: Incide
 
     ``since``/``until`` bound ``detected_at`` (since inclusive, until exclusive).
     """
-    if not _storable(model):
+    if not holds(model):
         return [], None
     query = select(IncidentRecord).options(_NOT_RENDERED)
     if model is not None:
@@ -203,7 +199,7 @@ def list_incidents(session: Session, *, model: str | None = None, status: Incide
 
 def review_queue(session: Session, *, model: str | None = None, limit: int = 50) -> list[IncidentRecord]:
     """Analyzed, unreviewed incidents, least certain first (lowest top confidence; ties: oldest first)."""
-    if not _storable(model):
+    if not holds(model):
         return []
     query = (select(IncidentRecord).options(_NOT_RENDERED)
              .where(IncidentRecord.status == IncidentStatus.done, ~_reviewed()))
