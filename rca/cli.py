@@ -182,7 +182,11 @@ def serve(host: Annotated[str | None, typer.Option(help="default: RCA_HOST")] = 
     from rca.store.db import upgrade
 
     upgrade(settings.resolved_database_url)  # once, before the processes start
-    uvicorn.run("rca.api.app:serve_process", factory=True, workers=processes, **where)
+    # uvicorn kills a worker that does not answer its supervisor's ping within this many seconds (default 5). A
+    # worker parsing a large inline bundle, or starting on a loaded machine, can hold the GIL that long; killing
+    # it would drop the requests it is serving.
+    uvicorn.run("rca.api.app:serve_process", factory=True, workers=processes, timeout_worker_healthcheck=60,
+                **where)
 
 
 @keys_app.command("create")
