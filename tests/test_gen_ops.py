@@ -254,6 +254,24 @@ def test_metric_families():
     assert metric_family("gc_pauses")[0] == "other"
 
 
+@pytest.mark.parametrize("family, names", [
+    ("latency", ["http.server.request.duration", "http_server_requests_seconds_max", "grpc_server_handling_seconds",
+                 "istio_request_duration_milliseconds", "responseTime", "rt", "mrt", "latency-90", "ttfb_ms",
+                 "http_p99", "duration_mean_seconds", "p95_latency_ms"]),
+    ("errors", ["http_5xx_total", "request_timeouts", "errorCount", "err"]),
+    ("availability", ["success_rate", "apdex_score", "sr"]),
+    ("cpu", ["process_cpu_seconds_total", "container_cpu_usage_seconds_total", "CPU_util_pct"]),
+    ("memory", ["container_memory_working_set_bytes", "jvm_heap_used", "rss", "Memory_used_pct"]),
+    ("traffic", ["http_server_requests_seconds_count", "requests_per_second", "istio_requests_total", "tps",
+                 "workload", "TCP_conn", "node_network_receive_bytes_total", "https_requests", "approval_rate"]),
+    ("other", ["process_start_time_seconds", "gc_pauses", "disk_io_util", "model_precision", "restart_time"]),
+])
+def test_metric_names_from_other_sources_find_their_family(family, names):
+    # OpenTelemetry's dotted names, Prometheus' unit suffixes, camelCase, the short forms of AIOps datasets;
+    # short words count only whole ("rt" is not in "start", "tps" not in "https").
+    assert {n: metric_family(n)[0] for n in names} == dict.fromkeys(names, family)
+
+
 # --------------------------------------------------------------------------------------------------- KPIs
 def _kpi(drop_from=None, drop=0.0):
     times = pd.date_range(BASE_START, CUR_START + pd.Timedelta(hours=6), freq="10min", inclusive="left")

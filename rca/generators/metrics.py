@@ -31,6 +31,7 @@ family z-scores, so a graph-aware ranker can compare a service with its callers 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,23 +52,51 @@ SUSTAINED_SHARE = 0.1   # share of the current points a change must hold for
 REL_FLOOR = 0.05
 Z_CAP = 50.0
 
-# (family, keywords, sign): sign +1 when a rise is bad, -1 when a fall is bad, 0 for either direction.
+# (family, words found anywhere in the name, whole words of the name, sign): sign +1 when a rise is bad, -1 when
+# a fall is bad, 0 for either direction. Short words (``rt``, ``tps``) must be whole words: as parts of a name they
+# would match ``start`` or ``https``. The first family that matches wins.
 _FAMILIES = (
-    ("errors", ("error", "fail", "fault", "exception", "5xx"), 1),
-    ("availability", ("availability", "success", "uptime"), -1),
-    ("latency", ("latency", "duration", "response_time", "elapsed"), 1),
-    ("cpu", ("cpu",), 1),
-    ("memory", ("mem",), 1),
-    ("traffic", ("request", "count", "rate", "throughput", "qps", "rps", "network", "receive", "transmit"), 0),
+    ("errors", ("error", "fail", "fault", "exception", "5xx", "timeout", "unavailable"), ("err", "errs"), 1),
+    ("availability", ("availability", "success", "uptime", "apdex"), ("sr",), -1),
+    ("latency", ("latency", "duration", "response_time", "elapsed"),
+     ("rt", "mrt", "rtt", "ttfb", "p50", "p75", "p90", "p95", "p99", "p999"), 1),
+    ("cpu", ("cpu",), (), 1),
+    ("memory", ("mem", "heap", "swap"), ("rss", "oom"), 1),
+    ("traffic", ("request", "count", "rate", "throughput", "qps", "rps", "network", "receive", "transmit",
+                 "workload", "bytes", "packets", "queue"), ("tps", "conn", "conns", "connection", "connections"), 0),
 )
 _PROPORTION = ("errors", "availability")
+_TIME_UNITS = frozenset({"seconds", "second", "secs", "sec", "ms", "millis", "milliseconds", "microseconds"})
+_NOT_A_TIME = frozenset({"count", "total", "bucket", "sum", "per", "rate", "start", "timestamp", "created", "last"})
+"""A name in a unit of time (``http_server_requests_seconds_max``) is a latency unless it counts, sums or dates
+(``..._seconds_count``, ``..._seconds_total``, ``requests_per_second``, ``process_start_time_seconds``): checked
+after cpu and memory (``process_cpu_seconds_total``) and before traffic."""
+
+
+def _words(name: str) -> list[str]:
+    """The lower-case words of a metric name: split at anything not a letter or digit and at camelCase humps.
+
+    >>> _words("http.server.requestDuration-p99")
+    ['http', 'server', 'request', 'duration', 'p99']
+    """
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
 
 
 def metric_family(name: str) -> tuple[str, int]:
-    """The family of a metric name and the direction that is bad (+1 up, -1 down, 0 either)."""
-    low = name.lower()
-    for family, keys, sign in _FAMILIES:
-        if any(k in low for k in keys):
+    """The family of a metric (or KPI) name and the direction that is bad (+1 up, -1 down, 0 either).
+
+    Names from any source: snake_case (``latency_p95``), OpenTelemetry's dotted names
+    (``http.server.request.duration``), Prometheus' unit suffixes (``http_server_requests_seconds_max``),
+    camelCase (``responseTime``), short forms (``rt``, ``sr``, ``tps``). Anything else is ``("other", 0)``.
+    """
+    words = _words(name)
+    joined = "_".join(words)
+    for family, parts, whole, sign in _FAMILIES:
+        # between memory and traffic: a time unit makes a latency (`_TIME_UNITS`)
+        if family == "traffic" and _TIME_UNITS.intersection(words) and not _NOT_A_TIME.intersection(words):
+            return "latency", 1
+        if any(k in joined for k in parts) or any(w in whole for w in words):
             return family, sign
     return "other", 0
 
