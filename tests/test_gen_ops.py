@@ -443,3 +443,24 @@ def test_symptom_correlation_is_signed_by_bad_directions_and_needs_a_kpi():
     assert corr["gate"] == 0.0                   # flat while the symptom moves: it follows nothing
     b = _symptom_bundle(np.random.default_rng(6))
     assert symptom_correlations(Bundle(incident=b.incident, metrics=b.metrics)) == {}
+
+
+def test_renaming_metrics_to_another_conventions_names_leaves_the_answer_alone(tmp_path):
+    # The same series under Prometheus / OpenTelemetry names: the ranked causes must not move.
+    import shutil
+
+    from rca.contract import load_bundle
+    from rca.service import analyze
+    from tests.conftest import REPO
+
+    renamed = {"cpu_usage": "container_cpu_usage_seconds_total", "memory_usage": "container_memory_working_set_bytes",
+               "latency_p95": "http_server_requests_seconds_max", "request_rate": "http.server.requestRate",
+               "error_rate": "http_5xx_errors"}
+    root = shutil.copytree(REPO / "examples" / "feature-store-outage", tmp_path / "b")
+    metrics = pd.read_parquet(root / "metrics.parquet")
+    assert set(metrics["name"]) == set(renamed)
+    before = analyze(load_bundle(root))
+    metrics.assign(name=metrics["name"].map(renamed)).to_parquet(root / "metrics.parquet")
+    after = analyze(load_bundle(root))
+    assert [(c.node, c.kind, c.confidence) for c in after.causes] == [(c.node, c.kind, c.confidence)
+                                                                      for c in before.causes]
