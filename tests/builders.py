@@ -57,7 +57,7 @@ def write_minimal_bundle(root: Path, *, n: int = 200, seed: int = 0) -> Path:
             otlp_request("model-server", [span("t1", "s2", "s1", "predict", base_ns + 1000, 15)])]
     (root / "traces.jsonl").write_text("\n".join(json.dumps(r) for r in reqs) + "\n")
     hours = pd.date_range(T0, periods=38, freq="h")
-    pd.DataFrame({"timestamp": hours.astype("int64") // 10**6, "name": "approval_rate",
+    pd.DataFrame({"timestamp": hours.as_unit("ms").astype("int64"), "name": "approval_rate",
                   "value": 0.9 + rng.normal(0, 0.01, len(hours)), "country": "US"}).to_csv(root / "kpis.csv",
                                                                                             index=False)
     pd.DataFrame({"timestamp": hours, "service": "api", "name": "cpu_usage",

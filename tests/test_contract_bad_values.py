@@ -154,7 +154,7 @@ def test_values_in_messages_are_plain_not_numpy_reprs(bundle_dir, capsys, file, 
     path = bundle_dir / file
     if column == "timestamp":
         table = pd.read_parquet(path)
-        table["timestamp"] = table["timestamp"].astype("int64") // 10**6   # epoch milliseconds, as int64
+        table["timestamp"] = table["timestamp"].dt.as_unit("ms").astype("int64")   # epoch milliseconds, as int64
         table.to_parquet(path)
     _set_cell(path, column, 3, value, dtype)
     expect_error(capsys, bundle_dir, file, "row 4", f"field '{column}'", shown)

@@ -346,3 +346,37 @@ def test_node_ids_in_events_symptom_and_graph_are_kind_colon_name(bundle_dir, ca
     # A bare name would become a node joined to nothing: the event, symptom or lineage silently ignored.
     edit(bundle_dir)
     expect_error(capsys, bundle_dir, *where, found)
+
+
+def _kpis_in_seconds(bundle):
+    frame = pd.read_csv(bundle / "kpis.csv")
+    frame.assign(timestamp=frame["timestamp"] // 1000).to_csv(bundle / "kpis.csv", index=False)
+
+
+def _metrics_a_year_early(bundle):
+    frame = pd.read_parquet(bundle / "metrics.parquet")
+    frame.assign(timestamp=frame["timestamp"] - pd.Timedelta(days=365)).to_parquet(bundle / "metrics.parquet")
+
+
+def _histograms_a_week_late(bundle):
+    lines = [json.loads(x) for x in (bundle / "histograms.jsonl").read_text().splitlines()]
+    for h in lines:
+        if h["role"] == "serving":
+            h["start"], h["end"] = (str(pd.Timestamp(h[k]) + pd.Timedelta(days=7)) for k in ("start", "end"))
+    (bundle / "histograms.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+@pytest.mark.parametrize("edit, where, found", [
+    (_kpis_in_seconds, ("kpis.csv", "field 'timestamp'"),
+     "no row falls in the incident's windows (2026-11-19T00:00:00Z to 2026-11-20T14:00:00Z): its timestamps run "
+     "from 1970-01-21T"),
+    (_metrics_a_year_early, ("metrics.parquet", "field 'timestamp'"), "its timestamps run from 2025-11-19T00:00:00Z"),
+    (_histograms_a_week_late, ("histograms.jsonl", "field 'start'"), "no serving histogram falls in the incident's"),
+])
+def test_a_family_with_nothing_in_the_windows_is_refused(bundle_dir, capsys, edit, where, found):
+    # Read as it was, the family would count as present and contribute nothing: an answer without a word.
+    edit(bundle_dir)
+    expect_error(capsys, bundle_dir, *where, found)
+    seconds_hint = "integer timestamps are epoch milliseconds, and these look like seconds"
+    problems = validate_bundle(bundle_dir)
+    assert len(problems) == 1 and (seconds_hint in problems[0].message) == (edit is _kpis_in_seconds)

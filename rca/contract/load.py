@@ -137,6 +137,7 @@ class _Loader:
         self.collect = collect
         self.inline = inline
         self.errors: list[BundleError] = []
+        self.names: dict[str, str] = {"spans": "traces.jsonl", "histograms": "histograms.jsonl"}
 
     # -- error handling: raise at once, or collect and go on with the next file
     def fail(self, message: str, *, file: str, row: int | None = None, field: str | None = None) -> None:
@@ -164,6 +165,9 @@ class _Loader:
         parts["metrics"] = self.guarded(lambda: self.table("metrics", _metrics))
         parts["events"] = tuple(self.guarded(self.events) or ())
         parts["graph"] = self.guarded(self.graph)
+        self.errors.extend(_outside_windows(incident, parts, self.names))
+        if self.errors and not self.collect:
+            raise self.errors[0]
         if self.errors:
             raise BundleErrors(self.errors)
         source = str(self.root) if self.root is not None else "inline"
@@ -238,6 +242,7 @@ class _Loader:
         if raw is None:
             return None
         frame, name = raw
+        self.names[stem] = name
         return parse(frame, name)
 
     def histograms(self) -> dict[str, B.FeatureHistograms]:
@@ -321,6 +326,47 @@ class _Loader:
         if lines is None:
             return None
         return parse_otlp(lines, "traces.jsonl")
+
+
+def _outside_windows(incident: Incident, parts: dict[str, Any], names: dict[str, str]) -> list[BundleError]:
+    """An error for each time table (or the serving histograms) with nothing between the start of the earlier
+    window and the end of the later one: the whole family would be read as absent, without a word. Integer
+    timestamps in seconds instead of the contract's milliseconds are the usual cause, and the message says so."""
+    lo = min(incident.baseline.start, incident.current.start)
+    hi = max(incident.baseline.end, incident.current.end)
+    found: dict[str, tuple[pd.Series, pd.Series, str]] = {}   # family -> (starts, ends, what a row is)
+    for stem in ("predictions", "kpis", "metrics"):
+        if parts.get(stem) is not None:
+            found[stem] = (parts[stem]["timestamp"], parts[stem]["timestamp"], "row")
+    samples = parts.get("feature_samples")
+    if samples is not None and "role" in samples:
+        serving = samples.loc[samples["role"] == "serving", "timestamp"]
+        if len(serving):
+            found["feature_samples"] = (serving, serving, "serving row")
+    if parts.get("spans") is not None and len(parts["spans"]):
+        found["spans"] = (parts["spans"]["start"], parts["spans"]["start"], "span")
+    buckets = [h for f in (parts.get("histograms") or {}).values() for h in f.serving]
+    if buckets:
+        found["histograms"] = (pd.Series([h.start for h in buckets]), pd.Series([h.end for h in buckets]),
+                               "serving histogram")
+    errors = []
+    for family, (starts, ends, what) in found.items():
+        starts, ends = pd.to_datetime(starts, utc=True), pd.to_datetime(ends, utc=True)
+        inside = (ends >= lo) & (starts < hi) if what == "serving histogram" else (starts >= lo) & (starts < hi)
+        if inside.any():
+            continue
+        first, last = starts.min(), ends.max()
+        hint = ("; integer timestamps are epoch milliseconds, and these look like seconds"
+                if last < pd.Timestamp("1971-01-01", tz="UTC") else "")
+        errors.append(BundleError(
+            f"no {what} falls in the incident's windows ({_iso(lo)} to {_iso(hi)}): its timestamps run from "
+            f"{_iso(first)} to {_iso(last)}{hint}", file=names.get(family, family), field="timestamp"
+            if what != "serving histogram" else "start"))
+    return errors
+
+
+def _iso(t) -> str:
+    return pd.Timestamp(t).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ------------------------------------------------------------------------------------------ file reading
