@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rca.stats.robust import (count_step, iqr, mad, resolution, robust_scale, robust_z, soft_cap, sustained_onset,
+from rca.stats.robust import (count_step, iqr, mad, median, resolution, robust_scale, robust_z, soft_cap, sustained_onset,
                               two_proportion_z)
 
 
@@ -65,3 +65,11 @@ def test_count_step_is_one_for_whole_numbers_only():
     assert count_step([3.0, np.nan, 4.0]) == 1.0
     assert count_step(np.zeros(72), [0.0, 0.5]) == 0.0
     assert count_step([np.nan]) == 0.0 and count_step() == 0.0
+
+
+def test_median_is_numpys_to_the_last_bit():
+    rng = np.random.default_rng(7)
+    for size in [*range(1, 40), 101, 1000]:
+        for x in (rng.normal(size=size) * 1e6, rng.integers(0, 3, size).astype(float), rng.lognormal(size=size),
+                  np.r_[rng.normal(size=size), np.inf]):
+            assert median(x) == float(np.median(x)), (size, x)

@@ -17,6 +17,15 @@ IQR_TO_SIGMA = 1.0 / 1.3489795003921634
 """1 / (Phi^-1(3/4) - Phi^-1(1/4)): the same for the interquartile range."""
 
 
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a non-empty, NaN-free 1-D float array: the same value (the middle one, or the mean of
+    the two middle ones), at a quarter of the cost for the short series the generators score thousands of
+    times per bundle (most of ``np.median``'s time is its generality)."""
+    s = np.sort(x)
+    half = s.size // 2
+    return float(s[half]) if s.size % 2 else float((s[half - 1] + s[half]) / 2)
+
+
 def _finite(x) -> np.ndarray:
     a = np.asarray(x, dtype=float).ravel()
     return a[np.isfinite(a)]
@@ -30,7 +39,7 @@ def mad(x, *, normal: bool = True) -> float:
     a = _finite(x)
     if a.size == 0:
         return float("nan")
-    m = float(np.median(np.abs(a - np.median(a))))
+    m = median(np.abs(a - median(a)))
     return m * MAD_TO_SIGMA if normal else m
 
 
@@ -63,7 +72,7 @@ def robust_scale(x, *, rel_floor: float = 0.05, abs_floor: float = 1e-9) -> floa
     s = mad(a)
     if s == 0:
         s = iqr(a, normal=True)
-    return float(max(s, rel_floor * abs(float(np.median(a))), abs_floor))
+    return float(max(s, rel_floor * abs(median(a)), abs_floor))
 
 
 def robust_z(baseline, current, *, rel_floor: float = 0.05, abs_floor: float = 1e-9) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import special
 
 from rca.stats.distributions import TestResult
+from rca.stats.robust import median
 
 
 class StepTrend(NamedTuple):
@@ -61,8 +62,8 @@ def robust_threshold(reference, *, k: float = 4.0, floor: float = 0.0) -> float:
     r = r[~np.isnan(r)]
     if r.size == 0:
         return float(floor)
-    med = float(np.median(r))
-    mad = float(np.median(np.abs(r - med)))
+    med = median(r)
+    mad = median(np.abs(r - med))
     return max(float(floor), med + k * 1.4826 * mad)
 
 
