@@ -380,3 +380,27 @@ def test_a_family_with_nothing_in_the_windows_is_refused(bundle_dir, capsys, edi
     seconds_hint = "integer timestamps are epoch milliseconds, and these look like seconds"
     problems = validate_bundle(bundle_dir)
     assert len(problems) == 1 and (seconds_hint in problems[0].message) == (edit is _kpis_in_seconds)
+
+
+@pytest.mark.parametrize("change, found", [
+    ({"edges": [0, float("nan"), 50, 100]}, "line 3: 'edges' must be finite numbers"),
+    ({"edges": [0, 50, 10, 100]}, "'edges' must be strictly increasing"),
+    ({"edges": [0, 10, 10, 100]}, "'edges' must be strictly increasing"),
+    ({"counts": [5, -1, 2]}, "field 'counts': counts[1] is -1.0; counts must be finite and >= 0"),
+    ({"counts": [5, 3, float("inf")]}, "counts[2] is inf"),
+    ({"counts": [float("nan"), 3, 2]}, "counts[0] is nan"),
+])
+def test_a_histogram_line_with_bad_edges_or_counts(bundle_dir, capsys, change, found):
+    lines = (bundle_dir / "histograms.jsonl").read_text().splitlines()
+    lines[2] = json.dumps({**json.loads(lines[2]), **change})   # JSON NaN/Infinity, as Python's json writes them
+    (bundle_dir / "histograms.jsonl").write_text("\n".join(lines) + "\n")
+    expect_error(capsys, bundle_dir, "histograms.jsonl", "line 3", found)
+
+
+def test_huge_but_finite_edges_are_accepted(bundle_dir):
+    lines = [json.loads(x) for x in (bundle_dir / "histograms.jsonl").read_text().splitlines()]
+    for h in lines:
+        if h.get("type") == "numeric":
+            h["edges"] = [0, 1e308, 1.5e308, 1.7e308]   # their sum overflows; each is finite
+    (bundle_dir / "histograms.jsonl").write_text("\n".join(json.dumps(h) for h in lines) + "\n")
+    assert [e for e in load_bundle(bundle_dir).histograms["amount"].training.edges] == [0, 1e308, 1.5e308, 1.7e308]

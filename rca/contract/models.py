@@ -7,6 +7,7 @@ JSON Schema files under ``schemas/``.
 from __future__ import annotations
 
 import math
+import operator
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
@@ -144,6 +145,8 @@ class _HistogramBase(_Open):
     @field_validator("counts")
     @classmethod
     def _non_negative(cls, counts: list[float]) -> list[float]:
+        if counts and min(counts) >= 0 and math.isfinite(sum(counts)):   # the common case, at C speed
+            return counts
         for i, c in enumerate(counts):
             if not math.isfinite(c) or c < 0:
                 raise ValueError(f"counts[{i}] is {c}; counts must be finite and >= 0")
@@ -175,9 +178,10 @@ class NumericHistogram(_HistogramBase):
     def _counts_fit_edges(self) -> NumericHistogram:
         if len(self.edges) < 2:
             raise ValueError(f"'edges' needs at least 2 values, got {len(self.edges)}")
-        if any(not math.isfinite(e) for e in self.edges):
+        # sum() is finite for finite edges unless they overflow it; only then look at each edge
+        if not math.isfinite(sum(self.edges)) and not all(math.isfinite(e) for e in self.edges):
             raise ValueError("'edges' must be finite numbers")
-        if any(b <= a for a, b in zip(self.edges, self.edges[1:])):
+        if not all(map(operator.lt, self.edges, self.edges[1:])):
             raise ValueError("'edges' must be strictly increasing")
         if len(self.counts) != len(self.edges) - 1:
             raise ValueError(f"'counts' has {len(self.counts)} values but {len(self.edges)} edges make "
