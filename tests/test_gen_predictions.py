@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from rca.contract.bundle import Bundle
-from rca.contract.models import Event
+from rca.contract.models import Event, Incident
 from rca.generators import get_generator
 from tests.builders import T0
 from tests.hist_builders import incident
@@ -92,3 +92,14 @@ def test_quality_drop_inside_a_segment_is_not_a_mix_shift():
 def test_segments_without_labels_use_traffic_share():
     cands = get_generator("segments").generate(_bundle(_predictions(5, mix=True, labels=False)))
     assert ("segment:device=mobile", "segment_shift") in _keys(cands)
+
+
+def test_a_threshold_that_is_not_a_number_falls_back_to_the_default():
+    # incident.json keeps any extra field: a null or text "threshold" is a valid bundle, ranked with 0.5.
+    frame = _predictions(2, flip=True)
+    expected = get_generator("predictions").generate(_bundle(frame))
+    for threshold in (None, "high", [0.7], {"value": 0.7}, "nan"):
+        inc = Incident.model_validate(incident().model_dump(mode="json") | {"threshold": threshold})
+        bundle = Bundle(incident=inc, predictions=frame)
+        got = get_generator("predictions").generate(bundle)
+        assert [h.features for h in got.hypotheses] == [h.features for h in expected.hypotheses], threshold

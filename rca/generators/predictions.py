@@ -7,6 +7,8 @@ operating threshold is incident.json's optional ``threshold`` (extra field), els
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
@@ -32,6 +34,17 @@ def row_loss(labels: np.ndarray, scores: np.ndarray, binary: bool) -> np.ndarray
         p = np.clip(scores, LOGLOSS_EPS, 1 - LOGLOSS_EPS)
         return -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
     return (scores - labels) ** 2
+
+
+def operating_threshold(incident) -> float:
+    """incident.json's optional ``threshold`` (an extra field), else 0.5: also when it is not a finite number
+    (null, text, a list: the contract keeps any extra field, so any of these is a valid bundle)."""
+    value = (incident.model_extra or {}).get("threshold", 0.5)
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        return 0.5
+    return threshold if math.isfinite(threshold) else 0.5
 
 
 def windows(frame: pd.DataFrame, bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +166,7 @@ class PredictionGenerator:
         ev.append(Evidence(signal=SIGNAL, test="log_loss" if binary else "mse", value=float(loss_c.mean()),
                            baseline=float(loss_b.mean()), current=float(loss_c.mean()), p_value=p_loss))
         if binary:
-            thr = float((bundle.incident.model_extra or {}).get("threshold", 0.5))
+            thr = operating_threshold(bundle.incident)
             ab, ac = auc(y[lb], score[lb]), auc(y[lc], score[lc])
             prb, prc = precision_recall(y[lb], score[lb], thr), precision_recall(y[lc], score[lc], thr)
             _, pr = two_proportion_test(y[lb].sum(), lb.sum(), y[lc].sum(), lc.sum())
