@@ -298,7 +298,10 @@ class _Loader:
         events = []
         for lineno, obj in lines:
             events.append(_model(Event, obj, "events.jsonl", row=lineno))
-        return sorted(events, key=lambda e: e.timestamp)
+        # events at the same time in the order of their content, not of their lines: the answer must not
+        # depend on the order in which a producer happened to write them
+        return sorted(events, key=lambda e: (e.timestamp, json.dumps(e.model_dump(mode="json"), sort_keys=True,
+                                                                     default=str)))
 
     def graph(self) -> nx.DiGraph | None:
         data = self.json_doc("graph.json")
