@@ -35,7 +35,7 @@ def parse_timestamp(value: Any) -> datetime:
     14
     """
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _utc(value, value)
     if isinstance(value, bool):
         raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {shown(value)}")
     if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):
@@ -60,7 +60,18 @@ def _parse_text(value: str) -> datetime:
         raise ValueError(f"expected an RFC 3339 timestamp or epoch milliseconds, got {shown(value)}") from None
     if "T" not in text.upper() and " " not in text:
         raise ValueError(f"expected a date and a time, got {shown(value)}")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return _utc(parsed, value)
+
+
+def _utc(parsed: datetime, value: Any) -> datetime:
+    """``parsed`` in UTC (a naive one taken as UTC); a ValueError, not an OverflowError, when its offset takes it
+    past year 1 or 9999 (``0001-01-01T00:00:00+01:00``)."""
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{shown(value)} is outside years 1 to 9999 in UTC") from None
 
 
 def format_timestamp(value: datetime) -> str:

@@ -44,6 +44,10 @@ def cases(tmp_path):
     bad_hist["histograms"][1]["counts"] = [1, 2]
     bad_id = json.loads(json.dumps(good))
     bad_id["incident"]["id"] = "../../etc"
+    late = json.loads(json.dumps(good))
+    late["incident"]["detected_at"] = "9999-12-31T23:00:00-05:00"  # past year 9999 once in UTC
+    early_window = json.loads(json.dumps(good))
+    early_window["incident"]["baseline"]["start"] = "0001-01-01T00:00:00+01:00"
     bare_symptom = json.loads(json.dumps(good))
     bare_symptom["incident"]["symptom"] = {"node": "approval_rate", "direction": "down"}
     archive = tar_gz(bundle_dir(tmp_path / "a", incident_id="inc-y"))
@@ -60,6 +64,8 @@ def cases(tmp_path):
         ("bad histogram row", J, json.dumps(bad_hist).encode(), 422, None),
         ("unsafe incident id", J, json.dumps(bad_id).encode(), 422, "id"),
         ("symptom not a node id", J, json.dumps(bare_symptom).encode(), 422, "symptom.node"),
+        ("detected_at past year 9999 in UTC", J, json.dumps(late).encode(), 422, "detected_at"),
+        ("window before year 1 in UTC", J, json.dumps(early_window).encode(), 422, "baseline.start"),
         ("empty body", J, b"", 422, "body"),
         ("wrong content type", "text/plain", b"hello", 415, "Content-Type"),
         ("no content type", None, b"hello", 415, "Content-Type"),
