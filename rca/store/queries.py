@@ -163,7 +163,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if not holds(str(incident_id)):
             raise ValueError("NUL in the incident id")
         return as_utc(datetime.fromisoformat(created)), str(incident_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
         raise CursorError(f"cursor '{cursor[:40]}' is not one this service returned") from exc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
@@ -130,9 +131,16 @@ def test_upload_above_the_limit_is_413(settings, stub_ranker, tmp_path):
         assert r.status_code == 413
 
 
+def _cursor(value) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
 @pytest.mark.parametrize("method, path, kwargs, status, field", [
     ("get", "/v1/incidents?limit=0", {}, 422, "limit"),
     ("get", "/v1/incidents?since=yesterday", {}, 422, "since"),
+    ("get", "/v1/incidents?since=0001-01-01T00:00:00%2B01:00", {}, 422, "since"),  # before year 1 in UTC
+    ("get", "/v1/incidents?until=9999-12-31T23:00:00-05:00", {}, 422, "until"),    # past year 9999 in UTC
+    ("get", "/v1/incidents?cursor=" + _cursor(["9999-12-31T23:00:00-05:00", "inc-x"]), {}, 422, "cursor"),
     ("get", "/v1/incidents?status=weird", {}, 422, "status"),
     ("get", "/v1/incidents?reviewed=perhaps", {}, 422, "reviewed"),
     ("get", "/v1/incidents/none-such", {}, 404, None),

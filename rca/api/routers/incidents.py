@@ -12,6 +12,7 @@ from rca.api.deps import Reader, Reviewer, SessionDep, SettingsDep, Trigger, Wor
 from rca.api.errors import UploadError
 from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
 from rca.contract import Cause, CauseKind
+from rca.errors import InputError
 from rca.ranking.why import Contrast
 from rca.service import BundleFormat, rendered_answer, submit_incident, why_incident
 from rca.store import queries
@@ -157,12 +158,16 @@ def list_incidents(request: Request, session: SessionDep, _: Reviewer,
                    reviewed: bool | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> IncidentPage:
     """Newest first, with filters; follow ``next_cursor`` for the next page."""
-    rows, next_cursor = queries.list_incidents(session, model=model, status=status, since=_utc(since),
-                                               until=_utc(until), reviewed=reviewed, cursor=cursor, limit=limit)
+    rows, next_cursor = queries.list_incidents(session, model=model, status=status, since=_utc(since, "since"),
+                                               until=_utc(until, "until"), reviewed=reviewed, cursor=cursor,
+                                               limit=limit)
     done = queries.reviewed_ids(session, incident_ids=[r.id for r in rows])
     return IncidentPage(items=[incident_out(request, r, reviewed=r.id in done) for r in rows],
                         next_cursor=next_cursor)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return as_utc(value)
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    try:
+        return as_utc(value)
+    except OverflowError:  # an offset that takes it past year 1 or 9999 in UTC
+        raise InputError(f"{value.isoformat()} is outside years 1 to 9999 in UTC", field=field) from None
