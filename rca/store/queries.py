@@ -257,7 +257,7 @@ def insert_api_key(session: Session, *, key_id: str, key_sha256: str, name: str,
 
 
 def get_api_key(session: Session, *, key_id: str) -> ApiKeyRecord | None:
-    record = session.get(ApiKeyRecord, key_id)
+    record = session.get(ApiKeyRecord, key_id) if holds(key_id) else None
     if record is None or record.revoked_at is not None:
         return None
     return record
@@ -269,7 +269,7 @@ def list_api_keys(session: Session) -> list[ApiKeyRecord]:
 
 
 def revoke_api_key(session: Session, *, key_id: str) -> ApiKeyRecord:
-    record = session.get(ApiKeyRecord, key_id)
+    record = session.get(ApiKeyRecord, key_id) if holds(key_id) else None
     if record is None:
         raise NotFoundError(f"no API key '{key_id}'")
     record.revoked_at = utcnow()

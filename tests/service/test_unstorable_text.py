@@ -34,6 +34,7 @@ def _state(client, keys):
     ("get", "/v1/incidents/a%00b", None, 404, None),
     ("get", "/v1/incidents/a%00b/reviews", None, 404, None),
     ("post", "/v1/incidents/a%00b/reviews", {"verdict": "confirm", "rank": 1}, 404, None),
+    ("delete", "/v1/keys/a%00b", None, 404, None),
 ])
 def test_nul_in_a_request(client, keys, stored, method, path, body, status, field):
     before = _state(client, keys)
@@ -64,3 +65,13 @@ def test_a_model_name_the_store_cannot_hold(client, keys, stored, model):
     assert r.status_code == 422, r.text
     assert (r.json()["error"]["file"], r.json()["error"]["field"]) == ("incident.json", "model")
     assert _state(client, keys) == before
+
+
+def test_nul_in_a_console_key(client, keys, stored):
+    from rca.console.routes import COOKIE
+
+    r = client.post("/signin", data={"key": "rca_a\x00b_secret"}, follow_redirects=False)
+    assert r.status_code == 401 and "unknown or revoked API key" in r.text
+    # a quoted cookie value may spell NUL as an octal escape
+    r = client.get("/", headers={"Cookie": f'{COOKIE}="rca_a\\000b_secret"'}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin?error=unknown")
