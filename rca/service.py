@@ -29,7 +29,7 @@ from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
 from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, load_bundle
 from rca.contract.load import TOO_DEEP
 from rca.contract.models import CauseKind, cause_node_problem
-from rca.errors import BundleError, ConflictError, InputError, RcaError
+from rca.errors import BundleError, ConflictError, InputError, RcaError, shown
 from rca.generators import generate_candidates
 from rca.generators.metrics import uncompared_services
 from rca.store import queries
@@ -168,8 +168,9 @@ def check_storable(incident, sha: str) -> None:
                           "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
     model = incident.model
     if len(model) > MODEL_MAX or not holds(model):   # an empty or blank one never loads (`Incident`)
-        raise BundleError(f"'{model[:60]}' ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
-                          "characters without NUL (U+0000)", file="incident.json", field="model")
+        raise BundleError(f"{shown(model)} ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
+                          "characters without NUL (U+0000) or lone surrogates", file="incident.json",
+                          field="model")
 
 
 def _json_body(body: bytes):

@@ -32,15 +32,25 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 def holds(value: str | None) -> bool:
     """Whether a stored text column can hold ``value``: PostgreSQL text cannot hold NUL (U+0000), SQLite can;
-    the store refuses it on both, so the backends agree. None (no value) is held."""
-    return value is None or "\x00" not in value
+    the store refuses it on both, so the backends agree. Neither can hold a lone surrogate (U+D800 to U+DFFF,
+    what JSON's ``"\\ud800"`` decodes to), which has no UTF-8. None (no value) is held."""
+    return value is None or ("\x00" not in value and (value.isascii() or _utf8(value)))
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def storable(value: str) -> str:
     """``value`` if the store can hold it (`holds`); otherwise a ValueError, so a NUL in a request is a 422
     naming the field rather than a database error."""
     if not holds(value):
-        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
+        raise ValueError("contains a NUL character (U+0000) or a lone surrogate (U+D800 to U+DFFF), which "
+                         "cannot be stored")
     return value
 
 

@@ -75,3 +75,25 @@ def test_nul_in_a_console_key(client, keys, stored):
     # a quoted cookie value may spell NUL as an octal escape
     r = client.get("/", headers={"Cookie": f'{COOKIE}="rca_a\\000b_secret"'}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/signin?error=unknown")
+
+
+def test_lone_surrogates_in_a_request(client, keys, stored, settings):
+    """JSON's "\\ud800" decodes to a lone surrogate, which has no UTF-8: neither backend can store or look it up."""
+    from rca.config import bundles_dir
+
+    files = sorted(bundles_dir(settings).iterdir())
+    before = _state(client, keys)
+    review = '{"verdict": "name_cause", "node": "service:a\\ud800", "kind": "dependency_latency"}'
+    r = client.post("/v1/incidents/inc-1/reviews", content=review,
+                    headers={**keys["reviewer"], "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "node", r.text
+    body = json.loads(json.dumps(stored))
+    body["incident"].update(id="inc-2", model="fraud\ud800")
+    r = client.post("/v1/incidents", content=json.dumps(body),
+                    headers={**keys["trigger"], "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert (r.json()["error"]["file"], r.json()["error"]["field"]) == ("incident.json", "model")
+    cursor = base64.urlsafe_b64encode(b'["2026-11-20T00:00:00+00:00", "a\\ud800"]').decode()
+    r = client.get(f"/v1/incidents?cursor={cursor}", headers=keys["reviewer"])
+    assert r.status_code == 422 and r.json()["error"]["field"] == "cursor"
+    assert _state(client, keys) == before and sorted(bundles_dir(settings).iterdir()) == files
