@@ -53,6 +53,12 @@ def csrf_token(key: str) -> str:
     return hmac.new(key.encode(), b"rca-console-form", hashlib.sha256).hexdigest()
 
 
+def _token_ok(sent: object, key: str) -> bool:
+    """Whether a form's ``csrf`` field is this key's token. Compared as bytes: `hmac.compare_digest` raises
+    TypeError for a str with a character outside ASCII, which a forged form may send."""
+    return hmac.compare_digest(str(sent).encode(), csrf_token(key).encode())
+
+
 def _user(request: Request, session: Session) -> tuple[Caller, str]:
     key = request.cookies.get(COOKIE)
     if not key:
@@ -100,7 +106,7 @@ async def signin(request: Request, session: SessionDep) -> Response:
 async def signout(request: Request, session: SessionDep) -> Response:
     _, key = _user(request, session)
     form = await request.form()
-    if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(key)):
+    if not _token_ok(form.get("csrf", ""), key):
         return _page(request, "error.html", 403, message="This form is stale; reload the page and try again.")
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/")
@@ -147,7 +153,7 @@ def incident_page(incident_id: str, request: Request, session: SessionDep, setti
 async def post_review(incident_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     user, key = _user(request, session)
     form = {k: str(v) for k, v in (await request.form()).items()}
-    if not hmac.compare_digest(form.get("csrf", ""), csrf_token(key)):
+    if not _token_ok(form.get("csrf", ""), key):
         return _incident_page(request, session, settings, incident_id, user, key, 403,
                               "This form is stale or was not sent from this console; reload and try again.")
     try:

@@ -67,10 +67,14 @@ def test_confirm_posts_a_review_under_the_key_name(client, keys, incident):
 
 def test_review_needs_the_form_token_of_this_key(client, keys, incident):
     _signin(client, keys)
-    for data in ({"verdict": "confirm", "rank": "1"}, {"verdict": "confirm", "rank": "1", "csrf": "0" * 64}):
+    for data in ({"verdict": "confirm", "rank": "1"}, {"verdict": "confirm", "rank": "1", "csrf": "0" * 64},
+                 {"verdict": "confirm", "rank": "1", "csrf": "é" * 64}):   # not ASCII: compare_digest's TypeError
         r = client.post(f"/incidents/{incident}/reviews", data=data)
         assert r.status_code == 403 and "stale" in r.text
     assert client.get(f"/v1/incidents/{incident}/reviews", headers=keys["reviewer"]).json() == []
+    r = client.post("/signout", data={"csrf": "é"}, follow_redirects=False)
+    assert r.status_code == 403 and "stale" in r.text
+    assert client.get("/", follow_redirects=False).status_code == 200   # still signed in
 
 
 @pytest.mark.parametrize("data, status, message", [
