@@ -272,6 +272,8 @@ def revoke_api_key(session: Session, *, key_id: str) -> ApiKeyRecord:
     record = session.get(ApiKeyRecord, key_id) if holds(key_id) else None
     if record is None:
         raise NotFoundError(f"no API key '{key_id}'")
+    if record.revoked_at is not None:  # revoked already: keep when it was
+        return record
     record.revoked_at = utcnow()
     session.add(record)
     session.commit()

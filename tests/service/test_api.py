@@ -90,6 +90,23 @@ def test_auth_roles(client, keys, tmp_path):
     assert err["field"] == "Authorization" and "API key" in err["message"]
 
 
+def test_revoking_a_key_again_keeps_the_time_it_was_revoked(client, keys, settings):
+    from rca.store.db import session_scope
+    from rca.store.models import ApiKeyRecord
+
+    key_id = client.post("/v1/keys", json={"name": "dave", "role": "reviewer"}, headers=keys["admin"]).json()["id"]
+
+    def revoked_at():
+        with session_scope(settings.resolved_database_url) as s:
+            return s.get(ApiKeyRecord, key_id).revoked_at
+
+    assert client.delete(f"/v1/keys/{key_id}", headers=keys["admin"]).status_code == 204
+    first = revoked_at()
+    assert first is not None
+    assert client.delete(f"/v1/keys/{key_id}", headers=keys["admin"]).status_code == 204
+    assert revoked_at() == first
+
+
 def test_reviews_are_append_only_and_latest_verdict_counts(client, keys, tmp_path):
     assert post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-r"))).status_code == 201
     url = "/v1/incidents/inc-r/reviews"
