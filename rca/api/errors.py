@@ -80,7 +80,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+        # 400 is raised by FastAPI and starlette only for a body they cannot parse (JSON nested past the
+        # parser's recursion limit, a multipart form without its boundary)
+        return error_response(exc.status_code, str(exc.detail), "body" if exc.status_code == 400 else None,
+                              headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
