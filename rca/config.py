@@ -26,8 +26,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rca.errors import ConfigError
 
 
 class Settings(BaseSettings):
@@ -56,7 +58,15 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; `ConfigError` naming the variable when one has a value it does not
+    accept (every command reads them, so a bad one must not end in a traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = f"RCA_{str(error['loc'][0]).upper()}" if error["loc"] else "RCA_*"
+        expected = error["msg"].removeprefix("Input should be ")
+        raise ConfigError(name, error.get("input"), expected) from None
 
 
 def bundles_dir(settings: Settings) -> Path:

@@ -1,0 +1,40 @@
+"""The command line with odd options and settings: one line on stderr naming what was wrong, exit status 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from rca.config import get_settings
+from tests.test_contract_errors import run_cli
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """Set RCA_* variables for one test; the cached settings are read afresh before and after."""
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+
+    def setenv(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield setenv
+    get_settings.cache_clear()
+
+
+def one_error_line(out) -> str:
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.err, out.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("name", "value", "found"), [
+    ("RCA_PORT", "abc", "a valid integer"),
+    ("RCA_PROCESSES", "0", "greater than or equal to 1"),
+    ("RCA_WORKERS", "many", "a valid integer"),
+])
+def test_a_setting_with_a_bad_value_is_named(env, capsys, name, value, found):
+    env(name, value)
+    code, out = run_cli(capsys, "rankers", "list")
+    line = one_error_line(out)
+    assert code == 2 and line.startswith(f"error: {name}: got '{value}'") and found in line
