@@ -26,7 +26,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rca.errors import ConfigError
@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     processes: int = Field(default=1, ge=1, le=64)
 
+    @field_validator("data_dir", "rankers_dir", "corpus_dir")
+    @classmethod
+    def _not_a_file(cls, path: Path | None) -> Path | None:
+        if path is not None and path.exists() and not path.is_dir():
+            raise ValueError("a directory, not a file")
+        return path
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'rca.db').as_posix()}"
@@ -65,7 +72,7 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = f"RCA_{str(error['loc'][0]).upper()}" if error["loc"] else "RCA_*"
-        expected = error["msg"].removeprefix("Input should be ")
+        expected = error["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
         raise ConfigError(name, error.get("input"), expected) from None
 
 

@@ -38,3 +38,11 @@ def test_a_setting_with_a_bad_value_is_named(env, capsys, name, value, found):
     code, out = run_cli(capsys, "rankers", "list")
     line = one_error_line(out)
     assert code == 2 and line.startswith(f"error: {name}: got '{value}'") and found in line
+
+
+@pytest.mark.parametrize("name", ["RCA_DATA_DIR", "RCA_RANKERS_DIR", "RCA_CORPUS_DIR"])
+def test_a_directory_setting_that_names_a_file_is_refused(env, capsys, tmp_path, name):
+    (tmp_path / "a-file").write_text("x")
+    env(name, str(tmp_path / "a-file"))
+    code, out = run_cli(capsys, "rankers", "list")
+    assert code == 2 and f"{name}: got " in one_error_line(out) and "a directory, not a file" in out.err
