@@ -384,7 +384,7 @@ def _progress(total: int, label: str):
 @app.command()
 def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write the incidents into")],
              n: Annotated[int, typer.Option("--n", min=1, help="how many incidents")] = 1,
-             seed: Annotated[int, typer.Option("--seed", help="same seed, same bytes")] = 0,
+             seed: Annotated[int, typer.Option("--seed", min=0, help="same seed, same bytes")] = 0,
              kinds: Annotated[str | None, typer.Option("--kinds", help="comma-separated cause kinds to cycle "
                                                         "through (default: random)")] = None) -> None:
     """Simulate labeled incident bundles (directories with label.json)."""
@@ -413,7 +413,7 @@ def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write
 @corpus_app.command("build")
 def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_incidents"),
                  n: Annotated[int, typer.Option("--n", min=0, help="model-serving incidents")] = 420,
-                 seed: Annotated[int, typer.Option("--seed")] = 7,
+                 seed: Annotated[int, typer.Option("--seed", min=0)] = 7,
                  mesh: Annotated[int, typer.Option("--mesh", min=0, help="metrics-only service-mesh incidents")] = 150,
                  recipe: Annotated[bool, typer.Option(help="keep only recipe.json, manifest.csv and fingerprints.json "
                                                           "in --out; the bundles go to RCA_DATA_DIR/corpora")] = False,

@@ -46,3 +46,10 @@ def test_a_directory_setting_that_names_a_file_is_refused(env, capsys, tmp_path,
     env(name, str(tmp_path / "a-file"))
     code, out = run_cli(capsys, "rankers", "list")
     assert code == 2 and f"{name}: got " in one_error_line(out) and "a directory, not a file" in out.err
+
+
+@pytest.mark.parametrize("command", [["simulate", "--n", "1"], ["corpus", "build", "--n", "1", "--mesh", "0"]])
+def test_a_negative_seed_is_a_usage_error(capsys, tmp_path, command):
+    code, out = run_cli(capsys, *command, "--out", str(tmp_path / "out"), "--seed", "-1")
+    assert code == 2 and "Traceback" not in out.err and "'--seed'" in out.err
+    assert not (tmp_path / "out").exists()
