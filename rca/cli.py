@@ -381,6 +381,17 @@ def _progress(total: int, label: str):
     return tqdm(total=total, desc=label, unit="incident", disable=not sys.stderr.isatty())
 
 
+def _out_dir(out: Path) -> Path:
+    """``out``, made a directory if it is not one yet; `ConfigError` when it cannot be (a file is there)."""
+    from rca.errors import ConfigError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file at out or at one of its parents
+        raise ConfigError("--out", str(out), f"a directory (cannot make one: {exc.strerror})") from exc
+    return out
+
+
 @app.command()
 def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write the incidents into")],
              n: Annotated[int, typer.Option("--n", min=1, help="how many incidents")] = 1,
@@ -400,6 +411,7 @@ def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write
             chosen.append(CauseKind(name.strip()))
         except ValueError:
             raise UnknownNameError("cause kind", name.strip(), [str(k) for k in CauseKind]) from None
+    _out_dir(out)
     with _progress(n, "simulate") as bar:
         for i in range(n):
             incident_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
@@ -428,6 +440,7 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
     from rca.corpus import build_corpus, write_recipe
 
     build = write_recipe if recipe else build_corpus
+    _out_dir(out)
     with _progress(n + mesh, "corpus") as bar:
         entries = build(out, n=n, seed=seed, mesh=mesh, views=views, traffic=traffic, progress=bar.update)
     splits = Counter(e.split for e in entries)

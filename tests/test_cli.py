@@ -53,3 +53,13 @@ def test_a_negative_seed_is_a_usage_error(capsys, tmp_path, command):
     code, out = run_cli(capsys, *command, "--out", str(tmp_path / "out"), "--seed", "-1")
     assert code == 2 and "Traceback" not in out.err and "'--seed'" in out.err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["simulate", "--n", "1"], ["corpus", "build", "--n", "1", "--mesh", "0"]])
+@pytest.mark.parametrize("under", [False, True])
+def test_an_out_dir_that_is_a_file_is_named(capsys, tmp_path, command, under):
+    (tmp_path / "a-file").write_text("x")
+    out_dir = tmp_path / "a-file" / "sub" if under else tmp_path / "a-file"
+    code, out = run_cli(capsys, *command, "--out", str(out_dir))
+    line = one_error_line(out)
+    assert code == 2 and line.startswith(f"error: --out: got '{out_dir}', expected a directory"), line
