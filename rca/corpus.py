@@ -440,15 +440,17 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
     """
     _check_counts(n, mesh)
     corpus_dir = Path(corpus_dir).resolve()
-    kept = [e for e in read_manifest(corpus_dir) if e.source != "simulated"]
-    for old in read_manifest(corpus_dir):
-        if old.source == "simulated" and old.path.exists():
-            old.path.unlink()
-    entries = list(kept)
+    previous = read_manifest(corpus_dir)
+    entries = [e for e in previous if e.source != "simulated"]
     for planned in corpus_plan(n, seed, mesh):
         entries.append(build_planned(corpus_dir, planned, views=views, traffic=traffic))
         if progress is not None:
             progress(1)
     entries = assign_splits(entries)
     write_manifest(corpus_dir, entries)
+    # only now, with the new manifest written: a build that stops half-way leaves the old corpus whole
+    current = {e.path for e in entries}
+    for old in previous:
+        if old.source == "simulated" and old.path not in current:
+            old.path.unlink(missing_ok=True)
     return entries

@@ -210,3 +210,26 @@ def test_cli_writes_a_recipe_and_refuses_a_corpus_with_bundles(tmp_path, monkeyp
         assert exit_info.value.code == 2 and "bundles/" in err and "Traceback" not in err
     finally:
         get_settings.cache_clear()
+
+
+def test_a_rebuild_that_stops_half_way_leaves_the_corpus_whole(tmp_path, monkeypatch):
+    import rca.corpus
+
+    build_corpus(tmp_path / "c", n=2, seed=3)
+    before = (tmp_path / "c" / "manifest.csv").read_text()
+    built = []
+
+    def fail_on_second(*args, **kwargs):
+        if built:
+            raise KeyboardInterrupt
+        built.append(build_planned(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(rca.corpus, "build_planned", fail_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        build_corpus(tmp_path / "c", n=2, seed=4)
+    assert (tmp_path / "c" / "manifest.csv").read_text() == before
+    assert all(e.path.is_file() and sha256_of(e.path) == e.sha256 for e in read_manifest(tmp_path / "c"))
+    monkeypatch.undo()
+    rebuilt = build_corpus(tmp_path / "c", n=2, seed=4)  # the superseded archives go once the new manifest is in
+    assert sorted(p.name for p in (tmp_path / "c" / "bundles").iterdir()) == sorted(e.path.name for e in rebuilt)
