@@ -71,6 +71,13 @@ def test_truncated_archive(bundle_dir, tmp_path, capsys):
     expect_error(capsys, archive, "b.tar.gz", "truncated or corrupt")
 
 
+@pytest.mark.parametrize("content", [b"", b"hello", b"PK\x05\x06" + bytes(18)])  # empty, text, an empty zip
+def test_a_tar_name_on_a_file_that_is_no_tar_is_one_line(tmp_path, capsys, content):
+    archive = tmp_path / "b.tar.gz"
+    archive.write_bytes(content)
+    expect_error(capsys, archive, "b.tar.gz", "not a tar archive")
+
+
 def test_file_that_is_not_utf8(bundle_dir, capsys):
     (bundle_dir / "events.jsonl").write_bytes(b'{"timestamp": 0, "kind": "x", "target": "model:\xff"}\n')
     expect_error(capsys, bundle_dir, "events.jsonl", "line 1", "not UTF-8")

@@ -89,7 +89,12 @@ def extract_archive(archive: Path, target: Path, *, max_bytes: int = MAX_ARCHIVE
 
 
 def _extract_tar(archive: Path, target: Path, budget: _Budget) -> None:
-    with tarfile.open(archive, "r:*") as tar:
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except tarfile.ReadError as exc:  # its message lists every compression tried, one line each
+        raise ArchiveError("not a tar archive (plain, gzip, bzip2 or xz); expected a complete .tar.gz, .tgz or "
+                           ".tar", file=archive.name) from exc
+    with tar:
         for member in tar:
             path = _safe_member_path(member.name, archive.name)
             if member.isdir():
