@@ -91,3 +91,13 @@ def test_the_command_prints_the_gap_as_a_table_or_json(capsys):
     assert set(data) == {"ranker", "asked", "other", "gap", "temperature", "parts", "rest"} and len(data["parts"]) == 8
     code, out = run_cli(capsys, "why", str(EXAMPLE), "service:nowhere")
     assert code == 2 and out.err.startswith("error: field 'node': no hypothesis names service:nowhere")
+
+
+def test_a_versus_kind_without_versus_is_refused_not_ignored(ranked, capsys):
+    bundle, candidates, ranker, answer = ranked
+    first = answer.causes[0]
+    with pytest.raises(InputError, match="give versus too") as info:
+        contrast(bundle, candidates, ranker, node=first.node, versus_kind=first.kind.value)
+    assert info.value.field == "versus_kind"
+    code, out = run_cli(capsys, "why", str(EXAMPLE), first.node, "--versus-kind", first.kind.value)
+    assert code == 2 and out.err.startswith("error: field 'versus_kind': ") and "Traceback" not in out.err

@@ -80,9 +80,12 @@ def contrast(bundle: Bundle, candidates: Candidates, ranker, *, node: str, kind:
     Raises
     ------
     InputError
-        When no hypothesis names the node (or that kind of it), or the ranker's scores do not split into
-        feature contributions (the heuristic scorer).
+        When no hypothesis names the node (or that kind of it), ``versus_kind`` comes without ``versus``, or
+        the ranker's scores do not split into feature contributions (the heuristic scorer).
     """
+    if versus_kind is not None and versus is None:  # the default other hypothesis has its own kind
+        raise InputError("versus_kind is the kind of the node named by versus; give versus too",
+                         field="versus_kind")
     boosters = getattr(ranker, "boosters", None)
     if not boosters:
         raise InputError(f"the ranker in use ({ranker.name}) does not split its scores into feature "
