@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from rca.contract.models import CauseKind
 from rca.errors import BundleErrors, RcaError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -61,10 +62,11 @@ def analyze(bundle: BundleArg,
 @app.command()
 def why(bundle: BundleArg,
         node: Annotated[str, typer.Argument(help="the node asked about, e.g. service:db")],
-        kind: Annotated[str | None, typer.Option(help="its cause kind (default: its highest-ranked one)")] = None,
+        kind: Annotated[CauseKind | None, typer.Option(help="its cause kind (default: its highest-ranked one)")
+                        ] = None,
         versus: Annotated[str | None, typer.Option(help="the node to compare with (default: the first-ranked "
                                                         "one, or the second when NODE is first)")] = None,
-        versus_kind: Annotated[str | None, typer.Option(help="that node's cause kind")] = None,
+        versus_kind: Annotated[CauseKind | None, typer.Option(help="that node's cause kind")] = None,
         features: Annotated[int, typer.Option(min=1, max=50, help="how many features to name")] = 8,
         format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table) -> None:
     """Why NODE ranks where it does: the features that split its score from another hypothesis' score."""
@@ -76,8 +78,8 @@ def why(bundle: BundleArg,
     from rca.service import get_ranker
 
     loaded = load_bundle(bundle)
-    c = contrast(loaded, generate_candidates(loaded), get_ranker(), node=node, kind=kind, versus=versus,
-                 versus_kind=versus_kind, shown=features)
+    c = contrast(loaded, generate_candidates(loaded), get_ranker(), node=node, kind=kind and kind.value,
+                 versus=versus, versus_kind=versus_kind and versus_kind.value, shown=features)
     if format is OutputFormat.json:
         typer.echo(c.model_dump_json(indent=2))
     else:

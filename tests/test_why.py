@@ -101,3 +101,10 @@ def test_a_versus_kind_without_versus_is_refused_not_ignored(ranked, capsys):
     assert info.value.field == "versus_kind"
     code, out = run_cli(capsys, "why", str(EXAMPLE), first.node, "--versus-kind", first.kind.value)
     assert code == 2 and out.err.startswith("error: field 'versus_kind': ") and "Traceback" not in out.err
+
+
+@pytest.mark.parametrize("option", ["--kind", "--versus-kind"])
+def test_a_kind_that_is_no_cause_kind_is_a_usage_error_naming_the_option(capsys, option):
+    code, out = run_cli(capsys, "why", str(EXAMPLE), "model:credit-risk@v41", "--versus", "service:x", option, "bogus")
+    assert code == 2 and "Traceback" not in out.err
+    assert f"Invalid value for '{option}'" in out.err and "'bogus' is not one of" in out.err and "data_drift" in out.err
