@@ -63,3 +63,9 @@ def test_an_out_dir_that_is_a_file_is_named(capsys, tmp_path, command, under):
     code, out = run_cli(capsys, *command, "--out", str(out_dir))
     line = one_error_line(out)
     assert code == 2 and line.startswith(f"error: --out: got '{out_dir}', expected a directory"), line
+
+
+def test_db_upgrade_to_an_unknown_revision_is_named(env, capsys):
+    code, out = run_cli(capsys, "db", "upgrade", "bogus")
+    line = one_error_line(out)
+    assert code == 2 and line.startswith("error: revision: got 'bogus', expected a migration revision"), line

@@ -85,12 +85,16 @@ def alembic_config(url: str):
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (the latest by default)."""
     from alembic import command
+    from alembic.util import CommandError
 
     engine = get_engine(url)
     config = alembic_config(url)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        try:
+            command.upgrade(config, revision)
+        except CommandError as exc:  # an unknown revision, or one that is not ahead of the current one
+            raise ConfigError("revision", revision, f"a migration revision such as head ({exc})") from exc
 
 
 def current_revision(url: str) -> str | None:
