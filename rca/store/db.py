@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from rca.errors import ConfigError
@@ -88,6 +89,12 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic.util import CommandError
 
     engine = get_engine(url)
+    try:
+        engine.connect().close()  # a database that does not answer is a setting to fix, before alembic starts
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).splitlines()[0]
+        raise ConfigError("database_url", make_url(url).render_as_string(hide_password=True),
+                          f"a database that accepts connections ({reason})") from exc
     config = alembic_config(url)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
