@@ -29,7 +29,7 @@ from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
 from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, load_bundle
 from rca.contract.load import TOO_DEEP
 from rca.contract.models import CauseKind, cause_node_problem
-from rca.errors import BundleError, ConflictError, InputError, RcaError, shown
+from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, shown
 from rca.generators import generate_candidates
 from rca.generators.metrics import uncompared_services
 from rca.store import queries
@@ -416,7 +416,11 @@ def retrain(session: Session, *, settings: Settings) -> dict:
 def _version_summary(registry, version: str) -> dict:
     from rca.ranking.dataset import count_copies
 
-    meta = json.loads((registry.root / version / "meta.json").read_text(encoding="utf-8"))
+    path = registry.root / version / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
+        raise ConfigError(str(path), f"{exc}"[:80], "the JSON object a trained ranker's save writes") from exc
     n_training, n_copies = count_copies(meta.get("training_incidents", []))
     return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
             "n_training_incidents": n_training, "n_reduced_copies": n_copies,

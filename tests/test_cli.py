@@ -77,3 +77,13 @@ def test_a_database_that_does_not_answer_is_named_without_its_password(env, caps
     line = one_error_line(out)
     assert code == 2 and line.startswith("error: database_url: got 'postgresql+psycopg://rca:***@127.0.0.1:1/rca'")
     assert "expected a database that accepts connections" in line and "s3cret" not in out.err
+
+
+@pytest.mark.parametrize(("file", "content"), [("champion.json", "garbage"), ("champion.json", "[1]"),
+                                              ("lgbm-x/meta.json", "{")])
+def test_a_broken_registry_file_is_named(env, capsys, tmp_path, file, content):
+    path = tmp_path / "var" / "rankers" / file
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    code, out = run_cli(capsys, "rankers", "list")
+    assert code == 2 and one_error_line(out).startswith(f"error: {path}: got ")

@@ -68,7 +68,12 @@ class RankerRegistry:
         """The promoted champion's version; None before any promotion or after the first one was rolled back."""
         if not self.pointer.is_file():
             return None
-        return json.loads(self.pointer.read_text())["version"]
+        text = self.pointer.read_text()
+        try:
+            return json.loads(text)["version"]
+        except (ValueError, TypeError, KeyError) as exc:  # written atomically by `_record`: a hand edit broke it
+            raise ConfigError(str(self.pointer), text[:80], '{"version": ..., "at": ...} as rca rankers promote '
+                              "writes it") from exc
 
     def champion(self) -> LgbmRanker | None:
         """The promoted champion, or None when nothing was promoted yet."""
