@@ -87,3 +87,9 @@ def test_a_broken_registry_file_is_named(env, capsys, tmp_path, file, content):
     path.write_text(content)
     code, out = run_cli(capsys, "rankers", "list")
     assert code == 2 and one_error_line(out).startswith(f"error: {path}: got ")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201])
+def test_keys_create_refuses_a_name_the_api_would_refuse(env, capsys, name):
+    code, out = run_cli(capsys, "keys", "create", "--role", "reviewer", "--name", name)
+    assert code == 2 and one_error_line(out).startswith("error: field 'name': ") and out.out == ""
