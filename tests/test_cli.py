@@ -79,6 +79,15 @@ def test_a_database_that_does_not_answer_is_named_without_its_password(env, caps
     assert "expected a database that accepts connections" in line and "s3cret" not in out.err
 
 
+@pytest.mark.parametrize("url", ["mysql://rca:s3cret@localhost/rca", "nosuchdb://rca:s3cret@localhost/rca"])
+def test_a_database_whose_driver_is_not_installed_is_named(env, capsys, url):
+    env("RCA_DATABASE_URL", url)
+    code, out = run_cli(capsys, "db", "upgrade")
+    line = one_error_line(out)
+    assert code == 2 and line.startswith(f"error: database_url: got '{url.replace('s3cret', '***')}'"), line
+    assert "expected a database whose driver is installed" in line and "s3cret" not in out.err
+
+
 @pytest.mark.parametrize(("file", "content"), [("champion.json", "garbage"), ("champion.json", "[1]"),
                                               ("lgbm-x/meta.json", "{")])
 def test_a_broken_registry_file_is_named(env, capsys, tmp_path, file, content):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 from sqlmodel import Session, create_engine
 
 from rca.errors import ConfigError
@@ -43,7 +43,11 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    except (ModuleNotFoundError, NoSuchModuleError) as exc:   # a dialect or driver that is not installed
+        raise ConfigError("database_url", parsed.render_as_string(hide_password=True),
+                          f"a database whose driver is installed (SQLite, or PostgreSQL with psycopg); {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
