@@ -16,14 +16,29 @@ def install(app: FastAPI) -> None:
     from rca.console.routes import COOKIE, SignInRequired, router
 
     @app.exception_handler(SignInRequired)
-    async def _signin(_: Request, exc: SignInRequired) -> RedirectResponse:
-        target = "/signin" + (f"?error={quote(exc.message)}" if exc.message else "")
+    async def _signin(request: Request, exc: SignInRequired) -> RedirectResponse:
+        params = [f"error={quote(exc.message)}"] if exc.message else []
+        back = _back_after_signin(request)
+        if back != "/":
+            params.append(f"next={quote(back, safe='')}")
+        target = "/signin" + ("?" + "&".join(params) if params else "")
         response = RedirectResponse(target, status_code=303)
         if exc.message:  # a key that no longer works: forget it
             response.delete_cookie(COOKIE, path="/")
         return response
 
     app.include_router(router)
+
+
+def _back_after_signin(request: Request) -> str:
+    """The page to return to once signed in: the page asked for (a link from an alert, a page open when the
+    key was revoked), the incident page for a review posted then; the queue otherwise (charts, sign-out)."""
+    path = request.url.path
+    if request.method == "GET" and not path.endswith(".svg"):
+        return path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method == "POST" and path.startswith("/incidents/") and path.endswith("/reviews"):
+        return path.removesuffix("/reviews")
+    return "/"
 
 
 __all__ = ["install"]

@@ -81,22 +81,32 @@ def _cache(request: Request) -> BundleCache:
 
 
 # ---------------------------------------------------------------------------------------------- sign-in
+def _local(target: object) -> str:
+    """``target`` when it is a path on this site (where to go after signing in), else the queue."""
+    target = str(target or "")
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and not any(c in target for c in "\r\n"):
+        return target
+    return "/"
+
+
 @router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request) -> HTMLResponse:
-    return _page(request, "signin.html", error=request.query_params.get("error"))
+    return _page(request, "signin.html", error=request.query_params.get("error"),
+                 next=_local(request.query_params.get("next")))
 
 
 @router.post("/signin", response_class=HTMLResponse)
 async def signin(request: Request, session: SessionDep) -> Response:
     form = await request.form()
     key = str(form.get("key") or "").strip()
+    back = _local(form.get("next"))
     if not key:
-        return _page(request, "signin.html", 422, error="Paste your API key (rca_...) to sign in.")
+        return _page(request, "signin.html", 422, error="Paste your API key (rca_...) to sign in.", next=back)
     try:
         check_key(session, key=key, roles=(Role.reviewer,))
     except AuthError as exc:
-        return _page(request, "signin.html", exc.status, error=f"Not signed in: {exc.message}.")
-    response = RedirectResponse("/", status_code=303)
+        return _page(request, "signin.html", exc.status, error=f"Not signed in: {exc.message}.", next=back)
+    response = RedirectResponse(back, status_code=303)
     response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https")
     return response

@@ -160,3 +160,28 @@ def test_the_why_page_splits_a_causes_score_gap_or_says_why_it_cannot(client, ke
     r = client.get(f"/incidents/{incident}/why", params={"node": "service:nowhere"})
     assert r.status_code == 422 and "no hypothesis names service:nowhere" in r.text
     assert client.get("/incidents/inc-none/why", params={"node": "service:api"}).status_code == 404
+
+
+def test_signing_in_returns_to_the_page_asked_for(client, keys, incident):
+    """A link to an incident (from an alert, a colleague) or a review posted after the key was revoked leads
+    through the sign-in page back to that incident, not to the queue; only paths on this site are followed."""
+    r = client.get(f"/incidents/{incident}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/signin?next=%2Fincidents%2F{incident}"
+    page = client.get(r.headers["location"]).text
+    assert f'<input type="hidden" name="next" value="/incidents/{incident}">' in page
+    r = client.post("/signin", data={"key": "rca_abc_nope", "next": f"/incidents/{incident}"})
+    assert r.status_code == 401 and f'name="next" value="/incidents/{incident}"' in r.text   # kept on an error
+    r = client.post("/signin", data={"key": _key(keys["reviewer"]), "next": f"/incidents/{incident}"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/incidents/{incident}"
+    for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        r = client.post("/signin", data={"key": _key(keys["reviewer"]), "next": elsewhere}, follow_redirects=False)
+        assert r.headers["location"] == "/"
+    client.cookies.clear()
+    client.cookies.set(COOKIE, "rca_abc_revoked")
+    r = client.post(f"/incidents/{incident}/reviews", data={"verdict": "confirm", "rank": "1"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith(f"&next=%2Fincidents%2F{incident}")
+    client.cookies.set(COOKIE, "rca_abc_revoked")
+    assert client.get("/", follow_redirects=False).headers["location"] == (
+        "/signin?error=unknown%20or%20revoked%20API%20key")
