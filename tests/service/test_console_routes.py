@@ -185,3 +185,12 @@ def test_signing_in_returns_to_the_page_asked_for(client, keys, incident):
     client.cookies.set(COOKIE, "rca_abc_revoked")
     assert client.get("/", follow_redirects=False).headers["location"] == (
         "/signin?error=unknown%20or%20revoked%20API%20key")
+
+
+def test_long_ids_and_node_names_wrap_instead_of_widening_the_page(client):
+    """An incident id, model or node name of 100+ characters without a space made the queue 2.7k pixels wide
+    and pushed the incident page's causes under the charts: the stylesheet lets them break anywhere."""
+    css = re.sub(r"/\*.*?\*/", "", client.get("/console.css").text, flags=re.S)
+    rules = re.findall(r"([^{}]*)\{\s*overflow-wrap:\s*anywhere;?\s*\}", css)
+    selectors = {s.strip() for rule in rules for s in rule.split(",")}
+    assert {"code", "h1", ".crumbs", ".facts dd", ".explanation", "table.list td"} <= selectors
