@@ -33,11 +33,12 @@ from rca.errors import ConflictError, InputError, NotFoundError, RcaError
 from rca.service import ReviewIn, record_review, why_incident
 from rca.store import queries
 from rca.store.keys import Caller
-from rca.store.models import ReviewVerdict, Role
+from rca.store.models import ReviewVerdict, Role, as_utc
 
 COOKIE = "rca_console_key"
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["utc"] = as_utc   # every time shown is in UTC and says so (`_macros.html`'s `when`)
 router = APIRouter(include_in_schema=False)
 
 

@@ -194,3 +194,29 @@ def test_long_ids_and_node_names_wrap_instead_of_widening_the_page(client):
     rules = re.findall(r"([^{}]*)\{\s*overflow-wrap:\s*anywhere;?\s*\}", css)
     selectors = {s.strip() for rule in rules for s in rule.split(",")}
     assert {"code", "h1", ".crumbs", ".facts dd", ".explanation", "table.list td"} <= selectors
+
+
+def test_every_time_shown_says_it_is_utc(client, keys, monkeypatch):
+    """The queue's and recent list's detection times, evidence onsets and the review history's times were
+    bare "2026-11-20 14:05" (only the incident page's detection time said UTC): a reviewer could not tell
+    them from local time."""
+    from rca.ranking.registry import packaged_champion
+    from tests.console.incident import incident_body
+
+    champion = packaged_champion()   # the stub ranker's causes have no evidence, so no onsets
+    monkeypatch.setattr("rca.service.get_ranker", lambda settings=None: champion)
+
+    assert client.post("/v1/incidents", json=incident_body(), headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    queue = client.get("/").text
+    for table in ("queue", "recent"):
+        rows = queue.split(f'id="{table}"')[1].split("</table>")[0]
+        assert '<time datetime="2026-11-20T14:05:00+00:00">2026-11-20 14:05 UTC</time>' in rows
+    page = client.get("/incidents/inc-amount-units").text
+    token = _csrf(page)
+    onsets = re.findall(r"<td>([^<]*<time[^>]*>[^<]*</time>)</td>", page.split('class="evidence"')[1])
+    assert onsets and all(o.endswith(" UTC</time>") for o in onsets)
+    assert client.post("/incidents/inc-amount-units/reviews", data={"csrf": token, "verdict": "confirm",
+                                                                    "rank": "1"}).status_code == 200
+    history = client.get("/incidents/inc-amount-units").text.split('id="history"')[1].split("</table>")[0]
+    assert re.search(r"<td><time datetime=\"[^\"]+\+00:00\">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time></td>", history)
