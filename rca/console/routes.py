@@ -40,6 +40,10 @@ HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["utc"] = as_utc   # every time shown is in UTC and says so (`_macros.html`'s `when`)
 router = APIRouter(include_in_schema=False)
+QUEUE_SHOWN = 100
+"""The review queue shows this many incidents (the least certain); the rest wait for verdicts on these."""
+RECENT_SHOWN = 30
+"""Recent incidents per page (newest first; a link leads to older ones)."""
 
 
 class SignInRequired(Exception):
@@ -128,11 +132,17 @@ async def signout(request: Request, session: SessionDep) -> Response:
 @router.get("/", response_class=HTMLResponse)
 def queue_page(request: Request, session: SessionDep) -> HTMLResponse:
     user, key = _user(request, session)
-    queue = queries.review_queue(session, limit=100)
-    recent, _ = queries.list_incidents(session, limit=30)
+    queue = queries.review_queue(session, limit=QUEUE_SHOWN + 1)   # one more: whether there are more
+    older = request.query_params.get("older") or None
+    try:
+        recent, next_cursor = queries.list_incidents(session, cursor=older, limit=RECENT_SHOWN)
+    except queries.CursorError:
+        return _page(request, "error.html", 400, user=user, csrf=csrf_token(key),
+                     message="This link to older incidents is not one this console made; start from the newest.")
     reviewed = queries.reviewed_ids(session, incident_ids=[r.id for r in recent])
-    return _page(request, "queue.html", user=user, csrf=csrf_token(key), queue=queue, recent=recent,
-                 reviewed=reviewed)
+    return _page(request, "queue.html", user=user, csrf=csrf_token(key), queue=queue[:QUEUE_SHOWN],
+                 more_queued=len(queue) > QUEUE_SHOWN, recent=recent, reviewed=reviewed, older=older,
+                 next_cursor=next_cursor)
 
 
 def _incident_page(request: Request, session: Session, settings, incident_id: str, user, key: str,

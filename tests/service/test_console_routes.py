@@ -220,3 +220,26 @@ def test_every_time_shown_says_it_is_utc(client, keys, monkeypatch):
                                                                     "rank": "1"}).status_code == 200
     history = client.get("/incidents/inc-amount-units").text.split('id="history"')[1].split("</table>")[0]
     assert re.search(r"<td><time datetime=\"[^\"]+\+00:00\">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time></td>", history)
+
+
+def test_older_incidents_are_reachable_and_a_full_queue_says_so(client, keys, tmp_path, monkeypatch):
+    """The front page listed the 30 newest incidents with no way to older ones, and a queue cut at 100 showed
+    "100" as if that were all of it."""
+    monkeypatch.setattr("rca.console.routes.RECENT_SHOWN", 2)
+    monkeypatch.setattr("rca.console.routes.QUEUE_SHOWN", 2)
+    for i, conf in enumerate(("0.3", "0.4", "0.5")):
+        body = inline(bundle_dir(tmp_path / str(i), incident_id=f"inc-p{i}", symptom=f"kpi:{conf}"))
+        assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    page = client.get("/").text
+    assert '<span class="count">2+</span>' in page and 'id="queue-more"' in page
+    recent = page.split('id="recent"')[1].split("</section>")[0]
+    assert "inc-p2" in recent and "inc-p1" in recent and "inc-p0" not in recent
+    older = re.search(r'<a href="(/\?older=[^"#]+)#recent-incidents" rel="next">Older incidents', recent)
+    assert older is not None
+    page = client.get(older.group(1).replace("&amp;", "&")).text
+    recent = page.split('id="recent"')[1].split("</section>")[0]
+    assert "inc-p0" in recent and "inc-p1" not in recent and 'rel="next"' not in recent
+    assert '<a href="/#recent-incidents">Newest incidents</a>' in recent
+    r = client.get("/", params={"older": "not-a-cursor"})
+    assert r.status_code == 400 and "start from the newest" in r.text and 'href="/"' in r.text
