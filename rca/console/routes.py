@@ -176,7 +176,8 @@ async def post_review(incident_id: str, request: Request, session: SessionDep, s
     form = {k: str(v) for k, v in (await request.form()).items()}
     if not _token_ok(form.get("csrf", ""), key):
         return _incident_page(request, session, settings, incident_id, user, key, 403,
-                              "This form is stale or was not sent from this console; reload and try again.")
+                              "This form is stale or was not sent from this console; check it and send it again.",
+                              form)
     try:
         review = ReviewIn(verdict=form.get("verdict") or None, rank=form.get("rank") or None,
                           node=form.get("node", "").strip() or None, kind=form.get("kind") or None,
@@ -212,7 +213,8 @@ def why_page(incident_id: str, request: Request, session: SessionDep, settings: 
     except NotFoundError as exc:
         return _page(request, "error.html", 404, **common, message=str(exc))
     except RcaError as exc:   # no hypothesis names the node, a ranker without feature parts, an unreadable bundle
-        return _page(request, "error.html", 422, **common, message=f"Cannot say why {node or 'it'} ranks there: {exc}")
+        return _page(request, "error.html", 422, **common, message=f"Cannot say why {node or 'it'} ranks there: {exc}",
+                     back=(f"/incidents/{quote(incident_id, safe='')}", f"Back to incident {incident_id}"))
     largest = max([abs(p.contribution) for p in found.parts] + [1e-9])
     return _page(request, "why.html", **common, record=view.record, c=found, largest=largest,
                  ratio=math.exp(found.gap / found.temperature) if found.temperature > 0 else math.nan)

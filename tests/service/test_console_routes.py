@@ -243,3 +243,18 @@ def test_older_incidents_are_reachable_and_a_full_queue_says_so(client, keys, tm
     assert '<a href="/#recent-incidents">Newest incidents</a>' in recent
     r = client.get("/", params={"older": "not-a-cursor"})
     assert r.status_code == 400 and "start from the newest" in r.text and 'href="/"' in r.text
+
+
+def test_a_refused_form_keeps_what_was_typed_and_a_why_error_leads_back(client, keys, incident):
+    """A name-the-cause form refused as stale came back empty (node, kind and comment lost); a why page that
+    cannot explain a node only linked to the queue, not back to the incident the reviewer came from."""
+    _signin(client, keys)
+    r = client.post(f"/incidents/{incident}/reviews", data={
+        "csrf": "0" * 64, "verdict": "name_cause", "node": "feature:zip", "kind": "data_drift",
+        "comment": "checked the zip pipeline by hand"})
+    assert r.status_code == 403 and "stale" in r.text
+    form = r.text.split('id="name-cause"')[1].split("</form>")[0]
+    assert 'value="feature:zip"' in form and '<option value="data_drift" selected>' in form
+    assert ">checked the zip pipeline by hand</textarea>" in form
+    r = client.get(f"/incidents/{incident}/why", params={"node": "service:nowhere"})
+    assert r.status_code == 422 and f'<a href="/incidents/{incident}">Back to incident {incident}</a>' in r.text
