@@ -6,14 +6,20 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
+
+API_PATHS = ("/v1/", "/healthz", "/metrics", "/docs", "/redoc", "/openapi.json")
+"""Paths whose errors stay the API's JSON whatever the client accepts."""
 
 
 def install(app: FastAPI) -> None:
     """Mount the console's pages on ``app`` and send requests without a valid key to the sign-in page."""
     from urllib.parse import quote
 
-    from rca.console.routes import COOKIE, SignInRequired, router
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from rca.console.routes import COOKIE, SignInRequired, router, templates
 
     @app.exception_handler(SignInRequired)
     async def _signin(request: Request, exc: SignInRequired) -> RedirectResponse:
@@ -26,6 +32,20 @@ def install(app: FastAPI) -> None:
         if exc.message:  # a key that no longer works: forget it
             response.delete_cookie(COOKIE, path="/")
         return response
+
+    api_http = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        """A browser that asks for a page the console does not have (a mistyped or old link, the address of a
+        form's POST opened again) gets a page with a way back, not the API's JSON error."""
+        if (exc.status_code in (404, 405) and not request.url.path.startswith(API_PATHS)
+                and "text/html" in request.headers.get("accept", "")):
+            message = ("There is no console page at this address." if exc.status_code == 404 else
+                       "This address takes a form, not a visit; go back to the page you came from.")
+            return templates.TemplateResponse(request, "error.html", {"message": message},
+                                              status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return await api_http(request, exc)
 
     app.include_router(router)
 

@@ -117,6 +117,12 @@ async def signin(request: Request, session: SessionDep) -> Response:
     return response
 
 
+@router.get("/signout")
+def signout_address() -> RedirectResponse:
+    """Signing out takes the form in the page header (its token); a visit to the address leads to the queue."""
+    return RedirectResponse("/", status_code=303)
+
+
 @router.post("/signout")
 async def signout(request: Request, session: SessionDep) -> Response:
     _, key = _user(request, session)
@@ -196,6 +202,13 @@ async def post_review(incident_id: str, request: Request, session: SessionDep, s
         return _page(request, "error.html", 404, user=user, csrf=csrf_token(key), message=str(exc))
     verdict = ReviewVerdict(review.verdict).value
     return RedirectResponse(f"/incidents/{quote(incident_id, safe='')}?done={verdict}", status_code=303)
+
+
+@router.get("/incidents/{incident_id}/reviews")
+def reviews_address(incident_id: str) -> RedirectResponse:
+    """The address a review form posts to, opened again (the address bar after a refused review): the
+    incident page."""
+    return RedirectResponse(f"/incidents/{quote(incident_id, safe='')}", status_code=303)
 
 
 @router.get("/incidents/{incident_id}/why", response_class=HTMLResponse)

@@ -258,3 +258,24 @@ def test_a_refused_form_keeps_what_was_typed_and_a_why_error_leads_back(client, 
     assert ">checked the zip pipeline by hand</textarea>" in form
     r = client.get(f"/incidents/{incident}/why", params={"node": "service:nowhere"})
     assert r.status_code == 422 and f'<a href="/incidents/{incident}">Back to incident {incident}</a>' in r.text
+
+
+def test_addresses_without_a_console_page_answer_with_a_page_not_json(client, keys, incident):
+    """A refused review leaves /incidents/{id}/reviews in the address bar; opening it again (or /signout, or a
+    mistyped link) showed the API's JSON error with no way back."""
+    _signin(client, keys)
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    r = client.get(f"/incidents/{incident}/reviews", headers=html, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/incidents/{incident}"
+    r = client.get("/signout", headers=html, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert client.get("/", follow_redirects=False).status_code == 200   # a visit does not sign out
+    r = client.get("/incidnets/inc-c1", headers=html)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "no console page at this address" in r.text and '<a href="/">Back to the review queue</a>' in r.text
+    r = client.put(f"/incidents/{incident}", headers=html)
+    assert r.status_code == 405 and "allow" in r.headers and 'href="/"' in r.text
+    # the API's errors stay JSON, whatever the client accepts
+    for path in ("/v1/nope", "/incidnets/inc-c1"):
+        r = client.get(path, headers=html if path.startswith("/v1") else {})
+        assert r.status_code == 404 and r.json() == {"error": {"message": "Not Found", "field": None}}
