@@ -92,7 +92,9 @@ def kpi_svg(data: KpiData) -> str:
         ax = fig.add_subplot()
         ax.axvspan(*data.baseline, color=BEFORE, alpha=0.12, label="baseline window")
         ax.axvspan(*data.current, color=AFTER, alpha=0.12, label="current window")
-        ax.plot(data.times, data.values, color="#222", linewidth=1.2, gid="kpi-series")
+        # a single point draws no line: mark the points then, or the chart shows only the windows
+        ax.plot(data.times, data.values, color="#222", linewidth=1.2, gid="kpi-series",
+                marker="o" if len(data.times) < 2 else None, markersize=4)
         if data.onset is not None:
             ax.axvline(data.onset, color=AFTER, linewidth=1.6, label="onset", gid="onset")
         for i, (when, label) in enumerate(data.events):

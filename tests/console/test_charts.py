@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
@@ -79,3 +80,17 @@ def test_absent_families_give_no_chart_data(bundle):
     assert evidence.kpi_series(bare, onset=None) is None
     assert evidence.latency(bare) is None
     assert evidence.quality(bare) is None
+
+
+def test_a_kpi_with_a_single_point_is_still_drawn(bundle):
+    """One KPI row is a line of one point, which matplotlib draws as nothing: the chart showed the windows and
+    an empty axis. The point is marked then (and only then: a series keeps its plain line)."""
+    kpi = evidence.kpi_series(bundle, onset=None)
+    one = dataclasses.replace(kpi, times=kpi.times[-1:], values=kpi.values[-1:])
+
+    def marks(svg: str) -> list:
+        series = next(el for el in ET.fromstring(svg).iter() if el.get("id") == "kpi-series")
+        return [el for el in series.iter() if el.tag == SVG + "use"]
+
+    assert len(marks(charts.kpi_svg(one))) == 1
+    assert marks(charts.kpi_svg(kpi)) == []
