@@ -89,7 +89,8 @@ def _cache(request: Request) -> BundleCache:
 def _local(target: object) -> str:
     """``target`` when it is a path on this site (where to go after signing in), else the queue."""
     target = str(target or "")
-    if target.startswith("/") and not target.startswith(("//", "/\\")) and not any(c in target for c in "\r\n"):
+    # browsers drop tabs and newlines from a URL and read a backslash as a slash: "/\t/host" is "//host"
+    if target.startswith("/") and not any(ord(c) < 32 or c == "\\" for c in target) and not target.startswith("//"):
         return target
     return "/"
 

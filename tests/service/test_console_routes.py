@@ -174,7 +174,8 @@ def test_signing_in_returns_to_the_page_asked_for(client, keys, incident):
     r = client.post("/signin", data={"key": _key(keys["reviewer"]), "next": f"/incidents/{incident}"},
                     follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == f"/incidents/{incident}"
-    for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+    for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example",
+                      "/\n/evil.example", "/x\\..\\\\evil.example"):
         r = client.post("/signin", data={"key": _key(keys["reviewer"]), "next": elsewhere}, follow_redirects=False)
         assert r.headers["location"] == "/"
     client.cookies.clear()
