@@ -359,6 +359,18 @@ def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(traini
     assert again["training"] == {"incidents": 4, "reduced_copies": 4, "validation_incidents": 2}
 
 
+def test_a_retrain_without_validation_incidents_is_a_clear_error_and_stores_nothing(tmp_path, monkeypatch):
+    from rca.ranking.train import retrain
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "train"})  # one reviewed incident, say
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
+    with pytest.raises(ConfigError, match="no hypothesis rows in the validation split"):
+        retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
+    registry = RankerRegistry(tmp_path / "rankers")
+    assert registry.versions() == [] and registry.history() == [] and registry.champion_version() is None
+
+
 def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_path, capsys):
     from rca.cli import main
 

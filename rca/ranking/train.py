@@ -110,7 +110,7 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     Only the train/review splits train and only validation decides; the test split is never read here.
     A challenger identical to the champion (same model files: no new data since) is not promoted (``twin``);
     one worse on validation, or on the validation incidents the champion was validated on, is refused
-    (`refusal`, `known_validation`).
+    (`refusal`, `known_validation`). Without validation incidents nothing is stored: `ConfigError`.
     Returns ``{"challenger": version, "champion": version or None, "promoted": bool, "twin": bool, "refused": reason
     or None, "known": {"n", "challenger", "champion"} or None, "metrics": {"challenger": ..., "champion": ...},
     "training": {...}}``, the validation metrics overall and per cause kind
@@ -120,8 +120,10 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     registry = RankerRegistry(registry_dir)
     champion = registry.champion() or packaged_champion()  # the one in use is the one to beat
     challenger = train_ranker(table)
-    version = registry.save(challenger)
     validation = table.split(VALIDATION_SPLIT)
+    if validation.rows.empty:  # the gate has nothing to decide on: store and promote nothing
+        raise ConfigError("table", "no hypothesis rows in the validation split", "a labeled validation split")
+    version = registry.save(challenger)
     ch_scores = challenger.score_table(validation.rows)
     cp_scores = champion.score_table(validation.rows) if champion is not None else None
     ch_metrics = evaluate_scores(validation, ch_scores)
