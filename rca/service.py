@@ -343,11 +343,11 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
                                 if r.verdict is not ReviewVerdict.reject})
             label = Label(causes=[{"node": n, "kind": k} for n, k in causes], source="review",
                           notes="confirmed by " + ", ".join(reviewers))
-            staged = write_bundle_files(bundles_dir(settings) / record.bundle_file, Path(tmp) / incident_id)
             try:
+                staged = write_bundle_files(bundles_dir(settings) / record.bundle_file, Path(tmp) / incident_id)
                 # SQLite hands datetimes back naive; they were stored as UTC.
                 add_incident(fresh, staged, label, source="review", detected_at=parse_timestamp(record.detected_at))
-            except BundleError as exc:  # stored before a check the contract's loader makes now
+            except BundleError as exc:  # stored before a check the contract's loader makes now, or lost since
                 log.warning("reviewed incident %s left out of the export: its stored bundle does not load (%s)",
                             incident_id, exc)
         previous = Path(tmp) / "previous"
@@ -371,6 +371,8 @@ def write_bundle_files(stored: Path, target: Path) -> Path:
     """The stored bundle (archive or inline JSON) as a bundle directory at ``target``."""
     from rca.contract.archive import extract_archive
 
+    if not stored.is_file():
+        raise BundleError("the stored bundle file is missing", file=stored.name)
     if stored.suffix != ".json":
         root = extract_archive(stored, target.with_name(target.name + "-x"))
         shutil.move(root, target)
@@ -379,7 +381,10 @@ def write_bundle_files(stored: Path, target: Path) -> Path:
         return target
     import pandas as pd
 
-    body = json.loads(stored.read_text(encoding="utf-8"))
+    body = _json_body(stored.read_bytes())
+    if not isinstance(body, dict):
+        raise BundleError(f"a JSON {type(body).__name__}; expected the JSON object of an inline bundle",
+                          file=stored.name)
     target.mkdir(parents=True)
     for key, value in body.items():
         if key in ("incident", "graph"):

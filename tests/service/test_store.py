@@ -99,6 +99,22 @@ def test_export_leaves_out_what_was_stored_before_the_contract_checked_it(sessio
     assert "(feature:, data_drift) left out" in caplog.text and "inc-old-model left out" in caplog.text
 
 
+def test_export_leaves_out_a_bundle_lost_or_damaged_on_disk(session, migrated, stub_ranker, tmp_path, caplog):
+    for incident_id, fmt in [("inc-gone", "json"), ("inc-cut", "tar.gz"), ("inc-list", "json"), ("inc-ok", "json")]:
+        sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), fmt)
+        service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
+        service.record_review(session, incident_id=incident_id, reviewer="ann",
+                              review=service.ReviewIn(verdict="confirm", rank=1))
+    stored = {i: migrated.data_dir / "bundles" / queries.get_incident(session, incident_id=i).bundle_file
+              for i in ("inc-gone", "inc-cut", "inc-list")}
+    stored["inc-gone"].unlink()
+    stored["inc-cut"].write_bytes(stored["inc-cut"].read_bytes()[:100])
+    stored["inc-list"].write_text("[]")
+    assert [p.name for p in service.export_reviewed(session, settings=migrated)] == ["inc-ok.tar.gz"]
+    for incident_id in ("inc-gone", "inc-cut", "inc-list"):
+        assert f"reviewed incident {incident_id} left out of the export" in caplog.text
+
+
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
     sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id="inc-rt"), "json")
     service.analyze_incident(session, incident_id="inc-rt", settings=migrated, bundle=sub.bundle)
