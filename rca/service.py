@@ -331,8 +331,9 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
     out_dir = reviewed_dir(settings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir.parent) as tmp:
-        fresh = Path(tmp) / "reviewed"
+        fresh, staging = Path(tmp) / "reviewed", Path(tmp) / "staged"  # apart: an incident may be named reviewed
         fresh.mkdir()
+        staging.mkdir()
         for incident_id in queries.incidents_with_reviews(session):
             reviews = queries.list_reviews(session, incident_id=incident_id)
             causes = [(n, k) for n, k in queries.confirmed_causes(reviews) if _label_cause(incident_id, n, k)]
@@ -344,7 +345,7 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
             label = Label(causes=[{"node": n, "kind": k} for n, k in causes], source="review",
                           notes="confirmed by " + ", ".join(reviewers))
             try:
-                staged = write_bundle_files(bundles_dir(settings) / record.bundle_file, Path(tmp) / incident_id)
+                staged = write_bundle_files(bundles_dir(settings) / record.bundle_file, staging / incident_id)
                 # SQLite hands datetimes back naive; they were stored as UTC.
                 add_incident(fresh, staged, label, source="review", detected_at=parse_timestamp(record.detected_at))
             except BundleError as exc:  # stored before a check the contract's loader makes now, or lost since

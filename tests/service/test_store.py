@@ -115,6 +115,19 @@ def test_export_leaves_out_a_bundle_lost_or_damaged_on_disk(session, migrated, s
         assert f"reviewed incident {incident_id} left out of the export" in caplog.text
 
 
+def test_export_of_incidents_named_like_its_working_directories(session, migrated, stub_ranker, tmp_path):
+    for incident_id in ("reviewed", "previous", "staged"):
+        sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), "tar.gz")
+        service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
+        service.record_review(session, incident_id=incident_id, reviewer="ann",
+                              review=service.ReviewIn(verdict="confirm", rank=1))
+    for _ in range(2):  # the second export replaces the first one's corpus
+        written = service.export_reviewed(session, settings=migrated)
+        assert sorted(p.name for p in written) == ["previous.tar.gz", "reviewed.tar.gz", "staged.tar.gz"]
+    assert sorted(e.id for e in read_manifest(migrated.data_dir / "reviewed")) == ["previous", "reviewed", "staged"]
+    assert load_bundle(written[0]).incident.id == written[0].name.removesuffix(".tar.gz")
+
+
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
     sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id="inc-rt"), "json")
     service.analyze_incident(session, incident_id="inc-rt", settings=migrated, bundle=sub.bundle)
