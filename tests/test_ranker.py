@@ -175,6 +175,27 @@ def test_registry_promote_rollback_history(tmp_path):
     assert registry.champion_version() is None
 
 
+def test_registry_refuses_to_promote_or_restore_a_version_that_does_not_load(tmp_path):
+    registry = RankerRegistry(tmp_path / "rankers")
+    v1, v2, v3 = (registry.save(train_ranker(synthetic_table(30, seed=seed)),
+                                now=pd.Timestamp(f"2026-01-0{seed}T00:00:00Z").to_pydatetime()) for seed in (1, 2, 3))
+    registry.promote(v1, "first")
+    (registry.root / v2 / "model.txt").write_text("garbage")           # damaged on disk
+    (registry.root / "junk").mkdir()
+    (registry.root / "junk" / "meta.json").write_text("{}")            # no model files
+    with pytest.raises(ConfigError, match=v2):
+        registry.promote(v2, "by hand")
+    with pytest.raises(NotFoundError, match="no ranker artifact"):
+        registry.promote("junk", "by hand")
+    registry.promote(v3, "better")
+    shutil.rmtree(registry.root / v1)                                   # cleaned up by hand
+    with pytest.raises(NotFoundError, match=v1):
+        registry.rollback("v3 misbehaves")
+    # nothing was recorded: the champion is the one that loads, the log has the two promotions
+    assert registry.champion_version() == v3 and registry.champion().meta["version"] == v3
+    assert [(e["action"], e["version"]) for e in registry.history()] == [("promote", v1), ("promote", v3)]
+
+
 def test_gate_refuses_a_worse_challenger():
     good = {"overall": {"AC@1": 0.8, "MRR": 0.85}}
     worse = {"overall": {"AC@1": 0.7, "MRR": 0.9}}

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lightgbm.basic import LightGBMError
+
 from rca.errors import ConfigError, ConflictError, NotFoundError
 from rca.ranking.lgbm import LgbmRanker
 
@@ -62,7 +64,11 @@ class RankerRegistry:
         if version not in self.versions():
             raise NotFoundError(f"ranker version {version!r} not in {self.root}; known: "
                                 f"{', '.join(self.versions()) or '(none)'}")
-        return LgbmRanker.load(self.root / version)
+        try:
+            return LgbmRanker.load(self.root / version)
+        except (ValueError, KeyError, TypeError, AttributeError, LightGBMError) as exc:  # damaged since it was saved
+            raise ConfigError(str(self.root / version), f"{type(exc).__name__}: {exc}"[:80],
+                              "the model files and meta.json a trained ranker's save writes") from exc
 
     def champion_version(self) -> str | None:
         """The promoted champion's version; None before any promotion or after the first one was rolled back."""
@@ -104,6 +110,7 @@ class RankerRegistry:
         if version not in self.versions():
             raise NotFoundError(f"cannot promote {version!r}: not in {self.root}; known: "
                                 f"{', '.join(self.versions()) or '(none)'}")
+        self.load(version)  # a version that does not load would leave the service without a ranker
         with self._locked():
             return self._record({"action": "promote", "version": version, "previous": self.champion_version(),
                                  "reason": reason}, by)
@@ -119,6 +126,8 @@ class RankerRegistry:
                                     "promotion was rolled back already); the packaged champion is in use (the "
                                     "heuristic scorer without one)")
             restored = stack[-2] if len(stack) > 1 else None
+            if restored is not None:
+                self.load(restored)  # deleted or damaged since: refused, as promoting it by hand would be
             return self._record({"action": "rollback", "version": restored, "previous": stack[-1],
                                  "reason": reason}, by)
 
