@@ -425,13 +425,13 @@ def _version_summary(registry, version: str) -> dict:
     path = registry.root / version / "meta.json"
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
+        n_training, n_copies = count_copies(meta.get("training_incidents", []))
+        n_validation = len(meta.get("validation_incidents", []))
+    except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or not the object (and lists) it should be
         raise ConfigError(str(path), f"{exc}"[:80], "the JSON object a trained ranker's save writes") from exc
-    n_training, n_copies = count_copies(meta.get("training_incidents", []))
     return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
             "n_training_incidents": n_training, "n_reduced_copies": n_copies,
-            "n_validation_incidents": len(meta.get("validation_incidents", [])),
-            "family_mix": meta.get("family_mix", {})}
+            "n_validation_incidents": n_validation, "family_mix": meta.get("family_mix", {})}
 
 
 def list_rankers(settings: Settings) -> dict:

@@ -89,7 +89,9 @@ def test_a_database_whose_driver_is_not_installed_is_named(env, capsys, url):
 
 
 @pytest.mark.parametrize(("file", "content"), [("champion.json", "garbage"), ("champion.json", "[1]"),
-                                              ("lgbm-x/meta.json", "{")])
+                                              ("lgbm-x/meta.json", "{"), ("lgbm-x/meta.json", "[]"),
+                                              ("lgbm-x/meta.json", '{"training_incidents": 5}'),
+                                              ("lgbm-x/meta.json", '{"training_incidents": [1]}')])
 def test_a_broken_registry_file_is_named(env, capsys, tmp_path, file, content):
     path = tmp_path / "var" / "rankers" / file
     path.parent.mkdir(parents=True)
