@@ -7,6 +7,7 @@ through `get_settings()` when no settings are given.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -17,6 +18,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -409,14 +412,33 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     from rca.ranking.train import retrain as train_and_gate
 
     started = time.perf_counter()
-    exported = export_reviewed(session, settings=settings)
-    corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
-    report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
+    with _one_retrain(settings):
+        exported = export_reviewed(session, settings=settings)
+        corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
+        report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
     seconds = round(time.perf_counter() - started, 3)
     now = datetime.now(UTC)
     path = settings.data_dir / "retrain" / f"{now:%Y-%m-%dT%H%M%S}Z.md"
     write_retrain_report(report, path, exported=len(exported), when=f"{now:%Y-%m-%d %H:%M} UTC")
     return {**report, "exported": len(exported), "seconds": seconds, "report": str(path)}
+
+
+@contextmanager
+def _one_retrain(settings: Settings) -> Iterator[None]:
+    """One retrain at a time per data directory, across processes (the weekly job, service workers answering
+    ``POST /v1/rankers/retrain``): two would swap the reviewed corpus under each other's training and both gate
+    their challenger against the champion they started with. Another one running: `ConflictError`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.data_dir / ".retrain.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError("a retrain is already running; its result will be in the promotion log "
+                                "(GET /v1/rankers, rca rankers list)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _version_summary(registry, version: str) -> dict:

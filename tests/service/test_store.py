@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -14,8 +16,9 @@ from sqlmodel import SQLModel
 import rca.service as service
 from rca.contract import load_bundle, load_label
 from rca.corpus import read_manifest
+from rca.errors import ConflictError
 from rca.store import queries
-from rca.store.db import get_engine
+from rca.store.db import get_engine, session_scope
 from rca.store.models import ReviewRecord, ReviewVerdict
 from tests.rank_builders import retrain_result
 from tests.service.bundles import bundle_dir, inline, tar_gz
@@ -126,6 +129,34 @@ def test_export_of_incidents_named_like_its_working_directories(session, migrate
         assert sorted(p.name for p in written) == ["previous.tar.gz", "reviewed.tar.gz", "staged.tar.gz"]
     assert sorted(e.id for e in read_manifest(migrated.data_dir / "reviewed")) == ["previous", "reviewed", "staged"]
     assert load_bundle(written[0]).incident.id == written[0].name.removesuffix(".tar.gz")
+
+
+def test_a_retrain_while_another_runs_is_refused(session, migrated, stub_ranker, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+
+    def slow_retrain(corpus_dirs, registry_dir):
+        started.set()
+        release.wait(30)
+        return retrain_result("v2", champion="v1")
+
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(retrain=slow_retrain))
+    reports = []
+
+    def weekly_job():
+        with session_scope(migrated.resolved_database_url) as other:
+            reports.append(service.retrain(other, settings=migrated))
+
+    job = threading.Thread(target=weekly_job)
+    job.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(ConflictError, match="a retrain is already running"):
+            service.retrain(session, settings=migrated)
+    finally:
+        release.set()
+        job.join(30)
+    assert [r["challenger"] for r in reports] == ["v2"]
+    assert service.retrain(session, settings=migrated)["challenger"] == "v2"  # the lock went with the run
 
 
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
