@@ -196,6 +196,19 @@ def test_registry_refuses_to_promote_or_restore_a_version_that_does_not_load(tmp
     assert [(e["action"], e["version"]) for e in registry.history()] == [("promote", v1), ("promote", v3)]
 
 
+def test_a_registry_that_cannot_be_written_to_is_named_and_keeps_its_log_and_champion(tmp_path):
+    registry = RankerRegistry(tmp_path / "rankers")
+    v1, v2 = (registry.save(train_ranker(synthetic_table(30, seed=seed)),
+                            now=pd.Timestamp(f"2026-01-0{seed}T00:00:00Z").to_pydatetime()) for seed in (1, 2))
+    registry.promote(v1, "first")
+    registry.pointer.with_suffix(".tmp").mkdir()  # the pointer cannot be written (as in a read-only directory)
+    with pytest.raises(ConfigError, match="a registry directory this process can write to"):
+        registry.promote(v2, "better")
+    with pytest.raises(ConfigError, match="a registry directory this process can write to"):
+        registry.rollback("v1 misbehaves")
+    assert registry.champion_version() == v1 and [e["version"] for e in registry.history()] == [v1]
+
+
 def test_gate_refuses_a_worse_challenger():
     good = {"overall": {"AC@1": 0.8, "MRR": 0.85}}
     worse = {"overall": {"AC@1": 0.7, "MRR": 0.9}}

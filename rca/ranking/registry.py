@@ -135,8 +135,13 @@ class RankerRegistry:
     def _locked(self) -> Iterator[None]:
         """One promote or rollback at a time, across processes (the service's workers, the weekly job): each
         reads the log's state and appends to it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as handle:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = (self.root / ".lock").open("a")
+        except OSError as exc:
+            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
+                              "a registry directory this process can write to") from exc
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -154,11 +159,16 @@ class RankerRegistry:
 
     def _record(self, entry: dict, by: str | None = None) -> dict:
         entry = {"at": datetime.now(UTC).isoformat(), **entry, **({"by": by} if by else {})}
-        with self.log.open("a") as f:
-            f.write(json.dumps(entry, sort_keys=True) + "\n")
         tmp = self.pointer.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": entry["version"], "at": entry["at"]}) + "\n")
-        tmp.replace(self.pointer)  # atomic: a reader never sees a half-written pointer
+        try:
+            # the new pointer first: a registry it cannot be written to has a log that still matches its champion
+            tmp.write_text(json.dumps({"version": entry["version"], "at": entry["at"]}) + "\n")
+            with self.log.open("a") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+            tmp.replace(self.pointer)  # atomic: a reader never sees a half-written pointer
+        except OSError as exc:
+            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
+                              "a registry directory this process can write to") from exc
         return entry
 
 
