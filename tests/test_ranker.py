@@ -393,6 +393,43 @@ def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(traini
     assert again["training"] == {"incidents": 4, "reduced_copies": 4, "validation_incidents": 2}
 
 
+def test_a_retrain_does_not_promote_again_a_model_that_was_rolled_back(training_corpus, tmp_path):
+    from rca.ranking.train import retrain
+
+    first = retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
+    registry = RankerRegistry(tmp_path / "rankers")
+    registry.rollback("ranks the cascade's tail first")
+    again = retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
+    assert first["promoted"] and not again["promoted"] and not again["twin"]
+    assert again["refused"] == f"the same model as {first['challenger']}, which was rolled back (ranks the cascade's " \
+                               "tail first)"
+    assert registry.champion_version() is None and [e["action"] for e in registry.history()] == ["promote", "rollback"]
+
+
+def test_a_challenger_gated_against_a_champion_replaced_meanwhile_is_not_promoted(training_corpus, tmp_path,
+                                                                                   monkeypatch):
+    import rca.ranking.train as train
+
+    first = train.retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
+    registry = RankerRegistry(tmp_path / "rankers")
+    trained = train.train_ranker
+
+    def train_while_someone_rolls_back(table):
+        ranker = trained(table)
+        registry.rollback("by hand, during the retrain")
+        ranker.boosters = ranker.boosters[:1]     # not a twin of anything stored
+        return ranker
+
+    monkeypatch.setattr(train, "train_ranker", train_while_someone_rolls_back)
+    again = train.retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
+    assert not again["promoted"] and again["refused"].startswith(
+        f"the champion changed from {first['challenger']} to the packaged one while ")
+    assert registry.champion_version() is None and [e["action"] for e in registry.history()] == ["promote", "rollback"]
+    with pytest.raises(ConflictError, match="the champion changed"):
+        registry.promote(again["challenger"], "stale", replacing=first["challenger"])
+    assert registry.promote(again["challenger"], "by hand")["previous"] is None   # unchecked by hand
+
+
 def test_a_retrain_without_validation_incidents_is_a_clear_error_and_stores_nothing(tmp_path, monkeypatch):
     from rca.ranking.train import retrain
 

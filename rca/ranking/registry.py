@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import EllipsisType
 
 from lightgbm.basic import LightGBMError
 
@@ -104,16 +105,32 @@ class RankerRegistry:
             entries.append(entry)
         return entries
 
-    def promote(self, version: str, reason: str, *, by: str | None = None) -> dict:
+    def promote(self, version: str, reason: str, *, by: str | None = None, replacing: str | None | EllipsisType = ...
+                ) -> dict:
         """Make ``version`` the champion and log it (``by``: who asked, when a person did); returns the log entry
-        (``previous`` is the champion it replaced, read under the lock)."""
+        (``previous`` is the champion it replaced, read under the lock).
+
+        ``replacing``: the champion the caller gated ``version`` against (None: none was promoted). When the
+        champion is another one by the time the lock is held (a promotion or rollback meanwhile), nothing is
+        changed: `ConflictError`. Promotions by hand leave it out."""
         if version not in self.versions():
             raise NotFoundError(f"cannot promote {version!r}: not in {self.root}; known: "
                                 f"{', '.join(self.versions()) or '(none)'}")
         self.load(version)  # a version that does not load would leave the service without a ranker
         with self._locked():
-            return self._record({"action": "promote", "version": version, "previous": self.champion_version(),
+            current = self.champion_version()
+            if replacing is not ... and current != replacing:
+                raise ConflictError(f"the champion changed from {replacing or 'the packaged one'} to "
+                                    f"{current or 'the packaged one'} while {version} was gated against it; "
+                                    "not promoted")
+            return self._record({"action": "promote", "version": version, "previous": current,
                                  "reason": reason}, by)
+
+    def rolled_back(self) -> list[str]:
+        """Versions a rollback took out of service and that are not the champion now, oldest rollback first."""
+        current = self.champion_version()
+        out = [e["previous"] for e in self.history() if e["action"] == "rollback" and e.get("previous")]
+        return [v for v in dict.fromkeys(out) if v != current and v in self.versions()]
 
     def rollback(self, reason: str = "rollback", *, by: str | None = None) -> dict:
         """Return to the champion before the current one; returns the log entry: ``version`` the restored one

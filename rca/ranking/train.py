@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from rca.corpus import training_corpora
-from rca.errors import ConfigError
+from rca.errors import ConfigError, ConflictError
 from rca.ranking.calibration import fit_calibration
 from rca.ranking.dataset import HypothesisTable, build_training_table, code_version, count_copies, materialized
 from rca.ranking.evaluate import calibration_groups, evaluate_scores
@@ -103,6 +103,17 @@ def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: boo
                                                         progress=progress, reduced_splits=reduced) for d in dirs])
 
 
+def _rolled_back_twin(registry: RankerRegistry, challenger: LgbmRanker) -> str | None:
+    """Why a challenger that is a model someone rolled back is not promoted again, or None: the same data train
+    the same model byte for byte, and promoting it would undo that rollback without a word."""
+    for version in registry.rolled_back():
+        if registry.load(version).model_strings() == challenger.model_strings():
+            reason = next((e.get("reason") for e in reversed(registry.history())
+                           if e["action"] == "rollback" and e.get("previous") == version), None)
+            return f"the same model as {version}, which was rolled back ({reason})"
+    return None
+
+
 def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, progress: bool = True,
             family_dropout: bool = FAMILY_DROPOUT) -> dict:
     """Build the table from every corpus, train a challenger, and promote it if it is not worse.
@@ -110,7 +121,9 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     Only the train/review splits train and only validation decides; the test split is never read here.
     A challenger identical to the champion (same model files: no new data since) is not promoted (``twin``);
     one worse on validation, or on the validation incidents the champion was validated on, is refused
-    (`refusal`, `known_validation`). Without validation incidents nothing is stored: `ConfigError`.
+    (`refusal`, `known_validation`), and so is one that is the model of a version rolled back
+    (`_rolled_back_twin`) or gated against a champion that was replaced while it trained (`RankerRegistry.promote`'s
+    ``replacing``). Without validation incidents nothing is stored: `ConfigError`.
     Returns ``{"challenger": version, "champion": version or None, "promoted": bool, "twin": bool, "refused": reason
     or None, "known": {"n", "challenger", "champion"} or None, "metrics": {"challenger": ..., "champion": ...},
     "training": {...}}``, the validation metrics overall and per cause kind
@@ -118,6 +131,7 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     """
     table = training_table(corpus_dirs, processes=processes, progress=progress, family_dropout=family_dropout)
     registry = RankerRegistry(registry_dir)
+    gated_against = registry.champion_version()
     champion = registry.champion() or packaged_champion()  # the one in use is the one to beat
     challenger = train_ranker(table)
     validation = table.split(VALIDATION_SPLIT)
@@ -137,14 +151,17 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
                  "champion": evaluate_scores(part, cp_scores[rows])}
     else:
         known = None
-    refused = None if twin else refusal(ch_metrics, cp_metrics, known)
+    refused = None if twin else (refusal(ch_metrics, cp_metrics, known) or _rolled_back_twin(registry, challenger))
     promoted = not twin and refused is None
     if promoted:
         champion_ac1 = f"{cp_metrics['overall']['AC@1']:.3f}" if cp_metrics else "none"
         also = (f"; on the champion's {known['n']} validation incidents {known['challenger']['overall']['AC@1']:.3f}"
                 f" vs {known['champion']['overall']['AC@1']:.3f}" if known else "")
-        registry.promote(version, reason=f"validation AC@1 {ch_metrics['overall']['AC@1']:.3f} vs champion "
-                                         f"{champion_ac1}{also}")
+        try:
+            registry.promote(version, reason=f"validation AC@1 {ch_metrics['overall']['AC@1']:.3f} vs champion "
+                                             f"{champion_ac1}{also}", replacing=gated_against)
+        except ConflictError as exc:   # promoted or rolled back by hand meanwhile: this gate's verdict is stale
+            promoted, refused = False, str(exc)
     n_training, n_copies = count_copies(challenger.meta["training_incidents"])
     return {"challenger": version, "champion": champion.name if champion is not None else None,
             "promoted": promoted, "twin": twin, "refused": refused, "known": known,
