@@ -355,16 +355,16 @@ def _outside_windows(incident: Incident, parts: dict[str, Any], names: dict[str,
     errors = []
     for family, (starts, ends, what) in found.items():
         starts, ends = pd.to_datetime(starts, utc=True), pd.to_datetime(ends, utc=True)
-        inside = (ends >= lo) & (starts < hi) if what == "serving histogram" else (starts >= lo) & (starts < hi)
+        bucket = what == "serving histogram"   # a bucket counts when it overlaps the span, a row when inside it
+        inside = (ends > lo) & (starts < hi) if bucket else (starts >= lo) & (starts < hi)
         if inside.any():
             continue
         first, last = starts.min(), ends.max()
         hint = ("; integer timestamps are epoch milliseconds, and these look like seconds"
                 if last < pd.Timestamp("1971-01-01", tz="UTC") else "")
-        errors.append(BundleError(
-            f"no {what} falls in the incident's windows ({_iso(lo)} to {_iso(hi)}): its timestamps run from "
-            f"{_iso(first)} to {_iso(last)}{hint}", file=names.get(family, family), field="timestamp"
-            if what != "serving histogram" else "start"))
+        errors.append(BundleError(f"no {what} falls in the incident's windows ({_iso(lo)} to {_iso(hi)}): its "
+                                  f"timestamps run from {_iso(first)} to {_iso(last)}{hint}",
+                                  file=names.get(family, family), field="start" if bucket else "timestamp"))
     return errors
 
 
