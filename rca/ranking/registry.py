@@ -126,11 +126,12 @@ class RankerRegistry:
             return self._record({"action": "promote", "version": version, "previous": current,
                                  "reason": reason}, by)
 
-    def rolled_back(self) -> list[str]:
-        """Versions a rollback took out of service and that are not the champion now, oldest rollback first."""
-        current = self.champion_version()
-        out = [e["previous"] for e in self.history() if e["action"] == "rollback" and e.get("previous")]
-        return [v for v in dict.fromkeys(out) if v != current and v in self.versions()]
+    def rolled_back(self) -> dict[str, str | None]:
+        """Versions a rollback took out of service and that are not the champion now, each with the reason of
+        its last rollback."""
+        current, stored = self.champion_version(), set(self.versions())
+        reasons = {e["previous"]: e.get("reason") for e in self.history() if e["action"] == "rollback"}
+        return {v: reason for v, reason in reasons.items() if v and v != current and v in stored}
 
     def rollback(self, reason: str = "rollback", *, by: str | None = None) -> dict:
         """Return to the champion before the current one; returns the log entry: ``version`` the restored one

@@ -106,10 +106,8 @@ def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: boo
 def _rolled_back_twin(registry: RankerRegistry, challenger: LgbmRanker) -> str | None:
     """Why a challenger that is a model someone rolled back is not promoted again, or None: the same data train
     the same model byte for byte, and promoting it would undo that rollback without a word."""
-    for version in registry.rolled_back():
+    for version, reason in registry.rolled_back().items():
         if registry.load(version).model_strings() == challenger.model_strings():
-            reason = next((e.get("reason") for e in reversed(registry.history())
-                           if e["action"] == "rollback" and e.get("previous") == version), None)
             return f"the same model as {version}, which was rolled back ({reason})"
     return None
 

@@ -12,6 +12,7 @@ reviewer who doubts a ranking. The heuristic scorer has no such split (`contrast
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
