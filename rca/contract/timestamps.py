@@ -35,7 +35,7 @@ def parse_timestamp(value: Any) -> datetime:
     14
     """
     if isinstance(value, datetime):
-        return _utc(value, value)
+        return _utc(value, value.isoformat())
     if isinstance(value, bool):
         raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {shown(value)}")
     if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):

@@ -12,11 +12,12 @@ from rca.api.deps import Reader, Reviewer, SessionDep, SettingsDep, Trigger, Wor
 from rca.api.errors import UploadError
 from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
 from rca.contract import Cause, CauseKind
+from rca.contract.timestamps import parse_timestamp
 from rca.errors import InputError
 from rca.ranking.why import Contrast
 from rca.service import BundleFormat, rendered_answer, submit_incident, why_incident
 from rca.store import queries
-from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic, as_utc
+from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -167,7 +168,11 @@ def list_incidents(request: Request, session: SessionDep, _: Reviewer,
 
 
 def _utc(value: datetime | None, field: str) -> datetime | None:
+    """``value`` in UTC, as the contract reads a bundle's times (naive: UTC; an offset past year 1 or 9999 in
+    UTC: a 422 naming ``field``)."""
+    if value is None:
+        return None
     try:
-        return as_utc(value)
-    except OverflowError:  # an offset that takes it past year 1 or 9999 in UTC
-        raise InputError(f"{value.isoformat()} is outside years 1 to 9999 in UTC", field=field) from None
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise InputError(str(exc), field=field) from None
