@@ -126,8 +126,11 @@ def schemas(directory: Annotated[Path, typer.Option("--dir")] = Path("schemas"),
             ) -> None:
     """Regenerate the JSON Schemas (and the OpenAPI spec) under schemas/."""
     from rca.contract.schemas import stale_schemas, write_schemas
+    from rca.errors import ConfigError
 
     extra = _extra_schemas()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError("--dir", str(directory), "a directory, not a file")
     if check:
         stale = stale_schemas(directory, extra=extra)
         if stale:
@@ -135,7 +138,11 @@ def schemas(directory: Annotated[Path, typer.Option("--dir")] = Path("schemas"),
             raise typer.Exit(1)
         typer.echo("schemas are current")
         return
-    for path in write_schemas(directory, extra=extra):
+    try:
+        written = write_schemas(_out_dir(directory, "--dir"), extra=extra)
+    except OSError as exc:   # a directory this user may not write in
+        raise ConfigError("--dir", str(directory), f"a directory to write in ({exc.strerror})") from exc
+    for path in written:
         typer.echo(f"wrote {path}")
 
 
@@ -383,14 +390,15 @@ def _progress(total: int, label: str):
     return tqdm(total=total, desc=label, unit="incident", disable=not sys.stderr.isatty())
 
 
-def _out_dir(out: Path) -> Path:
-    """``out``, made a directory if it is not one yet; `ConfigError` when it cannot be (a file is there)."""
+def _out_dir(out: Path, option: str = "--out") -> Path:
+    """``out``, made a directory if it is not one yet; `ConfigError` naming ``option`` when it cannot be (a file
+    is there)."""
     from rca.errors import ConfigError
 
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file at out or at one of its parents
-        raise ConfigError("--out", str(out), f"a directory (cannot make one: {exc.strerror})") from exc
+        raise ConfigError(option, str(out), f"a directory (cannot make one: {exc.strerror})") from exc
     return out
 
 

@@ -104,3 +104,19 @@ def test_a_broken_registry_file_is_named(env, capsys, tmp_path, file, content):
 def test_keys_create_refuses_a_name_the_api_would_refuse(env, capsys, name):
     code, out = run_cli(capsys, "keys", "create", "--role", "reviewer", "--name", name)
     assert code == 2 and one_error_line(out).startswith("error: field 'name': ") and out.out == ""
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_schemas_dir_that_is_a_file_is_named(capsys, tmp_path, check):
+    (tmp_path / "a-file").write_text("x")
+    code, out = run_cli(capsys, "schemas", "--dir", str(tmp_path / "a-file"), *(["--check"] if check else []))
+    line = one_error_line(out)
+    assert code == 2 and line.startswith(f"error: --dir: got '{tmp_path / 'a-file'}', expected a directory"), line
+    assert (tmp_path / "a-file").read_text() == "x"
+
+
+def test_schemas_are_written_into_a_new_dir_and_then_current(capsys, tmp_path):
+    code, _ = run_cli(capsys, "schemas", "--dir", str(tmp_path / "new" / "schemas"))
+    assert code == 0 and (tmp_path / "new" / "schemas" / "answer.schema.json").is_file()
+    code, out = run_cli(capsys, "schemas", "--dir", str(tmp_path / "new" / "schemas"), "--check")
+    assert code == 0 and "schemas are current" in out.out

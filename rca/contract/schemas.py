@@ -39,7 +39,7 @@ def render_schemas() -> dict[str, str]:
 
 
 def write_schemas(directory: Path, *, extra: dict[str, str] | None = None) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write every schema (and ``extra``: file name -> text) into ``directory``, which must exist."""
     written = []
     for name, text in {**render_schemas(), **(extra or {})}.items():
         path = directory / name
