@@ -7,7 +7,6 @@ through `get_settings()` when no settings are given.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -35,6 +34,7 @@ from rca.contract.models import CauseKind, cause_node_problem
 from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, shown
 from rca.generators import generate_candidates
 from rca.generators.metrics import uncompared_services
+from rca.locks import acquire, release
 from rca.store import queries
 from rca.store.models import (
     IncidentCreate,
@@ -428,17 +428,14 @@ def _one_retrain(settings: Settings) -> Iterator[None]:
     """One retrain at a time per data directory, across processes (the weekly job, service workers answering
     ``POST /v1/rankers/retrain``): two would swap the reviewed corpus under each other's training and both gate
     their challenger against the champion they started with. Another one running: `ConflictError`."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.data_dir / ".retrain.lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConflictError("a retrain is already running; its result will be in the promotion log "
-                                "(GET /v1/rankers, rca rankers list)") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    handle = acquire(settings.data_dir / ".retrain.lock", wait=False)
+    if handle is None:
+        raise ConflictError("a retrain is already running; its result will be in the promotion log "
+                            "(GET /v1/rankers, rca rankers list)")
+    try:
+        yield
+    finally:
+        release(handle)
 
 
 def _version_summary(registry, version: str) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 from contextlib import asynccontextmanager
-from typing import IO
 
 from fastapi import FastAPI
 
@@ -12,6 +11,7 @@ from rca.api.errors import install_error_handlers
 from rca.api.metrics import Metrics, MetricsMiddleware
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings, get_settings
+from rca.locks import acquire
 from rca.store.keys import VerifiedKeys
 
 
@@ -78,20 +78,9 @@ def serve_process() -> FastAPI:
     times (a process restarted after a crash may take the lock and analyze again one that another
     process has in hand: the same answer, stored twice)."""
     settings = get_settings()
-    lock = _resume_lock(settings)
+    lock = acquire(settings.data_dir / "resume.lock", wait=False)
     app = create_app(settings, migrate=False, freeze_heap=True, resume_pending=lock is not None)
     app.state.resume_lock = lock  # held open, so locked, for the life of the process
     return app
 
 
-def _resume_lock(settings: Settings) -> IO[str] | None:
-    import fcntl
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(settings.data_dir / "resume.lock", "a")  # noqa: SIM115 (kept open on purpose)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle

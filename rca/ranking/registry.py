@@ -14,7 +14,6 @@ champion again (`packaged_champion`), or the heuristic scorer when there is none
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from types import EllipsisType
 from lightgbm.basic import LightGBMError
 
 from rca.errors import ConfigError, ConflictError, NotFoundError
+from rca.locks import acquire, release
 from rca.ranking.lgbm import LgbmRanker
 
 PACKAGED_CHAMPION = Path(__file__).resolve().parent / "champion"
@@ -154,17 +154,14 @@ class RankerRegistry:
         """One promote or rollback at a time, across processes (the service's workers, the weekly job): each
         reads the log's state and appends to it."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            handle = (self.root / ".lock").open("a")
+            handle = acquire(self.root / ".lock")
         except OSError as exc:
             raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
                               "a registry directory this process can write to") from exc
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            release(handle)
 
     def _stack(self) -> list[str]:
         stack: list[str] = []
