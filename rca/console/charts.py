@@ -17,12 +17,29 @@ BEFORE, AFTER, TRAINING = "#7f8c9a", "#c0392b", "#2e6f9e"
 SVG_RC = {"svg.hashsalt": "rca-console", "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
           "axes.spines.right": False}
 _lock = threading.Lock()  # rcParams are process-global; one figure at a time
+LABEL_CHARS = 34
+"""Longer tick labels (service names, segment values) are cut in the middle: the axes keep room to draw, and
+the page's tables carry the whole names."""
 
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def _title(fig, text: str) -> None:
+    """The chart's title, over the whole figure: an axes title is centred on the axes, which long tick labels
+    push right, and ran off the figure's edge."""
+    fig.suptitle(text)
+
+
+def _short(label: str, limit: int = LABEL_CHARS) -> str:
+    """``label``, or its start and end around an ellipsis when longer than ``limit`` characters."""
+    if len(label) <= limit:
+        return label
+    head = (limit - 1) // 2
+    return f"{label[:head]}…{label[len(label) - (limit - 1 - head):]}"
 
 
 def _svg(draw) -> str:
@@ -51,7 +68,7 @@ def histogram_svg(data: HistogramData) -> str:
         ax.set_xticks(x, data.bins, rotation=30 if len(data.bins) > 6 else 0, ha="right" if len(data.bins) > 6
                       else "center")
         ax.set_ylabel("share of rows")
-        ax.set_title(f"feature {data.feature}: training vs serving")
+        _title(fig, f"feature {_short(data.feature, 2 * LABEL_CHARS)}: training vs serving")
         fig.legend(frameon=False, fontsize=7, loc="outside lower center", ncols=3)
         return fig
 
@@ -65,7 +82,7 @@ def latency_svg(data: LatencyData) -> str:
         fig = _figure(6.4, 1.3 + 0.45 * len(data.rows))
         ax = fig.add_subplot()
         y = np.arange(len(data.rows))
-        names = [r.service for r in data.rows]
+        names = [_short(r.service) for r in data.rows]
         for offset, attr, label, color, alpha in ((-0.3, "p50_before", "p50 before", BEFORE, 0.55),
                                                   (-0.1, "p95_before", "p95 before", BEFORE, 1.0),
                                                   (0.1, "p50_after", "p50 after", AFTER, 0.55),
@@ -75,7 +92,7 @@ def latency_svg(data: LatencyData) -> str:
         ax.invert_yaxis()
         ax.set_xlabel("latency (ms)")
         source = "span durations" if data.source == "traces" else "reported latency metrics"
-        ax.set_title(f"latency per service, baseline vs current ({source})")
+        _title(fig, f"latency per service, baseline vs current ({source})")
         fig.legend(frameon=False, ncols=4, loc="outside lower center", fontsize=7)
         return fig
 
@@ -100,7 +117,7 @@ def kpi_svg(data: KpiData) -> str:
         for i, (when, label) in enumerate(data.events):
             ax.axvline(when, color="#8e44ad", linestyle="--", linewidth=1, gid=f"event-{i}", label=label)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
-        ax.set_title(f"KPI {data.name}")
+        _title(fig, f"KPI {_short(data.name, 2 * LABEL_CHARS)}")
         fig.legend(frameon=False, fontsize=7, loc="outside lower center", ncols=3)
         return fig
 
@@ -119,12 +136,12 @@ def quality_svg(data: QualityData) -> str:
                 label="baseline", color=BEFORE)
         ax.barh(y + 0.18, [nan if r.current is None else r.current for r in data.rows], 0.36,
                 label="current", color=AFTER)
-        ax.set_yticks(y, [f"{r.group} (n={r.n_current})" for r in data.rows])
+        ax.set_yticks(y, [f"{_short(r.group)} (n={r.n_current})" for r in data.rows])
         ax.invert_yaxis()
         ax.set_xlabel(data.metric)
         if data.metric == "AUC":
             ax.set_xlim(0, 1)
-        ax.set_title(f"{data.metric} by model version and segment")
+        _title(fig, f"{data.metric} by model version and segment")
         fig.legend(frameon=False, fontsize=7, loc="outside lower center", ncols=2)
         return fig
 

@@ -94,3 +94,31 @@ def test_a_kpi_with_a_single_point_is_still_drawn(bundle):
 
     assert len(marks(charts.kpi_svg(one))) == 1
     assert marks(charts.kpi_svg(kpi)) == []
+
+
+def test_long_names_leave_every_text_inside_the_chart(monkeypatch):
+    """Long service names pushed the axes right and the axes-centred title off the figure's edge."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figures = []
+
+    def lay_out(draw) -> str:     # what `charts._svg` does, on the Agg canvas, keeping the figure
+        with matplotlib.rc_context(charts.SVG_RC):
+            fig = draw()
+            FigureCanvasAgg(fig).draw()   # lays the figure out and places every text
+        figures.append(fig)
+        return ""
+
+    monkeypatch.setattr(charts, "_svg", lay_out)
+    names = ["lambdastatusupdater_AWS::Lambda::Function", "servi-searc.us-west-2.elb.amazonaws.com_remote", "db"]
+    charts.latency_svg(evidence.LatencyData("metrics", [evidence.LatencyRow(n, 10, 20, 30, 400) for n in names]))
+    charts.quality_svg(evidence.QualityData("AUC", [evidence.QualityRow(f"segment={'x' * 60}", 0.9, 0.7, 50)]))
+    for fig in figures:
+        box = fig.bbox
+        texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text() and t.get_visible()]
+        assert any("latency per service" in t.get_text() or "AUC by" in t.get_text() for t in texts)
+        for t in texts:
+            extent = t.get_window_extent()
+            assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, t.get_text()
+    assert charts._short("a" * 100) == "a" * 16 + "…" + "a" * 17 and charts._short("db") == "db"
