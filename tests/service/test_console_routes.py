@@ -3,6 +3,7 @@ form token, readable errors instead of 500s, charts behind the cookie."""
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -280,3 +281,21 @@ def test_addresses_without_a_console_page_answer_with_a_page_not_json(client, ke
     for path in ("/v1/nope", "/incidnets/inc-c1"):
         r = client.get(path, headers=html if path.startswith("/v1") else {})
         assert r.status_code == 404 and r.json() == {"error": {"message": "Not Found", "field": None}}
+
+
+def test_each_pieces_detail_has_a_row_of_its_own_across_the_evidence_table(client, keys, monkeypatch):
+    """A seventh column left the detail a word wide in the causes column: it is a row under its numbers."""
+    from rca.ranking.registry import packaged_champion
+    from tests.console.incident import incident_body
+
+    champion = packaged_champion()   # the stub ranker's causes have no evidence
+    monkeypatch.setattr("rca.service.get_ranker", lambda settings=None: champion)
+    assert client.post("/v1/incidents", json=incident_body(), headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    answer = client.get("/v1/incidents/inc-amount-units", headers=keys["trigger"]).json()["answer"]
+    details = [e["detail"] for e in answer["causes"][0]["evidence"] if e.get("detail")]
+    table = client.get("/incidents/inc-amount-units").text.split('class="evidence"')[1].split("</table>")[0]
+    headers = re.findall(r"<th>", table.split("</thead>")[0])
+    rows = re.findall(r'<tr class="detail"><td colspan="(\d+)">([^<]*)</td></tr>', table)
+    assert details and [html.unescape(text) for _, text in rows] == details
+    assert {int(span) for span, _ in rows} == {len(headers)}
