@@ -53,6 +53,7 @@ def test_queue_lists_unreviewed_incidents(client, keys, incident):
     assert page.status_code == 200
     queue = page.text.split('id="queue"')[1].split("</table>")[0]
     assert 'href="/incidents/inc-c1"' in queue and "feature:amount" in queue and "40%" in queue
+    assert '<span class="kind">data drift</span>' in queue     # as the incident page writes a kind
 
 
 def test_confirm_posts_a_review_under_the_key_name(client, keys, incident):
@@ -157,6 +158,10 @@ def test_the_why_page_splits_a_causes_score_gap_or_says_why_it_cannot(client, ke
     assert r.status_code == 200, r.text
     title = r.text.split("<h1>")[1].split("</h1>")[0]
     assert third.node in title and "ranks #3" in title and "below" in title and "(#1)" in title
+    first = analyze(load_bundle(example), ranker=champion).causes[0]
+    sides = r.text.split('id="gap"')[1].split("</p>")[0]   # the node alone is ambiguous: one node, two kinds
+    assert (f"raises <code>{third.node}</code> ({third.kind.value.replace('_', ' ')}), to the left raises "
+            f"<code>{first.node}</code> ({first.kind.value.replace('_', ' ')})") in " ".join(sides.split())
     assert r.text.count('<span class="part"') == 8 and 'id="other-ranker"' in r.text   # stored by the stub
     r = client.get(f"/incidents/{incident}/why", params={"node": "service:nowhere"})
     assert r.status_code == 422 and "no hypothesis names service:nowhere" in r.text
