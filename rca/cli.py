@@ -90,11 +90,17 @@ UNCOMPARED_NAMED = 4
 """How many services without a baseline the table names before it says "and N more"."""
 
 
+EMPTY_WINDOW_HINT = "check the windows or the collection"
+
+
 def render_table(answer, *, families: list[str] | None = None) -> str:
     """A readable table of an answer, for terminals; with ``families`` (`Bundle.families`), a line saying which
     signal families the bundle had and which it lacked (a cause only those would show cannot be proposed); when
-    the answer has ``not_compared`` services, a line naming them (nothing can be said of their metrics)."""
+    the answer has ``not_compared`` services, a line naming them (nothing can be said of their metrics); when it
+    has ``empty_windows``, a line per window naming the families with no data there (nothing of them was
+    compared), which is also the reason given for an answer without causes."""
     from rca.contract.bundle import EMPTY_FAMILY
+    from rca.contract.models import families_by_window
     from rca.contract.nodes import node_name
 
     lines = [f"incident {answer.incident or '-'}   ranker {answer.ranker}"]
@@ -109,12 +115,17 @@ def render_table(answer, *, families: list[str] | None = None) -> str:
         n_series = sum(len(blind.series) for blind in answer.not_compared)
         lines.append(f"not compared  {n_series} metric series of {len(names)} service{'s' if len(names) > 1 else ''}"
                      f" (too few baseline points): {listed}")
+    gaps = {w: ", ".join(names) for w, names in families_by_window(answer.empty_windows).items()}
+    lines += [f"no {w}-window data  {names} (nothing to compare: {EMPTY_WINDOW_HINT})" for w, names in gaps.items()]
     lines.append("")
     header = f"{'#':>2}  {'conf':>5}  {'kind':<22} {'node':<40}  explanation"
     lines += [header, "-" * len(header)]
     for c in answer.causes:
         lines.append(f"{c.rank:>2}  {c.confidence:>5.2f}  {c.kind:<22} {c.node:<40}  {c.explanation}")
-    if not answer.causes:
+    if not answer.causes and gaps:
+        lines.append(f"(no candidate causes: {' and '.join(f'no {w}-window data of {n}' for w, n in gaps.items())}"
+                     f" to compare; {EMPTY_WINDOW_HINT})")
+    elif not answer.causes:
         lines.append("(no candidate causes: no signal changed against its baseline, "
                      "or none had a baseline to compare with)")
     return "\n".join(lines)

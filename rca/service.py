@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
-from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, load_bundle
+from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, empty_windows, load_bundle
 from rca.contract.load import TOO_DEEP
 from rca.contract.models import CauseKind, cause_node_problem
 from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, shown
@@ -103,14 +103,17 @@ def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
     """Rank the likely root causes of one incident. A pure function of the bundle (and the ranker).
 
     The answer also names the services whose metrics could not be compared with a baseline
-    (``not_compared``, `rca.generators.metrics.uncompared_services`): the engine is blind there, and an
-    incident bot or a reviewer should know before trusting that a service is not in the list.
+    (``not_compared``, `rca.generators.metrics.uncompared_services`) and the families with no data in the
+    current or the baseline window (``empty_windows``, `rca.contract.bundle.empty_windows`): the engine is
+    blind there, and an incident bot or a reviewer should know before trusting that a service is not in the
+    list, or that an empty answer means nothing changed.
     """
     candidates = generate_candidates(bundle)
     answer = (ranker or get_ranker()).rank(bundle, candidates, top=top)
     blind = uncompared_services(bundle)      # from the series the metrics generator scored, kept on the bundle
     return answer.model_copy(update={"not_compared": [NotCompared(node=f"service:{service}", series=names)
-                                                      for service, names in blind.items()]})
+                                                      for service, names in blind.items()],
+                                     "empty_windows": empty_windows(bundle)})
 
 
 def analyze_path(path: str | Path, *, top: int = 10, ranker=None) -> Answer:

@@ -70,3 +70,14 @@ def write_minimal_bundle(root: Path, *, n: int = 200, seed: int = 0) -> Path:
     (root / "graph.json").write_text(json.dumps(graph))
     (root / "label.json").write_text(json.dumps({"causes": [{"node": "feature:amount", "kind": "data_drift"}]}))
     return root
+
+
+def add_current_trace(root: Path) -> Path:
+    """Append one request traced in the current window to a `write_minimal_bundle` bundle, whose own two spans
+    are both in the baseline window: then every time family it has holds data in both windows."""
+    start_ns = int(pd.Timestamp(INCIDENT["current"]["start"]).value) + 3_600_000_000_000
+    reqs = [otlp_request("api", [span("t2", "s3", "", "GET /score", start_ns, 22)]),
+            otlp_request("model-server", [span("t2", "s4", "s3", "predict", start_ns + 1000, 16)])]
+    with (root / "traces.jsonl").open("a") as out:
+        out.write("".join(json.dumps(r) + "\n" for r in reqs))
+    return root

@@ -13,7 +13,7 @@ from rca.config import Settings
 from rca.console import evidence
 from rca.contract import Bundle
 from rca.contract.bundle import EMPTY_FAMILY
-from rca.contract.models import NotCompared, RankedCause
+from rca.contract.models import EmptyWindow, NotCompared, RankedCause, families_by_window
 from rca.service import stored_bundle
 from rca.store import queries
 from rca.store.models import IncidentRecord, ReviewRecord
@@ -50,6 +50,14 @@ class IncidentView:
         """The services whose metrics the analysis could not compare with a baseline (the answer's
         ``not_compared``; empty before the analysis is done, and for answers stored before it existed)."""
         return [NotCompared.model_validate(b) for b in (self.record.answer or {}).get("not_compared", [])]
+
+    @property
+    def empty_windows(self) -> dict[str, list[str]]:
+        """The families with no data in the current or the baseline window, per window (the answer's
+        ``empty_windows``, `families_by_window`): nothing of them was compared. Empty before the analysis is
+        done, and for answers stored before it existed."""
+        gaps = [EmptyWindow.model_validate(g) for g in (self.record.answer or {}).get("empty_windows", [])]
+        return families_by_window(gaps)
 
 
 @dataclass(frozen=True)

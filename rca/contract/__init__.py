@@ -1,12 +1,13 @@
 """The incident-bundle contract: models, loading and validation (the only place that parses files)."""
 
-from rca.contract.bundle import Bundle, FeatureHistograms
+from rca.contract.bundle import Bundle, FeatureHistograms, empty_windows
 from rca.contract.load import bundle_from_dict, load_bundle, load_label, validate_bundle
 from rca.contract.models import (
     Answer,
     CategoricalHistogram,
     Cause,
     CauseKind,
+    EmptyWindow,
     Event,
     Evidence,
     Incident,
@@ -21,8 +22,8 @@ from rca.contract.nodes import labels_node, model_node, node_id, node_kind, node
 from rca.contract.timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
-    "Answer", "Bundle", "CategoricalHistogram", "Cause", "CauseKind", "Event", "Evidence", "FeatureHistograms",
-    "Incident", "Label", "NotCompared", "NumericHistogram", "RankedCause", "Symptom", "Window", "bundle_from_dict",
-    "format_timestamp", "labels_node", "load_bundle", "load_label", "model_node", "node_id", "node_kind",
-    "node_name", "parse_timestamp", "segment_node", "validate_bundle",
+    "Answer", "Bundle", "CategoricalHistogram", "Cause", "CauseKind", "EmptyWindow", "Event", "Evidence",
+    "FeatureHistograms", "Incident", "Label", "NotCompared", "NumericHistogram", "RankedCause", "Symptom", "Window",
+    "bundle_from_dict", "empty_windows", "format_timestamp", "labels_node", "load_bundle", "load_label",
+    "model_node", "node_id", "node_kind", "node_name", "parse_timestamp", "segment_node", "validate_bundle",
 ]

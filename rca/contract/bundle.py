@@ -22,9 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
-from rca.contract.models import CategoricalHistogram, Event, Incident, NumericHistogram
+from rca.contract.models import CategoricalHistogram, EmptyWindow, Event, Incident, NumericHistogram, Window
 
 PREDICTION_COLUMNS = ("timestamp", "model_version", "score")
 PREDICTION_OPTIONAL = ("label", "latency_ms", "trace_id")
@@ -120,3 +121,67 @@ class Bundle:
             "graph": self.graph is not None,
         }
         return [name for name, ok in present.items() if ok]
+
+
+def empty_windows(bundle: Bundle) -> list[EmptyWindow]:
+    """The signal families ``bundle`` sent that hold no data in the current window, or none in the baseline
+    window when they are compared with it: the generators compared nothing of them (a collection gap, a wrong
+    window, a late export), and an answer without their causes must not read as "nothing changed there".
+
+    Windows are read as the generators slice them: a row counts when its ``timestamp`` (a span when its
+    ``start``) is in ``[start, end)``, a serving histogram bucket when its ``start`` is
+    (`rca.generators.histograms.feature_change`), and only serving rows of ``feature_samples`` count. Histograms
+    and feature samples are compared with their training reference when they have one, so for them the
+    baseline window matters only without it. Events and the graph are not compared across windows. (A family
+    with nothing in either window is an error of the loader, ``_outside_windows``; a `Bundle` built by hand
+    can still have one, and gets both windows named.)
+
+    Returns
+    -------
+    list of EmptyWindow
+        Current-window gaps first, then baseline ones, each in `Bundle.families` order; empty when every
+        family sent had data in the windows it is compared across.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> w = lambda a, b: {"start": f"2026-01-0{a}T00:00:00Z", "end": f"2026-01-0{b}T00:00:00Z"}
+    >>> incident = Incident(model="m", detected_at="2026-01-04T00:00:00Z", baseline=w(1, 2), current=w(2, 3))
+    >>> kpis = pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01T06:00:00Z"]), "name": "k", "value": 1.0})
+    >>> [(e.family, e.window) for e in empty_windows(Bundle(incident=incident, kpis=kpis))]
+    [('kpis', 'current')]
+    """
+    inc = bundle.incident
+    windows = (inc.current, inc.baseline)
+    held: dict[str, list[bool]] = {}   # family -> [data in the current window, in the baseline window]
+    for family, frame, column in (("predictions", bundle.predictions, "timestamp"), ("traces", bundle.spans, "start"),
+                                  ("kpis", bundle.kpis, "timestamp"), ("metrics", bundle.metrics, "timestamp")):
+        if frame is not None:
+            held[family] = _held_in(frame[column], windows)
+    if bundle.feature_samples is not None:
+        serving = (bundle.feature_samples["role"] == "serving").to_numpy()
+        trained = not serving.all()   # training rows: the reference its serving rows are compared with
+        current, baseline = _held_in(bundle.feature_samples["timestamp"], windows, serving if trained else None)
+        held["feature_samples"] = [current, baseline or trained]
+    if bundle.histograms:
+        starts = [h.start for f in bundle.histograms.values() for h in f.serving]
+        trained = any(f.training is not None for f in bundle.histograms.values())
+        held["histograms"] = [any(map(inc.current.contains, starts)),
+                              trained or any(map(inc.baseline.contains, starts))]
+    order = [f for f in EMPTY_FAMILY if f in held]
+    return [EmptyWindow(family=f, window=w) for i, w in enumerate(("current", "baseline")) for f in order
+            if not held[f][i]]
+
+
+def _held_in(times: pd.Series, windows: Iterable[Window], rows: np.ndarray | None = None) -> list[bool]:
+    """For each window, whether a time of ``times`` (of the ``rows`` mask only, when given) is in
+    ``[start, end)``. The loader keeps tables in time order (``_in_time_order``): two binary searches a window
+    then, instead of a pass over the column."""
+    bounds = [(pd.Timestamp(w.start), pd.Timestamp(w.end)) for w in windows]
+    if rows is None and times.is_monotonic_increasing:
+        return [bool(times.searchsorted(lo) < times.searchsorted(hi)) for lo, hi in bounds]
+    held = []
+    for lo, hi in bounds:
+        inside = ((times >= lo) & (times < hi)).to_numpy()
+        held.append(bool((inside & rows if rows is not None else inside).any()))
+    return held

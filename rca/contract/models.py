@@ -303,14 +303,38 @@ class NotCompared(_Open):
     series: list[str] = Field(description="the metric names left uncompared")
 
 
+class EmptyWindow(_Open):
+    """A signal family sent with no data in one of the incident's windows (a collection gap, a wrong window, a
+    late export), so the engine compared nothing of it: no cause it alone would show can be proposed. It is
+    named so that "no candidate causes" is not read as "nothing changed" (`rca.contract.bundle.empty_windows`)."""
+
+    family: str = Field(description="the family, as `families` names it: predictions, histograms, "
+                                    "feature_samples, traces, kpis or metrics")
+    window: Literal["current", "baseline"] = Field(description="the window holding none of its data")
+
+
+def families_by_window(gaps: list[EmptyWindow]) -> dict[str, list[str]]:
+    """The families of ``gaps`` per window, the current window first; a window without any is left out.
+
+    >>> gap = lambda family, window: EmptyWindow(family=family, window=window)
+    >>> families_by_window([gap("traces", "baseline"), gap("kpis", "current")])
+    {'current': ['kpis'], 'baseline': ['traces']}
+    """
+    by_window = {w: [g.family for g in gaps if g.window == w] for w in ("current", "baseline")}
+    return {w: families for w, families in by_window.items() if families}
+
+
 class Answer(_Open):
-    """The engine's answer: ranked causes with calibrated confidences (summing to at most 1), and the services
-    whose metrics it could not compare (``not_compared``; empty when every series had its baseline)."""
+    """The engine's answer: ranked causes with calibrated confidences (summing to at most 1), the services
+    whose metrics it could not compare (``not_compared``; empty when every series had its baseline), and the
+    families with no data in the current or the baseline window (``empty_windows``; empty when every family
+    sent had data in the windows it is compared across)."""
 
     incident: str | None
     ranker: str
     causes: list[RankedCause]
     not_compared: list[NotCompared] = Field(default_factory=list)
+    empty_windows: list[EmptyWindow] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _confidences_sum_to_at_most_one(self) -> Answer:

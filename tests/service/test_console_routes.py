@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rca.console.routes import COOKIE
+from tests.builders import add_current_trace
 from tests.service.bundles import bundle_dir, inline, tar_gz
 
 
@@ -122,6 +123,23 @@ def test_the_incident_page_names_the_services_whose_metrics_had_no_baseline(clie
     line = client.get("/incidents/inc-new").text.split('id="uncompared"')[1].split("</p>")[0]
     assert line.endswith("Not compared (too few baseline points): 1 metric series of 1 service: "
                          f'<code title="{current[0]["name"]}">search</code>')
+
+
+def test_the_incident_page_and_the_api_name_the_families_with_no_data_in_a_window(client, keys, tmp_path):
+    body = inline(add_current_trace(bundle_dir(tmp_path, incident_id="inc-all", symptom="kpi:0.4")))
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    assert client.get("/v1/incidents/inc-all", headers=keys["trigger"]).json()["answer"]["empty_windows"] == []
+    _signin(client, keys)
+    assert 'id="empty-windows"' not in client.get("/incidents/inc-all").text    # every family had both windows
+    body = inline(bundle_dir(tmp_path, incident_id="inc-gap", symptom="kpi:0.4"))   # its spans: baseline only
+    body["metrics"] = [row for row in body["metrics"] if row["timestamp"] < "2026-11-20T08:00:00"]
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    answer = client.get("/v1/incidents/inc-gap", headers=keys["trigger"]).json()["answer"]
+    assert answer["empty_windows"] == [{"family": "traces", "window": "current"},
+                                       {"family": "metrics", "window": "current"}]
+    line = client.get("/incidents/inc-gap").text.split('id="empty-windows"')[1].split("</p>")[0]
+    assert line.split(">", 1)[1] == ("No current-window data: <code>traces</code>, <code>metrics</code> (nothing to "
+                                     "compare: check the windows or the collection)")
 
 
 def test_the_incident_page_shows_the_signals_the_bundle_had_and_lacked(client, keys, tmp_path):
