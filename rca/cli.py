@@ -170,7 +170,7 @@ def _extra_schemas() -> dict[str, str]:
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage API keys of the service.")
 db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The service's database.")
 rankers_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                          help="The ranker registry: versions, promotion log, rollback.")
+                          help="The ranker registry: versions, promotion log, rollback, prune.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(rankers_app, name="rankers")
@@ -272,9 +272,22 @@ def rankers_list(format: Annotated[OutputFormat, typer.Option("--format", "-f")]
         typer.echo(f"{'*' if v['champion'] else ' '} {v['version']}  {v['n_training_incidents']} training incidents"
                    f"{copies}  {scores or 'no validation metrics'}")
     for entry in listing["history"]:
-        typer.echo(f"{entry['at']}  {entry['action']:<8} {entry['version'] or 'packaged champion'}  "
-                   f"(was {entry.get('previous') or 'packaged champion'}"
-                   f"{', by ' + entry['by'] if entry.get('by') else ''}): {entry.get('reason', '')}")
+        typer.echo(_log_line(entry))
+
+
+def _log_line(entry: dict) -> str:
+    """One entry of the promotion log as `rca rankers list` prints it."""
+    by = f", by {entry['by']}" if entry.get("by") else ""
+    if entry["action"] == "prune":
+        removed = entry.get("removed", [])
+        return (f"{entry['at']}  prune    {len(removed)} never promoted: {', '.join(removed)}  "
+                f"({_megabytes(entry.get('bytes', 0))} freed, {entry.get('kept')} versions kept{by})")
+    return (f"{entry['at']}  {entry['action']:<8} {entry['version'] or 'packaged champion'}  "
+            f"(was {entry.get('previous') or 'packaged champion'}{by}): {entry.get('reason', '')}")
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
 
 
 Reason = Annotated[str, typer.Option(help="why (kept in the promotion log)")]
@@ -303,6 +316,32 @@ def rankers_promote(version: Annotated[str, typer.Argument(help="a stored versio
     result = promote_ranker(get_settings(), version, reason, by=_operator())
     typer.echo(f"promoted {result['promoted']} (was {result['previous'] or 'the packaged champion'}; "
                f"in use: {result['in_use']})")
+
+
+@rankers_app.command("prune")
+def rankers_prune(keep: Annotated[int, typer.Option(help="how many of the versions never promoted to keep (the "
+                                                         "newest); 0 or more")] = 4,
+                  dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would go; delete nothing")
+                                     ] = False) -> None:
+    """Delete the stored versions never promoted (challengers the gate refused), all but the newest KEEP.
+
+    Never deleted: the champion and the champions before it, which a rollback could return to.
+
+    Nor the versions rolled back: the retrain gate needs them to refuse the same model again.
+
+    The promotion log records what went (promoting it later says when). Refused while a retrain runs."""
+    from rca.config import get_settings
+    from rca.service import prune_rankers
+
+    result = prune_rankers(get_settings(), keep, dry_run=dry_run, by=_operator())
+    n = len(result["removed"])
+    if not n:
+        typer.echo(f"nothing to prune; {result['kept']} versions kept")
+        return
+    for version in result["removed"]:
+        typer.echo(f"{'would remove' if dry_run else 'removed'} {version}")
+    typer.echo(f"{'would free' if dry_run else 'freed'} {_megabytes(result['bytes'])} ({n} version"
+               f"{'' if n == 1 else 's'}); {result['kept']} kept")
 
 
 def _operator() -> str:

@@ -415,7 +415,8 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     from rca.ranking.train import retrain as train_and_gate
 
     started = time.perf_counter()
-    with _one_retrain(settings):
+    with _one_retrain(settings, busy="its result will be in the promotion log (GET /v1/rankers, rca rankers "
+                                     "list)"):
         exported = export_reviewed(session, settings=settings)
         corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
         report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
@@ -427,21 +428,22 @@ def retrain(session: Session, *, settings: Settings) -> dict:
 
 
 @contextmanager
-def _one_retrain(settings: Settings) -> Iterator[None]:
+def _one_retrain(settings: Settings, *, busy: str) -> Iterator[None]:
     """One retrain at a time per data directory, across processes (the weekly job, service workers answering
     ``POST /v1/rankers/retrain``): two would swap the reviewed corpus under each other's training and both gate
-    their challenger against the champion they started with. Another one running: `ConflictError`."""
+    their challenger against the champion they started with. A prune takes it too (`prune_rankers`). Another one
+    running: `ConflictError`, its message ending with ``busy``."""
     handle = acquire(settings.data_dir / ".retrain.lock", wait=False)
     if handle is None:
-        raise ConflictError("a retrain is already running; its result will be in the promotion log "
-                            "(GET /v1/rankers, rca rankers list)")
+        raise ConflictError(f"a retrain is already running; {busy}")
     try:
         yield
     finally:
         release(handle)
 
 
-def _version_summary(registry, version: str) -> dict:
+def _version_summary(registry, version: str) -> dict | None:
+    """A version's metrics and training data, from its meta.json; None when a prune deleted it since it was listed."""
     from rca.ranking.dataset import count_copies
 
     path = registry.root / version / "meta.json"
@@ -449,6 +451,8 @@ def _version_summary(registry, version: str) -> dict:
         meta = json.loads(path.read_text(encoding="utf-8"))
         n_training, n_copies = count_copies(meta.get("training_incidents", []))
         n_validation = len(meta.get("validation_incidents", []))
+    except FileNotFoundError:
+        return None
     except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or not the object (and lists) it should be
         raise ConfigError(str(path), f"{exc}"[:80], "the JSON object a trained ranker's save writes") from exc
     return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
@@ -458,13 +462,13 @@ def _version_summary(registry, version: str) -> dict:
 
 def list_rankers(settings: Settings) -> dict:
     """The ranker in use, the registry's versions with their metrics (empty before any training) and its
-    promotion log (every promote and rollback, oldest first)."""
+    promotion log (every promote, rollback and prune, oldest first)."""
     from rca.ranking.registry import RankerRegistry
 
     registry = RankerRegistry(settings.resolved_rankers_dir)
     champion = registry.champion_version()
-    versions = [{"version": v, "champion": v == champion, **_version_summary(registry, v)}
-                for v in registry.versions()]
+    versions = [{"version": v, "champion": v == champion, **summary} for v in registry.versions()
+                if (summary := _version_summary(registry, v)) is not None]
     return {"in_use": _in_use(settings), "champion": champion, "versions": versions,
             "history": registry.history()}
 
@@ -501,6 +505,19 @@ def promote_ranker(settings: Settings, version: str, reason: str, *, by: str | N
 
     entry = RankerRegistry(settings.resolved_rankers_dir).promote(version, _reason(reason), by=by)
     return {"promoted": version, "previous": entry["previous"], "in_use": _in_use(settings)}
+
+
+def prune_rankers(settings: Settings, keep: int, *, dry_run: bool = False, by: str | None = None) -> dict:
+    """Delete the registry's versions that were never promoted, all but the newest ``keep``
+    (`RankerRegistry.prune`: the champion, the versions a rollback could return to and the ones rolled back stay);
+    with ``dry_run``, only say which would go.
+
+    Returns the prune's log entry: ``removed`` (oldest first), ``kept`` (versions left), ``bytes`` (freed).
+    Not while a retrain runs (`ConflictError`): its challenger, stored but not gated yet, is a version to prune."""
+    from rca.ranking.registry import RankerRegistry
+
+    with _one_retrain(settings, busy="prune the registry when it is done"):
+        return RankerRegistry(settings.resolved_rankers_dir).prune(keep, dry_run=dry_run, by=by)
 
 
 def _in_use(settings: Settings) -> str:

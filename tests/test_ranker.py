@@ -399,6 +399,7 @@ def test_a_retrain_does_not_promote_again_a_model_that_was_rolled_back(training_
     first = retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
     registry = RankerRegistry(tmp_path / "rankers")
     registry.rollback("ranks the cascade's tail first")
+    assert registry.prune(0)["removed"] == []           # kept for this gate, rolled back as it is
     again = retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
     assert first["promoted"] and not again["promoted"] and not again["twin"]
     assert again["refused"] == f"the same model as {first['challenger']}, which was rolled back (ranks the cascade's " \

@@ -4,18 +4,22 @@ Layout under ``root``::
 
     <version>/model*.txt, <version>/meta.json    one trained ranker each
     champion.json                                {"version": ..., "at": ...}: the ranker in use
-    promotions.jsonl                             every promote and rollback, one JSON object per line
-    .lock                                        held while a promote or rollback reads the log and writes
+    promotions.jsonl                             every promote, rollback and prune, one JSON object per line
+    .lock                                        held while a promote, rollback or prune reads the log and writes
+    .prune-*/                                    versions a prune is deleting (never listed as versions)
 
 The champion history is the promotion log replayed: ``promote`` pushes a version, ``rollback`` pops one. Rolling
 back the first promotion leaves no registry champion (``version`` null): the service then uses the packaged
-champion again (`packaged_champion`), or the heuristic scorer when there is none.
+champion again (`packaged_champion`), or the heuristic scorer when there is none. ``prune`` deletes versions
+that were never promoted, all but the newest few (`RankerRegistry.prune`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,6 +34,8 @@ from rca.ranking.lgbm import LgbmRanker
 
 PACKAGED_CHAMPION = Path(__file__).resolve().parent / "champion"
 """The champion shipped with the repository (``rca train --out rca/ranking/champion`` writes it)."""
+ACTIONS = ("promote", "rollback", "prune")
+"""The actions the promotion log records."""
 
 
 class RankerRegistry:
@@ -45,10 +51,12 @@ class RankerRegistry:
         return self.root / "promotions.jsonl"
 
     def versions(self) -> list[str]:
-        """Stored versions, oldest first (version names start with their UTC creation time)."""
+        """Stored versions, oldest first (version names start with their UTC creation time). Hidden directories
+        (a prune's ``.prune-*``) are none."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "meta.json").is_file())
+        return sorted(p.name for p in self.root.iterdir()
+                      if not p.name.startswith(".") and (p / "meta.json").is_file())
 
     def save(self, ranker: LgbmRanker, *, now: datetime | None = None) -> str:
         """Store a trained ranker under a new version ``lgbm-<UTC time>-<hash of the model>``; return it."""
@@ -63,8 +71,7 @@ class RankerRegistry:
 
     def load(self, version: str) -> LgbmRanker:
         if version not in self.versions():
-            raise NotFoundError(f"ranker version {version!r} not in {self.root}; known: "
-                                f"{', '.join(self.versions()) or '(none)'}")
+            raise self._missing(version, "ranker version")
         try:
             return LgbmRanker.load(self.root / version)
         except (ValueError, KeyError, TypeError, AttributeError, LightGBMError) as exc:  # damaged since it was saved
@@ -98,10 +105,10 @@ class RankerRegistry:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 entry = None
-            if not isinstance(entry, dict) or entry.get("action") not in ("promote", "rollback"):
+            if not isinstance(entry, dict) or entry.get("action") not in ACTIONS:
                 # the champion stack is this log replayed: a line it cannot read would make a rollback guess
                 raise ConfigError(f"{self.log} line {number}", line[:80],
-                                  'one JSON object per line with "action" promote or rollback')
+                                  f'one JSON object per line with "action" {", ".join(ACTIONS)}')
             entries.append(entry)
         return entries
 
@@ -113,11 +120,10 @@ class RankerRegistry:
         ``replacing``: the champion the caller gated ``version`` against (None: none was promoted). When the
         champion is another one by the time the lock is held (a promotion or rollback meanwhile), nothing is
         changed: `ConflictError`. Promotions by hand leave it out."""
-        if version not in self.versions():
-            raise NotFoundError(f"cannot promote {version!r}: not in {self.root}; known: "
-                                f"{', '.join(self.versions()) or '(none)'}")
-        self.load(version)  # a version that does not load would leave the service without a ranker
-        with self._locked():
+        with self._locked():  # checked under the lock: a prune meanwhile would leave the champion pointing at nothing
+            if version not in self.versions():
+                raise self._missing(version, "cannot promote")
+            self.load(version)  # a version that does not load would leave the service without a ranker
             current = self.champion_version()
             if replacing is not ... and current != replacing:
                 raise ConflictError(f"the champion changed from {replacing or 'the packaged one'} to "
@@ -149,9 +155,62 @@ class RankerRegistry:
             return self._record({"action": "rollback", "version": restored, "previous": stack[-1],
                                  "reason": reason}, by)
 
+    def prune(self, keep: int, *, dry_run: bool = False, by: str | None = None) -> dict:
+        """Delete the versions no rollback or retrain needs, all but the newest ``keep``; returns the log entry.
+
+        Never deleted: a version ever promoted, i.e. every one on the champion stack (the champion and each one a
+        rollback could return to) and every one rolled back (the retrain gate compares a challenger with them so
+        that it does not promote a rolled-back model again, `RankerRegistry.rolled_back`). Of the others
+        (challengers the gate refused, twins of the champion), the newest ``keep`` stay, by `versions` (creation
+        time); the rest go, whole directories. Hidden and half-written directories (no ``meta.json`` yet) are no
+        versions and are left alone.
+
+        Runs under the registry lock, so no promote or rollback interleaves. The log first records ``{"action":
+        "prune", "removed": [...], "kept": versions left, "keep": keep, "bytes": freed}`` (``by``: who asked), then
+        each version is renamed out of sight (``.prune-*``) and deleted: a prune cut short leaves versions the next
+        one deletes (and logs) again, never one gone without a word. Nothing to delete records nothing.
+        With ``dry_run`` the entry says what would go and nothing changes. A retrain's challenger is the newest
+        version while it is gated: ``keep`` 0 can delete it (`rca.service.prune_rankers` waits for no retrain).
+
+        Raises `ConfigError` for a negative ``keep`` or a registry that cannot be read or written.
+        """
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            raise ConfigError("keep", keep, "a count of versions, 0 or more")
+        with self._locked():
+            try:
+                stored = self.versions()
+                needed = {*self._stack(), *self.rolled_back()}
+                others = [v for v in stored if v not in needed]
+                removed = others[:max(len(others) - keep, 0)]
+                entry = {"action": "prune", "removed": removed, "kept": len(stored) - len(removed), "keep": keep,
+                         "bytes": sum(_size(self.root / v) for v in removed)}
+                if dry_run or not removed:
+                    return _stamped(entry, by)
+                entry = self._record(entry, by, champion=False)
+                for leftover in self.root.glob(".prune-*"):  # from a prune cut short
+                    shutil.rmtree(leftover)
+                trash = Path(tempfile.mkdtemp(prefix=".prune-", dir=self.root))
+                for version in removed:
+                    (self.root / version).rename(trash / version)  # atomic: a reader sees it whole or not at all
+                shutil.rmtree(trash)
+            except OSError as exc:
+                raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
+                                  "a registry directory this process can read and write") from exc
+            return entry
+
+    def _missing(self, version: str, doing: str) -> NotFoundError:
+        """The error for a version not stored: when a prune deleted it, says when (and who asked)."""
+        pruned = [e for e in self.history() if e["action"] == "prune" and version in e.get("removed", ())]
+        if pruned:
+            where = f"pruned from {self.root} on {pruned[-1]['at'][:10]}" + (
+                f" by {pruned[-1]['by']}" if pruned[-1].get("by") else "")
+        else:
+            where = f"not in {self.root}"
+        return NotFoundError(f"{doing} {version!r}: {where}; known: {', '.join(self.versions()) or '(none)'}")
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """One promote or rollback at a time, across processes (the service's workers, the weekly job): each
+        """One promote, rollback or prune at a time, across processes (the service's workers, the weekly job): each
         reads the log's state and appends to it."""
         try:
             handle = acquire(self.root / ".lock")
@@ -172,19 +231,31 @@ class RankerRegistry:
                 stack.pop()
         return stack
 
-    def _record(self, entry: dict, by: str | None = None) -> dict:
-        entry = {"at": datetime.now(UTC).isoformat(), **entry, **({"by": by} if by else {})}
+    def _record(self, entry: dict, by: str | None = None, *, champion: bool = True) -> dict:
+        """Append ``entry`` to the log; with ``champion``, point the champion at its ``version`` too."""
+        entry = _stamped(entry, by)
         tmp = self.pointer.with_suffix(".tmp")
         try:
             # the new pointer first: a registry it cannot be written to has a log that still matches its champion
-            tmp.write_text(json.dumps({"version": entry["version"], "at": entry["at"]}) + "\n")
+            if champion:
+                tmp.write_text(json.dumps({"version": entry["version"], "at": entry["at"]}) + "\n")
             with self.log.open("a") as f:
                 f.write(json.dumps(entry, sort_keys=True) + "\n")
-            tmp.replace(self.pointer)  # atomic: a reader never sees a half-written pointer
+            if champion:
+                tmp.replace(self.pointer)  # atomic: a reader never sees a half-written pointer
         except OSError as exc:
             raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
                               "a registry directory this process can write to") from exc
         return entry
+
+
+def _stamped(entry: dict, by: str | None) -> dict:
+    """A log entry: its time first, ``by`` last when a person asked."""
+    return {"at": datetime.now(UTC).isoformat(), **entry, **({"by": by} if by else {})}
+
+
+def _size(directory: Path) -> int:
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
 
 
 def packaged_champion() -> LgbmRanker | None:
