@@ -372,7 +372,7 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
                                                            "without some signal families")] = True) -> None:
     """Train a LightGBM ranker on the train split, calibrate on validation; promote it if not worse."""
     from rca.ranking.dataset import count_copies
-    from rca.ranking.train import retrain, train_ranker, training_table
+    from rca.ranking.train import train_ranker, training_table
 
     if out is not None:
         ranker = train_ranker(training_table(corpus, processes=processes, family_dropout=family_dropout))
@@ -383,9 +383,10 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
                    f"{json.dumps(ranker.meta.get('validation_metrics', {}).get('overall', {}))}")
         return
     from rca.config import get_settings
+    from rca.service import train_into_registry
 
-    result = retrain(corpus, registry or get_settings().resolved_rankers_dir, processes=processes,
-                     family_dropout=family_dropout)
+    result = train_into_registry(corpus, settings=get_settings(), registry=registry, processes=processes,
+                                 family_dropout=family_dropout)
     overall = result["metrics"]["challenger"]["overall"]
     outcome = ("promoted" if result["promoted"] else "NOT promoted (the same model as the champion)"
                if result["twin"] else f"NOT promoted ({result['refused']})")

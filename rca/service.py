@@ -427,12 +427,24 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     return {**report, "exported": len(exported), "seconds": seconds, "report": str(path)}
 
 
+def train_into_registry(corpus_dirs: list[Path], *, settings: Settings, registry: Path | None = None,
+                        processes: int = 2, family_dropout: bool = True) -> dict:
+    """`rca train`'s gated training (`rca.ranking.train.retrain`) into ``registry`` (the settings' one by default),
+    under the same one-retrain lock as the weekly job: a prune in between could delete its challenger, stored
+    before it is gated. Returns the trainer's report."""
+    from rca.ranking.train import retrain as train_and_gate
+
+    with _one_retrain(settings, busy="train again when it is done"):
+        return train_and_gate(corpus_dirs, registry or settings.resolved_rankers_dir, processes=processes,
+                              family_dropout=family_dropout)
+
+
 @contextmanager
 def _one_retrain(settings: Settings, *, busy: str) -> Iterator[None]:
     """One retrain at a time per data directory, across processes (the weekly job, service workers answering
     ``POST /v1/rankers/retrain``): two would swap the reviewed corpus under each other's training and both gate
-    their challenger against the champion they started with. A prune takes it too (`prune_rankers`). Another one
-    running: `ConflictError`, its message ending with ``busy``."""
+    their challenger against the champion they started with. `rca train` (`train_into_registry`) and a prune
+    (`prune_rankers`) take it too. Another one running: `ConflictError`, its message ending with ``busy``."""
     handle = acquire(settings.data_dir / ".retrain.lock", wait=False)
     if handle is None:
         raise ConflictError(f"a retrain is already running; {busy}")

@@ -443,9 +443,19 @@ def test_a_retrain_without_validation_incidents_is_a_clear_error_and_stores_noth
     assert registry.versions() == [] and registry.history() == [] and registry.champion_version() is None
 
 
-def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_path, capsys):
+def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_path, capsys, monkeypatch):
     from rca.cli import main
+    from rca.config import get_settings
+    from rca.service import _one_retrain
 
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))   # where the one-retrain lock lives
+    get_settings.cache_clear()
+    with _one_retrain(get_settings(), busy="-"):    # the weekly retrain, running: no gated training beside it
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--corpus", str(training_corpus), "--processes", "1",
+                  "--registry", str(tmp_path / "rankers")])
+        assert exit_info.value.code == 2 and not (tmp_path / "rankers").exists()
+        assert "a retrain is already running; train again when it is done" in capsys.readouterr().err
     said = []
     for args in (["--out", str(tmp_path / "packaged")], ["--registry", str(tmp_path / "rankers")],
                  ["--registry", str(tmp_path / "rankers")], ["--out", str(tmp_path / "plain"), "--no-family-dropout"]):
@@ -457,6 +467,7 @@ def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_p
     assert said[1].rstrip().endswith("; promoted")
     assert said[2].rstrip().endswith("NOT promoted (the same model as the champion)")
     assert "(4 training incidents, 0 reduced copies)" in said[3]
+    get_settings.cache_clear()
 
 
 def test_rca_evaluate_scores_a_ranker_directory_instead_of_the_one_in_use(tmp_path, monkeypatch, capsys):

@@ -39,7 +39,7 @@ COOKIE = "rca_console_key"
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["utc"] = as_utc   # every time shown is in UTC and says so (`_macros.html`'s `when`)
-templates.env.filters["words"] = lambda kind: str(kind).replace("_", " ")   # a cause kind, verdict or family as pages show it
+templates.env.filters["words"] = lambda name: str(name).replace("_", " ")   # a kind, verdict or family, shown
 router = APIRouter(include_in_schema=False)
 QUEUE_SHOWN = 100
 """The review queue shows this many incidents (the least certain); the rest wait for verdicts on these."""
