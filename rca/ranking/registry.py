@@ -170,7 +170,8 @@ class RankerRegistry:
         each version is renamed out of sight (``.prune-*``) and deleted: a prune cut short leaves versions the next
         one deletes (and logs) again, never one gone without a word. Nothing to delete records nothing.
         With ``dry_run`` the entry says what would go and nothing changes. A retrain's challenger is the newest
-        version while it is gated: ``keep`` 0 can delete it (`rca.service.prune_rankers` waits for no retrain).
+        version while it is gated: ``keep`` 0 could delete it, so `rca.service.prune_rankers` is refused while one
+        runs.
 
         Raises `ConfigError` for a negative ``keep`` or a registry that cannot be read or written.
         """
