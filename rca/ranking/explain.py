@@ -27,10 +27,13 @@ def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) ->
         parts.append(f"proposed by {h.generator} (score {h.score:.3g})")
     if h.onset is not None:
         parts.append(f"since {h.onset:%H:%M}")
-    event = _nearest_event(h, bundle, graph)
+    event = _named_event(h, bundle, graph)
     if event is not None:
         minutes = (((h.onset or bundle.incident.detected_at) - event.timestamp).total_seconds()) / 60
-        parts[-1] += f", {minutes:.0f} min after {event.kind} of {event.target}"
+        if minutes >= 0:
+            parts[-1] += f", {minutes:.0f} min after {event.kind} of {event.target}"
+        else:   # inside the onset's bucket (an hourly histogram's start, say), after the time it names
+            parts[-1] += f", with {event.kind} of {event.target} at {event.timestamp:%H:%M}"
     reach = []
     if row.get("reaches_symptom", 0) > 0:
         reach.append("reaches the symptom")
@@ -43,8 +46,17 @@ def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) ->
     return sentence + ("; " + ", ".join(reach) if reach else "")
 
 
-def _nearest_event(h: Hypothesis, bundle: Bundle, graph: nx.DiGraph):
+def _named_event(h: Hypothesis, bundle: Bundle, graph: nx.DiGraph):
+    """The change event the sentence names: the one the hypothesis' own evidence links it to (the events
+    generator matched them; the nearest to its onset when several), else the latest one upstream of it before
+    its onset. The evidence's comes first: a coarse onset (an hourly bucket's start) fell before the deploy that
+    caused it, and the sentence named an older, unrelated change instead of the one in its evidence."""
     cutoff = h.onset or bundle.incident.detected_at
+    linked = [e for e in bundle.events for ev in h.evidence
+              if ev.signal == "events" and ev.onset == e.timestamp and (ev.detail or "").startswith(
+                  f"{e.kind} on {e.target}")]
+    if linked:
+        return min(linked, key=lambda e: abs((e.timestamp - cutoff).total_seconds()))
     upstream = (nx.ancestors(graph, h.node) | {h.node}) if h.node in graph else {h.node}
     before = [e for e in bundle.events if e.target in upstream and e.timestamp <= cutoff]
     return max(before, key=lambda e: e.timestamp) if before else None
