@@ -21,6 +21,23 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Rank the root causes of production ML incidents.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from rca.ranking.dataset import code_version
+
+        typer.echo(f"rca {version('rca')} ({code_version()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                     help="print the version and the code's commit, then exit")
+                                  ] = False) -> None:
+    """Rank the root causes of production ML incidents."""
+
+
 class OutputFormat(StrEnum):
     json = "json"
     table = "table"

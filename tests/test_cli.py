@@ -120,3 +120,12 @@ def test_schemas_are_written_into_a_new_dir_and_then_current(capsys, tmp_path):
     assert code == 0 and (tmp_path / "new" / "schemas" / "answer.schema.json").is_file()
     code, out = run_cli(capsys, "schemas", "--dir", str(tmp_path / "new" / "schemas"), "--check")
     assert code == 0 and "schemas are current" in out.out
+
+
+def test_version_names_the_package_and_the_commit(capsys):
+    from importlib.metadata import version
+
+    from rca.ranking.dataset import code_version
+
+    code, out = run_cli(capsys, "--version")
+    assert code == 0 and out.out == f"rca {version('rca')} ({code_version()})\n"
