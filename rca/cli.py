@@ -23,11 +23,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
-
+        from rca import __version__
         from rca.ranking.dataset import code_version
 
-        typer.echo(f"rca {version('rca')} ({code_version()})")
+        typer.echo(f"rca {__version__} ({code_version()})")
         raise typer.Exit()
 
 

@@ -123,9 +123,11 @@ def test_schemas_are_written_into_a_new_dir_and_then_current(capsys, tmp_path):
 
 
 def test_version_names_the_package_and_the_commit(capsys):
-    from importlib.metadata import version
+    import tomllib
+    from pathlib import Path
 
     from rca.ranking.dataset import code_version
 
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     code, out = run_cli(capsys, "--version")
-    assert code == 0 and out.out == f"rca {version('rca')} ({code_version()})\n"
+    assert code == 0 and out.out == f"rca {pyproject['project']['version']} ({code_version()})\n"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import rca
 from rca.store.models import Role
 from tests.rank_builders import retrain_result
 from tests.service.bundles import bundle_dir, inline, tar_gz, zip_bytes
@@ -247,7 +248,7 @@ def test_metrics_and_health(client, keys, tmp_path):
     post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-m")))
     for _ in range(3):
         client.get("/v1/incidents/inc-m", headers=keys["reviewer"])
-    assert client.get("/healthz").json() == {"status": "ok", "queue_depth": 0}
+    assert client.get("/healthz").json() == {"status": "ok", "queue_depth": 0, "version": rca.__version__}
     text = client.get("/metrics").text
     line = 'rca_http_requests_total{method="GET",route="/v1/incidents/{incident_id}",status="200"} 3'
     assert line in text

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
+from rca import __version__
 from rca.api.deps import SessionDep, WorkerDep
 from rca.store import queries
 from rca.store.models import IncidentStatus
@@ -15,8 +16,10 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(session: SessionDep, worker: WorkerDep) -> dict:
+    """The store answers; with the analysis queue's depth and the package version. (Not the ranker in use:
+    reading it can load a model, and a damaged registry would fail the probe; ``GET /v1/rankers`` says.)"""
     session.exec(text("SELECT 1"))
-    return {"status": "ok", "queue_depth": worker.depth}
+    return {"status": "ok", "queue_depth": worker.depth, "version": __version__}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
