@@ -42,7 +42,7 @@ class OutputFormat(StrEnum):
     table = "table"
 
 
-BundleArg = Annotated[Path, typer.Argument(help="bundle directory, .tar.gz or .zip")]
+BundleArg = Annotated[Path, typer.Argument(help="bundle directory, or a .tar.gz, .tgz, .tar or .zip of one")]
 
 
 @app.command()
