@@ -187,9 +187,12 @@ keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage 
 db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The service's database.")
 rankers_app = typer.Typer(add_completion=False, no_args_is_help=True,
                           help="The ranker registry: versions, promotion log, rollback, prune.")
+incidents_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                            help="The service's stored incidents: retention.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(rankers_app, name="rankers")
+app.add_typer(incidents_app, name="incidents")
 
 
 class KeyRole(StrEnum):
@@ -252,6 +255,44 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     url = get_settings().resolved_database_url
     upgrade(url, revision)
     typer.echo(f"database at revision {current_revision(url)}")
+
+
+@incidents_app.command("prune")
+def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", metavar="DAYS", help="delete those "
+                                                            "submitted more than DAYS days ago (0: all)")],
+                    dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would go; delete nothing")
+                                       ] = False) -> None:
+    """Delete the incidents nobody reviewed whose analysis is finished (done or failed), with their stored bundles.
+
+    Kept: every incident with a review (confirm, reject or name_cause), its reviews and its bundle.
+
+    Kept too: queued and analyzing incidents, and a bundle file another incident still refers to.
+
+    Safe while the service runs: an incident reviewed meanwhile stays."""
+    from datetime import timedelta
+
+    from rca.config import get_settings
+    from rca.errors import ConfigError
+    from rca.service import prune_incidents
+    from rca.store.db import session_scope, upgrade
+
+    try:
+        days = int(older_than)
+        if days < 0:
+            raise ValueError(days)
+        age = timedelta(days=days)
+    except (ValueError, OverflowError):
+        raise ConfigError("--older-than", older_than, "a whole number of days, 0 or more") from None
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    with session_scope(settings.resolved_database_url) as session:
+        result = prune_incidents(session, settings=settings, older_than=age, dry_run=dry_run)
+    n, files = result["incidents"], result["files"]
+    oldest = result["oldest_kept"]
+    typer.echo(f"{'would delete' if dry_run else 'deleted'} {n} unreviewed incident{'' if n == 1 else 's'} "
+               f"submitted before {result['created_before']:%Y-%m-%d %H:%M} UTC and {files} bundle "
+               f"file{'' if files == 1 else 's'} ({_megabytes(result['bytes'])}); "
+               + (f"the oldest kept was submitted {oldest:%Y-%m-%d %H:%M} UTC" if oldest else "none kept"))
 
 
 @app.command()

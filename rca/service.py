@@ -1,4 +1,4 @@
-"""The use cases that the CLI and the API both call: analyze, submit an incident, review, export, retrain.
+"""The use cases that the CLI and the API both call: analyze, submit an incident, review, export, retrain, prune.
 
 The API's routers and the CLI's commands stay thin adapters over these functions. Functions that touch the
 store take a session (keyword-only) and the settings; nothing here reads the environment by itself except
@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -316,6 +316,66 @@ def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]
         raise InputError(f"({review.node}, {review.kind.value}) is not among the ranked causes; use verdict "
                          "name_cause for a cause the ranking missed", field="node")
     return review.node, review.kind.value
+
+
+# ------------------------------------------------------------------------------------------------ retention
+def prune_incidents(session: Session, *, settings: Settings, older_than: timedelta, dry_run: bool = False) -> dict:
+    """Delete the incidents nobody reviewed whose analysis finished (done or failed) and that were submitted more
+    than ``older_than`` ago, with each stored bundle file no incident left refers to; with ``dry_run``, only count
+    what would go.
+
+    An incident with any review stays, with its reviews and bundle: a confirmed or named cause is training data
+    (`export_reviewed`), and a reject too says a person looked at it (a later verdict may confirm another cause).
+    Queued and analyzing incidents stay for the worker. An incident reviewed while the prune runs stays
+    (`rca.store.queries.delete_prunable_incidents`). The rows go in batches, each batch's files after its commit,
+    so a crash in between leaves files no incident refers to, never an incident without its file; a file missing
+    already is no error.
+
+    Returns ``incidents`` and ``files`` (deleted, or that would be), ``bytes`` (freed, or that would be),
+    ``oldest_kept`` (when the oldest incident left was submitted; None when none is), ``created_before`` (the
+    cut-off) and ``dry_run``. Raises `ConfigError` for a negative ``older_than``.
+    """
+    if older_than < timedelta(0):
+        raise ConfigError("older_than", older_than, "0 or more days")
+    now, epoch = datetime.now(UTC), datetime(1970, 1, 1, tzinfo=UTC)
+    cutoff = now - older_than if older_than < now - epoch else epoch  # no incident is older; no date overflow
+    store = bundles_dir(settings)
+    if dry_run:
+        gone = queries.prunable_incidents(session, created_before=cutoff)
+        unless = cutoff  # the incidents left are those the prune would not delete
+        sizes = [_file_size(store / name) for name in _unused_files(session, gone, unless_prunable_before=unless)]
+    else:
+        gone, sizes, unless = [], [], None
+        while batch := queries.delete_prunable_incidents(session, created_before=cutoff):
+            gone += batch
+            sizes += [_remove(store / name) for name in _unused_files(session, batch)]  # the batch is committed
+    sizes = [size for size in sizes if size is not None]
+    return {"incidents": len(gone), "files": len(sizes), "bytes": sum(sizes),
+            "oldest_kept": queries.oldest_incident(session, unless_prunable_before=unless),
+            "created_before": cutoff, "dry_run": dry_run}
+
+
+def _unused_files(session: Session, incidents: list[tuple[str, str]], *,
+                  unless_prunable_before: datetime | None = None) -> list[str]:
+    """The bundle files of ``incidents`` (``(id, bundle_file)`` pairs) no other incident refers to
+    (`rca.store.queries.bundle_files_in_use`)."""
+    names = {file for _, file in incidents}
+    return sorted(names - queries.bundle_files_in_use(session, names=names,
+                                                      unless_prunable_before=unless_prunable_before))
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _remove(path: Path) -> int | None:
+    """Delete a file; its size, or None when it was not there."""
+    size = _file_size(path)
+    path.unlink(missing_ok=True)  # removed meanwhile by hand, or by a prune running alongside
+    return size
 
 
 # ------------------------------------------------------------------------------------- export and retrain

@@ -1,6 +1,7 @@
 """Keyword-only query functions over the store; each takes a session and commits what it writes.
 
-Reviews are append-only: nothing here updates or deletes a review.
+Reviews are append-only: nothing here updates or deletes a review. Incidents are deleted only by the retention
+prune (`delete_prunable_incidents`), and only those without any review.
 """
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, bindparam, exists, func
+from sqlalchemy import Row, bindparam, delete, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
@@ -215,7 +216,11 @@ def add_review(session: Session, *, data: ReviewCreate) -> ReviewRecord:
     get_incident(session, incident_id=data.incident_id)
     record = ReviewRecord.model_validate(data, update={"created_at": utcnow()})
     session.add(record)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # the review's foreign key: a prune deleted the incident since it was read
+        session.rollback()
+        raise NotFoundError(f"no incident '{data.incident_id}'") from None
     session.refresh(record)
     return record
 
@@ -245,6 +250,77 @@ def confirmed_causes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[tup
 
 def incidents_with_reviews(session: Session) -> list[str]:
     return list(session.exec(select(ReviewRecord.incident_id).distinct().order_by(ReviewRecord.incident_id)))
+
+
+# ------------------------------------------------------------------------------------------------ retention
+PRUNE_BATCH = 500
+"""Incidents deleted per statement and transaction by `delete_prunable_incidents` (and names per statement of
+`bundle_files_in_use`): far below SQLite's and PostgreSQL's limits on bound parameters, and short enough that the
+running service's writes wait little for each."""
+
+
+def _prunable(created_before: datetime):
+    """What a retention prune may delete: an incident created before ``created_before``, its analysis finished
+    (done or failed), without a review of any verdict (a reject too: a person looked at it)."""
+    return ((IncidentRecord.created_at < created_before)
+            & IncidentRecord.status.in_([IncidentStatus.done, IncidentStatus.failed]) & ~_reviewed())
+
+
+def prunable_incidents(session: Session, *, created_before: datetime) -> list[tuple[str, str]]:
+    """``(id, bundle_file)`` of the incidents `delete_prunable_incidents` would delete now, oldest first."""
+    return [tuple(row) for row in session.exec(
+        select(IncidentRecord.id, IncidentRecord.bundle_file).where(_prunable(created_before))
+        .order_by(IncidentRecord.created_at, IncidentRecord.id))]
+
+
+def delete_prunable_incidents(session: Session, *, created_before: datetime,
+                              limit: int = PRUNE_BATCH) -> list[tuple[str, str]]:
+    """Delete the oldest ``limit`` unreviewed, analyzed incidents created before ``created_before``, in one
+    transaction; returns ``(id, bundle_file)`` of each deleted, ``[]`` when none is left. Their bundle files are
+    the caller's.
+
+    Safe while the service runs: an incident reviewed meanwhile stays. The rows are locked first (PostgreSQL
+    ``SELECT ... FOR UPDATE``, which waits for a review being stored: the review's foreign key check holds a share
+    lock on its incident's row), then deleted if still without a review. Under PostgreSQL's default isolation, READ
+    COMMITTED, that DELETE is a new statement with a new snapshot, so it sees a review committed while it waited;
+    one stored after it fails on its foreign key (`add_review`: `NotFoundError`). SQLite has one writer at a time:
+    the DELETE, its ``NOT EXISTS`` included, is atomic against a review's INSERT.
+    """
+    while ids := list(session.exec(select(IncidentRecord.id).where(_prunable(created_before))
+                                   .order_by(IncidentRecord.created_at, IncidentRecord.id)
+                                   .limit(limit).with_for_update())):
+        rows = session.exec(delete(IncidentRecord).where(IncidentRecord.id.in_(ids), _prunable(created_before))
+                            .returning(IncidentRecord.id, IncidentRecord.bundle_file)
+                            .execution_options(synchronize_session=False)).all()
+        session.commit()
+        if rows:  # else every one was reviewed meanwhile: the next rows
+            return [tuple(row) for row in rows]
+    session.commit()  # ends the transaction the last look began (PostgreSQL)
+    return []
+
+
+def bundle_files_in_use(session: Session, *, names: Collection[str],
+                        unless_prunable_before: datetime | None = None) -> set[str]:
+    """Which of the bundle files ``names`` an incident refers to; with ``unless_prunable_before``, an incident a
+    prune of the incidents created before it would delete does not count."""
+    names = sorted(names)
+    used: set[str] = set()
+    for start in range(0, len(names), PRUNE_BATCH):
+        chunk = names[start:start + PRUNE_BATCH]
+        query = select(IncidentRecord.bundle_file).where(IncidentRecord.bundle_file.in_(chunk))
+        if unless_prunable_before is not None:
+            query = query.where(~_prunable(unless_prunable_before))
+        used.update(session.exec(query.distinct()))
+    return used
+
+
+def oldest_incident(session: Session, *, unless_prunable_before: datetime | None = None) -> datetime | None:
+    """When the oldest stored incident was created (None when there is none); with ``unless_prunable_before``, of
+    those a prune of the incidents created before it would keep."""
+    query = select(func.min(IncidentRecord.created_at))
+    if unless_prunable_before is not None:
+        query = query.where(~_prunable(unless_prunable_before))
+    return as_utc(session.exec(query).one())
 
 
 # ------------------------------------------------------------------------------------------------- api keys
