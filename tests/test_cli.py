@@ -131,3 +131,12 @@ def test_version_names_the_package_and_the_commit(capsys):
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     code, out = run_cli(capsys, "--version")
     assert code == 0 and out.out == f"rca {pyproject['project']['version']} ({code_version()})\n"
+
+
+def test_a_database_file_that_is_no_database_is_named(env, capsys, tmp_path):
+    (tmp_path / "rca.db").write_text("not a database " * 20)
+    env("RCA_DATABASE_URL", f"sqlite:///{tmp_path / 'rca.db'}")
+    code, out = run_cli(capsys, "incidents", "prune", "--older-than", "90")
+    line = one_error_line(out)
+    assert code == 2 and line.startswith(f"error: database_url: got 'sqlite:///{tmp_path / 'rca.db'}', expected a "
+                                         "database that accepts connections (file is not a database)"), line

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import NoSuchModuleError, OperationalError
+from sqlalchemy.exc import DatabaseError, NoSuchModuleError
 from sqlmodel import Session, create_engine
 
 from rca.errors import ConfigError
@@ -95,7 +95,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     engine = get_engine(url)
     try:
         engine.connect().close()  # a database that does not answer is a setting to fix, before alembic starts
-    except OperationalError as exc:
+    except DatabaseError as exc:  # OperationalError, or a SQLite file that is no database
         reason = str(exc.orig or exc).splitlines()[0]
         raise ConfigError("database_url", make_url(url).render_as_string(hide_password=True),
                           f"a database that accepts connections ({reason})") from exc
