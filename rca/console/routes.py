@@ -167,9 +167,12 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
             chart_refs = available_charts(bundle, view.causes)
         except RcaError as exc:
             chart_error = f"the stored bundle could not be read for charts: {exc}"
+    done = request.query_params.get("done")
+    # after a verdict, the next incident of the review queue (least certain first), so a reviewer goes on
+    up_next = [r for r in queries.review_queue(session, limit=2) if r.id != incident_id][:1] if done else []
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
                  chart_error=chart_error, error=error, form=form or {}, kinds=[k.value for k in CauseKind],
-                 done=request.query_params.get("done"), quote=quote)
+                 done=done, up_next=up_next[0] if up_next else None, quote=quote)
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)

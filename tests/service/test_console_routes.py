@@ -322,3 +322,16 @@ def test_each_pieces_detail_has_a_row_of_its_own_across_the_evidence_table(clien
     rows = re.findall(r'<tr class="detail"><td colspan="(\d+)">([^<]*)</td></tr>', table)
     assert details and [html.unescape(text) for _, text in rows] == details
     assert {int(span) for span, _ in rows} == {len(headers)}
+
+
+def test_a_recorded_verdict_leads_to_the_next_incident_of_the_queue(client, keys, incident, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-c2", symptom="kpi:0.4"))
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    token = _csrf(client.get(f"/incidents/{incident}").text)
+    page = client.post(f"/incidents/{incident}/reviews", data={"csrf": token, "verdict": "reject", "rank": "1"}).text
+    done = page.split('id="review-ok"')[1].split("</p>")[0]
+    assert '<a id="up-next" href="/incidents/inc-c2">inc-c2</a> (top cause at 40%)' in done
+    assert 'id="up-next"' not in client.get(f"/incidents/{incident}").text     # only right after a verdict
+    page = client.post("/incidents/inc-c2/reviews", data={"csrf": token, "verdict": "confirm", "rank": "1"}).text
+    assert "The review queue is empty." in page.split('id="review-ok"')[1]
