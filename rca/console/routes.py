@@ -140,17 +140,18 @@ async def signout(request: Request, session: SessionDep) -> Response:
 @router.get("/", response_class=HTMLResponse)
 def queue_page(request: Request, session: SessionDep) -> HTMLResponse:
     user, key = _user(request, session)
-    queue = queries.review_queue(session, limit=QUEUE_SHOWN + 1)   # one more: whether there are more
+    model = request.query_params.get("model") or None   # one model's incidents only (a team reviews its own)
+    queue = queries.review_queue(session, model=model, limit=QUEUE_SHOWN + 1)   # one more: whether there are more
     older = request.query_params.get("older") or None
     try:
-        recent, next_cursor = queries.list_incidents(session, cursor=older, limit=RECENT_SHOWN)
+        recent, next_cursor = queries.list_incidents(session, model=model, cursor=older, limit=RECENT_SHOWN)
     except queries.CursorError:
         return _page(request, "error.html", 400, user=user, csrf=csrf_token(key),
                      message="This link to older incidents is not one this console made; start from the newest.")
     reviewed = queries.reviewed_ids(session, incident_ids=[r.id for r in recent])
     return _page(request, "queue.html", user=user, csrf=csrf_token(key), queue=queue[:QUEUE_SHOWN],
                  more_queued=len(queue) > QUEUE_SHOWN, recent=recent, reviewed=reviewed, older=older,
-                 next_cursor=next_cursor)
+                 next_cursor=next_cursor, model=model)
 
 
 def _incident_page(request: Request, session: Session, settings, incident_id: str, user, key: str,

@@ -335,3 +335,26 @@ def test_a_recorded_verdict_leads_to_the_next_incident_of_the_queue(client, keys
     assert 'id="up-next"' not in client.get(f"/incidents/{incident}").text     # only right after a verdict
     page = client.post("/incidents/inc-c2/reviews", data={"csrf": token, "verdict": "confirm", "rank": "1"}).text
     assert "The review queue is empty." in page.split('id="review-ok"')[1]
+
+
+def test_the_queue_and_the_list_show_one_models_incidents_on_asking(client, keys, tmp_path, monkeypatch):
+    monkeypatch.setattr("rca.console.routes.RECENT_SHOWN", 1)
+    for i, model in enumerate(("fraud-scorer", "churn model", "churn model")):
+        body = inline(bundle_dir(tmp_path / str(i), incident_id=f"inc-m{i}", symptom="kpi:0.4"))
+        body["incident"]["model"] = model
+        assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    page = client.get("/").text
+    assert '<a href="/?model=churn%20model" title="this model\'s incidents only">churn model</a>' in page
+    assert 'id="model-filter"' not in page
+    page = client.get("/", params={"model": "churn model"}).text
+    queue = page.split('id="queue"')[1].split("</table>")[0]
+    assert "inc-m1" in queue and "inc-m2" in queue and "inc-m0" not in queue
+    assert '<code>churn model</code> only' in page.split('id="model-filter"')[1]
+    recent = page.split('id="recent"')[1].split("</section>")[0]
+    older = re.search(r'<a href="(/\?older=[^"#]+)#recent-incidents" rel="next">Older incidents', recent)
+    assert "inc-m2" in recent and older is not None and "&amp;model=churn%20model" in older.group(1)
+    recent = client.get(html.unescape(older.group(1))).text.split('id="recent"')[1].split("</section>")[0]
+    assert "inc-m1" in recent and "inc-m0" not in recent and 'rel="next"' not in recent
+    assert '<a href="/?model=churn%20model#recent-incidents">Newest incidents</a>' in recent
+    assert "Nothing to review of this model" in client.get("/", params={"model": "nobody"}).text
