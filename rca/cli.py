@@ -280,8 +280,8 @@ def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", meta
         days = int(older_than)
         if days < 0:
             raise ValueError(days)
-        age = timedelta(days=days)
-    except (ValueError, OverflowError):
+        age = timedelta(days=min(days, timedelta.max.days))   # longer ago than any incident all the same
+    except ValueError:
         raise ConfigError("--older-than", older_than, "a whole number of days, 0 or more") from None
     settings = get_settings()
     upgrade(settings.resolved_database_url)
