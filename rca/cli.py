@@ -188,7 +188,7 @@ db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The servi
 rankers_app = typer.Typer(add_completion=False, no_args_is_help=True,
                           help="The ranker registry: versions, promotion log, rollback, prune.")
 incidents_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                            help="The service's stored incidents: retention.")
+                            help="The service's stored incidents: retention, deletion.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(rankers_app, name="rankers")
@@ -293,6 +293,30 @@ def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", meta
                f"submitted before {result['created_before']:%Y-%m-%d %H:%M} UTC and {files} bundle "
                f"file{'' if files == 1 else 's'} ({_megabytes(result['bytes'])}); "
                + (f"the oldest kept was submitted {oldest:%Y-%m-%d %H:%M} UTC" if oldest else "none kept"))
+
+
+@incidents_app.command("delete")
+def incidents_delete(incident_id: Annotated[str, typer.Argument(metavar="ID", help="the incident's id")]) -> None:
+    """Delete one incident (posted by mistake) with all its reviews and its stored bundle. No confirmation is asked.
+
+    Kept: a bundle file another incident refers to. Refused while the incident is queued or being analyzed.
+
+    Its confirmed causes leave the training data at the next retrain."""
+    from rca.config import get_settings
+    from rca.service import delete_incident
+    from rca.store.db import session_scope, upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    with session_scope(settings.resolved_database_url) as session:
+        result = delete_incident(session, settings=settings, incident_id=incident_id)
+    n, confirmed = result["reviews"], len(result["confirmed"])
+    file = {"removed": f"its bundle file ({_megabytes(result['bytes'])})",
+            "shared": "no bundle file (another incident refers to it)",
+            "missing": "no bundle file (gone already)"}[result["file"]]
+    typer.echo(f"deleted incident {result['incident']}, {n} review{'' if n == 1 else 's'} and {file}"
+               + (f"; with its {confirmed} confirmed cause{'' if confirmed == 1 else 's'}, it leaves the training "
+                  "data at the next retrain" if confirmed else ""))
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The use cases that the CLI and the API both call: analyze, submit an incident, review, export, retrain, prune.
+"""The use cases that the CLI and the API both call: analyze, submit an incident, review, export, retrain, prune,
+delete an incident.
 
 The API's routers and the CLI's commands stay thin adapters over these functions. Functions that touch the
 store take a session (keyword-only) and the settings; nothing here reads the environment by itself except
@@ -353,6 +354,31 @@ def prune_incidents(session: Session, *, settings: Settings, older_than: timedel
     return {"incidents": len(gone), "files": len(sizes), "bytes": sum(sizes),
             "oldest_kept": queries.oldest_incident(session, unless_prunable_before=unless),
             "created_before": cutoff, "dry_run": dry_run}
+
+
+def delete_incident(session: Session, *, settings: Settings, incident_id: str) -> dict:
+    """Delete one incident on purpose (a test alert, a bundle with data that must not be kept): its row and all its
+    reviews in one transaction (`rca.store.queries.delete_incident`), then, after the commit, its stored bundle
+    file unless another incident refers to it (the same body under another id). Unlike a prune it deletes a
+    reviewed incident too.
+
+    Refused (`ConflictError`) while the incident is queued or being analyzed: delete it once its analysis is done
+    or failed. `NotFoundError` for an unknown id.
+
+    The reviewed corpus is not touched here: `export_reviewed` rebuilds it from the store on every export, so an
+    incident with confirmed causes leaves the training data at the next export (the next retrain).
+
+    Returns ``incident``, ``reviews`` (how many were deleted), ``bundle_file``, ``file`` (``removed``, ``shared``:
+    kept for another incident, or ``missing``: gone already), ``bytes`` (freed) and ``confirmed`` (the causes its
+    reviews confirmed, which the next export leaves out of the training data).
+    """
+    bundle_file, reviews = queries.delete_incident(session, incident_id=incident_id)
+    size = None
+    if unused := _unused_files(session, [(incident_id, bundle_file)]):
+        size = _remove(bundles_dir(settings) / unused[0])
+    return {"incident": incident_id, "reviews": len(reviews), "bundle_file": bundle_file,
+            "file": "shared" if not unused else "missing" if size is None else "removed", "bytes": size or 0,
+            "confirmed": [{"node": n, "kind": k} for n, k in queries.confirmed_causes(reviews)]}
 
 
 def _unused_files(session: Session, incidents: list[tuple[str, str]], *,

@@ -108,7 +108,10 @@ def available_charts(bundle: Bundle, causes: list[RankedCause]) -> list[ChartRef
 
 
 class BundleCache:
-    """The last few stored bundles, loaded once for a page and its charts (keys are content hashes)."""
+    """The last few stored bundles, loaded once for a page and its charts (keys are content hashes).
+
+    Asked only with a record just read from the store: a deleted incident's pages are 404 before they get here, so
+    its bundle, while still cached, is not served (another incident with the same body has the same bundle)."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size

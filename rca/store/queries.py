@@ -1,7 +1,8 @@
 """Keyword-only query functions over the store; each takes a session and commits what it writes.
 
-Reviews are append-only: nothing here updates or deletes a review. Incidents are deleted only by the retention
-prune (`delete_prunable_incidents`), and only those without any review.
+Reviews are append-only: nothing here updates a review, and only an admin's deletion of their incident
+(`delete_incident`) deletes them. Incidents are deleted by the retention prune (`delete_prunable_incidents`), only
+those without any review, and by that deletion of one incident on purpose.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from rca.errors import NotFoundError
+from rca.errors import ConflictError, NotFoundError
 from rca.store.models import (
     ApiKeyRecord,
     IncidentCreate,
@@ -321,6 +322,37 @@ def oldest_incident(session: Session, *, unless_prunable_before: datetime | None
     if unless_prunable_before is not None:
         query = query.where(~_prunable(unless_prunable_before))
     return as_utc(session.exec(query).one())
+
+
+# -------------------------------------------------------------------------------------------------- deletion
+def delete_incident(session: Session, *, incident_id: str) -> tuple[str, list[Row]]:
+    """Delete one incident and all its reviews, in one transaction (reviews first: their foreign key); returns its
+    bundle file (the caller's) and the reviews deleted (plain rows, oldest first).
+
+    Raises `NotFoundError` for an unknown id and `ConflictError` for an incident queued or being analyzed: the worker
+    would store its answer for a row that is gone, so it is refused until its analysis is done or failed (status
+    never goes back). The row is locked first (PostgreSQL ``SELECT ... FOR UPDATE``, which waits for a review being
+    stored; one stored after the deletion fails on its foreign key, `add_review`: `NotFoundError`); on SQLite the
+    DELETEs take the one write lock, and what they return is what went.
+    """
+    status = session.exec(select(IncidentRecord.status).where(IncidentRecord.id == incident_id)
+                          .with_for_update()).one_or_none() if holds(incident_id) else None
+    if status in (IncidentStatus.queued, IncidentStatus.analyzing):
+        session.rollback()
+        raise ConflictError(f"incident '{incident_id}' is {status.value}, being analyzed; delete it once done")
+    reviews = gone = []
+    if status is not None:
+        reviews = session.exec(delete(ReviewRecord).where(ReviewRecord.incident_id == incident_id)
+                               .returning(*ReviewRecord.__table__.c)
+                               .execution_options(synchronize_session=False)).all()
+        gone = session.exec(delete(IncidentRecord).where(IncidentRecord.id == incident_id)
+                            .returning(IncidentRecord.bundle_file)
+                            .execution_options(synchronize_session=False)).all()
+    if not gone:  # unknown, or deleted since the look (SQLite: by a prune in between)
+        session.rollback()
+        raise NotFoundError(f"no incident '{incident_id}'")
+    session.commit()
+    return gone[0].bundle_file, sorted(reviews, key=lambda r: (as_utc(r.created_at), r.id))
 
 
 # ------------------------------------------------------------------------------------------------- api keys

@@ -103,6 +103,17 @@ def test_unknown_incident_and_chart_are_404_pages(client, keys, incident):
     assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml" and "<svg" in r.text
 
 
+def test_a_deleted_incident_is_a_404_page_though_its_bundle_was_cached(client, keys, incident):
+    _signin(client, keys)
+    assert client.get(f"/incidents/{incident}/charts/kpi.svg").status_code == 200   # the bundle is in the cache
+    assert client.delete(f"/v1/incidents/{incident}", headers=keys["admin"]).status_code == 204
+    page = client.get(f"/incidents/{incident}")
+    assert page.status_code == 404 and f"no incident &#39;{incident}&#39;" in page.text
+    for address in (f"/incidents/{incident}/charts/kpi.svg", f"/incidents/{incident}/why?node=service:api"):
+        assert client.get(address).status_code == 404
+    assert f'href="/incidents/{incident}"' not in client.get("/").text
+
+
 def test_charts_and_pages_need_the_cookie(client, keys, incident):
     r = client.get(f"/incidents/{incident}/charts/kpi.svg", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")

@@ -1,5 +1,7 @@
 """`rca incidents prune`: old, unreviewed, analyzed incidents go with the bundle files no other incident uses;
-reviewed, recent, queued and analyzing ones stay. On SQLite and, with RCA_TEST_DATABASE_URL, PostgreSQL."""
+reviewed, recent, queued and analyzing ones stay. `rca incidents delete` / `DELETE /v1/incidents/{id}`: one
+incident on purpose, reviewed or not, with its reviews and the bundle file no other incident uses; refused while
+queued or analyzing. On SQLite and, with RCA_TEST_DATABASE_URL, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from sqlmodel import select
 
 from rca import service
 from rca.config import bundles_dir, get_settings
-from rca.errors import ConfigError, NotFoundError
+from rca.errors import ConfigError, ConflictError, NotFoundError
 from rca.store import queries
 from rca.store.db import get_engine, session_scope
 from rca.store.models import IncidentRecord, IncidentStatus, ReviewCreate, ReviewRecord, ReviewVerdict
@@ -144,34 +146,42 @@ def test_thousands_of_incidents_are_deleted_in_batches(session, migrated):
     assert sum(s.lstrip().upper().startswith("DELETE") for s in statements) == 3
 
 
-def test_an_incident_reviewed_while_the_prune_waits_for_it_stays(session, migrated):
-    """A review being stored (its transaction open, its foreign key check holding the incident's row on PostgreSQL,
-    the write lock on SQLite) when the prune starts: the prune waits for it, sees it and keeps the incident."""
-    _incident(session, migrated, "old-reviewed", days_old=100)
-    _incident(session, migrated, "old-other", days_old=100)
-    url = migrated.resolved_database_url
+def _while_a_review_is_stored(settings, incident_id: str, reviewer: str, work):
+    """``work(session)``'s result, run in a thread of its own while a review of ``incident_id`` by ``reviewer`` is
+    being stored: its transaction open (its foreign key check holding the incident's row on PostgreSQL, the write
+    lock on SQLite) until ``work`` is seen waiting for it."""
+    url = settings.resolved_database_url
     outcome: dict = {}
 
-    def prune() -> None:
+    def run() -> None:
         try:
             with session_scope(url) as s:
-                outcome["result"] = service.prune_incidents(s, settings=migrated, older_than=DAYS_90)
-        except Exception as exc:  # seen by the test below
+                outcome["result"] = work(s)
+        except Exception as exc:  # seen below
             outcome["error"] = exc
 
     with get_engine(url).connect() as conn:
         transaction = conn.begin()
-        conn.execute(insert(ReviewRecord).values(incident_id="old-reviewed", reviewer="ann", verdict="confirm",
+        conn.execute(insert(ReviewRecord).values(incident_id=incident_id, reviewer=reviewer, verdict="confirm",
                                                  node="feature:a", kind="data_drift", comment="",
                                                  created_at=datetime.now(UTC)))
-        thread = threading.Thread(target=prune)
+        thread = threading.Thread(target=run)
         thread.start()
-        time.sleep(1.0)   # the prune reaches the row (or the write lock) and waits
+        time.sleep(1.0)   # the work reaches the row (or the write lock) and waits
         assert thread.is_alive(), outcome
         transaction.commit()
     thread.join(60)
     assert "error" not in outcome, outcome["error"]
-    assert outcome["result"]["incidents"] == 1 and _stored(session) == {"old-reviewed"}
+    return outcome["result"]
+
+
+def test_an_incident_reviewed_while_the_prune_waits_for_it_stays(session, migrated):
+    """A review being stored when the prune starts: the prune waits for it, sees it and keeps the incident."""
+    _incident(session, migrated, "old-reviewed", days_old=100)
+    _incident(session, migrated, "old-other", days_old=100)
+    result = _while_a_review_is_stored(migrated, "old-reviewed", "ann", lambda s: service.prune_incidents(
+        s, settings=migrated, older_than=DAYS_90))
+    assert result["incidents"] == 1 and _stored(session) == {"old-reviewed"}
     assert [r.verdict for r in queries.list_reviews(session, incident_id="old-reviewed")] == [ReviewVerdict.confirm]
     assert _files(migrated) == {"old-reviewed.json"}
 
@@ -243,3 +253,137 @@ def test_rca_incidents_prune_older_than_any_date_deletes_nothing(env, session, c
     code, out = run_cli(capsys, "incidents", "prune", "--older-than", str(10**10))
     assert code == 0 and out.out.startswith("deleted 0 unreviewed incidents submitted before 1970-01-01 00:00 UTC")
     assert _stored(session) == {"old"}
+
+
+# ------------------------------------------------------------------------------------- deleting one incident
+def _reviews(session, incident_id: str) -> list:
+    return list(session.exec(select(ReviewRecord).where(ReviewRecord.incident_id == incident_id)))
+
+
+def test_an_admin_deletes_a_reviewed_incident_its_reviews_and_its_bundle(client, keys, settings, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-oops"))
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    client.post("/v1/incidents", json=inline(bundle_dir(tmp_path / "b", incident_id="inc-kept")),
+                headers=keys["trigger"])
+    for verdict in ({"verdict": "confirm", "rank": 1}, {"verdict": "reject", "rank": 2}):
+        r = client.post("/v1/incidents/inc-oops/reviews", json=verdict, headers=keys["reviewer"])
+        assert r.status_code == 201, r.text
+    client.post("/v1/incidents/inc-kept/reviews", json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"])
+    with session_scope(settings.resolved_database_url) as s:
+        file = queries.get_incident(s, incident_id="inc-oops").bundle_file
+    assert (bundles_dir(settings) / file).is_file()
+
+    r = client.delete("/v1/incidents/inc-oops", headers=keys["admin"])
+    assert r.status_code == 204 and r.content == b""
+    assert client.get("/v1/incidents/inc-oops", headers=keys["reviewer"]).status_code == 404
+    with session_scope(settings.resolved_database_url) as s:
+        assert _stored(s) == {"inc-kept"} and _reviews(s, "inc-oops") == [] and len(_reviews(s, "inc-kept")) == 1
+    assert not (bundles_dir(settings) / file).exists() and len(_files(settings)) == 1
+    again = client.delete("/v1/incidents/inc-oops", headers=keys["admin"])
+    assert again.status_code == 404 and again.json() == {"error": {"message": "no incident 'inc-oops'",
+                                                                   "field": None}}
+
+
+@pytest.mark.parametrize("role", ["reviewer", "trigger"])
+def test_only_an_admin_deletes_an_incident(client, keys, settings, tmp_path, role):
+    client.post("/v1/incidents", json=inline(bundle_dir(tmp_path, incident_id="inc-1")), headers=keys["trigger"])
+    r = client.delete("/v1/incidents/inc-1", headers=keys[role])
+    assert r.status_code == 403 and f"role '{role}' may not do this" in r.json()["error"]["message"]
+    assert client.delete("/v1/incidents/inc-1").status_code == 401
+    assert client.get("/v1/incidents/inc-1", headers=keys["reviewer"]).status_code == 200
+
+
+@pytest.mark.parametrize("incident_id", ["nope", "no%00pe"])
+def test_deleting_an_unknown_incident_is_404(client, keys, incident_id):
+    r = client.delete(f"/v1/incidents/{incident_id}", headers=keys["admin"])
+    assert r.status_code == 404 and r.json()["error"]["message"].startswith("no incident 'no")
+
+
+def test_a_bundle_file_another_incident_refers_to_is_kept(session, migrated):
+    _incident(session, migrated, "first", days_old=1, file="same.json", size=700)
+    _incident(session, migrated, "second", days_old=1, file="same.json", size=700)
+    _review(session, "first", "reject")
+    result = service.delete_incident(session, settings=migrated, incident_id="first")
+    assert result == {"incident": "first", "reviews": 1, "bundle_file": "same.json", "file": "shared", "bytes": 0,
+                      "confirmed": []}
+    assert _stored(session) == {"second"} and _files(migrated) == {"same.json"}
+    result = service.delete_incident(session, settings=migrated, incident_id="second")
+    assert (result["reviews"], result["file"], result["bytes"]) == (0, "removed", 700)
+    assert _stored(session) == set() and _files(migrated) == set()
+
+
+def test_a_bundle_file_missing_already_is_no_error(session, migrated):
+    _incident(session, migrated, "gone", days_old=1, size=0)
+    result = service.delete_incident(session, settings=migrated, incident_id="gone")
+    assert (result["file"], result["bytes"]) == ("missing", 0) and _stored(session) == set()
+
+
+@pytest.mark.parametrize("status", ["queued", "analyzing"])
+def test_an_incident_being_analyzed_is_not_deleted(client, keys, settings, status):
+    """The worker would store an answer for a row that is gone: refused until the analysis is done or failed."""
+    with session_scope(settings.resolved_database_url) as s:
+        _incident(s, settings, "busy", days_old=0, status=status)
+        _review(s, "busy", "name_cause")
+    r = client.delete("/v1/incidents/busy", headers=keys["admin"])
+    assert r.status_code == 409
+    assert r.json()["error"]["message"] == (f"incident 'busy' is {status}, being analyzed; delete it once done")
+    with session_scope(settings.resolved_database_url) as s:
+        assert _stored(s) == {"busy"} and len(_reviews(s, "busy")) == 1 and _files(settings) == {"busy.json"}
+        s.exec(update(IncidentRecord).values(status=IncidentStatus.failed))
+        s.commit()
+    assert client.delete("/v1/incidents/busy", headers=keys["admin"]).status_code == 204
+    with session_scope(settings.resolved_database_url) as s:
+        assert _stored(s) == set() and _reviews(s, "busy") == [] and _files(settings) == set()
+
+
+def test_a_deleted_confirmed_incident_leaves_the_next_export(session, migrated, stub_ranker, tmp_path):
+    for incident_id in ("inc-keep", "inc-drop"):
+        body = json.dumps(inline(bundle_dir(tmp_path, incident_id=incident_id))).encode()
+        sub = service.submit_incident(session, body=body, fmt="json", settings=migrated)
+        service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
+        service.record_review(session, incident_id=incident_id, reviewer="ann",
+                              review=service.ReviewIn(verdict="confirm", rank=1))
+    assert sorted(p.name for p in service.export_reviewed(session, settings=migrated)) == [
+        "inc-drop.tar.gz", "inc-keep.tar.gz"]
+    result = service.delete_incident(session, settings=migrated, incident_id="inc-drop")
+    assert result["confirmed"] == [{"node": "feature:amount", "kind": "data_drift"}] and result["reviews"] == 1
+    assert [p.name for p in service.export_reviewed(session, settings=migrated)] == ["inc-keep.tar.gz"]
+
+
+def test_a_review_being_stored_when_the_deletion_starts_is_deleted_too(session, migrated):
+    """The deletion waits for a review being stored, then deletes it with the incident, and counts it."""
+    _incident(session, migrated, "reviewed", days_old=1)
+    _review(session, "reviewed", "reject")
+    result = _while_a_review_is_stored(migrated, "reviewed", "bob", lambda s: service.delete_incident(
+        s, settings=migrated, incident_id="reviewed"))
+    assert result["reviews"] == 2 and result["confirmed"] == []   # ann rejects, bob confirms
+    assert _stored(session) == set() and list(session.exec(select(ReviewRecord))) == []
+    with pytest.raises(NotFoundError, match="no incident 'reviewed'"):
+        _review(session, "reviewed", "confirm")
+
+
+def test_rca_incidents_delete(env, session, capsys):
+    _incident(session, env, "oops", days_old=1, size=2_500_000)
+    _review(session, "oops", "reject")
+    _review(session, "oops", "name_cause")   # ann's latest verdict: a confirmed cause
+    _incident(session, env, "test-alert", days_old=1, file="shared.json")
+    _incident(session, env, "other", days_old=1, file="shared.json")
+
+    code, out = run_cli(capsys, "incidents", "delete", "oops")
+    assert code == 0 and out.out == ("deleted incident oops, 2 reviews and its bundle file (2.5 MB); with its 1 "
+                                     "confirmed cause, it leaves the training data at the next retrain\n")
+    code, out = run_cli(capsys, "incidents", "delete", "test-alert")
+    assert code == 0 and out.out == ("deleted incident test-alert, 0 reviews and no bundle file (another incident "
+                                     "refers to it)\n")
+    assert _stored(session) == {"other"} and _files(env) == {"shared.json"}
+
+
+@pytest.mark.parametrize("incident_id, status, message", [
+    ("nope", "done", "error: no incident 'nope'"),
+    ("busy", "queued", "error: incident 'busy' is queued, being analyzed; delete it once done"),
+])
+def test_rca_incidents_delete_refuses_in_one_line(env, session, capsys, incident_id, status, message):
+    _incident(session, env, "busy", days_old=1, status=status)
+    code, out = run_cli(capsys, "incidents", "delete", incident_id)
+    assert code == 2 and out.out == "" and out.err == message + "\n", out
+    assert _stored(session) == {"busy"}

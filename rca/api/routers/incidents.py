@@ -1,4 +1,4 @@
-"""``/v1/incidents``: submit a bundle (archive upload or inline JSON), read one, list with filters."""
+"""``/v1/incidents``: submit a bundle (archive upload or inline JSON), read one, list with filters, delete one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
 
-from rca.api.deps import Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
+from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError
 from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
 from rca.contract import Cause, CauseKind
@@ -16,6 +16,7 @@ from rca.contract.timestamps import parse_timestamp
 from rca.errors import InputError
 from rca.ranking.why import Contrast
 from rca.service import BundleFormat, rendered_answer, submit_incident, why_incident
+from rca.service import delete_incident as delete_stored_incident
 from rca.store import queries
 from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic
 
@@ -134,6 +135,15 @@ def get_incident(incident_id: str, request: Request, session: SessionDep, _: Rea
                             reviews=reviews, verdicts=queries.latest_verdicts(reviews),
                             confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
     return Response(incident_detail_json(detail, answer_json=answer_json), media_type="application/json")
+
+
+@router.delete("/{incident_id}", status_code=204, responses=ERRORS)
+def delete_incident(incident_id: str, session: SessionDep, settings: SettingsDep, _: Admin) -> Response:
+    """Delete an incident posted by mistake, with all its reviews and (unless another incident refers to it) its
+    stored bundle. 409 while it is queued or being analyzed. Confirmed causes leave the training data at the next
+    retrain's export."""
+    delete_stored_incident(session, settings=settings, incident_id=incident_id)
+    return Response(status_code=204)
 
 
 @router.get("/{incident_id}/why", response_model=Contrast, responses=ERRORS)
