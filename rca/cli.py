@@ -109,15 +109,26 @@ UNCOMPARED_NAMED = 4
 EMPTY_WINDOW_HINT = "check the windows or the collection"
 
 
-def render_table(answer, *, families: list[str] | None = None) -> str:
-    """A readable table of an answer, for terminals; with ``families`` (`Bundle.families`), a line saying which
-    signal families the bundle had and which it lacked (a cause only those would show cannot be proposed); when
+EXPLANATION_INDENT = 11
+"""Columns before a cause's explanation, which goes on the lines under its row (under its kind and node)."""
+
+
+def render_table(answer, *, families: list[str] | None = None, width: int | None = None) -> str:
+    """A readable table of an answer, for terminals: a row per cause (rank, confidence, kind, node) and its
+    explanation under it, wrapped to ``width`` (the terminal's by default; a long node name no longer pushes it
+    off the line), without the node and kind the row names. With ``families`` (`Bundle.families`), a line saying
+    which signal families the bundle had and which it lacked (a cause only those would show cannot be proposed); when
     the answer has ``not_compared`` services, a line naming them (nothing can be said of their metrics); when it
     has ``empty_windows``, a line per window naming the families with no data there (nothing of them was
     compared), which is also the reason given for an answer without causes."""
+    import shutil
+    import textwrap
+
     from rca.contract.bundle import EMPTY_FAMILY
     from rca.contract.models import families_by_window
     from rca.contract.nodes import node_name
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
 
     lines = [f"incident {answer.incident or '-'}   ranker {answer.ranker}"]
     if families is not None:
@@ -134,10 +145,14 @@ def render_table(answer, *, families: list[str] | None = None) -> str:
     gaps = {w: ", ".join(names) for w, names in families_by_window(answer.empty_windows).items()}
     lines += [f"no {w}-window data  {names} (nothing to compare: {EMPTY_WINDOW_HINT})" for w, names in gaps.items()]
     lines.append("")
-    header = f"{'#':>2}  {'conf':>5}  {'kind':<22} {'node':<40}  explanation"
-    lines += [header, "-" * len(header)]
+    header = f"{'#':>2}  {'conf':>5}  {'kind':<22} node"
+    lines += [header, "-" * max(len(header), min(width, 100))]
     for c in answer.causes:
-        lines.append(f"{c.rank:>2}  {c.confidence:>5.2f}  {c.kind:<22} {c.node:<40}  {c.explanation}")
+        lines.append(f"{c.rank:>2}  {c.confidence:>5.2f}  {c.kind:<22} {c.node}")
+        said = c.explanation.removeprefix(f"{c.node} ({c.kind}): ")   # the row above names both
+        indent = " " * EXPLANATION_INDENT
+        lines += textwrap.wrap(said, width=max(width, 40 + EXPLANATION_INDENT), initial_indent=indent,
+                               subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
     if not answer.causes and gaps:
         lines.append(f"(no candidate causes: {' and '.join(f'no {w}-window data of {n}' for w, n in gaps.items())}"
                      f" to compare; {EMPTY_WINDOW_HINT})")

@@ -140,3 +140,21 @@ def test_a_database_file_that_is_no_database_is_named(env, capsys, tmp_path):
     line = one_error_line(out)
     assert code == 2 and line.startswith(f"error: database_url: got 'sqlite:///{tmp_path / 'rca.db'}', expected a "
                                          "database that accepts connections (file is not a database)"), line
+
+
+def test_the_table_puts_each_explanation_under_its_cause_wrapped_to_the_width():
+    """A long node name pushed the explanation column off the line; the explanation also repeated the node and
+    kind the row names."""
+    from rca.cli import EXPLANATION_INDENT, render_table
+    from rca.contract.models import Answer, RankedCause
+
+    node = "service:servi-searc.us-west-2.elb.amazonaws.com_remote"
+    said = "metrics robust_z = 50 (0.00883 -> 0.569), latency_avg: its highest of 2 current points; reaches the symptom"
+    cause = RankedCause(rank=1, node=node, kind="dependency_latency", confidence=0.5,
+                        explanation=f"{node} (dependency_latency): {said}")
+    lines = render_table(Answer(incident="i", ranker="r", causes=[cause]), width=60).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(" 1"))
+    assert lines[row].split() == ["1", "0.50", "dependency_latency", node]
+    under = lines[row + 1:]
+    assert len(under) > 1 and all(line.startswith(" " * EXPLANATION_INDENT) and len(line) <= 60 for line in under)
+    assert " ".join(line.strip() for line in under) == said
