@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rca.contract.models import CauseKind
 from rca.errors import BundleErrors, RcaError
+
+if TYPE_CHECKING:  # the store's modules load only for the commands that open it
+    from sqlmodel import Session
+
+    from rca.config import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rank the root causes of production ML incidents.")
@@ -210,6 +217,19 @@ app.add_typer(rankers_app, name="rankers")
 app.add_typer(incidents_app, name="incidents")
 
 
+@contextmanager
+def _store() -> Iterator[tuple[Settings, Session]]:
+    """The settings and a session on the service's store, migrated to the latest schema first: what the commands
+    that read or write the store open."""
+    from rca.config import get_settings
+    from rca.store.db import session_scope, upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    with session_scope(settings.resolved_database_url) as session:
+        yield settings, session
+
+
 class KeyRole(StrEnum):
     trigger = "trigger"
     reviewer = "reviewer"
@@ -248,14 +268,10 @@ def keys_create(role: Annotated[KeyRole, typer.Option(help="trigger, reviewer or
                 name: Annotated[str, typer.Option(help="who holds the key (the reviewer's identity)")] = "cli"
                 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from rca.config import get_settings
-    from rca.store.db import session_scope, upgrade
     from rca.store.keys import create_api_key
     from rca.store.models import Role
 
-    url = get_settings().resolved_database_url
-    upgrade(url)
-    with session_scope(url) as session:
+    with _store() as (_, session):
         created = create_api_key(session, name=name, role=Role(role.value))
     typer.echo(f"created {created.role.value} key {created.id} for {created.name}; it is shown only once:", err=True)
     typer.echo(created.key)
@@ -286,10 +302,8 @@ def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", meta
     Safe while the service runs: an incident reviewed meanwhile stays."""
     from datetime import timedelta
 
-    from rca.config import get_settings
     from rca.errors import ConfigError
     from rca.service import prune_incidents
-    from rca.store.db import session_scope, upgrade
 
     try:
         days = int(older_than)
@@ -298,9 +312,7 @@ def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", meta
         age = timedelta(days=min(days, timedelta.max.days))   # longer ago than any incident all the same
     except ValueError:
         raise ConfigError("--older-than", older_than, "a whole number of days, 0 or more") from None
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with session_scope(settings.resolved_database_url) as session:
+    with _store() as (settings, session):
         result = prune_incidents(session, settings=settings, older_than=age, dry_run=dry_run)
     n, files = result["incidents"], result["files"]
     oldest = result["oldest_kept"]
@@ -317,13 +329,9 @@ def incidents_delete(incident_id: Annotated[str, typer.Argument(metavar="ID", he
     Kept: a bundle file another incident refers to. Refused while the incident is queued or being analyzed.
 
     Its confirmed causes leave the training data at the next retrain."""
-    from rca.config import get_settings
     from rca.service import delete_incident
-    from rca.store.db import session_scope, upgrade
 
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with session_scope(settings.resolved_database_url) as session:
+    with _store() as (settings, session):
         result = delete_incident(session, settings=settings, incident_id=incident_id)
     n, confirmed = result["reviews"], len(result["confirmed"])
     file = {"removed": f"its bundle file ({_megabytes(result['bytes'])})",
@@ -337,13 +345,9 @@ def incidents_delete(incident_id: Annotated[str, typer.Argument(metavar="ID", he
 @app.command()
 def retrain() -> None:
     """The weekly job: export confirmed reviews, train a challenger, promote it if it beats the champion."""
-    from rca.config import get_settings
     from rca.service import retrain as retrain_ranker
-    from rca.store.db import session_scope, upgrade
 
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with session_scope(settings.resolved_database_url) as session:
+    with _store() as (settings, session):
         report = retrain_ranker(session, settings=settings)
     typer.echo(json.dumps(report, indent=2, default=str))
 
