@@ -501,8 +501,8 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     from rca.ranking.train import retrain as train_and_gate
 
     started = time.perf_counter()
-    with _one_retrain(settings, busy="its result will be in the promotion log (GET /v1/rankers, rca rankers "
-                                     "list)"):
+    with _one_retrain(settings, "a retrain", busy="its result will be in the promotion log (GET /v1/rankers, "
+                                                  "rca rankers list)"):
         exported = export_reviewed(session, settings=settings)
         corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
         report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
@@ -520,24 +520,40 @@ def train_into_registry(corpus_dirs: list[Path], *, settings: Settings, registry
     before it is gated. Returns the trainer's report."""
     from rca.ranking.train import retrain as train_and_gate
 
-    with _one_retrain(settings, busy="train again when it is done"):
+    with _one_retrain(settings, "rca train", busy="train again when it is done"):
         return train_and_gate(corpus_dirs, registry or settings.resolved_rankers_dir, processes=processes,
                               family_dropout=family_dropout)
 
 
 @contextmanager
-def _one_retrain(settings: Settings, *, busy: str) -> Iterator[None]:
+def _one_retrain(settings: Settings, what: str, *, busy: str) -> Iterator[None]:
     """One retrain at a time per data directory, across processes (the weekly job, service workers answering
     ``POST /v1/rankers/retrain``): two would swap the reviewed corpus under each other's training and both gate
     their challenger against the champion they started with. `rca train` (`train_into_registry`) and a prune
-    (`prune_rankers`) take it too. Another one running: `ConflictError`, its message ending with ``busy``."""
-    handle = acquire(settings.data_dir / ".retrain.lock", wait=False)
+    (`prune_rankers`) take it too. The holder writes ``what`` it is into the lock file, so that another one
+    running gets a `ConflictError` naming it (and since when), its message ending with ``busy``."""
+    path = settings.data_dir / ".retrain.lock"
+    handle = acquire(path, wait=False)
     if handle is None:
-        raise ConflictError(f"a retrain is already running; {busy}")
+        raise ConflictError(f"{_holder(path)} is running; {busy}")
     try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{what} (process {os.getpid()}) since {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
+        handle.flush()
         yield
     finally:
         release(handle)
+
+
+def _holder(lock: Path) -> str:
+    """What the lock file says holds it; "another retrain or prune" when it says nothing yet (the holder has
+    locked it but not written) or cannot be read."""
+    try:
+        text = lock.read_text(encoding="utf-8").strip()
+    except OSError:
+        text = ""
+    return text or "another retrain or prune"
 
 
 def _version_summary(registry, version: str) -> dict | None:
@@ -614,7 +630,7 @@ def prune_rankers(settings: Settings, keep: int, *, dry_run: bool = False, by: s
     Not while a retrain runs (`ConflictError`): its challenger, stored but not gated yet, is a version to prune."""
     from rca.ranking.registry import RankerRegistry
 
-    with _one_retrain(settings, busy="prune the registry when it is done"):
+    with _one_retrain(settings, "a registry prune", busy="prune the registry when it is done"):
         return RankerRegistry(settings.resolved_rankers_dir).prune(keep, dry_run=dry_run, by=by)
 
 

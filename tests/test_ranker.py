@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -450,12 +451,13 @@ def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_p
 
     monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))   # where the one-retrain lock lives
     get_settings.cache_clear()
-    with _one_retrain(get_settings(), busy="-"):    # the weekly retrain, running: no gated training beside it
+    with _one_retrain(get_settings(), "a retrain", busy="-"):    # running: no gated training beside it
         with pytest.raises(SystemExit) as exit_info:
             main(["train", "--corpus", str(training_corpus), "--processes", "1",
                   "--registry", str(tmp_path / "rankers")])
         assert exit_info.value.code == 2 and not (tmp_path / "rankers").exists()
-        assert "a retrain is already running; train again when it is done" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"a retrain (process {os.getpid()}) since " in err and "; train again when it is done" in err
     said = []
     for args in (["--out", str(tmp_path / "packaged")], ["--registry", str(tmp_path / "rankers")],
                  ["--registry", str(tmp_path / "rankers")], ["--out", str(tmp_path / "plain"), "--no-family-dropout"]):

@@ -161,8 +161,9 @@ def test_no_prune_while_a_retrain_runs(env, ranker):
     from rca import service
 
     registry, v = _registry(env.resolved_rankers_dir, ranker, 2)
-    with service._one_retrain(env, busy="-"):
-        with pytest.raises(ConflictError, match="a retrain is already running; prune the registry when it is done"):
+    with service._one_retrain(env, "rca train", busy="-"):
+        with pytest.raises(ConflictError, match=r"^rca train \(process \d+\) since .* UTC is running; prune the "
+                                                r"registry when it is done$"):
             service.prune_rankers(env, 0)
     assert registry.versions() == v
     assert service.prune_rankers(env, 0, dry_run=True)["removed"] == v and registry.versions() == v

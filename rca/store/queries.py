@@ -339,7 +339,8 @@ def delete_incident(session: Session, *, incident_id: str) -> tuple[str, list[Ro
                           .with_for_update()).one_or_none() if holds(incident_id) else None
     if status in (IncidentStatus.queued, IncidentStatus.analyzing):
         session.rollback()
-        raise ConflictError(f"incident '{incident_id}' is {status.value}, being analyzed; delete it once done")
+        doing = "queued for analysis" if status is IncidentStatus.queued else "being analyzed"
+        raise ConflictError(f"incident '{incident_id}' is {doing}; delete it once its analysis is done")
     reviews = gone = []
     if status is not None:
         reviews = session.exec(delete(ReviewRecord).where(ReviewRecord.incident_id == incident_id)

@@ -326,7 +326,8 @@ def test_an_incident_being_analyzed_is_not_deleted(client, keys, settings, statu
         _review(s, "busy", "name_cause")
     r = client.delete("/v1/incidents/busy", headers=keys["admin"])
     assert r.status_code == 409
-    assert r.json()["error"]["message"] == (f"incident 'busy' is {status}, being analyzed; delete it once done")
+    doing = {"queued": "queued for analysis", "analyzing": "being analyzed"}[status]
+    assert r.json()["error"]["message"] == f"incident 'busy' is {doing}; delete it once its analysis is done"
     with session_scope(settings.resolved_database_url) as s:
         assert _stored(s) == {"busy"} and len(_reviews(s, "busy")) == 1 and _files(settings) == {"busy.json"}
         s.exec(update(IncidentRecord).values(status=IncidentStatus.failed))
@@ -380,7 +381,7 @@ def test_rca_incidents_delete(env, session, capsys):
 
 @pytest.mark.parametrize("incident_id, status, message", [
     ("nope", "done", "error: no incident 'nope'"),
-    ("busy", "queued", "error: incident 'busy' is queued, being analyzed; delete it once done"),
+    ("busy", "queued", "error: incident 'busy' is queued for analysis; delete it once its analysis is done"),
 ])
 def test_rca_incidents_delete_refuses_in_one_line(env, session, capsys, incident_id, status, message):
     _incident(session, env, "busy", days_old=1, status=status)
