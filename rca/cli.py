@@ -299,6 +299,9 @@ def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", meta
 
     Kept too: queued and analyzing incidents, and a bundle file another incident still refers to.
 
+    Deleted too, whatever DAYS is: stored bundle files no incident refers to (left by a crash) and leftover
+    temporary files, all last modified over an hour ago.
+
     Safe while the service runs: an incident reviewed meanwhile stays."""
     from datetime import timedelta
 
@@ -314,12 +317,14 @@ def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", meta
         raise ConfigError("--older-than", older_than, "a whole number of days, 0 or more") from None
     with _store() as (settings, session):
         result = prune_incidents(session, settings=settings, older_than=age, dry_run=dry_run)
-    n, files = result["incidents"], result["files"]
+    n, files, orphans = result["incidents"], result["files"], result["orphans"]
     oldest = result["oldest_kept"]
     typer.echo(f"{'would delete' if dry_run else 'deleted'} {n} unreviewed incident{'' if n == 1 else 's'} "
                f"submitted before {result['created_before']:%Y-%m-%d %H:%M} UTC and {files} bundle "
-               f"file{'' if files == 1 else 's'} ({_megabytes(result['bytes'])}); "
-               + (f"the oldest kept was submitted {oldest:%Y-%m-%d %H:%M} UTC" if oldest else "none kept"))
+               f"file{'' if files == 1 else 's'} ({_megabytes(result['bytes'])})"
+               + (f", and {orphans} orphaned file{'' if orphans == 1 else 's'} no incident refers to "
+                  f"({_megabytes(result['orphan_bytes'])})" if orphans else "")
+               + "; " + (f"the oldest kept was submitted {oldest:%Y-%m-%d %H:%M} UTC" if oldest else "none kept"))
 
 
 @incidents_app.command("delete")

@@ -55,6 +55,8 @@ CHAMPION_POINTER = "champion.json"
 
 BundleFormat = Literal["json", "tar.gz", "zip"]
 SUFFIX: dict[str, str] = {"json": ".json", "tar.gz": ".tar.gz", "zip": ".zip"}
+STORED_NAME = re.compile(f"[0-9a-f]{{64}}(?:{'|'.join(map(re.escape, SUFFIX.values()))})")
+"""The name `load_submission` stores a bundle under: the sha256 of its body, in hex, and its format's suffix."""
 INCIDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
 MODEL_MAX = 200
 """The longest model name the store keeps (`rca.store.models.IncidentBase.model`)."""
@@ -158,6 +160,7 @@ def load_submission(body: bytes, fmt: BundleFormat, *, settings: Settings) -> tu
         upload.write_bytes(body)
         bundle = load_bundle(upload)
         check_storable(bundle.incident, sha)
+        # a new file in place of any stored one, with the upload's mtime (seconds old): the orphan sweep keeps it
         os.replace(upload, store / name)
     return bundle, sha, name
 
@@ -193,12 +196,15 @@ def _json_body(body: bytes):
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    if path.exists():
-        return  # content-addressed: the same name means the same bytes
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
+    """Write ``path`` whole or not at all. Content-addressed: a file of that name has these bytes already, and is
+    only touched, so that the orphan sweep (`_sweep_orphans`) keeps it while its incident's row is being stored."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:   # never stored, or just swept: written (anew)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
 
 
 def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, settings: Settings) -> Submission:
@@ -320,19 +326,27 @@ def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]
 
 
 # ------------------------------------------------------------------------------------------------ retention
+ORPHAN_GRACE = timedelta(hours=1)
+"""How long ago an entry of the bundles directory must have been modified before the orphan sweep may delete it: a
+submission writes its bundle file moments before its incident's row commits, and a temporary file or upload
+directory is in use for as long as one upload takes to check."""
+
+
 def prune_incidents(session: Session, *, settings: Settings, older_than: timedelta, dry_run: bool = False) -> dict:
     """Delete the incidents nobody reviewed whose analysis finished (done or failed) and that were submitted more
-    than ``older_than`` ago, with each stored bundle file no incident left refers to; with ``dry_run``, only count
-    what would go.
+    than ``older_than`` ago, with each stored bundle file no incident left refers to, then sweep the orphans of the
+    bundles directory (`_sweep_orphans`); with ``dry_run``, only count what would go.
 
     An incident with any review stays, with its reviews and bundle: a confirmed or named cause is training data
     (`export_reviewed`), and a reject too says a person looked at it (a later verdict may confirm another cause).
     Queued and analyzing incidents stay for the worker. An incident reviewed while the prune runs stays
     (`rca.store.queries.delete_prunable_incidents`). The rows go in batches, each batch's files after its commit,
     so a crash in between leaves files no incident refers to, never an incident without its file; a file missing
-    already is no error.
+    already is no error. Such files, and those of a submission whose row was never stored, are what the sweep
+    deletes, whatever ``older_than`` is.
 
-    Returns ``incidents`` and ``files`` (deleted, or that would be), ``bytes`` (freed, or that would be),
+    Returns ``incidents`` and ``files`` (deleted, or that would be), ``bytes`` (freed by those files, or that would
+    be), ``orphans`` and ``orphan_bytes`` (the same for the sweep, kept apart: they belong to no incident),
     ``oldest_kept`` (when the oldest incident left was submitted; None when none is), ``created_before`` (the
     cut-off) and ``dry_run``. Raises `ConfigError` for a negative ``older_than``.
     """
@@ -351,7 +365,10 @@ def prune_incidents(session: Session, *, settings: Settings, older_than: timedel
             gone += batch
             sizes += [_remove(store / name) for name in _unused_files(session, batch)]  # the batch is committed
     sizes = [size for size in sizes if size is not None]
+    # after the prune: its incidents' files are gone (or, in a dry run, still referred to, counted above)
+    orphans = _sweep_orphans(session, store, dry_run=dry_run)
     return {"incidents": len(gone), "files": len(sizes), "bytes": sum(sizes),
+            "orphans": len(orphans), "orphan_bytes": sum(orphans),
             "oldest_kept": queries.oldest_incident(session, unless_prunable_before=unless),
             "created_before": cutoff, "dry_run": dry_run}
 
@@ -402,6 +419,70 @@ def _remove(path: Path) -> int | None:
     size = _file_size(path)
     path.unlink(missing_ok=True)  # removed meanwhile by hand, or by a prune running alongside
     return size
+
+
+def _sweep_orphans(session: Session, store: Path, *, dry_run: bool) -> list[int]:
+    """The sizes of the orphans of the bundles directory ``store``, deleted (with ``dry_run``, that would be): each
+    stored bundle file (`STORED_NAME`) no incident refers to (`rca.store.queries.bundle_files_in_use`), temporary
+    file of `_write_atomic` (``.tmp-*``) and upload directory of `load_submission` (``rca-upload-*``) modified more
+    than `ORPHAN_GRACE` ago. Nothing else there is ours to delete: it stays."""
+    if not store.is_dir():
+        return []  # nothing was ever submitted
+    expired = time.time() - ORPHAN_GRACE.total_seconds()
+    stored: dict[str, int] = {}
+    files: dict[Path, int] = {}
+    uploads: dict[Path, int] = {}
+    with os.scandir(store) as entries:
+        for entry in entries:
+            try:
+                stat = entry.stat(follow_symlinks=False)
+                if stat.st_mtime >= expired:
+                    continue
+                if entry.is_file(follow_symlinks=False) and STORED_NAME.fullmatch(entry.name):
+                    stored[entry.name] = stat.st_size
+                elif entry.is_file(follow_symlinks=False) and entry.name.startswith(".tmp-"):
+                    files[Path(entry.path)] = stat.st_size
+                elif entry.is_dir(follow_symlinks=False) and entry.name.startswith("rca-upload-"):
+                    uploads[Path(entry.path)] = _tree_size(entry.path)
+            except FileNotFoundError:  # renamed or deleted since it was listed
+                continue
+    orphans = sorted(stored.keys() - queries.bundle_files_in_use(session, names=stored.keys()))
+    if dry_run:
+        return [stored[name] for name in orphans] + [*files.values(), *uploads.values()]
+    sizes = [_remove_orphan(store / name, expired) for name in orphans]
+    sizes += [_remove(path) for path in files]
+    for path, size in uploads.items():
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:  # a prune alongside took it
+            continue
+        sizes.append(size)
+    return [size for size in sizes if size is not None]
+
+
+def _remove_orphan(path: Path, expired: float) -> int | None:
+    """Delete a stored bundle file found orphaned, unless its body was resubmitted since it was looked at; its size,
+    or None when it stays (or was gone).
+
+    The file is moved aside first, then its mtime read: a resubmission either touched it before the move
+    (`_write_atomic`; `load_submission` puts a new file in its place), and it goes back, or finds no file and writes
+    it anew. A crash in between leaves it as a ``.tmp-*`` file, which a later sweep deletes (with it, should a body
+    have been resubmitted in that instant, its incident's file)."""
+    aside = path.with_name(f".tmp-orphan-{path.name}")
+    try:
+        os.rename(path, aside)
+        stat = aside.stat()
+    except FileNotFoundError:  # deleted meanwhile, by hand or by a prune alongside
+        return None
+    if stat.st_mtime >= expired:
+        os.replace(aside, path)  # the same bytes as a copy written anew meanwhile, if any
+        return None
+    aside.unlink(missing_ok=True)
+    return stat.st_size
+
+
+def _tree_size(path: str) -> int:
+    return sum(os.lstat(os.path.join(top, name)).st_size for top, _, names in os.walk(path) for name in names)
 
 
 # ------------------------------------------------------------------------------------- export and retrain

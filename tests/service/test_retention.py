@@ -1,11 +1,14 @@
 """`rca incidents prune`: old, unreviewed, analyzed incidents go with the bundle files no other incident uses;
-reviewed, recent, queued and analyzing ones stay. `rca incidents delete` / `DELETE /v1/incidents/{id}`: one
+reviewed, recent, queued and analyzing ones stay; then stored bundle files no incident refers to and leftover
+temporary files, untouched for over an hour, go too. `rca incidents delete` / `DELETE /v1/incidents/{id}`: one
 incident on purpose, reviewed or not, with its reviews and the bundle file no other incident uses; refused while
 queued or analyzing. On SQLite and, with RCA_TEST_DATABASE_URL, PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,7 +23,7 @@ from rca.errors import ConfigError, ConflictError, NotFoundError
 from rca.store import queries
 from rca.store.db import get_engine, session_scope
 from rca.store.models import IncidentRecord, IncidentStatus, ReviewCreate, ReviewRecord, ReviewVerdict
-from tests.service.bundles import bundle_dir, inline
+from tests.service.bundles import bundle_dir, inline, tar_gz
 from tests.test_contract_errors import run_cli
 
 DAYS_90 = timedelta(days=90)
@@ -204,6 +207,171 @@ def test_an_age_beyond_every_incident_prunes_nothing(session, migrated):
     assert result["incidents"] == 0 and _stored(session) == {"old"}
 
 
+# ------------------------------------------------------------------------------------------------ orphans
+def _sha_name(text: str, suffix: str = ".json") -> str:
+    """A stored bundle file's name (`service.STORED_NAME`) for a body ``text``."""
+    return hashlib.sha256(text.encode()).hexdigest() + suffix
+
+
+def _aged(path, *, hours: float) -> None:
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+
+
+def _entry(settings, name: str, *, hours_old: float, size: int = 100) -> None:
+    """A file of ``size`` bytes in the bundles directory, last modified ``hours_old`` hours ago; a name ending in
+    ``/``: a directory holding one such file (as `load_submission` leaves its upload)."""
+    store = bundles_dir(settings)
+    store.mkdir(parents=True, exist_ok=True)
+    path = store / name.rstrip("/")
+    if name.endswith("/"):
+        path.mkdir()
+        (path / "upload.tar.gz").write_bytes(b"u" * size)
+        _aged(path / "upload.tar.gz", hours=hours_old)
+    else:
+        path.write_bytes(b"o" * size)
+    _aged(path, hours=hours_old)
+
+
+OLD_JSON, OLD_TAR, YOUNG_ZIP = _sha_name("a"), _sha_name("b", ".tar.gz"), _sha_name("c", ".zip")
+USED_RECENT, USED_REVIEWED, USED_QUEUED = _sha_name("d"), _sha_name("e"), _sha_name("f", ".zip")
+
+
+def _orphans_and_others(session, settings) -> set[str]:
+    """Entries the sweep deletes (old, ours, unreferenced) beside entries it keeps; the names it keeps."""
+    _entry(settings, OLD_JSON, hours_old=2, size=100)
+    _entry(settings, OLD_TAR, hours_old=24 * 400, size=200)
+    _entry(settings, ".tmp-k3j_x9q1", hours_old=2, size=30)
+    _entry(settings, "rca-upload-zz81kq/", hours_old=2, size=4000)
+    _entry(settings, YOUNG_ZIP, hours_old=0.5)                       # a submission whose row is being stored
+    _entry(settings, ".tmp-fresh001", hours_old=0)                   # being written
+    _entry(settings, "rca-upload-fresh01/", hours_old=0.5)           # an upload being checked
+    for name in ("notes.txt", OLD_JSON.upper(), OLD_JSON[1:], _sha_name("g", ".tar"), f"x{OLD_JSON}", ".tmpfile",
+                 "rca-upload-not-a-dir"):
+        _entry(settings, name, hours_old=24 * 400)                   # none is a name of ours
+    _entry(settings, "tmp-dir.json/", hours_old=24 * 400)
+    _entry(settings, f"{_sha_name('h')}/", hours_old=24 * 400)       # a directory, not a stored file
+    _entry(settings, ".tmp-dir/", hours_old=24 * 400)                # ... nor a temporary file
+    (bundles_dir(settings) / _sha_name("i")).symlink_to(bundles_dir(settings) / "notes.txt")
+    _incident(session, settings, "recent", days_old=1, file=USED_RECENT)
+    _incident(session, settings, "reviewed", days_old=400, file=USED_REVIEWED)
+    _review(session, "reviewed", "confirm")
+    _incident(session, settings, "queued", days_old=400, status="queued", file=USED_QUEUED)
+    for name in (USED_RECENT, USED_REVIEWED, USED_QUEUED):
+        _aged(bundles_dir(settings) / name, hours=24 * 400)        # as old as can be: an incident refers to it
+    return _files(settings) - {OLD_JSON, OLD_TAR, ".tmp-k3j_x9q1", "rca-upload-zz81kq"}
+
+
+def test_the_sweep_deletes_old_unreferenced_bundle_files_and_leftovers_and_nothing_else(session, migrated):
+    kept = _orphans_and_others(session, migrated)
+    before = _files(migrated)
+
+    dry = service.prune_incidents(session, settings=migrated, older_than=DAYS_90, dry_run=True)
+    assert (dry["incidents"], dry["files"], dry["bytes"], dry["orphans"], dry["orphan_bytes"]) == (0, 0, 0, 4, 4330)
+    assert _files(migrated) == before
+
+    result = service.prune_incidents(session, settings=migrated, older_than=DAYS_90)
+    assert (result["incidents"], result["files"], result["bytes"], result["orphans"], result["orphan_bytes"]) == (
+        0, 0, 0, 4, 4330)
+    assert _files(migrated) == kept
+    assert _stored(session) == {"recent", "reviewed", "queued"}
+    assert (bundles_dir(migrated) / "rca-upload-fresh01" / "upload.tar.gz").is_file()
+
+    again = service.prune_incidents(session, settings=migrated, older_than=DAYS_90)
+    assert (again["orphans"], again["orphan_bytes"]) == (0, 0) and _files(migrated) == kept
+
+
+def test_the_file_of_a_pruned_incident_counts_with_the_incidents_not_with_the_orphans(session, migrated):
+    """Orphans are the files no incident refers to before the prune: a dry run does not count a file twice."""
+    name = _sha_name("pruned")
+    _incident(session, migrated, "old", days_old=100, file=name, size=700)
+    _aged(bundles_dir(migrated) / name, hours=24 * 100)
+    _entry(migrated, OLD_JSON, hours_old=2, size=50)
+    for dry_run in (True, False):
+        result = service.prune_incidents(session, settings=migrated, older_than=DAYS_90, dry_run=dry_run)
+        assert (result["incidents"], result["files"], result["bytes"], result["orphans"], result["orphan_bytes"]
+                ) == (1, 1, 700, 1, 50), dry_run
+    assert _files(migrated) == set() and _stored(session) == set()
+
+
+def test_the_file_of_a_submission_whose_row_failed_is_swept_once_old(session, migrated, monkeypatch, tmp_path):
+    def failing(session, *, data):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(queries, "insert_incident", failing)
+    body = json.dumps(inline(bundle_dir(tmp_path, incident_id="inc-lost"))).encode()
+    with pytest.raises(RuntimeError):
+        service.submit_incident(session, body=body, fmt="json", settings=migrated)
+    name = hashlib.sha256(body).hexdigest() + ".json"
+    assert _files(migrated) == {name} and _stored(session) == set()
+
+    result = service.prune_incidents(session, settings=migrated, older_than=DAYS_90)
+    assert result["orphans"] == 0 and _files(migrated) == {name}         # within the grace: its row may be coming
+    _aged(bundles_dir(migrated) / name, hours=1.01)
+    result = service.prune_incidents(session, settings=migrated, older_than=DAYS_90)
+    assert (result["orphans"], result["orphan_bytes"]) == (1, len(body)) and _files(migrated) == set()
+
+
+def test_write_atomic_refreshes_the_mtime_of_a_file_stored_already(tmp_path):
+    path = tmp_path / _sha_name("body")
+    path.write_bytes(b"body")
+    _aged(path, hours=48)
+    service._write_atomic(path, b"body")
+    assert time.time() - path.stat().st_mtime < 60 and path.read_bytes() == b"body"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize("fmt", ["json", "tar.gz"])
+def test_a_body_submitted_again_is_not_swept_before_its_row_is_stored(session, migrated, tmp_path, fmt):
+    """Its file, left from an earlier submission and old, becomes new the moment the body is checked again."""
+    path = bundle_dir(tmp_path, incident_id="inc-again")
+    body = json.dumps(inline(path)).encode() if fmt == "json" else tar_gz(path)
+    _, _, name = service.load_submission(body, fmt, settings=migrated)
+    _aged(bundles_dir(migrated) / name, hours=48)
+    service.load_submission(body, fmt, settings=migrated)   # the resubmission; its row is not stored yet
+    result = service.prune_incidents(session, settings=migrated, older_than=DAYS_90)
+    assert result["orphans"] == 0 and _files(migrated) == {name}
+
+
+def _resubmitted_during_the_sweep(monkeypatch, settings, name: str, body: bytes, *, after: str) -> None:
+    """The body of ``name`` written again (`_write_atomic`) once the sweep has looked at its mtime and found no
+    incident referring to it: right after that look (``after="lookup"``) or after the sweep moved it aside
+    (``after="rename"``)."""
+    path = bundles_dir(settings) / name
+    if after == "lookup":
+        lookup = queries.bundle_files_in_use
+
+        def in_use(session, **kwargs):
+            used = lookup(session, **kwargs)
+            service._write_atomic(path, body)
+            return used
+
+        monkeypatch.setattr(queries, "bundle_files_in_use", in_use)
+        return
+    rename = os.rename
+
+    def renamed(src, dst, *args, **kwargs):
+        rename(src, dst, *args, **kwargs)
+        if os.fspath(src) == os.fspath(path):
+            service._write_atomic(path, body)
+
+    monkeypatch.setattr(os, "rename", renamed)
+
+
+@pytest.mark.parametrize("after", ["lookup", "rename"])
+def test_a_body_submitted_again_while_the_sweep_runs_keeps_its_file(session, migrated, monkeypatch, after):
+    name = hashlib.sha256(b"again").hexdigest() + ".json"
+    _entry(migrated, name, hours_old=48, size=0)
+    (bundles_dir(migrated) / name).write_bytes(b"again")
+    _aged(bundles_dir(migrated) / name, hours=48)
+    _resubmitted_during_the_sweep(monkeypatch, migrated, name, b"again", after=after)
+    result = service.prune_incidents(session, settings=migrated, older_than=DAYS_90)
+    # moved aside after the touch: it goes back; moved aside before the write: the old copy goes, the new one stays
+    assert (result["orphans"], result["orphan_bytes"]) == ((0, 0) if after == "lookup" else (1, 5))
+    assert _files(migrated) == {name} and (bundles_dir(migrated) / name).read_bytes() == b"again"
+    assert time.time() - (bundles_dir(migrated) / name).stat().st_mtime < 60
+
+
 @pytest.fixture
 def env(monkeypatch, migrated):
     """The CLI pointed at the test's store and data directory."""
@@ -253,6 +421,24 @@ def test_rca_incidents_prune_older_than_any_date_deletes_nothing(env, session, c
     code, out = run_cli(capsys, "incidents", "prune", "--older-than", str(10**10))
     assert code == 0 and out.out.startswith("deleted 0 unreviewed incidents submitted before 1970-01-01 00:00 UTC")
     assert _stored(session) == {"old"}
+
+
+def test_rca_incidents_prune_names_the_orphans_when_there_are_any(env, session, capsys):
+    _incident(session, env, "old", days_old=100, size=1_000_000)
+    _entry(env, OLD_JSON, hours_old=2, size=300_000)
+    _entry(env, "rca-upload-zz81kq/", hours_old=2, size=200_000)
+    _entry(env, "notes.txt", hours_old=2)
+    for dry_run in (True, False):
+        code, out = run_cli(capsys, "incidents", "prune", "--older-than", "90", *(["--dry-run"] if dry_run else []))
+        assert code == 0 and out.out.count("\n") == 1, out
+        assert out.out.startswith(f"{'would delete' if dry_run else 'deleted'} 1 unreviewed incident submitted ")
+        assert out.out.endswith(" UTC and 1 bundle file (1.0 MB), and 2 orphaned files no incident refers to "
+                                "(0.5 MB); none kept\n"), out.out
+    assert _files(env) == {"notes.txt"}
+    _entry(env, OLD_TAR, hours_old=2, size=100_000)
+    code, out = run_cli(capsys, "incidents", "prune", "--older-than", "90")
+    assert code == 0 and out.out.endswith(" UTC and 0 bundle files (0.0 MB), and 1 orphaned file no incident refers "
+                                          "to (0.1 MB); none kept\n"), out.out
 
 
 # ------------------------------------------------------------------------------------- deleting one incident
