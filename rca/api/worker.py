@@ -10,6 +10,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from rca.config import Settings
 from rca.contract import Bundle
@@ -18,6 +19,13 @@ from rca.store.db import session_scope
 
 log = logging.getLogger(__name__)
 _STOP = object()
+
+WAITERS = 8
+"""Requests of one process that may wait for an analysis at a time (`AnalysisWorker.wait_until`): each holds one of
+the server's request threads while it waits, so more would starve the other requests; the next one is answered at
+once."""
+POLL_SECONDS = 0.25
+"""How often a wait looks at the store for an incident another process of the service is analyzing."""
 
 
 class AnalysisWorker:
@@ -30,6 +38,7 @@ class AnalysisWorker:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._pending = 0
+        self._waiters = threading.BoundedSemaphore(WAITERS)
 
     # -- lifecycle
     def start(self, *, resume: bool = True) -> AnalysisWorker:
@@ -62,10 +71,37 @@ class AnalysisWorker:
         return event
 
     def wait(self, incident_id: str, timeout: float) -> bool:
-        """True when the incident's analysis finished within ``timeout`` seconds."""
+        """True when the incident's analysis finished within ``timeout`` seconds (at once when this process is
+        not analyzing it: see `analyzes`)."""
         with self._lock:
             event = self._events.get(incident_id)
         return event is None or event.wait(timeout)
+
+    def analyzes(self, incident_id: str) -> bool:
+        """Whether the incident is queued or being analyzed in this process (another process of the service may
+        have it)."""
+        with self._lock:
+            return incident_id in self._events
+
+    def wait_until(self, incident_id: str, timeout: float, settled: Callable[[], bool]) -> bool:
+        """Wait up to ``timeout`` seconds for ``settled()`` (the store says the incident's analysis is done or
+        failed); whether it is. Woken by this process's analysis of the incident, else looking at the store every
+        `POLL_SECONDS` (another process analyzes it). When `WAITERS` requests wait already, does not wait."""
+        if not self._waiters.acquire(blocking=False):
+            return settled()
+        try:
+            deadline = time.monotonic() + timeout
+            while not settled():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if self.analyzes(incident_id):
+                    self.wait(incident_id, left)
+                else:
+                    time.sleep(min(POLL_SECONDS, left))
+            return True
+        finally:
+            self._waiters.release()
 
     @property
     def depth(self) -> int:

@@ -102,6 +102,17 @@ def _reading_statements():
             .order_by(review.c.created_at, review.c.id))
 
 
+def incident_status(session: Session, *, incident_id: str) -> IncidentStatus:
+    """The incident's status as last committed (the session's transaction, if any, is ended first: a wait for
+    another process's analysis must not read an old snapshot). `NotFoundError` if there is none."""
+    session.rollback()
+    status = session.exec(select(IncidentRecord.status).where(IncidentRecord.id == incident_id)).one_or_none() \
+        if holds(incident_id) else None
+    if status is None:
+        raise NotFoundError(f"no incident '{incident_id}'")
+    return status
+
+
 def set_incident_status(session: Session, *, incident_id: str, status: IncidentStatus,
                         answer: dict | None = None, answer_json: str | None = None, ranker: str | None = None,
                         top_confidence: float | None = None, entropy: float | None = None,

@@ -22,6 +22,10 @@ from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
+MAX_WAIT = 60
+"""The longest ``wait`` a read of one incident takes (seconds)."""
+PENDING = (IncidentStatus.queued, IncidentStatus.analyzing)
+
 MEDIA: dict[str, BundleFormat] = {
     "application/json": "json",
     "application/gzip": "tar.gz", "application/x-gzip": "tar.gz", "application/x-tar": "tar.gz",
@@ -117,15 +121,24 @@ def post_incident(request: Request, response: Response, upload: UploadDep, sessi
     response.headers["Location"] = out.url
     if not submission.created:
         response.status_code = 200
-    elif record.status in (IncidentStatus.queued, IncidentStatus.analyzing):
+    elif record.status in PENDING:
         response.status_code = 202
+        response.headers["Retry-After"] = "1"  # or read it with ?wait=
     return out
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, name="get_incident", responses=ERRORS)
-def get_incident(incident_id: str, request: Request, session: SessionDep, _: Reader) -> Response:
-    """Status, ranked causes with evidence, and the review history."""
+def get_incident(incident_id: str, request: Request, session: SessionDep, worker: WorkerDep, _: Reader,
+                 wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="seconds to wait, while the incident "
+                                              "is queued or analyzing, for its analysis to finish before answering "
+                                              "(a trigger's long poll after a 202)")] = 0) -> Response:
+    """Status, ranked causes with evidence, and the review history; with ``wait``, once the analysis is done or
+    failed (or the wait is over: the status says which)."""
     row, review_rows = queries.read_incident(session, incident_id=incident_id)
+    if wait and row.status in PENDING:
+        worker.wait_until(incident_id, wait,
+                          lambda: queries.incident_status(session, incident_id=incident_id) not in PENDING)
+        row, review_rows = queries.read_incident(session, incident_id=incident_id)
     answer_json = row.answer_json
     if answer_json is None and row.status is IncidentStatus.done:  # stored before answer_json was
         answer_json = rendered_answer(queries.get_incident(session, incident_id=incident_id).answer)
