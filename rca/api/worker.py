@@ -16,6 +16,7 @@ from rca.config import Settings
 from rca.contract import Bundle
 from rca.store import queries
 from rca.store.db import session_scope
+from rca.store.models import IncidentStatus
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -24,6 +25,10 @@ WAITERS = 8
 """Requests of one process that may wait for an analysis at a time (`AnalysisWorker.wait_until`): each holds one of
 the server's request threads while it waits, so more would starve the other requests; the next one is answered at
 once."""
+MAX_WAIT = 60
+"""The longest wait (seconds) a read of one incident may ask for (the API's and the console's ``?wait=``)."""
+PENDING = (IncidentStatus.queued, IncidentStatus.analyzing)
+"""The statuses a wait waits out."""
 POLL_SECONDS = 0.25
 """How often a wait looks at the store for an incident another process of the service is analyzing."""
 

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from rca.api.deps import AuthError, SessionDep, SettingsDep, check_key
+from rca.api.worker import MAX_WAIT, PENDING
 from rca.console import charts, evidence
 from rca.console.pages import BundleCache, ChartRef, available_charts, incident_view, kpi_onset
 from rca.contract.models import CauseKind
@@ -179,7 +180,26 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident_page(incident_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     user, key = _user(request, session)
+    _wait_for_analysis(request, session, incident_id)
     return _incident_page(request, session, settings, incident_id, user, key)
+
+
+def _wait_for_analysis(request: Request, session: Session, incident_id: str) -> None:
+    """With ``?wait=S`` (the pending page's "wait for it" link), wait up to S seconds (at most `MAX_WAIT`) while
+    the incident is queued or analyzing, as the API's long poll does; a value that is no number waits not."""
+    try:
+        seconds = min(float(request.query_params.get("wait", 0)), MAX_WAIT)
+    except ValueError:
+        return
+    if not seconds > 0:  # 0, negative, NaN
+        return
+    try:
+        if queries.incident_status(session, incident_id=incident_id) not in PENDING:
+            return
+    except NotFoundError:
+        return  # the page says so
+    request.app.state.worker.wait_until(
+        incident_id, seconds, lambda: queries.incident_status(session, incident_id=incident_id) not in PENDING)
 
 
 @router.post("/incidents/{incident_id}/reviews", response_class=HTMLResponse)

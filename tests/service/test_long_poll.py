@@ -128,3 +128,21 @@ def test_waits_beyond_the_limit_do_not_wait(settings, monkeypatch):
         release.set()
         first.join(10)
     assert worker.wait_until("b", 0.3, lambda: looks.append(1) or False) is False and len(looks) > 2
+
+
+def test_the_console_offers_to_wait_for_a_pending_analysis(slow_client, keys, gated, tmp_path):
+    r = _post(slow_client, keys, tmp_path, "inc-page")
+    assert r.status_code == 202
+    signin = slow_client.post("/signin", data={"key": keys["reviewer"]["Authorization"].split(" ", 1)[1]},
+                              follow_redirects=False)
+    assert signin.status_code == 303
+    page = slow_client.get("/incidents/inc-page")
+    assert 'id="wait-link" href="/incidents/inc-page?wait=30"' in page.text and "No ranked causes yet" in page.text
+    for odd in ("nan", "-5", "soon"):   # no number of seconds: the page at once
+        page, seconds = _timed_get(slow_client, {}, f"/incidents/inc-page?wait={odd}")
+        assert page.status_code == 200 and 'id="wait-link"' in page.text and seconds < 2
+    threading.Timer(0.3, gated.gate.set).start()
+    page, seconds = _timed_get(slow_client, {}, "/incidents/inc-page?wait=30")
+    assert page.status_code == 200 and 'id="wait-link"' not in page.text and seconds < 10
+    assert 'class="status done"' in page.text and "feature:amount" in page.text
+    assert slow_client.get("/incidents/nope?wait=1").status_code == 404

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError
 from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
+from rca.api.worker import MAX_WAIT, PENDING
 from rca.contract import Cause, CauseKind
 from rca.contract.timestamps import parse_timestamp
 from rca.errors import InputError
@@ -21,10 +22,6 @@ from rca.store import queries
 from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
-
-MAX_WAIT = 60
-"""The longest ``wait`` a read of one incident takes (seconds)."""
-PENDING = (IncidentStatus.queued, IncidentStatus.analyzing)
 
 MEDIA: dict[str, BundleFormat] = {
     "application/json": "json",
