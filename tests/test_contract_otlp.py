@@ -120,3 +120,21 @@ def test_bundle_loads_traces_through_the_columnar_reader(bundle_dir):
     data = (bundle_dir / "traces.jsonl").read_bytes()
     pd.testing.assert_frame_equal(load_bundle(bundle_dir).spans, read_otlp_columnar(data), check_exact=True)
     pd.testing.assert_frame_equal(load_bundle(bundle_dir).spans, _python(data), check_exact=True)
+
+
+@pytest.mark.parametrize("before", [0, 1024], ids=["first line", "first line of a later block"])
+def test_a_null_line_does_not_crash_the_process(bundle_dir, before):
+    """pyarrow's JSON reader dies of a segmentation fault on a block that starts with a top-level ``null``
+    (apache/arrow#47409); blocks are 1 MiB here, so 1024 lines of 1 KiB put the null at a block's start. Run in a
+    child process, so that the crash fails this test instead of ending the test run."""
+    import subprocess
+    import sys
+
+    padding = json.dumps({"resourceSpans": [], "x": ""})
+    line = json.dumps({"resourceSpans": [], "x": "p" * (1023 - len(padding))}) + "\n"
+    spans = (bundle_dir / "traces.jsonl").read_text()
+    (bundle_dir / "traces.jsonl").write_text(line * before + "null\n" + spans)
+    proc = subprocess.run([sys.executable, "-m", "rca", "validate", str(bundle_dir)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
+    assert f"traces.jsonl, line {before + 1}, field 'resourceSpans'" in proc.stderr

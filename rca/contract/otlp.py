@@ -171,16 +171,30 @@ def read_otlp_columnar(data: bytes) -> pd.DataFrame | None:
     shape (or has a problem): the caller then parses it with `parse_otlp`, which names the problem."""
     if not data.strip() or data.startswith(b"\xef\xbb\xbf"):
         return None
+    chars = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(chars == ord("\n"))
+    if not _lines_open_objects(chars, newlines):
+        # pyarrow's JSON reader ends the process (SIGSEGV, apache/arrow#47409) on a block that starts with a
+        # top-level null, and any line may start a block: a line that is not an object is left to parse_otlp
+        return None
     try:
-        table = paj.read_json(io.BytesIO(data), read_options=paj.ReadOptions(block_size=_block_size(data)))
+        options = paj.ReadOptions(block_size=_block_size(data, newlines))
+        table = paj.read_json(io.BytesIO(data), read_options=options)
         return _columnar(table)
     except (_Unusual, pa.ArrowException):
         return None
 
 
-def _block_size(data: bytes) -> int:
+def _lines_open_objects(chars: np.ndarray, newlines: np.ndarray) -> bool:
+    """Whether every line of the file's bytes ``chars`` (``newlines`` at the given offsets) starts with ``{``,
+    blank lines aside. (A line indented, or a blank line ending in CR, says no: parse_otlp reads those.)"""
+    starts = np.concatenate(([0], newlines + 1))
+    first = chars[starts[starts < len(chars)]]
+    return bool(np.isin(first, (ord("{"), ord("\n"))).all())
+
+
+def _block_size(data: bytes, newlines: np.ndarray) -> int:
     """A block size that holds the longest line (pyarrow fails on a line straddling two blocks)."""
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
     longest = int(np.diff(newlines, prepend=-1, append=len(data)).max())
     return max(1 << 20, 2 * longest + 2)
 
