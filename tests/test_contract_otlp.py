@@ -100,6 +100,17 @@ BAD = {
     "no service.name": (lambda r: r[1]["resourceSpans"][0]["resource"].update(attributes=[]), 2,
                         "resource.attributes", "service.name"),
     "no resourceSpans": (lambda r: r.append({"spans": []}), 3, "resourceSpans", "ExportTraceServiceRequest"),
+    "trace id that is an array": (lambda r: _first_span(r).update(traceId=["t1"]), 1, "traceId",
+                                  "span traceId is an array; expected a string"),
+    "span id that is an object": (lambda r: _first_span(r).update(spanId={"id": "s1"}), 1, "spanId",
+                                  "span spanId is an object; expected a string"),
+    "parent span id that is an array": (lambda r: _first_span(r).update(parentSpanId=["s0"]), 1, "parentSpanId",
+                                        "span parentSpanId is an array; expected a string"),
+    "span name that is an array": (lambda r: _first_span(r).update(name=["GET", "/score"]), 1, "name",
+                                   "span name is an array; expected a string"),
+    "service.name that is an array": (lambda r: r[1]["resourceSpans"][0]["resource"]["attributes"][0].update(
+        value={"arrayValue": {"values": [{"stringValue": "api"}]}}), 2, "resource.attributes",
+        "'service.name' is an array; expected a string"),
 }
 
 

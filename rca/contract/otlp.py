@@ -80,6 +80,14 @@ def _array(value: Any, name: str, lineno: int, field: str) -> list:
     return value
 
 
+def _not_nested(value: Any, what: str, name: str, lineno: int, field: str) -> None:
+    """A service name, span id or span name must be one value (the span table groups and joins on them), not an
+    array or an object."""
+    if isinstance(value, (list, dict)):
+        shape = "an array" if isinstance(value, list) else "an object"
+        raise BundleError(f"{what} is {shape}; expected a string", file=name, row=lineno, field=field)
+
+
 def _nanos(span: dict, field: str) -> int:
     """A span time: an integer (or a string of one, as OTLP/JSON writes uint64) from 0 to `_NANOS_MAX`.
 
@@ -116,6 +124,7 @@ def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.D
             if not service:
                 raise BundleError("resource without 'service.name'", file=name, row=lineno,
                                   field="resource.attributes")
+            _not_nested(service, "'service.name'", name, lineno, "resource.attributes")
             scope_key = "scopeSpans" if rs.get("scopeSpans") else "instrumentationLibrarySpans"
             for j, ss in enumerate(_array(rs.get(scope_key), name, lineno, f"{where}.{scope_key}")):
                 ss = _object(ss, name, lineno, f"{where}.{scope_key}[{j}]")
@@ -130,6 +139,8 @@ def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.D
                     except ValueError as exc:
                         raise BundleError(f"span times must be integer nanoseconds from 0 to {_NANOS_MAX}; "
                                           f"{exc.args[1]}", file=name, row=lineno, field=exc.args[0]) from exc
+                    for field in ("traceId", "spanId", "parentSpanId", "name"):
+                        _not_nested(span.get(field), f"span {field}", name, lineno, field)
                     if end < start:
                         raise BundleError(f"span {shown(span_id)} ends before it starts", file=name, row=lineno,
                                           field="endTimeUnixNano")
