@@ -417,7 +417,11 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise BundleError("empty file", file=name)
     if path.suffix == ".csv":
         text = _read_text(path, name)
-        header = next(csv.reader(io.StringIO(text)), [])
+        try:
+            header = next(csv.reader(io.StringIO(text)), [])
+        except csv.Error as exc:  # a field past the csv module's limit (131072 characters)
+            raise BundleError(f"the header is not a readable CSV row ({exc}); expected the column names",
+                              file=name) from exc
         twice = [c for i, c in enumerate(header) if c in header[:i]]
         if twice:  # pandas would rename the second one ("score.1") and read it as another column
             raise BundleError(f"column {shown(twice[0])} appears more than once in the header; expected one column "
@@ -446,13 +450,16 @@ def _csv_shape_error(text: str, width: int, name: str) -> BundleError | None:
     rows = csv.reader(io.StringIO(text))
     next(rows, None)
     number = 0
-    for fields in rows:
-        if not fields:
-            continue
-        number += 1
-        if len(fields) > width:
-            return BundleError(f"{len(fields)} fields where the header has {width}; expected one value per column",
-                               file=name, row=number)
+    try:
+        for fields in rows:
+            if not fields:
+                continue
+            number += 1
+            if len(fields) > width:
+                return BundleError(f"{len(fields)} fields where the header has {width}; expected one value per "
+                                   "column", file=name, row=number)
+    except csv.Error:  # a field past the csv module's limit (a quote left open): pandas' message says where
+        return None
     return None
 
 
