@@ -93,6 +93,33 @@ def test_a_key_column_with_an_empty_cell(bundle_dir, capsys, file, column, value
     expect_error(capsys, bundle_dir, file, "row 7", column, "expected a value in every row")
 
 
+@pytest.mark.parametrize("file, column", [("metrics.parquet", "name"), ("metrics.parquet", "service"),
+                                          ("predictions.parquet", "model_version")])
+def test_a_key_column_of_arrays(bundle_dir, capsys, file, column):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = bundle_dir / file
+    table = pq.read_table(path)
+    cells = [[1.0, 2.0]] * table.num_rows                      # a Parquet list column: pandas reads arrays
+    table = table.set_column(table.schema.get_field_index(column), column, pa.array(cells))
+    pq.write_table(table.replace_schema_metadata(None), path)
+    expect_error(capsys, bundle_dir, file, "row 1", f"field '{column}'", "is an array; expected a text value")
+
+
+@pytest.mark.parametrize("cell, shape", [(["approval_rate"], "an array"), ({"kpi": "approval_rate"}, "an object")])
+def test_a_key_column_of_arrays_or_objects_inline(cell, shape):
+    from rca.contract import bundle_from_dict
+    from rca.errors import BundleError
+    from tests.builders import INCIDENT
+
+    rows = [{"timestamp": "2026-11-20T09:00:00Z", "name": name, "value": 0.9} for name in ("approval_rate", cell)]
+    with pytest.raises(BundleError) as err:
+        bundle_from_dict({"incident": INCIDENT, "kpis": rows})
+    assert (err.value.file, err.value.row, err.value.field) == ("kpis (inline)", 2, "name")
+    assert f"is {shape}; expected a text value" in err.value.message
+
+
 @pytest.mark.parametrize("file", ["incident.json", "graph.json", "histograms.jsonl"])
 def test_json_nested_too_deeply_to_read(bundle_dir, capsys, file):
     (bundle_dir / file).write_text("[" * 100_000 + "]" * 100_000 + "\n")

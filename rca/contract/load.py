@@ -13,7 +13,7 @@ import json
 import math
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -528,7 +528,14 @@ def _require_values(frame: pd.DataFrame, name: str, column: str) -> None:
     values = frame[column]
     blank = values.isna()
     if not pd.api.types.is_numeric_dtype(values):
-        blanks = [v for v in values.dropna().unique() if not str(v).strip()]  # few distinct values: check those
+        try:
+            distinct = values.dropna().unique()
+        except TypeError:  # unhashable cells: arrays or objects (a Parquet list column, JSON arrays inline)
+            pos = int(np.flatnonzero([not isinstance(v, Hashable) for v in values])[0])
+            shape = "an object" if isinstance(values.iloc[pos], dict) else "an array"
+            raise BundleError(f"{shown(values.iloc[pos])} is {shape}; expected a text value", file=name,
+                              row=pos + 1, field=column) from None
+        blanks = [v for v in distinct if not str(v).strip()]  # few distinct values: check those
         if blanks:
             blank |= values.isin(blanks)
     if blank.any():

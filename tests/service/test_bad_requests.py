@@ -51,6 +51,8 @@ def cases(tmp_path):
     early_window["incident"]["baseline"]["start"] = "0001-01-01T00:00:00+01:00"
     bare_symptom = json.loads(json.dumps(good))
     bare_symptom["incident"]["symptom"] = {"node": "approval_rate", "direction": "down"}
+    array_name = json.loads(json.dumps(good))
+    array_name["kpis"][1]["name"] = ["approval_rate"]  # was a 500 (unhashable type: 'list')
     archive = tar_gz(bundle_dir(tmp_path / "a", incident_id="inc-y"))
     J = "application/json"
     return [
@@ -67,6 +69,7 @@ def cases(tmp_path):
         ("symptom not a node id", J, json.dumps(bare_symptom).encode(), 422, "symptom.node"),
         ("detected_at past year 9999 in UTC", J, json.dumps(late).encode(), 422, "detected_at"),
         ("window before year 1 in UTC", J, json.dumps(early_window).encode(), 422, "baseline.start"),
+        ("a KPI name that is an array", J, json.dumps(array_name).encode(), 422, "name"),
         ("empty body", J, b"", 422, "body"),
         ("wrong content type", "text/plain", b"hello", 415, "Content-Type"),
         ("no content type", None, b"hello", 415, "Content-Type"),
