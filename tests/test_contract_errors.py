@@ -409,12 +409,25 @@ def test_a_family_with_nothing_in_the_windows_is_refused(bundle_dir, capsys, edi
     ({"counts": [5, -1, 2]}, "field 'counts': counts[1] is -1.0; counts must be finite and >= 0"),
     ({"counts": [5, 3, float("inf")]}, "counts[2] is inf"),
     ({"counts": [float("nan"), 3, 2]}, "counts[0] is nan"),
+    ({"overflow": float("inf")}, "field 'overflow': Input should be a finite number"),  # was a ValueError in psi
+    ({"underflow": float("inf")}, "field 'underflow': Input should be a finite number"),
+    ({"nulls": float("nan")}, "field 'nulls': Input should be a finite number"),
+    ({"total": float("inf")}, "field 'total': Input should be a finite number"),
+    ({"counts": [1e308, 1e308, 2]}, "field 'counts': feature 'amount' has counts that add up past the largest"),
 ])
 def test_a_histogram_line_with_bad_edges_or_counts(bundle_dir, capsys, change, found):
     lines = (bundle_dir / "histograms.jsonl").read_text().splitlines()
     lines[2] = json.dumps({**json.loads(lines[2]), **change})   # JSON NaN/Infinity, as Python's json writes them
     (bundle_dir / "histograms.jsonl").write_text("\n".join(lines) + "\n")
     expect_error(capsys, bundle_dir, "histograms.jsonl", "line 3", found)
+
+
+def test_counts_of_a_feature_that_add_up_past_the_largest_float(bundle_dir, capsys):
+    lines = [json.loads(x) for x in (bundle_dir / "histograms.jsonl").read_text().splitlines()]
+    for h in lines[1:3]:
+        h["counts"] = [1e308, 3, 2]   # each line's sum is finite; the feature's is not (a ValueError in psi)
+    (bundle_dir / "histograms.jsonl").write_text("\n".join(json.dumps(h) for h in lines) + "\n")
+    expect_error(capsys, bundle_dir, "histograms.jsonl", "line 3", "field 'counts'", "add up past the largest float")
 
 
 def test_huge_but_finite_edges_are_accepted(bundle_dir):

@@ -253,6 +253,7 @@ class _Loader:
         training: dict[str, Any] = {}
         serving: dict[str, list] = {}
         edges: dict[str, tuple[list[float], int]] = {}
+        observed: dict[str, float] = {}
         errors: list[BundleError] = []
         for lineno, obj in lines:
             try:
@@ -273,6 +274,12 @@ class _Loader:
                     errors.append(BundleError(f"feature {shown(hist.feature)} has edges that differ from line "
                                               f"{seen[1]}; all histograms of a feature share edges", file=name,
                                               row=lineno, field="edges"))
+            before = observed.get(hist.feature, 0.0)
+            observed[hist.feature] = before + hist.observed()
+            if math.isfinite(before) and not math.isfinite(observed[hist.feature]):  # the generators add them up
+                errors.append(BundleError(f"feature {shown(hist.feature)} has counts that add up past the largest "
+                                          "float (with this line's); expected counts of observations", file=name,
+                                          row=lineno, field="counts"))
             if hist.role == "training":
                 if hist.feature in training:
                     errors.append(BundleError(f"second training histogram for {shown(hist.feature)}; expected one "

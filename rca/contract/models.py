@@ -139,8 +139,8 @@ class _HistogramBase(_Open):
     end: Timestamp | None = None
     dtype: str = "float"
     counts: list[float]
-    nulls: float = Field(default=0, ge=0)
-    total: float | None = Field(default=None, ge=0)
+    nulls: float = Field(default=0, ge=0, allow_inf_nan=False)
+    total: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @field_validator("counts")
     @classmethod
@@ -168,8 +168,8 @@ class _HistogramBase(_Open):
 class NumericHistogram(_HistogramBase):
     type: Literal["numeric"]
     edges: list[float]
-    underflow: float = Field(default=0, ge=0)
-    overflow: float = Field(default=0, ge=0)
+    underflow: float = Field(default=0, ge=0, allow_inf_nan=False)
+    overflow: float = Field(default=0, ge=0, allow_inf_nan=False)
     mean: float | None = None
     min: float | None = None
     max: float | None = None
