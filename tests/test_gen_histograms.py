@@ -173,3 +173,17 @@ def test_onset_is_timed_from_the_first_serving_bucket_not_the_windows_clock_star
         drift = _kinds(get_generator("histograms").generate(b), "amount")["data_drift"]
         assert drift.onset == T0 + pd.Timedelta(hours=33)
         assert drift.features["hist.onset_hours"] == 1.0      # an hour after the first sample, either window
+
+
+def test_mean_log_ratio_of_means_past_the_largest_float():
+    """Edges near the float limit (valid: finite and increasing): a mean that overflows to inf against a finite one
+    gives an unbounded |log10| either way round, not 'math domain error' when the ratio underflows to 0."""
+    import math
+
+    from rca.generators.histograms import _mean_log_ratio
+
+    edges = [0.0, 10.0, 1.7e308]                  # bins under, [0, 10), [10, 1.7e308), over
+    top, low = np.array([0.0, 5, 5, 1]), np.array([0.0, 5, 0, 0])
+    assert _mean_log_ratio(edges, low, top) == math.inf   # current mean inf, reference finite: as before
+    assert _mean_log_ratio(edges, top, low) == math.inf   # reference mean inf, current finite: raised before
+    assert _mean_log_ratio([0.0, 10.0, 50.0], np.array([0.0, 5, 5, 0]), np.array([0.0, 5, 5, 0])) == 0.0

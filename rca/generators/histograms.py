@@ -249,7 +249,10 @@ def _mean_log_ratio(edges, ref: np.ndarray, cur: np.ndarray) -> float:
     m0, m1 = np.dot(ref, centres) / ref.sum(), np.dot(cur, centres) / cur.sum()
     if m0 == 0 or m1 == 0 or (m0 > 0) != (m1 > 0):
         return 0.0
-    return abs(math.log10(m1 / m0))
+    ratio = m1 / m0
+    if ratio == 0:  # underflowed: the reference's mean overflowed (edges near the largest float); as ratio = inf
+        return math.inf
+    return abs(math.log10(ratio))
 
 
 def _constant(fh: FeatureHistograms, cur: np.ndarray, top_series: np.ndarray) -> bool:
