@@ -30,6 +30,42 @@ def test_timestamp_column_refuses_values_out_of_range(values):
     assert bad == 1
 
 
+def _set_json(path, keys, value) -> None:
+    """Set ``keys`` (a path into the object) in a JSON file, or in the first line of a JSONL file."""
+    import json
+
+    lines = path.read_text().splitlines()
+    doc = json.loads(lines[0] if path.suffix == ".jsonl" else "\n".join(lines))
+    parent = doc
+    for key in keys[:-1]:
+        parent = parent[key]
+    parent[keys[-1]] = value
+    path.write_text("\n".join([json.dumps(doc), *(lines[1:] if path.suffix == ".jsonl" else [])]) + "\n")
+
+
+@pytest.mark.parametrize("keys, value", [(("baseline", "start"), "1600-01-01T00:00:00Z"),
+                                         (("current", "end"), "2300-01-01T00:00:00Z")])
+def test_a_window_outside_what_the_tables_hold(bundle_dir, capsys, keys, value):
+    """The windows are compared with the tables' times, which hold 1677 to 2262: a bound outside was an
+    OutOfBoundsDatetime traceback in the analysis."""
+    _set_json(bundle_dir / "incident.json", keys, value)
+    expect_error(capsys, bundle_dir, "incident.json", f"field '{'.'.join(keys)}'",
+                 "expected a time from 1677-09-21 to 2262-04-11")
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", 253402300799999])   # an RFC 3339 time, epoch ms
+def test_a_change_event_outside_what_the_tables_hold(tmp_path, capsys, value):
+    """An event is timed from the onset the tables show (an OutOfBoundsDatetime traceback in the events
+    generator, with this example's onset)."""
+    import shutil
+    from pathlib import Path
+
+    bundle = shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "unit-change", tmp_path / "b")
+    _set_json(bundle / "events.jsonl", ("timestamp",), value)
+    expect_error(capsys, bundle, "events.jsonl, line 1, field 'timestamp'",
+                 "expected a time from 1677-09-21 to 2262-04-11")
+
+
 def test_a_null_timestamp_in_a_parquet_datetime_column(bundle_dir, capsys):
     predictions = pd.read_parquet(bundle_dir / "predictions.parquet")
     predictions.loc[4, "timestamp"] = pd.NaT

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import operator
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rca.contract.nodes import node_id_problem, node_kind
-from rca.contract.timestamps import Timestamp
+from rca.contract.timestamps import Timestamp, column_range_problem
 from rca.errors import shown
 
 
@@ -68,9 +69,20 @@ def cause_node_problem(node: str, kind: CauseKind) -> str | None:
     return node_id_problem(node)
 
 
+def _comparable(value: datetime) -> datetime:
+    if problem := column_range_problem(value):
+        raise ValueError(problem)
+    return value
+
+
 class Window(_Open):
     start: Timestamp
     end: Timestamp
+
+    @field_validator("start", "end")
+    @classmethod
+    def _within_the_tables(cls, value: datetime) -> datetime:
+        return _comparable(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -219,6 +231,11 @@ class Event(_Open):
 
     KNOWN_KINDS: ClassVar[frozenset[str]] = frozenset({"model_deploy", "pipeline_deploy", "config_change",
                                                        "schema_change", "infra_change", "data_backfill"})
+
+    @field_validator("timestamp")
+    @classmethod
+    def _within_the_tables(cls, value: datetime) -> datetime:
+        return _comparable(value)
 
     @field_validator("target")
     @classmethod

@@ -96,6 +96,18 @@ COLUMN_RANGE = f"{_COLUMN_MIN:%Y-%m-%d} to {_COLUMN_MAX:%Y-%m-%d}"
 """The timestamps a table column can hold, for messages."""
 
 
+def column_range_problem(value: datetime) -> str | None:
+    """What is wrong with ``value`` as a time compared with the tables' times (outside `COLUMN_RANGE`, which a
+    window bound or a change event cannot be), or None when it is inside.
+
+    >>> column_range_problem(parse_timestamp("1600-01-01T00:00:00Z"))
+    '1600-01-01T00:00:00Z is outside the times a table holds; expected a time from 1677-09-21 to 2262-04-11'
+    """
+    if _COLUMN_MIN.to_pydatetime() <= value <= _COLUMN_MAX.to_pydatetime():
+        return None
+    return f"{format_timestamp(value)} is outside the times a table holds; expected a time from {COLUMN_RANGE}"
+
+
 def parse_timestamp_column(values: pd.Series) -> tuple[pd.Series, int | None]:
     """Parse a whole column to ``datetime64[ns, UTC]``.
 

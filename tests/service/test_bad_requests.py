@@ -51,6 +51,8 @@ def cases(tmp_path):
     early_window["incident"]["baseline"]["start"] = "0001-01-01T00:00:00+01:00"
     bare_symptom = json.loads(json.dumps(good))
     bare_symptom["incident"]["symptom"] = {"node": "approval_rate", "direction": "down"}
+    late_window = json.loads(json.dumps(good))
+    late_window["incident"]["current"]["end"] = "2300-01-01T00:00:00Z"  # was a failed analysis (OutOfBoundsDatetime)
     array_name = json.loads(json.dumps(good))
     array_name["kpis"][1]["name"] = ["approval_rate"]  # was a 500 (unhashable type: 'list')
     archive = tar_gz(bundle_dir(tmp_path / "a", incident_id="inc-y"))
@@ -70,6 +72,7 @@ def cases(tmp_path):
         ("detected_at past year 9999 in UTC", J, json.dumps(late).encode(), 422, "detected_at"),
         ("window before year 1 in UTC", J, json.dumps(early_window).encode(), 422, "baseline.start"),
         ("a KPI name that is an array", J, json.dumps(array_name).encode(), 422, "name"),
+        ("a window past what the tables hold", J, json.dumps(late_window).encode(), 422, "current.end"),
         ("empty body", J, b"", 422, "body"),
         ("wrong content type", "text/plain", b"hello", 415, "Content-Type"),
         ("no content type", None, b"hello", 415, "Content-Type"),
