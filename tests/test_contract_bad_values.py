@@ -173,6 +173,21 @@ def test_an_integer_past_float64_in_an_inline_table():
     assert (err.value.file, err.value.row, err.value.field) == ("kpis (inline)", 2, "value")
 
 
+@pytest.mark.parametrize("other", [0.5, "high", None])
+def test_an_integer_past_float64_in_an_inline_feature_column(other):
+    """Feature columns are kept as sent, so an integer no float holds was an OverflowError in the samples
+    generator (a failed incident in the API)."""
+    from rca.contract import bundle_from_dict
+    from rca.errors import BundleError
+    from tests.builders import INCIDENT
+
+    rows = [{"timestamp": "2026-11-20T09:00:00Z", "amount": v} for v in (other, 3, -10**400)]
+    with pytest.raises(BundleError) as err:
+        bundle_from_dict({"incident": INCIDENT, "feature_samples": rows})
+    assert (err.value.file, err.value.row, err.value.field) == ("feature_samples (inline)", 3, "amount")
+    assert "past the largest float" in err.value.message
+
+
 def _binary_column(path, column, values, *, dictionary=False) -> None:
     """Rewrite one Parquet column as ``binary`` (no pandas metadata, so pandas reads the cells as bytes)."""
     import pyarrow as pa

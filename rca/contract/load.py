@@ -662,7 +662,21 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         out["role"] = role
     else:
         out["role"] = "serving"
+    for column in out.columns:
+        if column not in ("timestamp", "role"):
+            _no_integer_past_float(out[column], name)
     return _in_time_order(out)
+
+
+def _no_integer_past_float(values: pd.Series, name: str) -> None:
+    """A feature column is kept as sent, but the generators read its numbers as floats: an integer no float holds
+    (JSON allows any, so an inline table can send one) must be refused here, with its row."""
+    if values.dtype != object or "integer" not in pd.api.types.infer_dtype(values, skipna=True):
+        return
+    for pos, value in enumerate(values):
+        if isinstance(value, int) and math.isinf(_float_or_nan(value)):
+            raise BundleError(f"{shown(value)} is an integer past the largest float; expected a number a float "
+                              "holds (or text)", file=name, row=pos + 1, field=str(values.name))
 
 
 def _series(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
