@@ -115,3 +115,20 @@ def test_surprise_sums_to_the_jensen_shannon_divergence():
     from scipy.spatial.distance import jensenshannon
     p, q = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.3, 0.5])
     assert surprise(p, q).sum() == pytest.approx(jensenshannon(p, q) ** 2)
+
+
+
+def test_a_baseline_after_the_current_window():
+    """The contract lets the baseline come after the current window (another period, as in some real datasets):
+    the current window is compared with it, as the other generators do (`window_masks`); the KPI segments took
+    the rows from the baseline's end to the current window's end instead, none here: ZeroDivisionError."""
+    from rca.contract.models import Incident
+
+    at = lambda h: (T0 + pd.Timedelta(hours=h)).isoformat()  # noqa: E731
+    swapped = Incident.model_validate({**INCIDENT, "current": {"start": at(2), "end": at(8)},
+                                       "baseline": {"start": at(14), "end": at(38)}})
+    frame = kpi_table(np.random.default_rng(0))
+    hit = (frame["timestamp"] >= T0 + pd.Timedelta(hours=2)) & (frame["timestamp"] < T0 + pd.Timedelta(hours=8))
+    frame.loc[hit & (frame["country"] == "BR"), "value"] *= 0.5
+    hyps = get_generator("kpi_segments").generate(Bundle(incident=swapped, kpis=frame)).hypotheses
+    assert hyps and hyps[0].node == "segment:country=BR"

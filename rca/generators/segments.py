@@ -29,7 +29,7 @@ from rca.generators import register
 from rca.generators.base import Candidates, Hypothesis
 from rca.generators.feature_kinds import log10p
 from rca.generators.predictions import row_loss, windows
-from rca.generators.windows import first_observation, hours_between
+from rca.generators.windows import first_observation, hours_between, window_masks
 from rca.stats.series import onset_index, two_proportion_test
 
 SIGNAL = "predictions"
@@ -178,9 +178,8 @@ class KpiSegmentGenerator:
             return []
         inc = bundle.incident
         ts = wide.index
-        base = np.asarray((ts >= inc.baseline.start) & (ts < inc.baseline.end))
-        after = np.asarray((ts >= inc.baseline.end) & (ts < inc.current.end))
-        cur = np.asarray((ts >= inc.current.start) & (ts < inc.current.end))
+        masks = window_masks(ts.to_series(), inc)   # after: the onset region (from the baseline's end, when first)
+        base, after, cur = masks.baseline, masks.region, masks.current
         if base.sum() < MIN_BASELINE_POINTS or not cur.any():
             return []
         values = wide.to_numpy(dtype=float)
