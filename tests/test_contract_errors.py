@@ -114,6 +114,21 @@ def test_a_csv_header_naming_a_column_twice_is_refused(bundle_dir, capsys):
     expect_error(capsys, bundle_dir, "kpis.csv", f"field '{last}'", f"column '{last}' appears more than once")
 
 
+def test_a_parquet_file_naming_a_column_twice_is_refused_in_one_line(bundle_dir, capsys):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(bundle_dir / "metrics.parquet")
+    pq.write_table(table.append_column("service", table.column("service")), bundle_dir / "metrics.parquet")
+    expect_error(capsys, bundle_dir, "metrics.parquet", "field 'service'", "column 'service' appears more than once")
+
+
+def test_a_parquet_error_is_one_line_without_the_reader_s_path(bundle_dir, capsys):
+    (bundle_dir / "metrics.parquet").write_bytes(b"PAR1 not a parquet file")
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))
+    assert code == 2 and out.err.startswith("error: metrics.parquet: not a readable Parquet file"), out.err
+    assert out.err.count("\n") == 1 and str(bundle_dir) not in out.err, out.err
+
+
 def test_csv_not_utf8_names_the_data_row_like_every_other_table_message(bundle_dir, capsys):
     frame = pd.read_csv(bundle_dir / "kpis.csv")
     frame["name"] = frame["name"].astype(object)

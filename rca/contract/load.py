@@ -429,10 +429,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         except csv.Error as exc:  # a field past the csv module's limit (131072 characters)
             raise BundleError(f"the header is not a readable CSV row ({exc}); expected the column names",
                               file=name) from exc
-        twice = [c for i, c in enumerate(header) if c in header[:i]]
-        if twice:  # pandas would rename the second one ("score.1") and read it as another column
-            raise BundleError(f"column {shown(twice[0])} appears more than once in the header; expected one column "
-                              "per name", file=name, field=twice[0])
+        _one_column_per_name(header, name, "the header")  # pandas would read a second one as "score.1"
         try:
             with warnings.catch_warnings():
                 # every row longer than the header: pandas would read the extra leading fields as an index
@@ -442,13 +439,26 @@ def _read_table(path: Path) -> pd.DataFrame:
             raise _csv_shape_error(text, len(header), name) or BundleError(
                 f"not a readable CSV table ({str(exc).strip()})", file=name) from exc
     else:
+        import pyarrow.parquet as pq
+
         try:
+            _one_column_per_name(pq.read_schema(path).names, name, "the schema")  # pyarrow: "Multiple matches"
             frame = pd.read_parquet(path)
+        except BundleError:
+            raise
         except Exception as exc:  # pyarrow raises many types for a corrupt or truncated file
-            raise BundleError(f"not a readable Parquet file ({type(exc).__name__}: {exc})", file=name) from exc
+            said = " ".join(str(exc).replace(str(path), name).split())  # one line (a schema takes many)
+            raise BundleError(f"not a readable Parquet file ({type(exc).__name__}: {said})", file=name) from exc
     if frame.empty:
         raise BundleError("empty table; expected at least one row", file=name)
     return frame
+
+
+def _one_column_per_name(columns: list[str], name: str, where: str) -> None:
+    twice = [c for i, c in enumerate(columns) if c in columns[:i]]
+    if twice:
+        raise BundleError(f"column {shown(twice[0])} appears more than once in {where}; expected one column per "
+                          "name", file=name, field=twice[0])
 
 
 def _csv_shape_error(text: str, width: int, name: str) -> BundleError | None:
