@@ -205,6 +205,7 @@ def _binary_column(path, column, values, *, dictionary=False) -> None:
     ("metrics.parquet", "service", b"api", True),
     ("predictions.parquet", "country", b"US", False),          # a segment column
     ("predictions.parquet", "model_version", b"v1", True),
+    ("predictions.parquet", "timestamp", b"2026-11-20T09:00:00Z", False),  # was a UnicodeDecodeError traceback
 ])
 def test_a_binary_parquet_column_that_is_not_utf8(bundle_dir, capsys, file, column, good, dictionary):
     path = bundle_dir / file

@@ -517,6 +517,7 @@ def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
 
 
 def _timestamps(frame: pd.DataFrame, name: str, column: str = "timestamp") -> pd.Series:
+    _require_utf8(frame[column], name)   # a Parquet binary column is decoded to be parsed as text
     parsed, bad = parse_timestamp_column(frame[column])
     if bad is not None:
         raise BundleError(f"cannot parse {shown(frame[column].iloc[bad])}; expected an RFC 3339 timestamp or "
