@@ -255,3 +255,21 @@ def test_shown_values():
     assert [shown(v) for v in (np.float64("nan"), np.int64(3), np.float32(0.1), np.bool_(False), np.str_("US"),
                                "US", 3, None)] == ["nan", "3", "0.1", "False", "'US'", "'US'", "3", "None"]
     assert shown("é" * 500) == "'" + "é" * 56 + "..." and shown("x" * 58) == "'" + "x" * 58 + "'"
+
+
+def test_a_numeric_role_column_in_feature_samples_is_refused_without_a_pandas_warning():
+    """A role of numbers (1.0 and a blank) was filled with "serving" through a float column: pandas warns that a
+    later version raises there. Read as text, it is refused as any other role that is not one."""
+    import warnings
+
+    from rca.contract import bundle_from_dict
+    from rca.errors import BundleError
+    from tests.builders import INCIDENT
+
+    rows = [{"timestamp": "2026-11-20T09:00:00Z", "amount": 1.0, "role": role} for role in (None, 1.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(BundleError) as err:
+            bundle_from_dict({"incident": INCIDENT, "feature_samples": rows})
+    assert (err.value.file, err.value.row, err.value.field) == ("feature_samples (inline)", 2, "role")
+    assert err.value.message.startswith("'1.0'; expected 'training' or 'serving'")

@@ -664,7 +664,7 @@ def _feature_samples(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     out["timestamp"] = _timestamps(frame, name).array
     if "role" in out:
         _require_utf8(out["role"], name)
-        role = out["role"].fillna("serving").astype(str)
+        role = out["role"].astype(object).fillna("serving").astype(str)  # numbers too: as text, refused below
         bad = ~role.isin(["training", "serving"])
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
