@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from rca.errors import shown
 
 _MS_MIN = -62135596800000  # 0001-01-01
 _MS_MAX = 253402300799999  # 9999-12-31
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -42,7 +43,7 @@ def parse_timestamp(value: Any) -> datetime:
         ms = int(value)
         if not _MS_MIN <= ms <= _MS_MAX:
             raise ValueError(f"epoch milliseconds {ms} out of range")
-        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+        return _EPOCH + timedelta(milliseconds=ms)  # exact (ms / 1000 as a float is not, far from 1970)
     if isinstance(value, str):
         return _parse_text(value)
     raise ValueError(f"expected an RFC 3339 string or epoch milliseconds, got {type(value).__name__}")
