@@ -452,3 +452,28 @@ def test_huge_but_finite_edges_are_accepted(bundle_dir):
             h["edges"] = [0, 1e308, 1.5e308, 1.7e308]   # their sum overflows; each is finite
     (bundle_dir / "histograms.jsonl").write_text("\n".join(json.dumps(h) for h in lines) + "\n")
     assert [e for e in load_bundle(bundle_dir).histograms["amount"].training.edges] == [0, 1e308, 1.5e308, 1.7e308]
+
+
+@pytest.mark.parametrize("text, said", [
+    ("[1, 2]", "incident.json: [1, 2] is not a JSON object; expected one"),
+    ("null", "incident.json: null is not a JSON object; expected one"),
+    ('{"model": "m"}', "incident.json, field 'detected_at': required field is missing (+2 more, at baseline, "
+                       "current)"),
+    ('{"model": "m", "detected_at": "x", "baseline": {"start": 1, "end": 0}, "current": {}}',
+     "field 'detected_at': expected an RFC 3339 timestamp or epoch milliseconds, got 'x' (+3 more, at baseline, "
+     "current.end, current.start)"),
+])
+def test_an_incident_json_that_is_no_object_or_misses_fields_says_what_and_where(bundle_dir, capsys, text, said):
+    """Pydantic's "Input should be a valid dictionary or instance of Incident" named no JSON type, and "(+2 more)"
+    sent the user fixing one field to the next error: the message names the fields of the others."""
+    (bundle_dir / "incident.json").write_text(text)
+    expect_error(capsys, bundle_dir, said)
+
+
+def test_jsonl_lines_that_are_no_objects_say_so_as_json_writes_them(bundle_dir, capsys):
+    lines = (bundle_dir / "histograms.jsonl").read_text()
+    (bundle_dir / "histograms.jsonl").write_text('5\n"x"\n' + lines)
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 2 and "Traceback" not in out.err
+    assert "histograms.jsonl, line 1: 5 is not a JSON object; expected one" in out.err
+    assert 'histograms.jsonl, line 2: "x" is not a JSON object; expected one' in out.err

@@ -36,7 +36,7 @@ from rca.contract.models import (
 )
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.contract.timestamps import COLUMN_RANGE, parse_timestamp_column
-from rca.errors import BundleError, BundleErrors, shown
+from rca.errors import SHOWN_MAX, BundleError, BundleErrors, shown
 
 _HISTOGRAM = TypeAdapter(Annotated[NumericHistogram | CategoricalHistogram, Field(discriminator="type")])
 """One histogram line; ``type`` picks the model (a plain union validates a line against both, twice the work,
@@ -486,9 +486,8 @@ def _model(model, data: Any, name: str, *, row: int | None = None):
             return model.validate_python(data)
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union")))
-        loc = _clean_union_loc(loc)
+        err, *others = exc.errors()
+        loc = _loc(err)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("missing", "union_tag_not_found"):
             message = "required field is missing"
@@ -496,8 +495,21 @@ def _model(model, data: Any, name: str, *, row: int | None = None):
         elif err["type"] == "union_tag_invalid" or "discriminator" in err["type"]:
             message = "expected 'type' to be 'numeric' or 'categorical'"
             loc = "type"
-        extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise BundleError(message + extra, file=name, row=row, field=loc or None) from exc
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type") and not loc:  # a whole line or file
+            found = json.dumps(err["input"], default=str)  # as the file writes it: null, "x", [1, 2]
+            message = f"{found if len(found) <= SHOWN_MAX else found[:SHOWN_MAX - 3] + '...'} is not a JSON object; " \
+                      "expected one"
+        if others:  # where the others are, so that one fix does not lead to the next error
+            where = sorted({_loc(o) or "(the object)" for o in others} - {loc})
+            message += f" (+{len(others)} more" + (f", at {', '.join(where[:5])}{', ...' if len(where) > 5 else ''}"
+                                                   if where else "") + ")"
+        raise BundleError(message, file=name, row=row, field=loc or None) from exc
+
+
+def _loc(err: dict) -> str:
+    """A pydantic error's location, dotted, without the validators and union members pydantic names in it."""
+    return _clean_union_loc(".".join(str(p) for p in err["loc"]
+                                     if not str(p).startswith(("function-after", "tagged-union"))))
 
 
 def _clean_union_loc(loc: str) -> str:
