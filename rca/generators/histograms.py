@@ -246,7 +246,8 @@ def _mean_log_ratio(edges, ref: np.ndarray, cur: np.ndarray) -> float:
     """|log10| of the ratio of binned means (a unit change such as cents shows as ~2); 0 when undefined."""
     e = np.asarray(edges, dtype=float)
     centres = np.concatenate([[e[0]], 0.5 * (e[1:] + e[:-1]), [e[-1]]])  # under/overflow at the edges
-    m0, m1 = np.dot(ref, centres) / ref.sum(), np.dot(cur, centres) / cur.sum()
+    with np.errstate(over="ignore"):  # edges near the largest float: a mean of inf, taken below
+        m0, m1 = np.dot(ref, centres) / ref.sum(), np.dot(cur, centres) / cur.sum()
     if m0 == 0 or m1 == 0 or (m0 > 0) != (m1 > 0):
         return 0.0
     ratio = m1 / m0
