@@ -477,3 +477,13 @@ def test_jsonl_lines_that_are_no_objects_say_so_as_json_writes_them(bundle_dir, 
     assert code == 2 and "Traceback" not in out.err
     assert "histograms.jsonl, line 1: 5 is not a JSON object; expected one" in out.err
     assert 'histograms.jsonl, line 2: "x" is not a JSON object; expected one' in out.err
+
+
+def test_validate_reports_every_bad_change_event(bundle_dir, capsys):
+    events = (bundle_dir / "events.jsonl").read_text()
+    (bundle_dir / "events.jsonl").write_text('null\n{"kind": "model_deploy"}\n' + events)
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 2
+    assert out.err.splitlines()[:2] == [
+        "error: events.jsonl, line 1: null is not a JSON object; expected one",
+        "error: events.jsonl, line 2, field 'timestamp': required field is missing (+1 more, at target)"], out.err

@@ -302,9 +302,16 @@ class _Loader:
         lines = self.jsonl("events.jsonl")
         if lines is None:
             return []
-        events = []
+        events, errors = [], []
         for lineno, obj in lines:
-            events.append(_model(Event, obj, "events.jsonl", row=lineno))
+            try:
+                events.append(_model(Event, obj, "events.jsonl", row=lineno))
+            except BundleError as exc:
+                if not self.collect:
+                    raise
+                errors.append(exc)   # rca validate reports every bad line, as for histograms
+        if errors:
+            raise BundleErrors(errors)
         # events at the same time in the order of their content, not of their lines: the answer must not
         # depend on the order in which a producer happened to write them
         return sorted(events, key=lambda e: (e.timestamp, json.dumps(e.model_dump(mode="json"), sort_keys=True,
