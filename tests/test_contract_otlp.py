@@ -149,3 +149,22 @@ def test_a_null_line_does_not_crash_the_process(bundle_dir, before):
                           timeout=120)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
     assert f"traces.jsonl, line {before + 1}, field 'resourceSpans'" in proc.stderr
+
+
+def test_validate_reports_every_bad_line_of_traces(bundle_dir, capsys):
+    """`rca validate` names each bad line (its first problem); analysis stops at the first."""
+    from tests.test_contract_errors import run_cli
+
+    good = (bundle_dir / "traces.jsonl").read_text()
+    (bundle_dir / "traces.jsonl").write_text('{"resourceSpans": 3}\n' + good + "null\n")
+    n = len(good.splitlines())
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 2
+    assert [line for line in out.err.splitlines() if "traces.jsonl" in line] == [
+        "error: traces.jsonl, line 1, field 'resourceSpans': expected an ExportTraceServiceRequest with "
+        "'resourceSpans'",
+        f"error: traces.jsonl, line {n + 2}, field 'resourceSpans': expected an ExportTraceServiceRequest with "
+        "'resourceSpans'"], out.err
+    with pytest.raises(BundleError) as err:
+        load_bundle(bundle_dir)
+    assert err.value.row == 1 and not hasattr(err.value, "errors")

@@ -342,7 +342,7 @@ class _Loader:
         lines = self.jsonl("traces.jsonl")
         if lines is None:
             return None
-        return parse_otlp(lines, "traces.jsonl")
+        return parse_otlp(lines, "traces.jsonl", collect=self.collect)
 
 
 def _outside_windows(incident: Incident, parts: dict[str, Any], names: dict[str, str]) -> list[BundleError]:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.json as paj
 
 from rca.contract import bundle as B
-from rca.errors import BundleError, shown
+from rca.errors import BundleError, BundleErrors, shown
 
 ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 """``status.code`` values of a failed span (OTLP/JSON writes enums as integers or as their names)."""
@@ -102,64 +102,77 @@ def _nanos(span: dict, field: str) -> int:
     return nanos
 
 
-def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl") -> pd.DataFrame:
+def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl", *, collect: bool = False) -> pd.DataFrame:
     """OTLP/JSON ExportTraceServiceRequest objects (one per line) to one span table (see `rca.contract.bundle`).
 
     Raises
     ------
     BundleError
-        For a line that is not an ExportTraceServiceRequest, a span without ids or times, or end < start.
+        For a line that is not an ExportTraceServiceRequest, a span without ids or times, or end < start: the
+        first one, or with ``collect`` (`rca validate`) `BundleErrors`, one for each bad line (its first problem).
     """
     columns: dict[str, list] = {c: [] for c in ("service", "operation", "trace_id", "span_id", "parent_span_id",
                                                   "start_ns", "end_ns", "error", "kind")}
+    errors: list[BundleError] = []
     for lineno, request in lines:
-        if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
-            raise BundleError("expected an ExportTraceServiceRequest with 'resourceSpans'", file=name, row=lineno,
-                              field="resourceSpans")
-        for i, rs in enumerate(request["resourceSpans"]):
-            where = f"resourceSpans[{i}]"
-            rs = _object(rs, name, lineno, where)
-            resource = _object(rs.get("resource") or {}, name, lineno, f"{where}.resource")
-            service = _attributes(resource.get("attributes")).get("service.name")
-            if not service:
-                raise BundleError("resource without 'service.name'", file=name, row=lineno,
-                                  field="resource.attributes")
-            _not_nested(service, "'service.name'", name, lineno, "resource.attributes")
-            scope_key = "scopeSpans" if rs.get("scopeSpans") else "instrumentationLibrarySpans"
-            for j, ss in enumerate(_array(rs.get(scope_key), name, lineno, f"{where}.{scope_key}")):
-                ss = _object(ss, name, lineno, f"{where}.{scope_key}[{j}]")
-                for k, span in enumerate(_array(ss.get("spans"), name, lineno, f"{where}.{scope_key}[{j}].spans")):
-                    span = _object(span, name, lineno, f"{where}.{scope_key}[{j}].spans[{k}]")
-                    try:
-                        start, end = _nanos(span, "startTimeUnixNano"), _nanos(span, "endTimeUnixNano")
-                        trace_id, span_id = span["traceId"], span["spanId"]
-                    except KeyError as exc:
-                        raise BundleError("span missing a required field", file=name, row=lineno,
-                                          field=str(exc.args[0])) from exc
-                    except ValueError as exc:
-                        raise BundleError(f"span times must be integer nanoseconds from 0 to {_NANOS_MAX}; "
-                                          f"{exc.args[1]}", file=name, row=lineno, field=exc.args[0]) from exc
-                    for field in ("traceId", "spanId", "parentSpanId", "name"):
-                        _not_nested(span.get(field), f"span {field}", name, lineno, field)
-                    if end < start:
-                        raise BundleError(f"span {shown(span_id)} ends before it starts", file=name, row=lineno,
-                                          field="endTimeUnixNano")
-                    status = span.get("status") or {}
-                    if not isinstance(status, dict):
-                        raise BundleError(f"span {shown(span_id)}: 'status' is {type(status).__name__}; expected an "
-                                          "object with 'code'", file=name, row=lineno, field="status")
-                    columns["service"].append(service)
-                    columns["operation"].append(span.get("name", ""))
-                    columns["trace_id"].append(trace_id)
-                    columns["span_id"].append(span_id)
-                    columns["parent_span_id"].append(span.get("parentSpanId") or "")
-                    columns["start_ns"].append(start)
-                    columns["end_ns"].append(end)
-                    columns["error"].append(status.get("code", 0) in ERROR_CODES)
-                    columns["kind"].append(_kind(span.get("kind", 0)))
+        try:
+            spans = _request_spans(request, name, lineno)
+        except BundleError as exc:
+            if not collect:
+                raise
+            errors.append(exc)
+            continue
+        for row in spans:
+            for column, value in zip(columns.values(), row, strict=True):
+                column.append(value)
+    if errors:
+        raise BundleErrors(errors)
     start_ns = np.asarray(columns.pop("start_ns"), dtype="int64")
     end_ns = np.asarray(columns.pop("end_ns"), dtype="int64")
     return _span_table(columns, start_ns, end_ns)
+
+
+def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
+    """The spans of one line, as rows of `parse_otlp`'s columns; `BundleError` for the line's first problem."""
+    if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
+        raise BundleError("expected an ExportTraceServiceRequest with 'resourceSpans'", file=name, row=lineno,
+                          field="resourceSpans")
+    rows = []
+    for i, rs in enumerate(request["resourceSpans"]):
+        where = f"resourceSpans[{i}]"
+        rs = _object(rs, name, lineno, where)
+        resource = _object(rs.get("resource") or {}, name, lineno, f"{where}.resource")
+        service = _attributes(resource.get("attributes")).get("service.name")
+        if not service:
+            raise BundleError("resource without 'service.name'", file=name, row=lineno,
+                              field="resource.attributes")
+        _not_nested(service, "'service.name'", name, lineno, "resource.attributes")
+        scope_key = "scopeSpans" if rs.get("scopeSpans") else "instrumentationLibrarySpans"
+        for j, ss in enumerate(_array(rs.get(scope_key), name, lineno, f"{where}.{scope_key}")):
+            ss = _object(ss, name, lineno, f"{where}.{scope_key}[{j}]")
+            for k, span in enumerate(_array(ss.get("spans"), name, lineno, f"{where}.{scope_key}[{j}].spans")):
+                span = _object(span, name, lineno, f"{where}.{scope_key}[{j}].spans[{k}]")
+                try:
+                    start, end = _nanos(span, "startTimeUnixNano"), _nanos(span, "endTimeUnixNano")
+                    trace_id, span_id = span["traceId"], span["spanId"]
+                except KeyError as exc:
+                    raise BundleError("span missing a required field", file=name, row=lineno,
+                                      field=str(exc.args[0])) from exc
+                except ValueError as exc:
+                    raise BundleError(f"span times must be integer nanoseconds from 0 to {_NANOS_MAX}; "
+                                      f"{exc.args[1]}", file=name, row=lineno, field=exc.args[0]) from exc
+                for field in ("traceId", "spanId", "parentSpanId", "name"):
+                    _not_nested(span.get(field), f"span {field}", name, lineno, field)
+                if end < start:
+                    raise BundleError(f"span {shown(span_id)} ends before it starts", file=name, row=lineno,
+                                      field="endTimeUnixNano")
+                status = span.get("status") or {}
+                if not isinstance(status, dict):
+                    raise BundleError(f"span {shown(span_id)}: 'status' is {type(status).__name__}; expected an "
+                                      "object with 'code'", file=name, row=lineno, field="status")
+                rows.append((service, span.get("name", ""), trace_id, span_id, span.get("parentSpanId") or "",
+                             start, end, status.get("code", 0) in ERROR_CODES, _kind(span.get("kind", 0))))
+    return rows
 
 
 def _span_table(columns: dict[str, Any], start_ns: np.ndarray, end_ns: np.ndarray) -> pd.DataFrame:
