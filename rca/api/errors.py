@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from rca.api.deps import AuthError
 from rca.errors import BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError
@@ -32,6 +33,24 @@ def error_response(status: int, message: str, field: str | None = None, headers=
 def _field(loc: tuple) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or (str(loc[0]) if loc else None)
+
+
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def http_error_headers(request: Request, exc: StarletteHTTPException) -> dict[str, str] | None:
+    """The headers of ``exc``'s response; a 405's ``Allow`` names every method a route at the path takes.
+
+    The router answers a 405 with the methods of the first route at the path only, so a path served by a route
+    per method (``GET`` and ``POST /v1/incidents``) seemed to take one. Each method is tried against the routes'
+    public ``matches``, which also looks inside included routers."""
+    headers = getattr(exc, "headers", None)
+    if exc.status_code != 405:
+        return headers
+    allowed = [method for method in METHODS
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in request.app.router.routes)]
+    return {**(headers or {}), "Allow": ", ".join(allowed)} if allowed else headers
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -79,11 +98,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.message, exc.field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # 400 is raised by FastAPI and starlette only for a body they cannot parse (JSON nested past the
         # parser's recursion limit, a multipart form without its boundary)
-        return error_response(exc.status_code, str(exc.detail), "body" if exc.status_code == 400 else None,
-                              headers=getattr(exc, "headers", None))
+        headers = http_error_headers(request, exc)
+        message = str(exc.detail)
+        if exc.status_code == 405 and headers and "Allow" in headers:
+            message = f"{request.method} is not allowed on {request.url.path}; it takes {headers['Allow']}"
+        return error_response(exc.status_code, message, "body" if exc.status_code == 400 else None,
+                              headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,6 +19,7 @@ def install(app: FastAPI) -> None:
     from fastapi.exception_handlers import http_exception_handler
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from rca.api.errors import http_error_headers
     from rca.console.routes import COOKIE, SignInRequired, router, templates
 
     @app.exception_handler(SignInRequired)
@@ -44,7 +45,7 @@ def install(app: FastAPI) -> None:
             message = ("There is no console page at this address." if exc.status_code == 404 else
                        "This address takes a form, not a visit; go back to the page you came from.")
             return templates.TemplateResponse(request, "error.html", {"message": message},
-                                              status_code=exc.status_code, headers=getattr(exc, "headers", None))
+                                              status_code=exc.status_code, headers=http_error_headers(request, exc))
         return await api_http(request, exc)
 
     app.include_router(router)

@@ -193,3 +193,15 @@ def tar_gz_of(body: dict, tmp_path) -> bytes:
     path.mkdir(parents=True, exist_ok=True)
     (path / "incident.json").write_text(json.dumps(body["incident"]))
     return tar_gz(path)
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("options", "/v1/incidents", "GET, POST"),              # was 'POST': the first route at the path
+    ("put", "/v1/incidents/inc-x", "DELETE, GET"),
+    ("patch", "/v1/incidents/inc-x/reviews", "GET, POST"),
+    ("delete", "/v1/keys", "GET, POST"),
+])
+def test_a_405_allows_every_method_of_the_path(client, keys, method, path, allow):
+    r = client.request(method.upper(), path, headers=keys["admin"])
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    assert r.json()["error"]["message"] == f"{method.upper()} is not allowed on {path}; it takes {allow}"
