@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
 from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, empty_windows, load_bundle
-from rca.contract.load import TOO_DEEP
+from rca.contract.load import TOO_DEEP, unreadable_json
 from rca.contract.models import CauseKind, cause_node_problem
 from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, shown
 from rca.generators import generate_candidates
@@ -186,11 +186,8 @@ def check_storable(incident, sha: str) -> None:
 def _json_body(body: bytes):
     try:
         return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BundleError(f"not UTF-8 at byte {exc.start}; expected a UTF-8 JSON object", file="body") from exc
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-                          file="body") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(unreadable_json(exc), file="body") from exc
     except RecursionError:
         raise BundleError(TOO_DEEP, file="body") from None
 

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from rca.api.deps import AuthError
+from rca.contract.load import unreadable_json
 from rca.errors import BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError
 from rca.store.queries import CursorError
 
@@ -51,6 +52,17 @@ def http_error_headers(request: Request, exc: StarletteHTTPException) -> dict[st
                if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
                       for route in request.app.router.routes)]
     return {**(headers or {}), "Allow": ", ".join(allowed)} if allowed else headers
+
+
+def _unparsable_body(exc: StarletteHTTPException) -> str:
+    """FastAPI's 400 for a JSON body it cannot decode says only 'There was an error parsing the body'; the
+    exception it was raised from says why."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return f"body is {unreadable_json(cause)}"
+    if isinstance(cause, RecursionError):
+        return "body is JSON nested too deeply to read; expected a JSON object a few levels deep"
+    return str(exc.detail)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -99,11 +111,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # 400 is raised by FastAPI and starlette only for a body they cannot parse (JSON nested past the
-        # parser's recursion limit, a multipart form without its boundary)
+        # 400 is raised by FastAPI and starlette only for a body they cannot parse (not UTF-8, JSON nested past
+        # the parser's recursion limit, a multipart form without its boundary)
         headers = http_error_headers(request, exc)
         message = str(exc.detail)
-        if exc.status_code == 405 and headers and "Allow" in headers:
+        if exc.status_code == 400:
+            message = _unparsable_body(exc)
+        elif exc.status_code == 405 and headers and "Allow" in headers:
             message = f"{request.method} is not allowed on {request.url.path}; it takes {headers['Allow']}"
         return error_response(exc.status_code, message, "body" if exc.status_code == 400 else None,
                               headers=headers)

@@ -59,3 +59,6 @@ class ErrorBody(BaseModel):
 
 
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)}
+BODY_ERRORS = {400: {"model": ErrorBody, "description": "a body that cannot be parsed (not UTF-8, nested too "
+                     "deeply, a malformed multipart form or Content-Length)"}, **ERRORS}
+"""The errors of an operation that reads a request body."""

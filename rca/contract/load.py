@@ -415,12 +415,19 @@ def _read_text(path: Path, name: str) -> str:
                           "expected UTF-8 text", file=name, row=row) from exc
 
 
+def unreadable_json(exc: UnicodeDecodeError | json.JSONDecodeError) -> str:
+    """What a JSON document that does not decode gets told: where it stops, and what was expected."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 at byte {exc.start}; expected a UTF-8 JSON object"
+    return f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+
+
 def _read_json(path: Path, name: str) -> Any:
     text = _read_text(path, name)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BundleError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})", file=name) from exc
+        raise BundleError(unreadable_json(exc), file=name) from exc
     except RecursionError:
         raise BundleError(TOO_DEEP, file=name) from None
 

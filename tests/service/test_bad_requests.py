@@ -205,3 +205,23 @@ def test_a_405_allows_every_method_of_the_path(client, keys, method, path, allow
     r = client.request(method.upper(), path, headers=keys["admin"])
     assert r.status_code == 405 and r.headers["allow"] == allow
     assert r.json()["error"]["message"] == f"{method.upper()} is not allowed on {path}; it takes {allow}"
+
+
+UNPARSABLE = [
+    (b'{"name": "\xff"}', "body is not UTF-8 at byte 10; expected a UTF-8 JSON object"),
+    (b"[" * 100_000, "body is JSON nested too deeply to read; expected a JSON object a few levels deep"),
+]
+
+
+@pytest.mark.parametrize("path, operation", [
+    ("/v1/incidents/inc-x/reviews", "/v1/incidents/{incident_id}/reviews"),
+    ("/v1/keys", "/v1/keys"),
+    ("/v1/rankers/rollback", "/v1/rankers/rollback"),
+    ("/v1/rankers/lgbm-x/promote", "/v1/rankers/{version}/promote"),
+])
+def test_a_json_body_that_does_not_decode_is_a_documented_400_saying_why(client, keys, path, operation):
+    """Was 'There was an error parsing the body', with a 400 the OpenAPI document did not list."""
+    for body, message in UNPARSABLE:
+        r = client.post(path, content=body, headers={**keys["admin"], "Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json() == {"error": {"message": message, "field": "body"}}
+    assert "400" in client.app.openapi()["paths"][operation]["post"]["responses"]

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError
-from rca.api.schemas import ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
+from rca.api.schemas import BODY_ERRORS, ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
 from rca.api.worker import MAX_WAIT, PENDING
 from rca.contract import Cause, CauseKind
 from rca.contract.timestamps import parse_timestamp
@@ -104,7 +104,7 @@ def incident_out(request: Request, record: IncidentRecord, *, reviewed: bool) ->
 @router.post("", status_code=201, response_model=IncidentOut, openapi_extra=BODY_DOC,
              responses={200: {"model": IncidentOut, "description": "the same incident again"},
                         202: {"model": IncidentOut, "description": "accepted; analysis runs in the background"},
-                        **ERRORS})
+                        **BODY_ERRORS})
 def post_incident(request: Request, response: Response, upload: UploadDep, session: SessionDep,
                   settings: SettingsDep, worker: WorkerDep, _: Trigger) -> IncidentOut:
     """Submit an incident bundle. 201 with the result when the analysis is quick, else 202 + Location."""

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from rca.api.deps import Admin, SessionDep
-from rca.api.schemas import ERRORS
+from rca.api.schemas import BODY_ERRORS, ERRORS
 from rca.store import queries
 from rca.store.keys import create_api_key
 from rca.store.models import ApiKeyCreated, ApiKeyPublic, Role, StoredText
@@ -19,7 +19,7 @@ class KeyIn(BaseModel):
     role: Role
 
 
-@router.post("", status_code=201, response_model=ApiKeyCreated, responses=ERRORS)
+@router.post("", status_code=201, response_model=ApiKeyCreated, responses=BODY_ERRORS)
 def post_key(body: KeyIn, session: SessionDep, _: Admin) -> ApiKeyCreated:
     return create_api_key(session, name=body.name, role=body.role)
 
