@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -70,6 +71,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
+        if first.get("type") == "json_invalid":  # FastAPI's loc is ("body", the offset where decoding stopped)
+            stop = json.JSONDecodeError(first["ctx"]["error"], exc.body, first["loc"][-1])
+            return error_response(422, f"body is {unreadable_json(stop)}", "body")
         details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
         return error_response(422, first.get("msg", "invalid request"), _field(tuple(first.get("loc", ()))),
                               errors=details)

@@ -151,7 +151,7 @@ def _cursor(value) -> str:
     ("get", "/v1/incidents?reviewed=perhaps", {}, 422, "reviewed"),
     ("get", "/v1/incidents/none-such", {}, 404, None),
     ("post", "/v1/incidents/x/reviews", {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
-     422, None),
+     422, "body"),
     ("post", "/v1/incidents/x/reviews", {"content": b"[" * 100_000, "headers": {"Content-Type": "application/json"}},
      400, "body"),
     ("post", "/v1/keys", {"json": {"name": "x", "role": "god"}}, 422, "role"),
@@ -213,15 +213,27 @@ UNPARSABLE = [
 ]
 
 
-@pytest.mark.parametrize("path, operation", [
+JSON_BODIES = [  # (a path of each operation taking a JSON body, the operation)
     ("/v1/incidents/inc-x/reviews", "/v1/incidents/{incident_id}/reviews"),
     ("/v1/keys", "/v1/keys"),
     ("/v1/rankers/rollback", "/v1/rankers/rollback"),
     ("/v1/rankers/lgbm-x/promote", "/v1/rankers/{version}/promote"),
-])
+]
+
+
+@pytest.mark.parametrize("path, operation", JSON_BODIES)
 def test_a_json_body_that_does_not_decode_is_a_documented_400_saying_why(client, keys, path, operation):
     """Was 'There was an error parsing the body', with a 400 the OpenAPI document did not list."""
     for body, message in UNPARSABLE:
         r = client.post(path, content=body, headers={**keys["admin"], "Content-Type": "application/json"})
         assert r.status_code == 400 and r.json() == {"error": {"message": message, "field": "body"}}
     assert "400" in client.app.openapi()["paths"][operation]["post"]["responses"]
+
+
+@pytest.mark.parametrize("path, operation", JSON_BODIES)
+def test_a_body_that_is_not_json_names_the_body_and_where_it_stops(client, keys, path, operation):
+    """Was field '23' (the offset FastAPI's decoder stopped at) and the message 'JSON decode error'."""
+    r = client.post(path, content=b'{"name": "x",\n "role": }',
+                    headers={**keys["admin"], "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json() == {"error": {
+        "message": "body is not valid JSON (Expecting value at line 2, column 10)", "field": "body"}}
