@@ -27,6 +27,15 @@ class UploadError(Exception):
         super().__init__(message)
 
 
+def media_type(request: Request) -> str:
+    """The request's media type, lower case, without its parameters ('' when there is no Content-Type)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def not_accepted(media: str, accepted: str) -> str:
+    return f"content type '{media or '(none)'}' is not accepted; send {accepted}"
+
+
 def error_response(status: int, message: str, field: str | None = None, headers=None, **extra) -> JSONResponse:
     body = {"message": message, "field": field, **{k: v for k, v in extra.items() if v is not None}}
     return JSONResponse({"error": body}, status_code=status, headers=headers)
@@ -68,9 +77,12 @@ def _unparsable_body(exc: StarletteHTTPException) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
+        if tuple(first.get("loc", ())) == ("body",) and isinstance(first.get("input"), bytes):
+            # FastAPI reads a body as JSON only when its media type says so, and otherwise validates the bytes
+            return error_response(415, not_accepted(media_type(request), "application/json"), "Content-Type")
         if first.get("type") == "json_invalid":  # FastAPI's loc is ("body", the offset where decoding stopped)
             stop = json.JSONDecodeError(first["ctx"]["error"], exc.body, first["loc"][-1])
             return error_response(422, f"body is {unreadable_json(stop)}", "body")

@@ -237,3 +237,16 @@ def test_a_body_that_is_not_json_names_the_body_and_where_it_stops(client, keys,
                     headers={**keys["admin"], "Content-Type": "application/json"})
     assert r.status_code == 422 and r.json() == {"error": {
         "message": "body is not valid JSON (Expecting value at line 2, column 10)", "field": "body"}}
+
+
+@pytest.mark.parametrize("path, operation", JSON_BODIES)
+def test_a_json_body_sent_as_another_media_type_is_a_415_saying_which(client, keys, path, operation):
+    """Was a 422 'Input should be a valid dictionary or object to extract fields from' for a body that is one
+    (FastAPI validated the undecoded bytes): `curl -d` sends application/x-www-form-urlencoded."""
+    body = b'{"reason": "r", "name": "n", "role": "trigger", "verdict": "confirm", "rank": 1}'
+    for media in ("application/x-www-form-urlencoded", "text/plain", None):
+        headers = {**keys["admin"], **({"Content-Type": media} if media else {})}
+        r = client.post(path, content=body, headers=headers)
+        assert r.status_code == 415 and r.json() == {"error": {
+            "message": f"content type '{media or '(none)'}' is not accepted; send application/json",
+            "field": "Content-Type"}}

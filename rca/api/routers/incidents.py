@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
-from rca.api.errors import UploadError
+from rca.api.errors import UploadError, media_type, not_accepted
 from rca.api.schemas import BODY_ERRORS, ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
 from rca.api.worker import MAX_WAIT, PENDING
 from rca.contract import Cause, CauseKind
@@ -54,10 +54,10 @@ async def read_upload(request: Request, settings: SettingsDep) -> Upload:
             raise UploadError(400, f"Content-Length '{declared[:20]}' is not a byte count", "Content-Length")
         if int(declared) > limit:
             raise UploadError(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes", "body")
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = media_type(request)
     if media != "multipart/form-data" and media not in MEDIA:
-        raise UploadError(415, f"content type '{media or '(none)'}' is not accepted; send application/json, "
-                               "application/gzip, application/zip or multipart/form-data", "Content-Type")
+        raise UploadError(415, not_accepted(media, "application/json, application/gzip, application/zip or "
+                                                   "multipart/form-data"), "Content-Type")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
