@@ -91,6 +91,15 @@ def test_auth_roles(client, keys, tmp_path):
     assert err["field"] == "Authorization" and "API key" in err["message"]
 
 
+def test_a_submission_without_a_key_is_refused_before_its_body_is_read(client, keys, settings):
+    """Was 415, 413 or 400 (the body was read and checked first, up to max_upload_bytes, for anyone)."""
+    too_large = {"Content-Type": "application/gzip", "Content-Length": str(settings.max_upload_bytes + 1)}
+    for headers, body in (({}, b"x"), (too_large, b"x"), ({"Content-Type": "multipart/form-data"}, b"--x")):
+        for key, status in (({}, 401), ({"Authorization": "Bearer rca_abc_nope"}, 401), (keys["reviewer"], 403)):
+            r = client.post("/v1/incidents", content=body, headers={**headers, **key})
+            assert r.status_code == status and r.json()["error"]["field"] == "Authorization", r.text
+
+
 def test_revoking_a_key_again_keeps_the_time_it_was_revoked(client, keys, settings):
     from rca.store.db import session_scope
     from rca.store.models import ApiKeyRecord

@@ -105,9 +105,11 @@ def incident_out(request: Request, record: IncidentRecord, *, reviewed: bool) ->
              responses={200: {"model": IncidentOut, "description": "the same incident again"},
                         202: {"model": IncidentOut, "description": "accepted; analysis runs in the background"},
                         **BODY_ERRORS})
-def post_incident(request: Request, response: Response, upload: UploadDep, session: SessionDep,
-                  settings: SettingsDep, worker: WorkerDep, _: Trigger) -> IncidentOut:
+def post_incident(_: Trigger, request: Request, response: Response, upload: UploadDep, session: SessionDep,
+                  settings: SettingsDep, worker: WorkerDep) -> IncidentOut:
     """Submit an incident bundle. 201 with the result when the analysis is quick, else 202 + Location."""
+    # The key first: dependencies are solved in this order, and a caller without one gets its 401 before
+    # the body (up to max_upload_bytes) is read
     submission = submit_incident(session, body=upload.body, fmt=upload.fmt, settings=settings)
     record = submission.record
     if submission.created:
