@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
@@ -286,6 +286,15 @@ class ReviewIn(BaseModel):
     node: StoredText | None = Field(default=None, min_length=3, max_length=300)
     kind: CauseKind | None = None
     comment: StoredText = Field(default="", max_length=10_000)
+
+    @field_validator("rank", mode="before")
+    @classmethod
+    def _rank_is_no_boolean(cls, value: object) -> object:
+        # pydantic reads true as 1: a verdict on the first cause that nobody named (the console's form sends
+        # the rank as text, so a strict integer would not do)
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer from 1, got {str(value).lower()}")
+        return value
 
 
 def record_review(session: Session, *, incident_id: str, reviewer: str, review: ReviewIn) -> ReviewRecord:

@@ -208,6 +208,18 @@ def test_bad_reviews_name_the_field(client, keys, tmp_path, review, field):
     assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
 
 
+def test_a_rank_that_is_a_boolean_is_refused_and_nothing_stored(client, keys, tmp_path):
+    """{"rank": true} was taken as rank 1: a verdict stored on the first cause, which the reviewer never named."""
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-bool")))
+    for rank in (True, False):
+        r = client.post("/v1/incidents/inc-bool/reviews", json={"verdict": "reject", "rank": rank},
+                        headers=keys["reviewer"])
+        message = f"Value error, expected an integer from 1, got {str(rank).lower()}"
+        assert r.status_code == 422 and r.json()["error"] == {
+            "message": message, "field": "rank", "errors": [{"field": "rank", "message": message}]}
+    assert client.get("/v1/incidents/inc-bool/reviews", headers=keys["reviewer"]).json() == []
+
+
 def test_review_of_unknown_incident_is_404(client, keys):
     r = client.post("/v1/incidents/nope/reviews", json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"])
     assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
