@@ -16,7 +16,7 @@ from rca.config import Settings
 from rca.contract import Bundle
 from rca.store import queries
 from rca.store.db import session_scope
-from rca.store.models import IncidentStatus
+from rca.store.models import PENDING
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -27,8 +27,6 @@ the server's request threads while it waits, so more would starve the other requ
 once."""
 MAX_WAIT = 60
 """The longest wait (seconds) a read of one incident may ask for (the API's and the console's ``?wait=``)."""
-PENDING = (IncidentStatus.queued, IncidentStatus.analyzing)
-"""The statuses a wait waits out."""
 POLL_SECONDS = 0.25
 """How often a wait looks at the store for an incident another process of the service is analyzing."""
 
@@ -107,6 +105,12 @@ class AnalysisWorker:
             return True
         finally:
             self._waiters.release()
+
+    def wait_for_analysis(self, session, incident_id: str, timeout: float) -> bool:
+        """`wait_until` the store says the incident is no longer `PENDING` (read with ``session``); whether it is.
+        `NotFoundError` for an incident that is not stored."""
+        return self.wait_until(incident_id, timeout,
+                               lambda: queries.incident_status(session, incident_id=incident_id) not in PENDING)
 
     @property
     def depth(self) -> int:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from rca.api.deps import AuthError, SessionDep, SettingsDep, check_key
-from rca.api.worker import MAX_WAIT, PENDING
+from rca.api.worker import MAX_WAIT
 from rca.console import charts, evidence
 from rca.console.pages import BundleCache, ChartRef, available_charts, incident_view, kpi_onset
 from rca.contract.models import CauseKind
@@ -194,12 +194,9 @@ def _wait_for_analysis(request: Request, session: Session, incident_id: str) -> 
     if not seconds > 0:  # 0, negative, NaN
         return
     try:
-        if queries.incident_status(session, incident_id=incident_id) not in PENDING:
-            return
+        request.app.state.worker.wait_for_analysis(session, incident_id, seconds)  # at once when not pending
     except NotFoundError:
-        return  # the page says so
-    request.app.state.worker.wait_until(
-        incident_id, seconds, lambda: queries.incident_status(session, incident_id=incident_id) not in PENDING)
+        pass  # the page says so
 
 
 @router.post("/incidents/{incident_id}/reviews", response_class=HTMLResponse)

@@ -86,6 +86,10 @@ class IncidentStatus(StrEnum):
     failed = "failed"
 
 
+PENDING = (IncidentStatus.queued, IncidentStatus.analyzing)
+"""The statuses of an incident the worker still has: its analysis is not done or failed yet."""
+
+
 class ReviewVerdict(StrEnum):
     confirm = "confirm"          # one of the ranked causes is the true cause
     reject = "reject"            # one of the ranked causes is not

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from rca.errors import ConflictError, NotFoundError
 from rca.store.models import (
+    PENDING,
     ApiKeyRecord,
     IncidentCreate,
     IncidentRecord,
@@ -134,7 +135,7 @@ def set_incident_status(session: Session, *, incident_id: str, status: IncidentS
 def pending_incident_ids(session: Session) -> list[str]:
     """Incidents left queued or half-analyzed (e.g. by a restart), oldest first."""
     rows = session.exec(select(IncidentRecord.id)
-                        .where(IncidentRecord.status.in_([IncidentStatus.queued, IncidentStatus.analyzing]))
+                        .where(IncidentRecord.status.in_(PENDING))
                         .order_by(IncidentRecord.created_at, IncidentRecord.id))
     return list(rows)
 
@@ -348,7 +349,7 @@ def delete_incident(session: Session, *, incident_id: str) -> tuple[str, list[Ro
     """
     status = session.exec(select(IncidentRecord.status).where(IncidentRecord.id == incident_id)
                           .with_for_update()).one_or_none() if holds(incident_id) else None
-    if status in (IncidentStatus.queued, IncidentStatus.analyzing):
+    if status in PENDING:
         session.rollback()
         doing = "queued for analysis" if status is IncidentStatus.queued else "being analyzed"
         raise ConflictError(f"incident '{incident_id}' is {doing}; delete it once its analysis is done")

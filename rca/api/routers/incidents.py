@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError, media_type, not_accepted
 from rca.api.schemas import BODY_ERRORS, ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
-from rca.api.worker import MAX_WAIT, PENDING
+from rca.api.worker import MAX_WAIT
 from rca.contract import Cause, CauseKind
 from rca.contract.timestamps import parse_timestamp
 from rca.errors import InputError
@@ -19,7 +19,7 @@ from rca.ranking.why import Contrast
 from rca.service import BundleFormat, rendered_answer, submit_incident, why_incident
 from rca.service import delete_incident as delete_stored_incident
 from rca.store import queries
-from rca.store.models import IncidentRecord, IncidentStatus, ReviewPublic
+from rca.store.models import PENDING, IncidentRecord, IncidentStatus, ReviewPublic
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -135,8 +135,7 @@ def get_incident(incident_id: str, request: Request, session: SessionDep, worker
     failed (or the wait is over: the status says which)."""
     row, review_rows = queries.read_incident(session, incident_id=incident_id)
     if wait and row.status in PENDING:
-        worker.wait_until(incident_id, wait,
-                          lambda: queries.incident_status(session, incident_id=incident_id) not in PENDING)
+        worker.wait_for_analysis(session, incident_id, wait)
         row, review_rows = queries.read_incident(session, incident_id=incident_id)
     answer_json = row.answer_json
     if answer_json is None and row.status is IncidentStatus.done:  # stored before answer_json was
