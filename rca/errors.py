@@ -35,6 +35,11 @@ def shown(value: object, limit: int = SHOWN_MAX) -> str:
         text = repr(value.item()) if value.dtype.kind in "SU" else str(value)
     else:
         text = repr(value)
+    return clipped(text, limit)
+
+
+def clipped(text: str, limit: int = SHOWN_MAX) -> str:
+    """``text`` cut with ``...`` when longer than ``limit`` characters, as `shown` cuts a value."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -36,7 +36,7 @@ from rca.contract.models import (
 )
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.contract.timestamps import COLUMN_RANGE, parse_timestamp_column
-from rca.errors import SHOWN_MAX, BundleError, BundleErrors, shown
+from rca.errors import BundleError, BundleErrors, clipped, shown
 
 _HISTOGRAM = TypeAdapter(Annotated[NumericHistogram | CategoricalHistogram, Field(discriminator="type")])
 """One histogram line; ``type`` picks the model (a plain union validates a line against both, twice the work,
@@ -511,8 +511,7 @@ def _model(model, data: Any, name: str, *, row: int | None = None):
             loc = "type"
         elif err["type"] in ("model_type", "model_attributes_type", "dict_type") and not loc:  # a whole line or file
             found = json.dumps(err["input"], default=str)  # as the file writes it: null, "x", [1, 2]
-            message = f"{found if len(found) <= SHOWN_MAX else found[:SHOWN_MAX - 3] + '...'} is not a JSON object; " \
-                      "expected one"
+            message = f"{clipped(found)} is not a JSON object; expected one"
         if others:  # where the others are, so that one fix does not lead to the next error
             where = sorted({_loc(o) or "(the object)" for o in others} - {loc})
             message += f" (+{len(others)} more" + (f", at {', '.join(where[:5])}{', ...' if len(where) > 5 else ''}"
