@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from rca.api.errors import install_error_handlers
+from rca.api.limits import BodyLimitMiddleware
 from rca.api.metrics import Metrics, MetricsMiddleware
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings, get_settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze
     for router in ROUTERS:
         app.include_router(router)
     install_console(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

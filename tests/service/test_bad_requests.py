@@ -250,3 +250,49 @@ def test_a_json_body_sent_as_another_media_type_is_a_415_saying_which(client, ke
         assert r.status_code == 415 and r.json() == {"error": {
             "message": f"content type '{media or '(none)'}' is not accepted; send application/json",
             "field": "Content-Type"}}
+
+
+def _chunked(data: bytes, size: int = 64 * 1024):
+    """``data`` as a body of undeclared length (httpx sends a generator with Transfer-Encoding: chunked)."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+def test_a_body_past_the_limit_is_413_before_anything_reads_it(client, keys, tmp_path):
+    """Reviews, keys, rollbacks and the console's forms were read whole, however large, before the key check."""
+    from rca.api.limits import MAX_BODY_BYTES
+
+    body = inline(bundle_dir(tmp_path, incident_id="inc-l"))
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    review = json.dumps({"verdict": "confirm", "rank": 1, "comment": " " * MAX_BODY_BYTES}).encode()
+    path = "/v1/incidents/inc-l/reviews"
+    for key in (keys["reviewer"], {}):  # with or without a key: refused for its size, unread
+        headers = {**key, "Content-Type": "application/json"}
+        r = client.post(path, content=review, headers=headers)
+        assert r.status_code == 413 and r.json()["error"] == {
+            "message": f"body of {len(review)} bytes exceeds the limit of {MAX_BODY_BYTES} bytes "
+                       "for this request (bundles go to POST /v1/incidents)", "field": "body"}
+        r = client.post(path, content=_chunked(review), headers=headers)
+        assert r.status_code == 413 and r.json()["error"]["field"] == "body"
+    r = client.post("/signin", content=_chunked(b"key=" + b"k" * MAX_BODY_BYTES),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    assert client.get(path, headers=keys["reviewer"]).json() == []  # nothing was stored
+
+    # under the bound, a chunked body reaches the route as sent
+    small = json.dumps({"verdict": "confirm", "rank": 1, "comment": "x" * 10_000}).encode()
+    r = client.post(path, content=_chunked(small, 1000), headers={**keys["reviewer"],
+                                                                   "Content-Type": "application/json"})
+    assert r.status_code == 201 and r.json()["comment"] == "x" * 10_000
+
+
+def test_a_bundle_past_the_request_limit_is_still_taken(client, keys, tmp_path):
+    """The bound is not the upload's: a bundle is bounded by RCA_MAX_UPLOAD_BYTES (100 MiB by default)."""
+    from rca.api.limits import MAX_BODY_BYTES
+
+    body = json.dumps(inline(bundle_dir(tmp_path, incident_id="inc-m"))).encode()
+    padded = body[:-1] + b" " * MAX_BODY_BYTES + b"}"
+    for content in (padded, _chunked(padded)):
+        r = client.post("/v1/incidents", content=content,
+                        headers={**keys["trigger"], "Content-Type": "application/json"})
+        assert r.status_code in (200, 201), r.text
