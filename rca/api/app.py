@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from rca.api.errors import install_error_handlers
 from rca.api.limits import BodyLimitMiddleware
 from rca.api.metrics import Metrics, MetricsMiddleware
+from rca.api.openapi import document_auth
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings, get_settings
 from rca.locks import acquire
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze
     for router in ROUTERS:
         app.include_router(router)
     install_console(app)
+    document_auth(app, ROUTERS)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

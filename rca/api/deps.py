@@ -90,6 +90,7 @@ def require(*roles: Role):
             known = await run_in_threadpool(verify_key, session, key=key, verified=verified)
         return admit(known, roles=roles)
 
+    caller.roles = roles  # read by rca.api.openapi to document who may call each operation
     return caller
 
 
@@ -113,11 +114,15 @@ def verify_key(session: Session, *, key: str, verified: VerifiedKeys | None = No
     return caller
 
 
+def admitted(roles: tuple[Role, ...]) -> list[Role]:
+    """The roles a key needs to be admitted where ``roles`` are: those and admin, by name."""
+    return sorted({*roles, Role.admin}, key=lambda r: r.value)
+
+
 def admit(caller: Caller, *, roles: tuple[Role, ...]) -> Caller:
-    allowed = {*roles, Role.admin}
-    if caller.role not in allowed:
+    if caller.role not in (allowed := admitted(roles)):
         raise AuthError(403, f"role '{caller.role.value}' may not do this; needs "
-                             f"{' or '.join(sorted(r.value for r in allowed))}")
+                             f"{' or '.join(r.value for r in allowed)}")
     return caller
 
 

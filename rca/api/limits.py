@@ -5,6 +5,9 @@ a key, a promotion's reason, the console's forms) is read whole by FastAPI or st
 dependencies and so its key check run; without a bound a caller with no key could make a worker hold as much as
 it sends. The largest body the service takes otherwise is a review with a 10,000-character comment, at most
 ~120 KB even with every character JSON-escaped, so 1 MiB refuses nothing a client means to send.
+
+Not FastAPI's own ``max_body_size`` (0.165): its 413 for a declared ``Content-Length`` is plain text, outside the
+JSON error every other answer has, and the bound of a route cannot come from the settings of the app built.
 """
 
 from __future__ import annotations

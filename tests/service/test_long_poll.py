@@ -102,6 +102,9 @@ def test_a_done_incident_answers_at_once_and_a_wait_too_long_is_refused(client, 
     assert got.json()["status"] == "done" and seconds < 5
     too_long = client.get("/v1/incidents/inc-quick?wait=61", headers=keys["trigger"])
     assert too_long.status_code == 422 and too_long.json()["error"]["field"] == "wait"
+    for odd in ("nan", "inf"):  # nan was refused as 'less than or equal to 60'
+        r = client.get(f"/v1/incidents/inc-quick?wait={odd}", headers=keys["trigger"])
+        assert r.status_code == 422 and r.json()["error"]["message"] == "Input should be a finite number"
     assert client.get("/v1/incidents/nope?wait=1", headers=keys["trigger"]).status_code == 404
 
 

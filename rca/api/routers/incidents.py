@@ -10,7 +10,8 @@ from starlette.datastructures import UploadFile
 
 from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError, media_type, not_accepted
-from rca.api.schemas import BODY_ERRORS, ERRORS, IncidentDetail, IncidentOut, IncidentPage, incident_detail_json
+from rca.api.schemas import (BODY_ERRORS, ERRORS, UNUSABLE_RANKER, IncidentDetail, IncidentOut, IncidentPage,
+                             incident_detail_json)
 from rca.api.worker import MAX_WAIT
 from rca.contract import Cause, CauseKind
 from rca.contract.timestamps import parse_timestamp
@@ -128,9 +129,10 @@ def post_incident(_: Trigger, request: Request, response: Response, upload: Uplo
 
 @router.get("/{incident_id}", response_model=IncidentDetail, name="get_incident", responses=ERRORS)
 def get_incident(incident_id: str, request: Request, session: SessionDep, worker: WorkerDep, _: Reader,
-                 wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="seconds to wait, while the incident "
-                                              "is queued or analyzing, for its analysis to finish before answering "
-                                              "(a trigger's long poll after a 202)")] = 0) -> Response:
+                 wait: Annotated[float, Query(ge=0, le=MAX_WAIT, allow_inf_nan=False,
+                                              description="seconds to wait, while the incident is queued or "
+                                                          "analyzing, for its analysis to finish before answering "
+                                                          "(a trigger's long poll after a 202)")] = 0) -> Response:
     """Status, ranked causes with evidence, and the review history; with ``wait``, once the analysis is done or
     failed (or the wait is over: the status says which)."""
     row, review_rows = queries.read_incident(session, incident_id=incident_id)
@@ -157,7 +159,7 @@ def delete_incident(incident_id: str, session: SessionDep, settings: SettingsDep
     return Response(status_code=204)
 
 
-@router.get("/{incident_id}/why", response_model=Contrast, responses=ERRORS)
+@router.get("/{incident_id}/why", response_model=Contrast, responses={**ERRORS, **UNUSABLE_RANKER})
 def why(incident_id: str, session: SessionDep, settings: SettingsDep, _: Reader,
         node: Annotated[str, Query(min_length=1, max_length=300, description="e.g. service:db")],
         kind: Annotated[CauseKind | None, Query(description="default: the node's highest-ranked kind")] = None,
