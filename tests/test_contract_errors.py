@@ -99,12 +99,20 @@ def test_a_csv_quote_left_open_over_a_long_file_is_one_line(bundle_dir, capsys):
     lines[4] = '"' + lines[4]                           # opens a field that runs to the end of the file, past
     lines += [lines[1]] * 3000                          # the 131072 characters Python's csv module reads in one
     (bundle_dir / "kpis.csv").write_text("\n".join(lines) + "\n")
-    expect_error(capsys, bundle_dir, "kpis.csv", "not a readable CSV table", "EOF inside string")
+    expect_error(capsys, bundle_dir, "kpis.csv, row 4:", "a quoted field opened in this row is never closed")
     header = lines[0].split(",")
     long_name = '"' + "x" * 140_000 + '"'               # the header itself: a column name that long
     (bundle_dir / "kpis.csv").write_text("\n".join([",".join([*header, long_name])]
                                                     + [line + ",1" for line in lines[1:4]]) + "\n")
     expect_error(capsys, bundle_dir, "kpis.csv", "header")
+
+
+def test_a_csv_quote_left_open_names_its_row_as_other_errors_do(bundle_dir, capsys):
+    """pandas said 'EOF inside string starting at row 6' here: it counts the header and blank lines."""
+    lines = (bundle_dir / "kpis.csv").read_text().splitlines()
+    lines[4] = lines[4].replace(",", ',"', 1)  # data row 4 opens a quoted field
+    (bundle_dir / "kpis.csv").write_text("\n".join(lines[:2] + ["", ""] + lines[2:]) + "\n")
+    expect_error(capsys, bundle_dir, "kpis.csv, row 4:", "a quoted field opened in this row is never closed")
 
 
 def test_a_csv_header_naming_a_column_twice_is_refused(bundle_dir, capsys):

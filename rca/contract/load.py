@@ -450,8 +450,9 @@ def _read_table(path: Path) -> pd.DataFrame:
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 frame = pd.read_csv(io.StringIO(text), low_memory=False, index_col=False)
         except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError) as exc:
-            raise _csv_shape_error(text, len(header), name) or BundleError(
-                f"not a readable CSV table ({str(exc).strip()})", file=name) from exc
+            said = str(exc).strip()
+            raise _csv_shape_error(text, len(header), name, said) or BundleError(
+                f"not a readable CSV table ({said})", file=name) from exc
     else:
         import pyarrow.parquet as pq
 
@@ -475,9 +476,12 @@ def _one_column_per_name(columns: list[str], name: str, where: str) -> None:
                           "name", file=name, field=twice[0])
 
 
-def _csv_shape_error(text: str, width: int, name: str) -> BundleError | None:
-    """The first data row with more fields than the header's ``width`` (rows numbered as pandas reads them,
-    blank lines skipped), or None when there is none."""
+def _csv_shape_error(text: str, width: int, name: str, said: str) -> BundleError | None:
+    """The first data row with more fields than the header's ``width`` or, when pandas ``said`` a quoted field runs
+    to the end of the file, the row that opens it; None when neither is found.
+
+    Rows are numbered as every other error numbers them: data rows from 1, blank lines skipped (pandas' "starting
+    at row N" counts the header and blank lines)."""
     rows = csv.reader(io.StringIO(text))
     next(rows, None)
     number = 0
@@ -489,8 +493,11 @@ def _csv_shape_error(text: str, width: int, name: str) -> BundleError | None:
             if len(fields) > width:
                 return BundleError(f"{len(fields)} fields where the header has {width}; expected one value per "
                                    "column", file=name, row=number)
-    except csv.Error:  # a field past the csv module's limit (a quote left open): pandas' message says where
-        return None
+    except csv.Error:  # a field past the csv module's limit: the one the row being read opened and never closed
+        number += 1
+    if "EOF inside string" in said and number:  # the csv module reads the open field to the end: the last row
+        return BundleError('a quoted field opened in this row is never closed; expected a closing double quote',
+                           file=name, row=number)
     return None
 
 
