@@ -249,6 +249,10 @@ def test_list_filters_and_cursor_pagination(client, keys, tmp_path):
     assert listed(reviewed="true") == ["inc-03"]
     assert listed(reviewed="false", model="churn") == ["inc-05", "inc-01"]
     assert listed(since="2026-11-22T00:00:00Z", until="2026-11-24T00:00:00Z") == ["inc-03", "inc-02"]
+    # the other forms docs/service.md names: a date alone, no offset (UTC), another offset, Unix s and ms
+    assert listed(since="2026-11-22", until="2026-11-24T00:00:00") == ["inc-03", "inc-02"]
+    assert listed(since="2026-11-22T02:00:00+02:00", until=1795478400) == ["inc-03", "inc-02"]
+    assert listed(since=1795305600000, until="2026-11-24") == ["inc-03", "inc-02"]
     assert listed(status="failed") == []
     assert client.get("/v1/incidents", params={"cursor": "garbage!"},
                       headers=keys["reviewer"]).json()["error"]["field"] == "cursor"

@@ -174,11 +174,15 @@ def why(incident_id: str, session: SessionDep, settings: SettingsDep, _: Reader,
                         versus_kind=versus_kind.value if versus_kind else None, shown=features)
 
 
+TIME_FORMS = ("; an ISO 8601 time (UTC when it has no offset; a date alone is its midnight) or a Unix time "
+              "(seconds up to 2e10, milliseconds above)")
+
+
 @router.get("", response_model=IncidentPage, responses=ERRORS)
 def list_incidents(request: Request, session: SessionDep, _: Reviewer,
                    model: str | None = None, status: IncidentStatus | None = None,
-                   since: Annotated[datetime | None, Query(description="detected_at >= since")] = None,
-                   until: Annotated[datetime | None, Query(description="detected_at < until")] = None,
+                   since: Annotated[datetime | None, Query(description="detected_at >= since" + TIME_FORMS)] = None,
+                   until: Annotated[datetime | None, Query(description="detected_at < until" + TIME_FORMS)] = None,
                    reviewed: bool | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> IncidentPage:
     """Newest first, with filters; follow ``next_cursor`` for the next page."""
