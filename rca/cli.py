@@ -77,7 +77,7 @@ def analyze(bundle: BundleArg,
     loaded = load_bundle(bundle)
     answer = analyze(loaded, top=top)
     if format is OutputFormat.json:
-        typer.echo(answer.model_dump_json(indent=2, exclude_none=True))
+        typer.echo(answer.model_dump_json(indent=2))  # as the API shows it: every field, nulls too
     else:
         typer.echo(render_table(answer, families=loaded.families()))
 

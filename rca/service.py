@@ -238,7 +238,11 @@ def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
     record = queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.analyzing)
     try:
         bundle = bundle or stored_bundle(record, settings=settings)
-        answer = analyze(bundle, ranker=get_ranker(settings))
+        # the stored id: the bundle's own, or the one it was given when it had none (or an empty one)
+        answer = analyze(bundle, ranker=get_ranker(settings)).model_copy(update={"incident": incident_id})
+        top, entropy = certainty(answer)
+        stored = json.loads(answer.model_dump_json(exclude_none=True))
+        answer_json = rendered_answer(stored)
     except RcaError as exc:
         return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
                                            error=str(exc))
@@ -246,10 +250,8 @@ def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
         log.exception("analysis of %s failed", incident_id)
         return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
                                            error=f"internal error: {type(exc).__name__}: {exc}")
-    top, entropy = certainty(answer)
-    stored = json.loads(answer.model_dump_json(exclude_none=True))
     return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.done,
-                                       answer=stored, answer_json=rendered_answer(stored),
+                                       answer=stored, answer_json=answer_json,
                                        ranker=answer.ranker, top_confidence=top, entropy=entropy)
 
 

@@ -18,9 +18,32 @@ def test_committed_schemas_are_current():
 
 
 def test_answer_validates_against_its_schema(bundle_dir):
-    answer = json.loads(analyze_path(bundle_dir).model_dump_json(exclude_none=True))
     schema = json.loads((SCHEMAS / "answer.schema.json").read_text())
-    jsonschema.validate(answer, schema)
+    for written in (analyze_path(bundle_dir).model_dump_json(exclude_none=True),   # as the store keeps it
+                    analyze_path(bundle_dir).model_dump_json()):                   # as the API and CLI show it
+        jsonschema.validate(json.loads(written), schema)
+
+
+def _cli_answer(bundle: Path, capsys) -> dict:
+    """`rca analyze BUNDLE --format json`'s answer, checked against the answer's schema."""
+    from rca.cli import main
+
+    try:
+        main(["analyze", str(bundle), "--format", "json"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    answer = json.loads(capsys.readouterr().out)
+    jsonschema.validate(answer, json.loads((SCHEMAS / "answer.schema.json").read_text()))
+    return answer
+
+
+def test_cli_answer_of_a_bundle_without_an_id_says_so(bundle_dir, capsys):
+    """`incident` was left out (the schema requires it, null when the bundle has no id)."""
+    incident = json.loads((bundle_dir / "incident.json").read_text())
+    del incident["id"]
+    (bundle_dir / "incident.json").write_text(json.dumps(incident))
+    answer = _cli_answer(bundle_dir, capsys)
+    assert answer["incident"] is None and answer["causes"]
 
 
 def test_incident_schema_accepts_the_contract_example():
@@ -32,13 +55,5 @@ def test_incident_schema_accepts_the_contract_example():
 
 
 def test_cli_answer_for_the_example_validates(capsys):
-    from rca.cli import main
-
-    example = SCHEMAS.parent / "examples" / "feature-store-outage"
-    try:
-        main(["analyze", str(example), "--format", "json"])
-    except SystemExit as exc:
-        assert exc.code == 0
-    answer = json.loads(capsys.readouterr().out)
-    jsonschema.validate(answer, json.loads((SCHEMAS / "answer.schema.json").read_text()))
+    answer = _cli_answer(SCHEMAS.parent / "examples" / "feature-store-outage", capsys)
     assert answer["incident"] == "feature-store-outage" and answer["causes"]

@@ -12,13 +12,18 @@ import threading
 import time
 from collections.abc import Callable
 
+import sqlalchemy.exc
+
 from rca.config import Settings
 from rca.contract import Bundle
 from rca.store import queries
 from rca.store.db import session_scope
-from rca.store.models import PENDING
+from rca.store.models import PENDING, IncidentStatus
 
 log = logging.getLogger(__name__)
+STORE_AWAY = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
+"""Errors of a store that could not be reached or answered (gone, restarting, its pool exhausted), not of what
+was stored: an analysis they stop is not a failed one."""
 _STOP = object()
 
 WAITERS = 8
@@ -138,8 +143,9 @@ class AnalysisWorker:
             status = "failed"
             try:
                 status = self._analyze(incident_id, bundle)
-            except Exception:  # the store went away, say; keep serving the others
+            except Exception as exc:  # the store went away, say; keep serving the others
                 log.exception("analysis worker: incident %s", incident_id)
+                self._fail(incident_id, exc)
             finally:
                 if self.metrics is not None:
                     self.metrics.observe_analysis(status, time.perf_counter() - started)
@@ -148,6 +154,20 @@ class AnalysisWorker:
                     event = self._events.pop(incident_id, None)
                 if event is not None:
                     event.set()
+
+    def _fail(self, incident_id: str, exc: Exception) -> None:
+        """Mark an incident whose analysis could not be stored failed, in a session of its own, so that it is not
+        left ``analyzing`` (where it cannot be deleted, and every restart analyzes it again, failing the same way).
+        Not when the store could not be reached (`STORE_AWAY`): the incident is left for the next start to queue
+        again, as it is when marking it fails too."""
+        if isinstance(exc, STORE_AWAY):
+            return
+        try:
+            with session_scope(self.settings.resolved_database_url) as session:
+                queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
+                                            error=f"internal error: {type(exc).__name__}: {exc}")
+        except Exception:
+            log.exception("analysis worker: could not mark incident %s failed", incident_id)
 
     def _analyze(self, incident_id: str, bundle: Bundle | None) -> str:
         from rca.service import analyze_incident

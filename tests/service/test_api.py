@@ -37,6 +37,53 @@ def test_inline_json_is_analyzed_and_idempotent(client, keys, tmp_path):
     assert got["reviews"] == [] and got["reviewed"] is False
 
 
+@pytest.mark.parametrize("given", [None, ""])
+def test_an_incident_without_an_id_is_analyzed_under_the_id_it_is_given(client, keys, tmp_path, given):
+    """Its analysis raised after ranking (the answer had no incident), and the incident stayed 'analyzing' for good:
+    no delete, analyzed again and again at each start."""
+    body = inline(bundle_dir(tmp_path, incident_id="unused"))
+    if given is None:
+        del body["incident"]["id"]
+    else:
+        body["incident"]["id"] = given
+    r = post_json(client, keys["trigger"], body)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert re.fullmatch(r"inc-[0-9a-f]{16}", out["id"]) and out["status"] == "done"
+    assert out["answer"]["incident"] == out["id"]
+    got = client.get(f"/v1/incidents/{out['id']}", headers=keys["reviewer"]).json()
+    assert got["answer"]["incident"] == out["id"]
+    assert client.delete(f"/v1/incidents/{out['id']}", headers=keys["admin"]).status_code == 204
+
+
+def test_an_analysis_whose_answer_cannot_be_stored_fails_the_incident(client, keys, tmp_path, monkeypatch):
+    """An error after the analysis, storing its answer, left the incident 'analyzing'. A store that cannot be reached
+    still leaves it so, for the next start to analyze again."""
+    import sqlalchemy.exc
+
+    from rca.store import queries
+    from rca.store.models import IncidentStatus
+
+    raised = {}
+
+    def breaks_storing(session, *, incident_id, settings, bundle=None):
+        queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.analyzing)
+        session.commit()
+        raise raised[incident_id]
+
+    monkeypatch.setattr("rca.service.analyze_incident", breaks_storing)
+    raised["inc-bad"] = ValueError("the store refused the answer")
+    raised["inc-away"] = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    for incident_id in raised:
+        assert post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id=incident_id))
+                         ).status_code in (201, 202)
+    assert client.app.state.worker.drain(30)
+    bad = client.get("/v1/incidents/inc-bad", headers=keys["reviewer"]).json()
+    assert bad["status"] == "failed" and bad["error"] == "internal error: ValueError: the store refused the answer"
+    assert client.delete("/v1/incidents/inc-bad", headers=keys["admin"]).status_code == 204
+    assert client.get("/v1/incidents/inc-away", headers=keys["reviewer"]).json()["status"] == "analyzing"
+
+
 @pytest.mark.parametrize("form", ["tar.gz raw", "zip raw", "tar.gz multipart", "zip multipart"])
 def test_archive_uploads(client, keys, tmp_path, form):
     path = bundle_dir(tmp_path, incident_id="inc-arch")
