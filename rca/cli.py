@@ -54,10 +54,12 @@ BundleArg = Annotated[Path, typer.Argument(help="bundle directory, or a .tar.gz,
 
 @app.command()
 def validate(bundle: BundleArg) -> None:
-    """Check a bundle against the contract and report every problem found."""
+    """Check a bundle against the contract, and that the review service would take it, and report every problem
+    found."""
     from rca.contract import validate_bundle
+    from rca.service import refused_by_service
 
-    problems = validate_bundle(bundle)
+    problems = validate_bundle(bundle, incident_checks=refused_by_service)
     if problems:
         for problem in problems:
             typer.echo(f"error: {problem}", err=True)

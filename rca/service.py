@@ -170,6 +170,17 @@ def incident_id_of(incident, sha: str) -> str:
     return incident.id or f"inc-{sha[:16]}"
 
 
+def refused_by_service(incident) -> list[BundleError]:
+    """What the review service would refuse in an incident that meets the contract (`check_storable`: its id or
+    model name), for `rca validate`: a bundle it passes is not refused when posted. An incident without an id is
+    given a usable one."""
+    try:
+        check_storable(incident, "0" * 64)
+    except BundleError as exc:
+        return [exc]
+    return []
+
+
 def check_storable(incident, sha: str) -> None:
     """`BundleError` for an incident id or model name the store cannot hold."""
     incident_id = incident_id_of(incident, sha)

@@ -191,6 +191,21 @@ def test_validate_reports_every_problem(bundle_dir, capsys):
     assert code == 2 and "3 problem(s)" in out.err
 
 
+def test_validate_reports_what_the_review_service_would_refuse(bundle_dir, capsys):
+    """Ids the service refuses (422 when posted) passed `rca validate`; `rca analyze` still takes them."""
+    incident = json.loads((bundle_dir / "incident.json").read_text())
+    (bundle_dir / "kpis.csv").write_text("timestamp,name\n1,a\n")  # and the contract's problems are still all told
+    for refused in ("a/b?c#d", "x" * 201, "ïnc ☃"):
+        (bundle_dir / "incident.json").write_text(json.dumps({**incident, "id": refused}))
+        code, out = run_cli(capsys, "validate", str(bundle_dir))
+        assert code == 2 and "2 problem(s)" in out.err, out.err
+        assert f"error: incident.json, field 'id': '{refused[:60]}' is not a usable incident id" in out.err
+    for taken in ("", None):  # the service gives these an id of its own
+        (bundle_dir / "incident.json").write_text(json.dumps({**incident, "id": taken}))
+        code, out = run_cli(capsys, "validate", str(bundle_dir))
+        assert code == 2 and "1 problem(s)" in out.err and "kpis.csv" in out.err, out.err
+
+
 def test_validate_accepts_a_good_bundle(bundle_dir, capsys):
     code, out = run_cli(capsys, "validate", str(bundle_dir))
     assert code == 0 and "valid" in out.out

@@ -61,11 +61,13 @@ def load_bundle(path: str | Path) -> B.Bundle:
         return _Loader(root, collect=False).load()
 
 
-def validate_bundle(path: str | Path) -> list[BundleError]:
-    """Every problem in a bundle (an empty list when it is valid), including ``label.json`` when present."""
+def validate_bundle(path: str | Path, *,
+                    incident_checks: Callable[[Incident], list[BundleError]] | None = None) -> list[BundleError]:
+    """Every problem in a bundle (an empty list when it is valid), including ``label.json`` when present, and
+    those ``incident_checks`` finds in its incident (a user's own rules on top of the contract's)."""
     try:
         with bundle_directory(path) as root:
-            loader = _Loader(root, collect=True)
+            loader = _Loader(root, collect=True, incident_checks=incident_checks)
             try:
                 loader.load()
             except BundleErrors:
@@ -132,10 +134,12 @@ def bundle_directory(path: str | Path) -> Iterator[Path]:
 
 # ----------------------------------------------------------------------------------------------- the loader
 class _Loader:
-    def __init__(self, root: Path | None, *, collect: bool, inline: dict | None = None) -> None:
+    def __init__(self, root: Path | None, *, collect: bool, inline: dict | None = None,
+                 incident_checks: Callable[[Incident], list[BundleError]] | None = None) -> None:
         self.root = root
         self.collect = collect
         self.inline = inline
+        self.incident_checks = incident_checks
         self.errors: list[BundleError] = []
         self.names: dict[str, str] = {"spans": "traces.jsonl", "histograms": "histograms.jsonl"}
 
@@ -156,6 +160,8 @@ class _Loader:
 
     def load(self) -> B.Bundle:
         incident = self.incident()  # fatal when missing or bad: nothing else means anything without it
+        if self.incident_checks is not None:
+            self.errors.extend(self.incident_checks(incident))
         parts: dict[str, Any] = {}
         parts["predictions"] = self.guarded(lambda: self.table("predictions", _predictions))
         parts["histograms"] = self.guarded(self.histograms) or {}
