@@ -335,6 +335,12 @@ def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]
         if review.rank > len(causes):
             raise InputError(f"rank {review.rank} is beyond the {len(causes)} ranked causes", field="rank")
         cause = causes[review.rank - 1]
+        named = (review.node, review.kind.value if review.kind else None)
+        if any(given is not None and given != ranked for given, ranked in zip(named, (cause["node"], cause["kind"]))):
+            # both name a cause: a verdict stored on the rank's one would not be the verdict given on the other
+            raise InputError(f"rank {review.rank} is ({cause['node']}, {cause['kind']}), not the "
+                             f"({named[0] or cause['node']}, {named[1] or cause['kind']}) also named; send the rank, "
+                             "or the node and kind, of one cause", field="rank")
         return cause["node"], cause["kind"]
     if review.node is None or review.kind is None:
         raise InputError(f"{review.verdict.value} needs 'rank', or 'node' and 'kind'", field="rank")

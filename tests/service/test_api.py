@@ -267,6 +267,21 @@ def test_a_rank_that_is_a_boolean_is_refused_and_nothing_stored(client, keys, tm
     assert client.get("/v1/incidents/inc-bool/reviews", headers=keys["reviewer"]).json() == []
 
 
+def test_a_rank_and_a_cause_that_disagree_are_refused_and_nothing_stored(client, keys, tmp_path):
+    """A verdict with rank 3 and the node and kind of another cause was stored on rank 3's cause, silently."""
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-two")))
+    for named in ({"node": "feature:amount", "kind": "data_drift"}, {"node": "feature:amount"},
+                  {"kind": "data_drift"}):
+        r = client.post("/v1/incidents/inc-two/reviews", json={"verdict": "reject", "rank": 3, **named},
+                        headers=keys["reviewer"])
+        assert r.status_code == 422 and r.json()["error"]["field"] == "rank", r.text
+        assert r.json()["error"]["message"].startswith("rank 3 is (model:fraud-scorer@v1, model_regression), not ")
+    assert client.get("/v1/incidents/inc-two/reviews", headers=keys["reviewer"]).json() == []
+    agreeing = {"verdict": "reject", "rank": 3, "node": "model:fraud-scorer@v1", "kind": "model_regression"}
+    r = client.post("/v1/incidents/inc-two/reviews", json=agreeing, headers=keys["reviewer"])
+    assert r.status_code == 201 and (r.json()["node"], r.json()["kind"]) == (agreeing["node"], agreeing["kind"])
+
+
 def test_review_of_unknown_incident_is_404(client, keys):
     r = client.post("/v1/incidents/nope/reviews", json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"])
     assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
