@@ -24,13 +24,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignInRequired)
     async def _signin(request: Request, exc: SignInRequired) -> RedirectResponse:
-        params = [f"error={quote(exc.message)}"] if exc.message else []
+        params = [f"error={exc.reason}"] if exc.reason else []
         back = _back_after_signin(request)
         if back != "/":
             params.append(f"next={quote(back, safe='')}")
         target = "/signin" + ("?" + "&".join(params) if params else "")
         response = RedirectResponse(target, status_code=303)
-        if exc.message:  # a key that no longer works: forget it
+        if exc.reason:  # a key that no longer works: forget it
             response.delete_cookie(COOKIE, path="/")
         return response
 

@@ -49,11 +49,19 @@ RECENT_SHOWN = 30
 
 
 class SignInRequired(Exception):
-    """No, unknown or revoked key in the cookie: the console answers with the sign-in page."""
+    """No, unknown or revoked key in the cookie: the console answers with the sign-in page. ``reason``, a key of
+    `SIGNED_OUT`, says why a key that was signed in no longer is."""
 
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message
-        super().__init__(message or "sign in")
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(reason or "sign in")
+
+
+SIGNED_OUT = {
+    "revoked": "Signed out: this API key is unknown or was revoked. Sign in with a current reviewer key.",
+    "role": "Signed out: this API key's role may not review. Sign in with a reviewer or admin key.",
+}
+"""What the sign-in page says for each ``?error=``: only these, so that a link cannot make the page say anything."""
 
 
 def csrf_token(key: str) -> str:
@@ -73,7 +81,7 @@ def _user(request: Request, session: Session) -> tuple[Caller, str]:
     try:
         return check_key(session, key=key, roles=(Role.reviewer,)), key
     except AuthError as exc:
-        raise SignInRequired(exc.message) from exc
+        raise SignInRequired("revoked" if exc.status == 401 else "role") from exc
 
 
 def _page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
@@ -99,7 +107,7 @@ def _local(target: object) -> str:
 
 @router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request) -> HTMLResponse:
-    return _page(request, "signin.html", error=request.query_params.get("error"),
+    return _page(request, "signin.html", error=SIGNED_OUT.get(request.query_params.get("error", "")),
                  next=_local(request.query_params.get("next")))
 
 
@@ -170,6 +178,8 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
         except RcaError as exc:
             chart_error = f"the stored bundle could not be read for charts: {exc}"
     done = request.query_params.get("done")
+    if not any(r.reviewer == user.name and r.verdict.value == done for r in view.reviews):
+        done = None  # the redirect after this reviewer's verdict says it was recorded; a link alone does not
     # after a verdict, the next incident of the review queue (least certain first), so a reviewer goes on
     up_next = [r for r in queries.review_queue(session, limit=2) if r.id != incident_id][:1] if done else []
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,

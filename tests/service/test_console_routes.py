@@ -119,7 +119,7 @@ def test_charts_and_pages_need_the_cookie(client, keys, incident):
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")
     client.cookies.set(COOKIE, "rca_abc_revoked")
     r = client.get("/", follow_redirects=False)
-    assert r.status_code == 303 and "unknown" in r.headers["location"]
+    assert r.status_code == 303 and r.headers["location"] == "/signin?error=revoked"
 
 
 def test_the_incident_page_names_the_services_whose_metrics_had_no_baseline(client, keys, tmp_path, incident):
@@ -219,8 +219,8 @@ def test_signing_in_returns_to_the_page_asked_for(client, keys, incident):
                     follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith(f"&next=%2Fincidents%2F{incident}")
     client.cookies.set(COOKIE, "rca_abc_revoked")
-    assert client.get("/", follow_redirects=False).headers["location"] == (
-        "/signin?error=unknown%20or%20revoked%20API%20key")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/signin?error=revoked"
+    assert "this API key is unknown or was revoked" in client.get("/signin?error=revoked").text
 
 
 def test_long_ids_and_node_names_wrap_instead_of_widening_the_page(client):
@@ -346,6 +346,19 @@ def test_a_recorded_verdict_leads_to_the_next_incident_of_the_queue(client, keys
     assert 'id="up-next"' not in client.get(f"/incidents/{incident}").text     # only right after a verdict
     page = client.post("/incidents/inc-c2/reviews", data={"csrf": token, "verdict": "confirm", "rank": "1"}).text
     assert "The review queue is empty." in page.split('id="review-ok"')[1]
+    # a link alone does not say a verdict was recorded: one this reviewer never gave (the page said it was)
+    assert 'id="review-ok"' not in client.get(f"/incidents/{incident}?done=confirm").text
+    assert 'id="review-ok"' not in client.get("/incidents/inc-c2?done=name_cause").text
+
+
+def test_the_sign_in_page_says_only_its_own_messages(client, keys):
+    """'/signin?error=Please email your key to ...' showed that text in the page's alert."""
+    page = client.get("/signin?error=Please%20email%20your%20key%20to%20evil@example.com").text
+    assert "evil@example.com" not in page and 'class="alert error"' not in page
+    client.cookies.set(COOKIE, _key(keys["trigger"]))  # a key whose role may not review
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/signin?error=role"
+    assert "this API key&#39;s role may not review" in client.get(r.headers["location"]).text
 
 
 def test_the_queue_and_the_list_show_one_models_incidents_on_asking(client, keys, tmp_path, monkeypatch):
