@@ -220,13 +220,20 @@ app.add_typer(incidents_app, name="incidents")
 
 
 @contextmanager
-def _store() -> Iterator[tuple[Settings, Session]]:
+def _store(*, create: bool = True) -> Iterator[tuple[Settings, Session]]:
     """The settings and a session on the service's store, migrated to the latest schema first: what the commands
-    that read or write the store open."""
+    that read or write the store open. Without ``create``, a SQLite store that does not exist is a `ConfigError`
+    (a mistyped RCA_DATA_DIR), not a new empty one: for the commands that only change incidents stored."""
     from rca.config import get_settings
-    from rca.store.db import session_scope, upgrade
+    from rca.errors import ConfigError
+    from rca.store.db import missing_sqlite_file, session_scope, upgrade
 
     settings = get_settings()
+    if not create and (missing := missing_sqlite_file(settings.resolved_database_url)):
+        name = "RCA_DATABASE_URL" if settings.database_url else "RCA_DATA_DIR"
+        raise ConfigError(name, settings.database_url or str(settings.data_dir),
+                          f"where the review service keeps its store (no {missing} there; `rca serve` or "
+                          "`rca keys create` starts one)")
     upgrade(settings.resolved_database_url)
     with session_scope(settings.resolved_database_url) as session:
         yield settings, session
@@ -317,7 +324,7 @@ def incidents_prune(older_than: Annotated[str, typer.Option("--older-than", meta
         age = timedelta(days=min(days, timedelta.max.days))   # longer ago than any incident all the same
     except ValueError:
         raise ConfigError("--older-than", older_than, "a whole number of days, 0 or more") from None
-    with _store() as (settings, session):
+    with _store(create=False) as (settings, session):
         result = prune_incidents(session, settings=settings, older_than=age, dry_run=dry_run)
     n, files, orphans = result["incidents"], result["files"], result["orphans"]
     oldest = result["oldest_kept"]
@@ -338,7 +345,7 @@ def incidents_delete(incident_id: Annotated[str, typer.Argument(metavar="ID", he
     Its confirmed causes leave the training data at the next retrain."""
     from rca.service import delete_incident
 
-    with _store() as (settings, session):
+    with _store(create=False) as (settings, session):
         result = delete_incident(session, settings=settings, incident_id=incident_id)
     n, confirmed = result["reviews"], len(result["confirmed"])
     file = {"removed": f"its bundle file ({_megabytes(result['bytes'])})",

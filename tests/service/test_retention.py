@@ -405,6 +405,24 @@ def test_rca_incidents_prune(env, session, capsys):
     assert out.out.rstrip().endswith("and 1 bundle file (0.0 MB); none kept")
 
 
+def test_rca_incidents_on_a_data_directory_without_a_store_say_so_and_create_none(monkeypatch, tmp_path, capsys):
+    """A mistyped RCA_DATA_DIR made a new empty store there, and prune said 'would delete 0 ...'."""
+    typo = tmp_path / "vra"
+    monkeypatch.setenv("RCA_DATA_DIR", str(typo))
+    monkeypatch.delenv("RCA_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        for args in (("prune", "--older-than", "90", "--dry-run"), ("prune", "--older-than", "0"),
+                     ("delete", "inc-1")):
+            code, out = run_cli(capsys, "incidents", *args)
+            assert code == 2 and out.err == (
+                f"error: RCA_DATA_DIR: got '{typo}', expected where the review service keeps its store (no "
+                f"{typo / 'rca.db'} there; `rca serve` or `rca keys create` starts one)\n"), out.err
+        assert not typo.exists()
+    finally:
+        get_settings.cache_clear()
+
+
 @pytest.mark.parametrize("days", ["-1", "abc", "1.5", "", "1e9999"])
 def test_rca_incidents_prune_refuses_a_days_that_is_no_count(env, session, capsys, days):
     _incident(session, env, "old", days_old=100)
