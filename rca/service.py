@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
@@ -46,6 +46,7 @@ from rca.store.models import (
     ReviewVerdict,
     StoredText,
     holds,
+    storable,
 )
 
 log = logging.getLogger(__name__)
@@ -296,7 +297,8 @@ class ReviewIn(BaseModel):
 
     verdict: ReviewVerdict
     rank: int | None = Field(default=None, ge=1)
-    node: StoredText | None = Field(default=None, min_length=3, max_length=300)
+    # the bounds before the store's check, inside the optional: after it, pydantic says "items" of a string
+    node: Annotated[str, Field(min_length=3, max_length=300), AfterValidator(storable)] | None = None
     kind: CauseKind | None = None
     comment: StoredText = Field(default="", max_length=10_000)
 

@@ -267,6 +267,16 @@ def test_a_rank_that_is_a_boolean_is_refused_and_nothing_stored(client, keys, tm
     assert client.get("/v1/incidents/inc-bool/reviews", headers=keys["reviewer"]).json() == []
 
 
+def test_a_node_of_the_wrong_length_is_told_in_characters(client, keys, tmp_path):
+    """It was 'Value should have at most 300 items after validation, not 400' (pydantic's words for a list)."""
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-len")))
+    for node, message in (("feature:" + "x" * 400, "String should have at most 300 characters"),
+                          ("x", "String should have at least 3 characters")):
+        r = client.post("/v1/incidents/inc-len/reviews", json={"verdict": "name_cause", "node": node,
+                                                                "kind": "data_drift"}, headers=keys["reviewer"])
+        assert r.status_code == 422 and r.json()["error"]["message"] == message and r.json()["error"]["field"] == "node"
+
+
 def test_a_rank_and_a_cause_that_disagree_are_refused_and_nothing_stored(client, keys, tmp_path):
     """A verdict with rank 3 and the node and kind of another cause was stored on rank 3's cause, silently."""
     post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-two")))
