@@ -56,6 +56,9 @@ def test_what_cannot_be_explained_says_why(ranked, bundle_dir):
     bundle, candidates, ranker, answer = ranked
     with pytest.raises(InputError, match="no hypothesis names service:nowhere: no generator proposed it"):
         contrast(bundle, candidates, ranker, node="service:nowhere")
+    for blank in ("", "  "):  # was "no hypothesis names : no generator proposed it"
+        with pytest.raises(InputError, match=r"a node is needed, the one asked about \(e.g. service:db\)$"):
+            contrast(bundle, candidates, ranker, node=blank)
     node = answer.causes[0].node
     kinds = sorted({c.kind.value for c in answer.causes if c.node == node})
     with pytest.raises(InputError, match=f"as data_drift: it has hypotheses of kind {', '.join(kinds)} only"):

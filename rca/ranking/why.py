@@ -84,6 +84,8 @@ def contrast(bundle: Bundle, candidates: Candidates, ranker, *, node: str, kind:
         When no hypothesis names the node (or that kind of it), ``versus_kind`` comes without ``versus``, or
         the ranker's scores do not split into feature contributions (the heuristic scorer).
     """
+    if not node.strip():
+        raise InputError("a node is needed, the one asked about (e.g. service:db)", field="node")
     if versus_kind is not None and versus is None:  # the default other hypothesis has its own kind
         raise InputError("versus_kind is the kind of the node named by versus; give versus too",
                          field="versus_kind")
