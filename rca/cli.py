@@ -577,7 +577,7 @@ def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write
     import numpy as np
 
     from rca.contract.models import CauseKind
-    from rca.errors import UnknownNameError
+    from rca.errors import ConfigError, UnknownNameError
     from rca.simulate import simulate_incident
 
     chosen: list[CauseKind] = []
@@ -587,6 +587,11 @@ def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write
         except ValueError:
             raise UnknownNameError("cause kind", name.strip(), [str(k) for k in CauseKind]) from None
     _out_dir(out)
+    taken = [name for i in range(n) if _holds_files(out / (name := f"sim-{seed}-{i:04d}"))]
+    if taken:  # checked before any is written: the run would stop there, half done
+        raise ConfigError("--out", str(out), f"a directory without these incidents already ({taken[0]} is there"
+                                             f"{f' and {len(taken) - 1} more' if len(taken) > 1 else ''}; choose "
+                                             "another --out or --seed)")
     with _progress(n, "simulate") as bar:
         for i in range(n):
             incident_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
@@ -595,6 +600,10 @@ def simulate(out: Annotated[Path, typer.Option("--out", help="directory to write
                               incident_id=f"sim-{seed}-{i:04d}")
             bar.update(1)
     typer.echo(f"wrote {n} incident(s) under {out}")
+
+
+def _holds_files(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
 
 
 @corpus_app.command("build")

@@ -65,6 +65,18 @@ def test_an_out_dir_that_is_a_file_is_named(capsys, tmp_path, command, under):
     assert code == 2 and line.startswith(f"error: --out: got '{out_dir}', expected a directory"), line
 
 
+def test_simulating_into_incidents_already_there_names_the_option_before_writing_any(capsys, tmp_path):
+    """It was 'out_dir: got .../sim-0-0000, expected a new or empty directory', raised halfway through the run."""
+    out_dir = tmp_path / "sims"
+    (out_dir / "sim-0-0001").mkdir(parents=True)
+    (out_dir / "sim-0-0001" / "incident.json").write_text("{}")
+    code, out = run_cli(capsys, "simulate", "--n", "2", "--out", str(out_dir))
+    assert code == 2 and one_error_line(out) == (
+        f"error: --out: got '{out_dir}', expected a directory without these incidents already (sim-0-0001 is "
+        "there; choose another --out or --seed)")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["sim-0-0001"]  # sim-0-0000 was not written first
+
+
 def test_db_upgrade_to_an_unknown_revision_is_named(env, capsys):
     code, out = run_cli(capsys, "db", "upgrade", "bogus")
     line = one_error_line(out)
