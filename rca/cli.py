@@ -286,6 +286,37 @@ def keys_create(role: Annotated[KeyRole, typer.Option(help="trigger, reviewer or
     typer.echo(created.key)
 
 
+@keys_app.command("list")
+def keys_list(format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table) -> None:
+    """The API keys in use (revoked ones are not listed): id, role, holder and creation time; never a secret."""
+    from rca.store import queries
+    from rca.store.models import ApiKeyPublic
+
+    with _store(create=False) as (_, session):
+        keys = [ApiKeyPublic.model_validate(k) for k in queries.list_api_keys(session)]
+    if format is OutputFormat.json:
+        typer.echo(json.dumps([k.model_dump(mode="json") for k in keys], indent=2))
+        return
+    if not keys:
+        typer.echo("no API keys in use (rca keys create makes one)")
+    for k in keys:
+        typer.echo(f"{k.id}  {k.role.value:<8}  {k.created_at:%Y-%m-%d %H:%M} UTC  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="ID", help="the key's id, as rca keys list shows "
+                                                      "it (the ID of a key rca_ID_SECRET)")]) -> None:
+    """Revoke an API key. A running service refuses it within RCA_KEY_CACHE_SECONDS (default 5), at once where it
+    has not verified the key in that time."""
+    from rca.store import queries
+    from rca.store.models import as_utc
+
+    with _store(create=False) as (_, session):
+        record = queries.revoke_api_key(session, key_id=key_id)
+    typer.echo(f"revoked {record.role.value} key {record.id} of {record.name} "
+               f"(at {as_utc(record.revoked_at):%Y-%m-%d %H:%M:%S} UTC)")
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply the schema migrations (the service also does this when it starts)."""
