@@ -246,16 +246,18 @@ def reviews_address(incident_id: str) -> RedirectResponse:
 
 @router.get("/incidents/{incident_id}/why", response_class=HTMLResponse)
 def why_page(incident_id: str, request: Request, session: SessionDep, settings: SettingsDep,
-             node: str = "", kind: str | None = None) -> HTMLResponse:
-    """Why ``node`` ranks where it does: its score gap with the first-ranked cause (the second when it is
-    first), split into feature parts by the ranker in use (`rca.ranking.why`)."""
+             node: str = "", kind: str | None = None, versus: str = "", versus_kind: str | None = None
+             ) -> HTMLResponse:
+    """Why ``node`` ranks where it does: its score gap with ``versus`` (of ``versus_kind``; by default the
+    first-ranked cause, the second when it is first), split into feature parts by the ranker in use
+    (`rca.ranking.why`)."""
     user, key = _user(request, session)
     common = {"user": user, "csrf": csrf_token(key)}
     try:
         view = incident_view(session, incident_id=incident_id)
         bundle = _cache(request).get(view.record, settings=settings)
         found = why_incident(session, incident_id=incident_id, settings=settings, node=node, kind=kind or None,
-                             bundle=bundle)
+                             versus=versus.strip() or None, versus_kind=versus_kind or None, bundle=bundle)
     except NotFoundError as exc:
         return _page(request, "error.html", 404, **common, message=str(exc))
     except RcaError as exc:   # no hypothesis names the node, a ranker without feature parts, an unreadable bundle

@@ -192,6 +192,15 @@ def test_the_why_page_splits_a_causes_score_gap_or_says_why_it_cannot(client, ke
     assert (f"raises <code>{third.node}</code> ({third.kind.value.replace('_', ' ')}), to the left raises "
             f"<code>{first.node}</code> ({first.kind.value.replace('_', ' ')})") in " ".join(sides.split())
     assert r.text.count('<span class="part"') == 8 and 'id="other-ranker"' in r.text   # stored by the stub
+    causes = analyze(load_bundle(example), ranker=champion).causes    # another to compare with: was ignored
+    other = next(c for c in causes if c.node not in (first.node, third.node))
+    for versus in ({"versus": other.node}, {"versus": first.node, "versus_kind": causes[1].kind.value}):
+        r = client.get(f"/incidents/{incident}/why", params={"node": third.node, "kind": third.kind.value, **versus})
+        title = r.text.split("<h1>")[1].split("</h1>")[0]
+        rank = other.rank if "versus_kind" not in versus else 2
+        assert r.status_code == 200 and "ranks #3" in title and f"{versus['versus']}</code>" in title, title
+        assert f"(#{rank})" in title
+    assert 'name="versus"' in page
     r = client.get(f"/incidents/{incident}/why", params={"node": "service:nowhere"})
     assert r.status_code == 422 and "no hypothesis names service:nowhere" in r.text
     assert client.get("/incidents/inc-none/why", params={"node": "service:api"}).status_code == 404
