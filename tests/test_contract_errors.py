@@ -388,6 +388,14 @@ def _graph_node(node):
                                      lambda g: {**g, "nodes": [*g["nodes"], {"id": node, "kind": "service"}]})
 
 
+def test_an_edge_to_an_undeclared_node_is_located_as_pydantic_locates_nodes(bundle_dir, capsys):
+    """Its field was 'edges[1].target' while a bad node's is 'nodes.2.id'."""
+    _edit_json(bundle_dir / "graph.json", lambda g: {**g, "edges": [
+        g["edges"][0], {**g["edges"][0], "target": "service:nowhere"}, *g["edges"][1:]]})
+    expect_error(capsys, bundle_dir, "graph.json, field 'edges.1.target'",
+                 "edge 1 target 'service:nowhere' is not a declared node")
+
+
 @pytest.mark.parametrize("edit, where, found", [
     (_event_target("payments-db"), ("events.jsonl", "line 1", "field 'target'"),
      "'payments-db' is not a node id; expected kind:name such as model:fraud-scorer@v43"),

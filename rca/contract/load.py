@@ -336,7 +336,7 @@ class _Loader:
             for end in ("source", "target"):
                 if getattr(edge, end) not in graph:
                     self.fail(f"edge {i} {end} {shown(getattr(edge, end))} is not a declared node", file="graph.json",
-                              field=f"edges[{i}].{end}")
+                              field=f"edges.{i}.{end}")  # dotted, as pydantic locates nodes.2.id
             graph.add_edge(edge.source, edge.target, **edge.model_dump(exclude={"source", "target"}))
         return graph
 
