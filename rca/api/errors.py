@@ -14,6 +14,7 @@ from starlette.routing import Match
 from rca.api.deps import AuthError
 from rca.contract.load import unreadable_json
 from rca.errors import BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError
+from rca.store.db import STORE_AWAY
 from rca.store.queries import CursorError
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,15 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"{request.method} is not allowed on {request.url.path}; it takes {headers['Allow']}"
         return error_response(exc.status_code, message, "body" if exc.status_code == 400 else None,
                               headers=headers)
+
+    async def _store_away(request: Request, exc: Exception) -> JSONResponse:
+        log.error("the store failed on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, f"the review store could not be reached or written ({type(exc).__name__}); try "
+                                   "again in a moment (see the service log if it lasts)",
+                              headers={"Retry-After": "5"})
+
+    for away in STORE_AWAY:
+        app.add_exception_handler(away, _store_away)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,18 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 
-import sqlalchemy.exc
-
 from rca.config import Settings
 from rca.contract import Bundle
 from rca.store import queries
-from rca.store.db import session_scope
+from rca.store.db import STORE_AWAY, session_scope
 from rca.store.models import PENDING, IncidentStatus
 
 log = logging.getLogger(__name__)
-STORE_AWAY = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
-"""Errors of a store that could not be reached or answered (gone, restarting, its pool exhausted), not of what
-was stored: an analysis they stop is not a failed one."""
 _STOP = object()
 
 WAITERS = 8

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DatabaseError, NoSuchModuleError
 from sqlmodel import Session, create_engine
 
@@ -85,6 +86,11 @@ def alembic_config(url: str):
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+STORE_AWAY = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+"""Errors of a store that could not be reached or written (gone, restarting, read-only, locked, its pool
+exhausted), not of what was sent to it: the same request or analysis may succeed once it is back."""
 
 
 def missing_sqlite_file(url: str) -> Path | None:

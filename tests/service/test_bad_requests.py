@@ -296,3 +296,23 @@ def test_a_bundle_past_the_request_limit_is_still_taken(client, keys, tmp_path):
         r = client.post("/v1/incidents", content=content,
                         headers={**keys["trigger"], "Content-Type": "application/json"})
         assert r.status_code in (200, 201), r.text
+
+
+def test_a_store_that_cannot_be_reached_or_written_is_a_503_to_retry(client, keys, tmp_path, monkeypatch):
+    """It was a 500, 'internal error (OperationalError)': a read-only or locked SQLite file, a database restarting."""
+    import sqlalchemy.exc
+
+    def away(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("INSERT ...", {}, Exception("attempt to write a readonly database"))
+
+    monkeypatch.setattr("rca.store.queries.add_review", away)
+    monkeypatch.setattr("rca.store.queries.list_incidents", away)
+    assert client.post("/v1/incidents", json=inline(bundle_dir(tmp_path, incident_id="inc-ro")),
+                       headers=keys["trigger"]).status_code == 201
+    for r in (client.post("/v1/incidents/inc-ro/reviews", json={"verdict": "confirm", "rank": 1},
+                          headers=keys["reviewer"]),
+              client.get("/v1/incidents", headers=keys["reviewer"])):
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert r.json()["error"] == {"message": "the review store could not be reached or written (OperationalError); "
+                                                "try again in a moment (see the service log if it lasts)",
+                                     "field": None}
