@@ -245,9 +245,12 @@ def stored_bundle(record: IncidentRecord, *, settings: Settings) -> Bundle:
 
 
 def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
-                     bundle: Bundle | None = None) -> IncidentRecord:
-    """Analyze a stored incident and store its answer (status done) or its error (status failed)."""
-    record = queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.analyzing)
+                     bundle: Bundle | None = None) -> IncidentRecord | None:
+    """Analyze a stored incident and store its answer (status done) or its error (status failed); None, doing
+    nothing, when it is no longer pending (another process stored its analysis, or it was deleted)."""
+    record = queries.claim_incident(session, incident_id=incident_id)
+    if record is None:
+        return None
     try:
         bundle = bundle or stored_bundle(record, settings=settings)
         # the stored id: the bundle's own, or the one it was given when it had none (or an empty one)

@@ -79,8 +79,10 @@ def serve_process() -> FastAPI:
     """The app of one process of ``rca serve --processes N`` (a uvicorn factory; settings from the
     environment). The parent has migrated the store. Only the process that takes the data directory's
     resume lock queues the incidents a previous run left pending, so N processes do not analyze them N
-    times (a process restarted after a crash may take the lock and analyze again one that another
-    process has in hand: the same answer, stored twice)."""
+    times, and queues again, while it runs, those lost by another process (`AnalysisWorker.recover`). A
+    process restarted after a crash may take the lock and queue one that another process has in hand: it skips
+    it once the other has stored its answer (`rca.store.queries.claim_incident`), and while both hold it both
+    analyze it, storing the same answer twice."""
     settings = get_settings()
     lock = acquire(settings.data_dir / "resume.lock", wait=False)
     app = create_app(settings, migrate=False, freeze_heap=True, resume_pending=lock is not None)

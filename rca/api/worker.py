@@ -11,12 +11,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from rca.config import Settings
 from rca.contract import Bundle
 from rca.store import queries
 from rca.store.db import STORE_AWAY, session_scope
-from rca.store.models import PENDING, IncidentStatus
+from rca.store.models import PENDING, IncidentStatus, utcnow
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -25,6 +26,12 @@ WAITERS = 8
 """Requests of one process that may wait for an analysis at a time (`AnalysisWorker.wait_until`): each holds one of
 the server's request threads while it waits, so more would starve the other requests; the next one is answered at
 once."""
+RECOVER_SECONDS = 60
+"""How often the process that resumed pending incidents at its start looks for lost ones (`AnalysisWorker.recover`)."""
+STALE_SECONDS = 300
+"""A pending incident whose status has not changed for this long is taken to be lost: the process that had it in
+its queue died, or the store failed under its analysis. An analysis takes seconds; a queue this long is not
+expected, and an incident queued twice is analyzed by whichever process claims it first (the other skips it)."""
 MAX_WAIT = 60
 """The longest wait (seconds) a read of one incident may ask for (the API's and the console's ``?wait=``)."""
 POLL_SECONDS = 0.25
@@ -42,6 +49,8 @@ class AnalysisWorker:
         self._threads: list[threading.Thread] = []
         self._pending = 0
         self._waiters = threading.BoundedSemaphore(WAITERS)
+        self._stopping = threading.Event()
+        self._recoverer: threading.Thread | None = None
 
     # -- lifecycle
     def start(self, *, resume: bool = True) -> AnalysisWorker:
@@ -52,18 +61,46 @@ class AnalysisWorker:
                 pending = queries.pending_incident_ids(session)
             for incident_id in pending:
                 self.submit(incident_id)
+        self._stopping.clear()
         for i in range(self.threads):
             thread = threading.Thread(target=self._run, name=f"rca-analysis-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if resume:  # the one process that resumed also recovers what is lost while the service runs
+            self._recoverer = threading.Thread(target=self._recover_every, name="rca-recover", daemon=True)
+            self._recoverer.start()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
         for _ in self._threads:
             self._queue.put(_STOP)
-        for thread in self._threads:
+        for thread in [*self._threads, *filter(None, [self._recoverer])]:
             thread.join(timeout)
         self._threads.clear()
+        self._recoverer = None
+
+    def recover(self) -> list[str]:
+        """Queue the pending incidents whose status has not changed for `STALE_SECONDS` and that this process does
+        not hold: lost by a process of the service that died (with `rca serve --processes N`, a process other than
+        this one) or by a store that failed under their analysis (`STORE_AWAY`). Their ids."""
+        untouched_since = utcnow() - timedelta(seconds=STALE_SECONDS)
+        with session_scope(self.settings.resolved_database_url) as session:
+            stale = queries.pending_incident_ids(session, untouched_since=untouched_since)
+        lost = [incident_id for incident_id in stale if not self.analyzes(incident_id)]
+        for incident_id in lost:
+            self.submit(incident_id)
+        if lost:
+            log.warning("queued again %d incident(s) pending for over %d s that no analysis held: %s", len(lost),
+                        STALE_SECONDS, ", ".join(lost[:10]) + (" ..." if len(lost) > 10 else ""))
+        return lost
+
+    def _recover_every(self) -> None:
+        while not self._stopping.wait(RECOVER_SECONDS):
+            try:
+                self.recover()
+            except Exception:  # the store is away: the next round tries again
+                log.exception("analysis worker: looking for lost incidents failed")
 
     # -- producers
     def submit(self, incident_id: str, bundle: Bundle | None = None) -> threading.Event:
@@ -140,6 +177,8 @@ class AnalysisWorker:
                 status = self._analyze(incident_id, bundle)
             except Exception as exc:  # the store went away, say; keep serving the others
                 log.exception("analysis worker: incident %s", incident_id)
+                if isinstance(exc, STORE_AWAY):
+                    status = "interrupted"  # still pending in the store: `recover` queues it again
                 self._fail(incident_id, exc)
             finally:
                 if self.metrics is not None:
@@ -153,8 +192,8 @@ class AnalysisWorker:
     def _fail(self, incident_id: str, exc: Exception) -> None:
         """Mark an incident whose analysis could not be stored failed, in a session of its own, so that it is not
         left ``analyzing`` (where it cannot be deleted, and every restart analyzes it again, failing the same way).
-        Not when the store could not be reached (`STORE_AWAY`): the incident is left for the next start to queue
-        again, as it is when marking it fails too."""
+        Not when the store could not be reached (`STORE_AWAY`): the incident is left pending, for `recover` (or the
+        next start) to queue again, as it is when marking it fails too."""
         if isinstance(exc, STORE_AWAY):
             return
         try:
@@ -169,4 +208,4 @@ class AnalysisWorker:
 
         with session_scope(self.settings.resolved_database_url) as session:
             record = analyze_incident(session, incident_id=incident_id, settings=self.settings, bundle=bundle)
-            return record.status.value
+            return "skipped" if record is None else record.status.value

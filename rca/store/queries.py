@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, bindparam, delete, exists, func
+from sqlalchemy import Row, bindparam, delete, exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
@@ -132,12 +132,28 @@ def set_incident_status(session: Session, *, incident_id: str, status: IncidentS
     return record
 
 
-def pending_incident_ids(session: Session) -> list[str]:
-    """Incidents left queued or half-analyzed (e.g. by a restart), oldest first."""
-    rows = session.exec(select(IncidentRecord.id)
-                        .where(IncidentRecord.status.in_(PENDING))
-                        .order_by(IncidentRecord.created_at, IncidentRecord.id))
-    return list(rows)
+def claim_incident(session: Session, *, incident_id: str) -> IncidentRecord | None:
+    """Mark the incident ``analyzing`` if it is still pending (queued, or analyzing where a process stopped or died)
+    and return it; None when its analysis is over (done or failed) or it was deleted. One conditional UPDATE: of two
+    processes that both hold it, the second to finish cannot turn a stored answer back into 'analyzing'."""
+    claimed = session.exec(update(IncidentRecord)
+                           .where(IncidentRecord.id == incident_id, IncidentRecord.status.in_(PENDING))
+                           .values(status=IncidentStatus.analyzing, updated_at=utcnow()))
+    session.commit()
+    if not claimed.rowcount:
+        return None
+    record = get_incident(session, incident_id=incident_id)
+    session.refresh(record)  # the session keeps what it read (expire_on_commit=False)
+    return record
+
+
+def pending_incident_ids(session: Session, *, untouched_since: datetime | None = None) -> list[str]:
+    """Incidents left queued or half-analyzed (e.g. by a restart), oldest first; with ``untouched_since``, only
+    those whose status has not changed since then."""
+    query = select(IncidentRecord.id).where(IncidentRecord.status.in_(PENDING))
+    if untouched_since is not None:
+        query = query.where(IncidentRecord.updated_at < untouched_since)
+    return list(session.exec(query.order_by(IncidentRecord.created_at, IncidentRecord.id)))
 
 
 def count_incidents(session: Session, *, status: IncidentStatus) -> int:
