@@ -683,6 +683,13 @@ def main(argv: list[str] | None = None) -> None:
         if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(2)
+        from rca.store.db import STORE_AWAY
+
+        if isinstance(exc, STORE_AWAY):  # a locked or read-only SQLite file, a database restarting
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            print(f"error: the review store could not be reached or written ({type(exc).__name__}: {reason}); "
+                  "try again once it answers", file=sys.stderr)
+            sys.exit(2)
         raise
     sys.exit(code if isinstance(code, int) else 0)
 

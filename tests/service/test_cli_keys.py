@@ -45,3 +45,16 @@ def test_keys_are_listed_without_secrets_and_a_revoked_one_is_refused(env, capsy
     assert [k["name"] for k in json.loads(out.out)] == ["ops"]
     code, out = run_cli(capsys, "keys", "revoke", "nope")
     assert code == 2 and out.err == "error: no API key 'nope'\n"
+
+
+def test_a_store_that_cannot_be_written_is_one_line_and_exit_status_2(env, capsys, monkeypatch):
+    """It was a traceback of ~100 lines and exit status 1: an operator revoking a key could not tell it was not."""
+    import sqlalchemy.exc
+
+    def locked(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("UPDATE api_key ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr("rca.store.queries.revoke_api_key", locked)
+    code, out = run_cli(capsys, "keys", "revoke", "abc")
+    assert code == 2 and out.err == ("error: the review store could not be reached or written (OperationalError: "
+                                     "database is locked); try again once it answers\n")
