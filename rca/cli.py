@@ -254,9 +254,10 @@ def serve(host: Annotated[str | None, typer.Option(help="default: RCA_HOST")] = 
     import uvicorn
 
     from rca.api import create_app
-    from rca.config import get_settings
+    from rca.config import ensure_data_dir, get_settings
 
     settings = get_settings()
+    ensure_data_dir(settings)
     where = {"host": host or settings.host, "port": port or settings.port}
     processes = processes or settings.processes
     if processes == 1:

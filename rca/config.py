@@ -76,6 +76,17 @@ def get_settings() -> Settings:
         raise ConfigError(name, error.get("input"), expected) from None
 
 
+def ensure_data_dir(settings: Settings) -> None:
+    """Make the data directory and its bundles directory, or raise `ConfigError` naming RCA_DATA_DIR: `rca serve`
+    checks this before it starts, so a path that cannot be made (under a file, on a read-only disk) is one line at
+    start, not a traceback, nor a service whose every submission fails."""
+    try:
+        bundles_dir(settings).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("RCA_DATA_DIR", str(settings.data_dir),
+                          f"a directory the service can make and write in ({exc.strerror}: {exc.filename})") from exc
+
+
 def bundles_dir(settings: Settings) -> Path:
     """Where the service keeps each submitted bundle as uploaded (``<sha256>.tar.gz|.zip|.json``)."""
     return settings.data_dir / "bundles"

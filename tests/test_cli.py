@@ -77,6 +77,23 @@ def test_simulating_into_incidents_already_there_names_the_option_before_writing
     assert sorted(p.name for p in out_dir.iterdir()) == ["sim-0-0001"]  # sim-0-0000 was not written first
 
 
+def test_a_data_directory_that_cannot_be_made_is_one_line_before_the_service_starts(env, capsys, tmp_path,
+                                                                                    monkeypatch):
+    """It was a 58-line traceback at start-up (one process), or workers restarted forever behind a parent that
+    looked alive (--processes 2 on PostgreSQL)."""
+    (tmp_path / "a-file").write_text("x")
+    env("RCA_DATA_DIR", str(tmp_path / "a-file" / "var"))
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("the service started"))
+    for processes in ("1", "2"):
+        code, out = run_cli(capsys, "serve", "--processes", processes)
+        assert code == 2 and one_error_line(out) == (
+            f"error: RCA_DATA_DIR: got '{tmp_path / 'a-file' / 'var'}', expected a directory the service can make "
+            f"and write in (Not a directory: {tmp_path / 'a-file' / 'var' / 'bundles'})")
+    code, out = run_cli(capsys, "keys", "create", "--role", "admin")
+    assert code == 2 and one_error_line(out).startswith("error: database_url: got 'sqlite:///") and (
+        "expected a SQLite file in a directory that exists or can be made (Not a directory: ") in out.err
+
+
 def test_db_upgrade_to_an_unknown_revision_is_named(env, capsys):
     code, out = run_cli(capsys, "db", "upgrade", "bogus")
     line = one_error_line(out)

@@ -40,7 +40,11 @@ def _create_engine(url: str) -> Engine:
         raise ConfigError("database_url", url, "an SQLAlchemy URL such as sqlite:///var/rca.db") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # under a file, or a directory that may not be written
+                raise ConfigError("database_url", url, f"a SQLite file in a directory that exists or can be made "
+                                                       f"({exc.strerror}: {exc.filename})") from exc
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
