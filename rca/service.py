@@ -150,20 +150,24 @@ def load_submission(body: bytes, fmt: BundleFormat, *, settings: Settings) -> tu
     sha = hashlib.sha256(body).hexdigest()
     name = f"{sha}{SUFFIX[fmt]}"
     store = bundles_dir(settings)
-    store.mkdir(parents=True, exist_ok=True)
-    if fmt == "json":
-        bundle = bundle_from_dict(_json_body(body), source="body")
-        check_storable(bundle.incident, sha)
-        _write_atomic(store / name, body)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        if fmt == "json":
+            bundle = bundle_from_dict(_json_body(body), source="body")
+            check_storable(bundle.incident, sha)
+            _write_atomic(store / name, body)
+            return bundle, sha, name
+        with tempfile.TemporaryDirectory(prefix="rca-upload-", dir=store) as tmp:
+            upload = Path(tmp) / f"upload{SUFFIX[fmt]}"
+            upload.write_bytes(body)
+            bundle = load_bundle(upload)
+            check_storable(bundle.incident, sha)
+            # a new file in place of any stored one, with the upload's mtime (seconds old): the orphan sweep keeps it
+            os.replace(upload, store / name)
         return bundle, sha, name
-    with tempfile.TemporaryDirectory(prefix="rca-upload-", dir=store) as tmp:
-        upload = Path(tmp) / f"upload{SUFFIX[fmt]}"
-        upload.write_bytes(body)
-        bundle = load_bundle(upload)
-        check_storable(bundle.incident, sha)
-        # a new file in place of any stored one, with the upload's mtime (seconds old): the orphan sweep keeps it
-        os.replace(upload, store / name)
-    return bundle, sha, name
+    except OSError as exc:  # a read-only or full disk: the API's 503, not a 500 (the loader's own are BundleErrors)
+        raise ConfigError("RCA_DATA_DIR", str(settings.data_dir), f"a directory the service can keep bundles in "
+                                                                  f"({exc.strerror})") from exc
 
 
 def incident_id_of(incident, sha: str) -> str:

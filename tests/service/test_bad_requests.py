@@ -316,3 +316,24 @@ def test_a_store_that_cannot_be_reached_or_written_is_a_503_to_retry(client, key
         assert r.json()["error"] == {"message": "the review store could not be reached or written (OperationalError); "
                                                 "try again in a moment (see the service log if it lasts)",
                                      "field": None}
+
+
+def test_a_bundles_directory_that_cannot_be_written_is_a_503_naming_the_data_directory(client, keys, settings,
+                                                                                      tmp_path):
+    """It was a 500, 'internal error (PermissionError)', for every submission."""
+    import shutil
+
+    from rca.config import bundles_dir
+
+    shutil.rmtree(bundles_dir(settings), ignore_errors=True)
+    bundles_dir(settings).parent.mkdir(parents=True, exist_ok=True)
+    bundles_dir(settings).write_text("not a directory")  # what a read-only or full disk is to mkdir and open
+    body = inline(bundle_dir(tmp_path, incident_id="inc-disk"))
+    for r in (client.post("/v1/incidents", json=body, headers=keys["trigger"]),
+              client.post("/v1/incidents", content=tar_gz(bundle_dir(tmp_path / "t", incident_id="inc-disk2")),
+                          headers={**keys["trigger"], "Content-Type": "application/gzip"})):
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["field"] == "RCA_DATA_DIR"
+        assert r.json()["error"]["message"].endswith("expected a directory the service can keep bundles in "
+                                                     "(File exists)")
+    assert client.get("/v1/incidents/inc-disk", headers=keys["reviewer"]).status_code == 404
