@@ -231,6 +231,9 @@ def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, setting
     data = IncidentCreate(id=incident_id, model=bundle.incident.model, detected_at=bundle.incident.detected_at,
                           body_sha256=sha, bundle_file=name, families=bundle.families())
     record, created = queries.insert_incident(session, data=data)
+    if record.body_sha256 == sha and not (bundles_dir(settings) / name).exists():
+        # a delete of an incident with this body removed the file between its write and this row's commit
+        _write_atomic(bundles_dir(settings) / name, body)
     if not created and record.body_sha256 != sha:
         # No incident refers to this body's file (the same bytes always give the same id, the one taken by
         # another body), so it goes: a trigger retrying a conflicting body does not fill the disk.
@@ -426,9 +429,11 @@ def delete_incident(session: Session, *, settings: Settings, incident_id: str) -
     bundle_file, reviews = queries.delete_incident(session, incident_id=incident_id)
     size = None
     if unused := _unused_files(session, [(incident_id, bundle_file)]):
-        size = _remove(bundles_dir(settings) / unused[0])
+        size = _remove_unless_used(session, bundles_dir(settings) / unused[0])
+    shared = not unused or size == "used"
     return {"incident": incident_id, "reviews": len(reviews), "bundle_file": bundle_file,
-            "file": "shared" if not unused else "missing" if size is None else "removed", "bytes": size or 0,
+            "file": "shared" if shared else "missing" if size is None else "removed",
+            "bytes": 0 if shared else size or 0,
             "confirmed": [{"node": n, "kind": k} for n, k in queries.confirmed_causes(reviews)]}
 
 
@@ -446,6 +451,23 @@ def _file_size(path: Path) -> int | None:
         return path.stat().st_size
     except FileNotFoundError:
         return None
+
+
+def _remove_unless_used(session: Session, path: Path) -> int | Literal["used"] | None:
+    """Delete a stored bundle file found unused, unless an incident refers to it once it is moved aside: the same
+    body resubmitted meanwhile (its row committed after the first look). Its size; "used" when it stays; None when it
+    was not there. A resubmission whose row commits later finds the file gone and writes it again
+    (`submit_incident`), so no incident is left without its file."""
+    aside = path.with_name(f".tmp-deleted-{path.name}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return None
+    session.rollback()  # a fresh look, not the snapshot of the first
+    if queries.bundle_files_in_use(session, names={path.name}):
+        os.replace(aside, path)
+        return "used"
+    return _remove(aside)
 
 
 def _remove(path: Path) -> int | None:

@@ -555,6 +555,42 @@ def test_a_deleted_confirmed_incident_leaves_the_next_export(session, migrated, 
     assert [p.name for p in service.export_reviewed(session, settings=migrated)] == ["inc-keep.tar.gz"]
 
 
+def test_a_delete_racing_a_resubmission_of_the_same_body_leaves_the_new_incident_its_file(session, migrated,
+                                                                                          stub_ranker, tmp_path,
+                                                                                          monkeypatch):
+    """1 round in 60 (a DELETE and the same POST together, two processes on PostgreSQL) left the new incident with
+    no bundle file: the delete looked for other users of the file before the new row committed, then removed it."""
+    body = json.dumps(inline(bundle_dir(tmp_path, incident_id="inc-race"))).encode()
+    name = service.submit_incident(session, body=body, fmt="json", settings=migrated).record.bundle_file
+    service.analyze_incident(session, incident_id="inc-race", settings=migrated)
+    stale_look = service._unused_files
+
+    def resubmitted_after_the_look(session_, incidents, **kwargs):   # the first look, then the new row commits
+        unused = stale_look(session_, incidents, **kwargs)
+        with session_scope(migrated.resolved_database_url) as other:
+            service.submit_incident(other, body=body, fmt="json", settings=migrated)
+        return unused
+
+    monkeypatch.setattr(service, "_unused_files", resubmitted_after_the_look)
+    result = service.delete_incident(session, settings=migrated, incident_id="inc-race")
+    assert result["file"] == "shared" and result["bytes"] == 0
+    assert (bundles_dir(migrated) / name).read_bytes() == body and _stored(session) == {"inc-race"}
+    monkeypatch.undo()
+
+    # the other order: the delete removed the file between the resubmission's write and its row's commit
+    service.analyze_incident(session, incident_id="inc-race", settings=migrated)
+    service.delete_incident(session, settings=migrated, incident_id="inc-race")
+    insert = queries.insert_incident
+
+    def file_removed_before_the_row(session_, *, data):
+        (bundles_dir(migrated) / name).unlink()
+        return insert(session_, data=data)
+
+    monkeypatch.setattr(queries, "insert_incident", file_removed_before_the_row)
+    assert service.submit_incident(session, body=body, fmt="json", settings=migrated).created
+    assert (bundles_dir(migrated) / name).read_bytes() == body
+
+
 def test_a_review_being_stored_when_the_deletion_starts_is_deleted_too(session, migrated):
     """The deletion waits for a review being stored, then deletes it with the incident, and counts it."""
     _incident(session, migrated, "reviewed", days_old=1)
