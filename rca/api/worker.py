@@ -31,7 +31,8 @@ RECOVER_SECONDS = 60
 STALE_SECONDS = 300
 """A pending incident whose status has not changed for this long is taken to be lost: the process that had it in
 its queue died, or the store failed under its analysis. An analysis takes seconds; a queue this long is not
-expected, and an incident queued twice is analyzed by whichever process claims it first (the other skips it)."""
+expected, and of two processes holding an incident, the second skips it once the first has stored its answer
+(`rca.store.queries.claim_incident`)."""
 MAX_WAIT = 60
 """The longest wait (seconds) a read of one incident may ask for (the API's and the console's ``?wait=``)."""
 POLL_SECONDS = 0.25
