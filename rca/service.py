@@ -400,8 +400,9 @@ def prune_incidents(session: Session, *, settings: Settings, older_than: timedel
         gone, sizes, unless = [], [], None
         while batch := queries.delete_prunable_incidents(session, created_before=cutoff):
             gone += batch
-            sizes += [_remove(store / name) for name in _unused_files(session, batch)]  # the batch is committed
-    sizes = [size for size in sizes if size is not None]
+            sizes += [_remove_unless_used(session, store / name)  # the batch is committed
+                      for name in _unused_files(session, batch)]
+    sizes = [size for size in sizes if size is not None and size != "used"]
     # after the prune: its incidents' files are gone (or, in a dry run, still referred to, counted above)
     orphans = _sweep_orphans(session, store, dry_run=dry_run)
     return {"incidents": len(gone), "files": len(sizes), "bytes": sum(sizes),
@@ -463,7 +464,7 @@ def _remove_unless_used(session: Session, path: Path) -> int | Literal["used"] |
         os.rename(path, aside)
     except FileNotFoundError:
         return None
-    session.rollback()  # a fresh look, not the snapshot of the first
+    session.commit()  # ends the first look's read: a fresh snapshot (a commit leaves the session's objects loaded)
     if queries.bundle_files_in_use(session, names={path.name}):
         os.replace(aside, path)
         return "used"

@@ -591,6 +591,24 @@ def test_a_delete_racing_a_resubmission_of_the_same_body_leaves_the_new_incident
     assert (bundles_dir(migrated) / name).read_bytes() == body
 
 
+def test_a_prune_keeps_a_file_resubmitted_after_it_looked(session, migrated, monkeypatch):
+    """The prune removed a batch's files after one look: a resubmission of the same body committing its row just
+    after that look was left without its file."""
+    _incident(session, migrated, "old-1", days_old=100)
+    first_look = service._unused_files
+
+    def resubmitted_after_the_look(session_, incidents, **kwargs):
+        unused = first_look(session_, incidents, **kwargs)
+        with session_scope(migrated.resolved_database_url) as other:
+            _incident(other, migrated, "new-1", days_old=0, file="old-1.json", size=0)  # the same body, a new id
+        return unused
+
+    monkeypatch.setattr(service, "_unused_files", resubmitted_after_the_look)
+    result = service.prune_incidents(session, settings=migrated, older_than=timedelta(days=90))
+    assert result["incidents"] == 1 and result["files"] == 0 and result["bytes"] == 0
+    assert _stored(session) == {"new-1"} and _files(migrated) == {"old-1.json"}
+
+
 def test_a_review_being_stored_when_the_deletion_starts_is_deleted_too(session, migrated):
     """The deletion waits for a review being stored, then deletes it with the incident, and counts it."""
     _incident(session, migrated, "reviewed", days_old=1)
