@@ -58,14 +58,14 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-STORE_AWAY = ("the review store could not be reached or written (a database restarting, a read-only or locked file): "
-              "try again after Retry-After seconds")
+UNAVAILABLE = ("the review store could not be reached or written (a database restarting, a read-only or locked file), "
+               "with Retry-After; or the data directory cannot keep bundles (field RCA_DATA_DIR)")
 ERRORS = {**{code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)},
-          503: {"model": ErrorBody, "description": STORE_AWAY}}
+          503: {"model": ErrorBody, "description": UNAVAILABLE}}
 BODY_ERRORS = {400: {"model": ErrorBody, "description": "a body that cannot be parsed (not UTF-8, nested too "
                      "deeply, a malformed multipart form or Content-Length)"}, **ERRORS}
 """The errors of an operation that reads a request body."""
-UNUSABLE_RANKER = {503: {"model": ErrorBody, "description": f"{STORE_AWAY}; or the service cannot use its ranker "
+UNUSABLE_RANKER = {503: {"model": ErrorBody, "description": f"{UNAVAILABLE}; or the service cannot use its ranker "
                          "registry (a damaged artifact, pointer or promotion log) or, to retrain, its corpus (no "
                          "labeled incidents): the message names which"}}
 """The extra error of an operation that loads the ranker in use, the registry's versions or the corpus."""
