@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -231,13 +231,14 @@ def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, setting
     data = IncidentCreate(id=incident_id, model=bundle.incident.model, detected_at=bundle.incident.detected_at,
                           body_sha256=sha, bundle_file=name, families=bundle.families())
     record, created = queries.insert_incident(session, data=data)
-    if record.body_sha256 == sha and not (bundles_dir(settings) / name).exists():
+    stored = bundles_dir(settings) / name
+    if record.body_sha256 == sha and not stored.exists():
         # a delete of an incident with this body removed the file between its write and this row's commit
-        _write_atomic(bundles_dir(settings) / name, body)
+        _write_atomic(stored, body)
     if not created and record.body_sha256 != sha:
         # No incident refers to this body's file (the same bytes always give the same id, the one taken by
         # another body), so it goes: a trigger retrying a conflicting body does not fill the disk.
-        (bundles_dir(settings) / name).unlink(missing_ok=True)
+        stored.unlink(missing_ok=True)
         raise ConflictError(f"incident '{incident_id}' exists with a different body (sha256 "
                             f"{record.body_sha256[:12]}..., this one {sha[:12]}...); incident ids are unique",
                             field="id")
@@ -270,11 +271,16 @@ def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
                                            error=str(exc))
     except Exception as exc:  # a bug in a generator or ranker must fail this incident, not the worker
         log.exception("analysis of %s failed", incident_id)
-        return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
-                                           error=f"internal error: {type(exc).__name__}: {exc}")
+        return fail_incident(session, incident_id=incident_id, error=exc)
     return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.done,
                                        answer=stored, answer_json=answer_json,
                                        ranker=answer.ranker, top_confidence=top, entropy=entropy)
+
+
+def fail_incident(session: Session, *, incident_id: str, error: Exception) -> IncidentRecord:
+    """Store an unexpected error of an incident's analysis (a bug, not the bundle): status failed, the error named."""
+    return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
+                                       error=f"internal error: {type(error).__name__}: {error}")
 
 
 def why_incident(session: Session, *, incident_id: str, settings: Settings, node: str, kind: str | None = None,
@@ -402,7 +408,7 @@ def prune_incidents(session: Session, *, settings: Settings, older_than: timedel
             gone += batch
             sizes += [_remove_unless_used(session, store / name)  # the batch is committed
                       for name in _unused_files(session, batch)]
-    sizes = [size for size in sizes if size is not None and size != "used"]
+    sizes = [size for size in sizes if isinstance(size, int)]  # not "kept", nor None (gone already)
     # after the prune: its incidents' files are gone (or, in a dry run, still referred to, counted above)
     orphans = _sweep_orphans(session, store, dry_run=dry_run)
     return {"incidents": len(gone), "files": len(sizes), "bytes": sum(sizes),
@@ -431,7 +437,7 @@ def delete_incident(session: Session, *, settings: Settings, incident_id: str) -
     size = None
     if unused := _unused_files(session, [(incident_id, bundle_file)]):
         size = _remove_unless_used(session, bundles_dir(settings) / unused[0])
-    shared = not unused or size == "used"
+    shared = not unused or size == "kept"
     return {"incident": incident_id, "reviews": len(reviews), "bundle_file": bundle_file,
             "file": "shared" if shared else "missing" if size is None else "removed",
             "bytes": 0 if shared else size or 0,
@@ -454,21 +460,38 @@ def _file_size(path: Path) -> int | None:
         return None
 
 
-def _remove_unless_used(session: Session, path: Path) -> int | Literal["used"] | None:
+def _remove_unless_used(session: Session, path: Path) -> int | Literal["kept"] | None:
     """Delete a stored bundle file found unused, unless an incident refers to it once it is moved aside: the same
-    body resubmitted meanwhile (its row committed after the first look). Its size; "used" when it stays; None when it
-    was not there. A resubmission whose row commits later finds the file gone and writes it again
-    (`submit_incident`), so no incident is left without its file."""
-    aside = path.with_name(f".tmp-deleted-{path.name}")
+    body resubmitted meanwhile (its row committed after the first look). A resubmission whose row commits later
+    finds the file gone and writes it again (`submit_incident`), so no incident is left without its file. As
+    `_remove_aside` returns."""
+
+    def used(_: os.stat_result) -> bool:
+        session.commit()  # ends the first look's read: a fresh snapshot (a commit leaves loaded objects loaded)
+        return bool(queries.bundle_files_in_use(session, names={path.name}))
+
+    return _remove_aside(path, keep=used)
+
+
+def _remove_aside(path: Path, *, keep: Callable[[os.stat_result], bool]) -> int | Literal["kept"] | None:
+    """Delete a stored bundle file unless ``keep`` says, once the file is moved aside where no resubmission can
+    touch it, that it is wanted after all; its size, ``"kept"`` (put back), or None when it was not there.
+
+    A resubmission either touched or refers to it before the move, and it goes back (over a copy written anew
+    meanwhile: the same bytes), or finds no file and writes it anew. A crash in between leaves it as a ``.tmp-*``
+    file, which a later sweep deletes (with it, should a body have been resubmitted in that instant, its incident's
+    file)."""
+    aside = path.with_name(f".tmp-aside-{path.name}")
     try:
         os.rename(path, aside)
-    except FileNotFoundError:
+        stat = aside.stat()
+    except FileNotFoundError:  # deleted meanwhile, by hand or by a prune alongside
         return None
-    session.commit()  # ends the first look's read: a fresh snapshot (a commit leaves the session's objects loaded)
-    if queries.bundle_files_in_use(session, names={path.name}):
+    if keep(stat):
         os.replace(aside, path)
-        return "used"
-    return _remove(aside)
+        return "kept"
+    aside.unlink(missing_ok=True)
+    return stat.st_size
 
 
 def _remove(path: Path) -> int | None:
@@ -506,7 +529,8 @@ def _sweep_orphans(session: Session, store: Path, *, dry_run: bool) -> list[int]
     orphans = sorted(stored.keys() - queries.bundle_files_in_use(session, names=stored.keys()))
     if dry_run:
         return [stored[name] for name in orphans] + [*files.values(), *uploads.values()]
-    sizes = [_remove_orphan(store / name, expired) for name in orphans]
+    # an orphan whose body was resubmitted since it was looked at (touched: `_write_atomic`) stays
+    sizes = [_remove_aside(store / name, keep=lambda stat: stat.st_mtime >= expired) for name in orphans]
     sizes += [_remove(path) for path in files]
     for path, size in uploads.items():
         try:
@@ -514,28 +538,7 @@ def _sweep_orphans(session: Session, store: Path, *, dry_run: bool) -> list[int]
         except FileNotFoundError:  # a prune alongside took it
             continue
         sizes.append(size)
-    return [size for size in sizes if size is not None]
-
-
-def _remove_orphan(path: Path, expired: float) -> int | None:
-    """Delete a stored bundle file found orphaned, unless its body was resubmitted since it was looked at; its size,
-    or None when it stays (or was gone).
-
-    The file is moved aside first, then its mtime read: a resubmission either touched it before the move
-    (`_write_atomic`; `load_submission` puts a new file in its place), and it goes back, or finds no file and writes
-    it anew. A crash in between leaves it as a ``.tmp-*`` file, which a later sweep deletes (with it, should a body
-    have been resubmitted in that instant, its incident's file)."""
-    aside = path.with_name(f".tmp-orphan-{path.name}")
-    try:
-        os.rename(path, aside)
-        stat = aside.stat()
-    except FileNotFoundError:  # deleted meanwhile, by hand or by a prune alongside
-        return None
-    if stat.st_mtime >= expired:
-        os.replace(aside, path)  # the same bytes as a copy written anew meanwhile, if any
-        return None
-    aside.unlink(missing_ok=True)
-    return stat.st_size
+    return [size for size in sizes if isinstance(size, int)]
 
 
 def _tree_size(path: str) -> int:

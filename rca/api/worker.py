@@ -17,7 +17,7 @@ from rca.config import Settings
 from rca.contract import Bundle
 from rca.store import queries
 from rca.store.db import STORE_AWAY, session_scope
-from rca.store.models import PENDING, IncidentStatus, utcnow
+from rca.store.models import PENDING, utcnow
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -195,12 +195,13 @@ class AnalysisWorker:
         left ``analyzing`` (where it cannot be deleted, and every restart analyzes it again, failing the same way).
         Not when the store could not be reached (`STORE_AWAY`): the incident is left pending, for `recover` (or the
         next start) to queue again, as it is when marking it fails too."""
+        from rca.service import fail_incident
+
         if isinstance(exc, STORE_AWAY):
             return
         try:
             with session_scope(self.settings.resolved_database_url) as session:
-                queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
-                                            error=f"internal error: {type(exc).__name__}: {exc}")
+                fail_incident(session, incident_id=incident_id, error=exc)
         except Exception:
             log.exception("analysis worker: could not mark incident %s failed", incident_id)
 
