@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, bindparam, delete, exists, func, update
+from sqlalchemy import Row, bindparam, delete, exists, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
@@ -156,9 +156,15 @@ def pending_incident_ids(session: Session, *, untouched_since: datetime | None =
     return list(session.exec(query.order_by(IncidentRecord.created_at, IncidentRecord.id)))
 
 
-def count_incidents(session: Session, *, status: IncidentStatus) -> int:
-    return session.exec(select(func.count()).select_from(IncidentRecord)
-                        .where(IncidentRecord.status == status)).one()
+def incident_counts(session: Session, *, timeout_ms: int | None = None) -> dict[IncidentStatus, int]:
+    """Stored incidents by status, every status (zeros too), in one query. With ``timeout_ms``, PostgreSQL gives
+    the query up past it (an OperationalError): a table another transaction has locked is not waited on.
+    (SQLite in WAL mode lets a reader read while another connection writes.)"""
+    if timeout_ms is not None and session.get_bind().dialect.name == "postgresql":
+        session.exec(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+    counts = dict.fromkeys(IncidentStatus, 0)
+    counts.update(session.exec(select(IncidentRecord.status, func.count()).group_by(IncidentRecord.status)).all())
+    return counts
 
 
 # Pages of incidents are built from the answer dict; the rendered copy (answer_json, as large) stays unread.

@@ -352,6 +352,56 @@ def test_metrics_and_health(client, keys, tmp_path):
     assert 'rca_http_request_duration_seconds_count{method="POST",route="/v1/incidents"} 1' in text
     assert 'rca_analysis_duration_seconds_count{status="done"} 1' in text
     assert "rca_analysis_queue_depth 0.0" in text and "rca_incidents_done 1.0" in text
+    assert "rca_incidents_failed 0.0" in text and "rca_store_up 1.0" in text
+
+
+def test_metrics_are_served_without_the_store_and_without_waiting_on_a_locked_table(client, keys, settings,
+                                                                                       tmp_path, monkeypatch):
+    """/metrics waited on the store (24 s under a PostgreSQL table lock) and was a 503 without it: the service's
+    own counters are what an operator wants during an outage. On SQLite (WAL) a writer does not block a reader."""
+    import threading
+
+    import sqlalchemy.exc
+    from sqlalchemy import text as sql
+
+    from rca.store.db import get_engine
+
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-m")))
+    engine = get_engine(settings.resolved_database_url)
+    postgres = engine.dialect.name == "postgresql"
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with engine.connect() as conn:
+            if postgres:
+                conn.execute(sql("LOCK TABLE incident IN ACCESS EXCLUSIVE MODE"))
+            else:
+                conn.execute(sql("UPDATE incident SET model = model"))  # a write transaction in progress
+            locked.set()
+            release.wait(60)
+            conn.rollback()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        text = client.get("/metrics").text
+    finally:
+        release.set()
+        holder.join()
+    assert 'rca_http_request_duration_seconds_count{method="POST",route="/v1/incidents"} 1' in text
+    if postgres:
+        assert "rca_store_up 0.0" in text and "\nrca_incidents_" not in text
+    else:
+        assert "rca_store_up 1.0" in text and "rca_incidents_done 1.0" in text
+
+    def away(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("SELECT ...", {}, Exception("connection refused"))
+
+    monkeypatch.setattr("rca.store.queries.incident_counts", away)
+    r = client.get("/metrics")
+    assert r.status_code == 200 and "rca_store_up 0.0" in r.text and "\nrca_incidents_" not in r.text
+    assert "rca_analysis_queue_depth 0.0" in r.text
 
 
 def test_retrain_endpoint_is_admin_only_and_reports_the_trainer(client, keys, monkeypatch):

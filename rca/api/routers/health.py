@@ -8,13 +8,17 @@ from sqlalchemy import text
 
 from rca import __version__
 from rca.api.deps import SessionDep, WorkerDep
+from rca.api.schemas import ErrorBody
 from rca.store import queries
-from rca.store.models import IncidentStatus
+from rca.store.db import STORE_AWAY
 
 router = APIRouter(tags=["health"])
 
+STORE_WAIT_MS = 2000
 
-@router.get("/healthz")
+
+@router.get("/healthz", responses={503: {"model": ErrorBody, "description": "the store could not be reached "
+                                                   "(with Retry-After)"}})
 def healthz(session: SessionDep, worker: WorkerDep) -> dict:
     """The store answers; with the analysis queue's depth and the package version. (Not the ranker in use:
     reading it can load a model, and a damaged registry would fail the probe; ``GET /v1/rankers`` says.)"""
@@ -24,9 +28,17 @@ def healthz(session: SessionDep, worker: WorkerDep) -> dict:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(request: Request, session: SessionDep, worker: WorkerDep) -> PlainTextResponse:
+    """The service's own counters always; the stored incidents by status when the store answers within
+    2 s, ``STORE_WAIT_MS`` (``rca_store_up`` says whether it did). A scrape neither waits on a locked table nor fails
+    with the store: an outage is when its counters are wanted."""
     gauges = {"rca_analysis_queue_depth": ("Incidents queued or being analyzed.", worker.depth)}
-    for status in IncidentStatus:
-        gauges[f"rca_incidents_{status.value}"] = (f"Stored incidents with status {status.value}.",
-                                                    queries.count_incidents(session, status=status))
+    try:
+        counts = queries.incident_counts(session, timeout_ms=STORE_WAIT_MS)
+    except STORE_AWAY:
+        counts = {}
+    gauges["rca_store_up"] = (f"1 if the store gave the incident counts within {STORE_WAIT_MS} ms, else 0 "
+                              "(and the rca_incidents_* gauges are left out).", float(bool(counts)))
+    for status, n in counts.items():
+        gauges[f"rca_incidents_{status.value}"] = (f"Stored incidents with status {status.value}.", n)
     return PlainTextResponse(request.app.state.metrics.render(gauges),
                              media_type="text/plain; version=0.0.4; charset=utf-8")
