@@ -72,14 +72,45 @@ class AnalysisWorker:
             self._recoverer.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0) -> list[str]:
+        """Let the analyses in hand finish, for up to ``timeout`` seconds in all, and stop. Incidents queued but
+        not started are not analyzed now: they stay pending in the store, and the next start resumes them. What
+        was left (queued, or still analyzing at the deadline) is logged, and returned as ids."""
         self._stopping.set()
+        queued = self._unqueue()
         for _ in self._threads:
             self._queue.put(_STOP)
+        deadline = time.monotonic() + timeout
         for thread in [*self._threads, *filter(None, [self._recoverer])]:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            cut_off = [incident_id for incident_id in self._events if incident_id not in queued]
+        left = queued + cut_off
+        if left:
+            log.warning("analysis worker stopped with %d incident(s) not analyzed (%d queued, %d still analyzing "
+                        "after %.0f s): %s; they stay pending in the store and the next start analyzes them",
+                        len(left), len(queued), len(cut_off), timeout,
+                        ", ".join(left[:10]) + (" ..." if len(left) > 10 else ""))
         self._threads.clear()
         self._recoverer = None
+        return left
+
+    def _unqueue(self) -> list[str]:
+        """Take every incident not yet started off the queue; their ids."""
+        taken = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                taken.append(item[0])
+        with self._lock:
+            self._pending -= len(taken)
+            events = [self._events.pop(incident_id, None) for incident_id in taken]
+        for event in filter(None, events):
+            event.set()
+        return taken
 
     def recover(self) -> list[str]:
         """Queue the pending incidents whose status has not changed for `STALE_SECONDS` and that this process does

@@ -65,3 +65,43 @@ def test_lost_incidents_are_queued_again_and_analyzed(session, migrated, stub_ra
                   for i in ("inc-lost-q", "inc-lost-a", "inc-held", "inc-fresh")}
     assert status == {"inc-lost-q": IncidentStatus.done, "inc-lost-a": IncidentStatus.done,
                       "inc-held": IncidentStatus.done, "inc-fresh": IncidentStatus.analyzing}
+
+
+def test_a_stop_finishes_the_analysis_in_hand_and_says_what_it_leaves(session, migrated, stub_ranker, tmp_path,
+                                                                      monkeypatch, caplog):
+    """A SIGTERM with more than 30 s of queued work exited after 30 s and did not log what it left; queued incidents
+    now stay queued for the next start instead of being analyzed during the stop."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    rank = stub_ranker.rank
+
+    def slow(bundle, *args, **kwargs):
+        started.set()
+        release.wait(30)
+        return rank(bundle, *args, **kwargs)
+
+    monkeypatch.setattr(stub_ranker, "rank", slow)
+    ids = ["inc-stop-1", "inc-stop-2", "inc-stop-3"]
+    for incident_id in ids:
+        _submit(session, migrated, tmp_path, incident_id)
+    worker = AnalysisWorker(migrated).start(resume=True)
+    assert started.wait(30)
+    threading.Timer(0.5, release.set).start()
+    with caplog.at_level("WARNING", logger="rca.api.worker"):
+        assert worker.stop(timeout=20) == ids[1:]
+    assert "stopped with 2 incident(s) not analyzed (2 queued, 0 still analyzing" in caplog.text
+    assert worker.depth == 0
+
+    release.clear()
+    started.clear()
+    worker = AnalysisWorker(migrated).start(resume=True)   # the next start resumes the two
+    assert started.wait(30)
+    threads = list(worker._threads)
+    assert worker.stop(timeout=0.2) == ["inc-stop-3", "inc-stop-2"]  # one queued, one cut off in its analysis
+    release.set()  # (a process exits here; the test lets the analysis end)
+    for thread in threads:
+        thread.join(30)
+    with session_scope(migrated.resolved_database_url) as fresh:
+        assert queries.incident_status(fresh, incident_id="inc-stop-1") is IncidentStatus.done
+        assert queries.pending_incident_ids(fresh) == ["inc-stop-3"]
