@@ -85,6 +85,25 @@ UNUSUAL = {
 }
 
 
+@pytest.mark.parametrize("numbers", [False, True])
+def test_a_span_whose_parent_is_not_in_the_bundle_is_a_root(numbers):
+    """Entry spans of requests that came through a gateway or browser that exported nothing name a parent the
+    bundle lacks, and some exporters write an all-zero id for none: `rca analyze` crashed on traces with no root
+    (KeyError in the traces generator) while `rca validate` called them valid."""
+    spans = [span("t1", "s1", "0000000000000000", "GET /score", T, 20),
+             span("t1", "s2", "s1", "predict", T + 1_000, 15),
+             span("t2", "s3", "fe55ab1e00000001", "GET /score", T + 5_000, 7),
+             span("t2", "s4", "s3", "predict", T + 6_000, 3),
+             span("t3", "s5", "s3", "GET /score", T + 9_000, 1)]  # a parent of another trace is not its parent
+    if numbers:
+        for s in spans:
+            s["startTimeUnixNano"], s["endTimeUnixNano"] = int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"])
+    data = _jsonl([otlp_request("api", spans)])
+    columnar = read_otlp_columnar(data)
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    assert columnar["parent_span_id"].tolist() == ["", "s1", "", "s3", ""]
+
+
 @pytest.mark.parametrize("case", sorted(UNUSUAL))
 def test_unusual_shapes_are_left_to_the_python_reader(case):
     data = _edit(UNUSUAL[case])

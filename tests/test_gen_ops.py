@@ -36,6 +36,17 @@ def test_slow_dependency_named_with_the_right_kind():
     assert any(a.node == "service:api" and a.direction == "up" for a in out.anomalies)   # the symptom
 
 
+def test_traces_without_a_root_still_name_the_slow_service():
+    """A span that names itself as its parent (a cycle) leaves no root span, so no end-to-end latency to compare:
+    the services are still compared, without the entry-service symptom, instead of a KeyError."""
+    frame = spans(slow={"feature-store": (1.0, 30.0, 0.0)})
+    api = frame["service"] == "api"
+    frame.loc[api, "parent_span_id"] = frame.loc[api, "span_id"]
+    out = get_generator("traces").generate(bundle(spans=frame))
+    assert ("service:feature-store", "dependency_latency") in _by_key(out)
+    assert not any(a.node == "service:api" for a in out.anomalies)
+
+
 def test_saturation_told_apart_from_dependency():
     out = get_generator("traces").generate(bundle(spans=spans(slow={"model-server": (2.0, 0.0, 20.0)})))
     hyps = _by_key(out)

@@ -177,12 +177,28 @@ def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
 
 def _span_table(columns: dict[str, Any], start_ns: np.ndarray, end_ns: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
+    _unparent_orphans(frame)
     frame["start"] = pd.to_datetime(start_ns, unit="ns", utc=True)
     frame["duration_ms"] = (end_ns - start_ns) / 1e6
     frame["service"] = frame["service"].astype("category")
     frame["operation"] = frame["operation"].astype("category")
     frame = frame[list(B.SPAN_COLUMNS)]
     return frame.sort_values("start", kind="stable", ignore_index=True)
+
+
+def _unparent_orphans(frame: pd.DataFrame) -> None:
+    """Make a root (``parent_span_id`` '') of each span whose parent is not a span of its trace in the bundle: the
+    entry span of a request that came through a gateway or browser that exported nothing, or whose exporter writes
+    an all-zero id for "no parent". The roots are the requests as the bundle saw them."""
+    has_parent = (frame["parent_span_id"] != "").to_numpy()
+    if not has_parent.any():
+        return
+    spans = pd.MultiIndex.from_arrays([frame["trace_id"], frame["span_id"]])
+    parents = pd.MultiIndex.from_arrays([frame["trace_id"][has_parent], frame["parent_span_id"][has_parent]])
+    orphan = np.zeros(len(frame), dtype=bool)
+    orphan[has_parent] = ~parents.isin(spans)
+    if orphan.any():
+        frame.loc[orphan, "parent_span_id"] = ""
 
 
 # ------------------------------------------------------------------------------------- the columnar reader

@@ -214,6 +214,9 @@ def service_table(bundle: Bundle) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     onsets.update({("errors", v): o for v, o in _onsets(errs, ["service"], "k", err_base, erring,
                                                         errors=True).items()})
 
+    t["is_entry"] = 0.0
+    if not ((roots["w"] == 0).any() and (roots["w"] == 1).any()):  # no root in a window: parent ids in a cycle
+        return t, pd.DataFrame(columns=["z", "p95_ratio", "error_z", "error_rate_baseline", "error_rate_current"]), onsets
     # entry services: the end-to-end symptom
     root_stats = _robust_stats(roots, ["service", "w"], "duration_ms")
     rt = pd.DataFrame({"z": _median_z(root_stats), "p95_ratio": _ratio(root_stats, "p95")})
