@@ -129,7 +129,8 @@ def render_table(answer, *, families: list[str] | None = None, width: int | None
     which signal families the bundle had and which it lacked (a cause only those would show cannot be proposed); when
     the answer has ``not_compared`` services, a line naming them (nothing can be said of their metrics); when it
     has ``empty_windows``, a line per window naming the families with no data there (nothing of them was
-    compared), which is also the reason given for an answer without causes."""
+    compared), which is also the reason given for an answer without causes; a line per generator that failed on the
+    bundle (``generator_errors``)."""
     import shutil
     import textwrap
 
@@ -153,6 +154,8 @@ def render_table(answer, *, families: list[str] | None = None, width: int | None
                      f" (too few baseline points): {listed}")
     gaps = {w: ", ".join(names) for w, names in families_by_window(answer.empty_windows).items()}
     lines += [f"no {w}-window data  {names} (nothing to compare: {EMPTY_WINDOW_HINT})" for w, names in gaps.items()]
+    lines += [f"generator failed  {e.generator} ({e.error}): ranked without it; a bug of the engine, please report it "
+              "with the bundle" for e in answer.generator_errors]
     lines.append("")
     header = f"{'#':>2}  {'conf':>5}  {'kind':<22} node"
     lines += [header, "-" * max(len(header), min(width, 100))]

@@ -29,7 +29,8 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
-from rca.contract import Answer, Bundle, NotCompared, bundle_from_dict, empty_windows, load_bundle
+from rca.contract import (Answer, Bundle, GeneratorError, NotCompared, bundle_from_dict, empty_windows,
+                          load_bundle)
 from rca.contract.load import TOO_DEEP, unreadable_json
 from rca.contract.models import CauseKind, cause_node_problem
 from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, shown
@@ -110,14 +111,17 @@ def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
     (``not_compared``, `rca.generators.metrics.uncompared_services`) and the families with no data in the
     current or the baseline window (``empty_windows``, `rca.contract.bundle.empty_windows`): the engine is
     blind there, and an incident bot or a reviewer should know before trusting that a service is not in the
-    list, or that an empty answer means nothing changed.
+    list, or that an empty answer means nothing changed. A candidate generator that fails on the bundle is named
+    with its error (``generator_errors``) and the answer ranked without it (`generate_candidates`).
     """
     candidates = generate_candidates(bundle)
     answer = (ranker or get_ranker()).rank(bundle, candidates, top=top)
     blind = uncompared_services(bundle)      # from the series the metrics generator scored, kept on the bundle
     return answer.model_copy(update={"not_compared": [NotCompared(node=f"service:{service}", series=names)
                                                       for service, names in blind.items()],
-                                     "empty_windows": empty_windows(bundle)})
+                                     "empty_windows": empty_windows(bundle),
+                                     "generator_errors": [GeneratorError(generator=name, error=error)
+                                                          for name, error in candidates.failed.items()]})
 
 
 def analyze_path(path: str | Path, *, top: int = 10, ranker=None) -> Answer:

@@ -187,3 +187,26 @@ def test_the_table_puts_each_explanation_under_its_cause_wrapped_to_the_width():
     under = lines[row + 1:]
     assert len(under) > 1 and all(line.startswith(" " * EXPLANATION_INDENT) and len(line) <= 60 for line in under)
     assert " ".join(line.strip() for line in under) == said
+
+
+def test_a_generator_that_fails_is_named_and_the_others_still_rank(env, capsys, bundle_dir, monkeypatch, caplog):
+    """A generator raising on a bundle of a shape it was not written for (a traces crash, say) made `rca analyze`
+    a traceback and the service's incident 'failed', with no answer at all; training still stops on it."""
+    import json
+
+    from rca.contract import load_bundle
+    from rca.generators import generate_candidates
+    from rca.generators.traces import TracesGenerator
+
+    def boom(self, bundle):
+        raise KeyError(0)
+
+    monkeypatch.setattr(TracesGenerator, "generate", boom)
+    code, out = run_cli(capsys, "analyze", str(bundle_dir), "--format", "json")
+    answer = json.loads(out.out)
+    assert code == 0 and answer["generator_errors"] == [{"generator": "traces", "error": "KeyError: 0"}]
+    assert answer["causes"] and "generator traces failed on incident" in caplog.text
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))
+    assert code == 0 and "generator failed  traces (KeyError: 0): ranked without it" in out.out
+    with pytest.raises(KeyError):
+        generate_candidates(load_bundle(bundle_dir), strict=True)

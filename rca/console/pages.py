@@ -13,7 +13,7 @@ from rca.config import Settings
 from rca.console import evidence
 from rca.contract import Bundle
 from rca.contract.bundle import EMPTY_FAMILY
-from rca.contract.models import EmptyWindow, NotCompared, RankedCause, families_by_window
+from rca.contract.models import EmptyWindow, GeneratorError, NotCompared, RankedCause, families_by_window
 from rca.service import stored_bundle
 from rca.store import queries
 from rca.store.models import IncidentRecord, ReviewRecord
@@ -58,6 +58,12 @@ class IncidentView:
         done, and for answers stored before it existed."""
         gaps = [EmptyWindow.model_validate(g) for g in (self.record.answer or {}).get("empty_windows", [])]
         return families_by_window(gaps)
+
+    @property
+    def generator_errors(self) -> list[GeneratorError]:
+        """The candidate generators that failed on the bundle (the answer's ``generator_errors``): the causes were
+        ranked without them. Empty but for a bug of the engine."""
+        return [GeneratorError.model_validate(e) for e in (self.record.answer or {}).get("generator_errors", [])]
 
 
 @dataclass(frozen=True)

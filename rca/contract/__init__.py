@@ -10,6 +10,7 @@ from rca.contract.models import (
     EmptyWindow,
     Event,
     Evidence,
+    GeneratorError,
     Incident,
     Label,
     NotCompared,
@@ -23,7 +24,8 @@ from rca.contract.timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
     "Answer", "Bundle", "CategoricalHistogram", "Cause", "CauseKind", "EmptyWindow", "Event", "Evidence",
-    "FeatureHistograms", "Incident", "Label", "NotCompared", "NumericHistogram", "RankedCause", "Symptom", "Window",
+    "FeatureHistograms", "GeneratorError", "Incident", "Label", "NotCompared", "NumericHistogram", "RankedCause",
+    "Symptom", "Window",
     "bundle_from_dict", "empty_windows", "format_timestamp", "labels_node", "load_bundle", "load_label",
     "model_node", "node_id", "node_kind", "node_name", "parse_timestamp", "segment_node", "validate_bundle",
 ]

@@ -341,17 +341,27 @@ def families_by_window(gaps: list[EmptyWindow]) -> dict[str, list[str]]:
     return {w: families for w, families in by_window.items() if families}
 
 
+class GeneratorError(_Open):
+    """A candidate generator that raised on the bundle: a bug of the engine, met on data of a shape it was not
+    written for. The answer was ranked without what it would have proposed; please report it with the bundle."""
+
+    generator: str = Field(description="the generator, as `rca.generators.registered()` names it")
+    error: str = Field(description="its error: the exception's type and message")
+
+
 class Answer(_Open):
     """The engine's answer: ranked causes with calibrated confidences (summing to at most 1), the services
-    whose metrics it could not compare (``not_compared``; empty when every series had its baseline), and the
+    whose metrics it could not compare (``not_compared``; empty when every series had its baseline), the
     families with no data in the current or the baseline window (``empty_windows``; empty when every family
-    sent had data in the windows it is compared across)."""
+    sent had data in the windows it is compared across), and the candidate generators that failed on the
+    bundle (``generator_errors``; empty unless the engine has a bug)."""
 
     incident: str | None
     ranker: str
     causes: list[RankedCause]
     not_compared: list[NotCompared] = Field(default_factory=list)
     empty_windows: list[EmptyWindow] = Field(default_factory=list)
+    generator_errors: list[GeneratorError] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _confidences_sum_to_at_most_one(self) -> Answer:

@@ -66,10 +66,12 @@ class Anomaly:
 class Candidates:
     hypotheses: list[Hypothesis] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)   # generator -> its error, when it raised on the bundle
 
     def extend(self, other: Candidates) -> None:
         self.hypotheses.extend(other.hypotheses)
         self.anomalies.extend(other.anomalies)
+        self.failed.update(other.failed)
 
 
 @runtime_checkable

@@ -124,7 +124,7 @@ def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
         if not drop or not set(drop) & set(present):
             return pd.DataFrame(), None
         bundle, incident_id = bundle_without(bundle, drop), f"{entry.id}{COPY_MARK}{'+'.join(drop)}"
-    candidates = generate_candidates(bundle)
+    candidates = generate_candidates(bundle, strict=True)  # a generator's bug stops training
     it = incident_table(bundle, candidates)
     truth = {(c.node, str(c.kind)) for c in load_label(entry.path).causes}
     rows = it.rows.assign(incident_id=incident_id)

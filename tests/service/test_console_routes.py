@@ -153,6 +153,24 @@ def test_the_incident_page_and_the_api_name_the_families_with_no_data_in_a_windo
                                      "compare: check the windows or the collection)")
 
 
+def test_the_incident_page_and_the_api_name_a_generator_that_failed(client, keys, tmp_path, monkeypatch):
+    """The incident used to fail with no answer at all ('internal error: KeyError: 0')."""
+    from rca.generators.metrics import MetricsGenerator
+
+    def boom(self, bundle):
+        raise KeyError(0)
+
+    monkeypatch.setattr(MetricsGenerator, "generate", boom)
+    body = inline(bundle_dir(tmp_path, incident_id="inc-bug", symptom="kpi:0.4"))
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    got = client.get("/v1/incidents/inc-bug", headers=keys["trigger"]).json()
+    assert got["status"] == "done" and got["answer"]["generator_errors"] == [{"generator": "metrics",
+                                                                              "error": "KeyError: 0"}]
+    _signin(client, keys)
+    assert ("The metrics generator failed on this bundle (KeyError: 0): the causes were ranked without it."
+            in client.get("/incidents/inc-bug").text)
+
+
 def test_the_incident_page_shows_the_signals_the_bundle_had_and_lacked(client, keys, tmp_path):
     body = inline(bundle_dir(tmp_path, incident_id="inc-sig", symptom="kpi:0.4"))
     del body["metrics"]
