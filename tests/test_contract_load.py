@@ -105,6 +105,13 @@ def test_timestamp_column_reports_first_bad_position():
     assert bad is None and parsed.iloc[1] - parsed.iloc[0] == pd.Timedelta(minutes=1)
 
 
+def test_a_timestamp_column_reads_lower_case_t_and_z_as_incident_json_does():
+    """RFC 3339 allows them; a table column refused them ('cannot parse') while incident.json took them."""
+    parsed, bad = parse_timestamp_column(pd.Series(["2026-11-20t14:05:00z", "2026-11-20T14:06:00+01:00", "no"]))
+    assert bad == 2 and parsed.iloc[0] == pd.Timestamp(parse_timestamp("2026-11-20t14:05:00z"))
+    assert parsed.iloc[1] == pd.Timestamp("2026-11-20T13:06:00Z")
+
+
 @pytest.mark.parametrize("values", [["a", None, "b"], ["x", "y", "z"], [None, None, None]])
 @pytest.mark.parametrize("dtype", ["str", object, "string"])
 def test_text_columns_keep_the_dtype_the_conversion_gives(values, dtype):

@@ -134,6 +134,10 @@ def parse_timestamp_column(values: pd.Series) -> tuple[pd.Series, int | None]:
         rest = ~digits
         if rest.any():
             read = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
+            missed = read.isna()
+            if missed.any():  # RFC 3339 allows a lower-case "t" and "z", which pandas does not read
+                read[missed] = pd.to_datetime(text[rest][missed].str.upper(), utc=True, errors="coerce",
+                                              format="ISO8601")
             # a date outside the range parses at a coarser unit; it is refused before the ns column takes it
             parsed[rest] = read.where((read >= _COLUMN_MIN) & (read <= _COLUMN_MAX)).astype("datetime64[ns, UTC]")
         bad = parsed.isna()
