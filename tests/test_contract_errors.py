@@ -155,9 +155,36 @@ def test_json_not_utf8_gives_the_line(bundle_dir, capsys):
     assert code == 2 and "incident.json: not UTF-8" in out.err and "at line " in out.err and "row" not in out.err
 
 
-def test_empty_file(bundle_dir, capsys):
+def test_an_empty_incident_json_is_an_error(bundle_dir, capsys):
+    (bundle_dir / "incident.json").write_bytes(b"")
+    expect_error(capsys, bundle_dir, "incident.json", "empty file")
+
+
+def test_an_optional_file_without_data_is_an_absent_family(bundle_dir, capsys):
+    """An exporter with nothing to write leaves an empty file (the Collector's file exporter creates traces.jsonl
+    before any span, a job writes events.jsonl when nothing changed): each refused the whole bundle ('empty
+    file')."""
+    import pyarrow.parquet as pq
+
+    from rca.contract import bundle_from_dict
+
+    every = load_bundle(bundle_dir).families()
+    (bundle_dir / "events.jsonl").write_bytes(b"")
+    (bundle_dir / "traces.jsonl").write_bytes(b"\n \n")
+    (bundle_dir / "histograms.jsonl").write_bytes(b"")
     (bundle_dir / "metrics.parquet").write_bytes(b"")
-    expect_error(capsys, bundle_dir, "metrics.parquet", "empty file")
+    header = (bundle_dir / "kpis.csv").read_text().splitlines()[0]
+    (bundle_dir / "kpis.csv").write_text(header + "\n")   # the header alone
+    predictions = pq.read_table(bundle_dir / "predictions.parquet")
+    pq.write_table(predictions.slice(0, 0), bundle_dir / "predictions.parquet")   # a Parquet file of no rows
+    assert run_cli(capsys, "validate", str(bundle_dir))[0] == 0
+    gone = {"events", "traces", "histograms", "metrics", "kpis", "predictions"}
+    assert load_bundle(bundle_dir).families() == [f for f in every if f not in gone]
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))
+    assert code == 0 and "not sent: " in out.out and "Traceback" not in out.err
+    inline = {"incident": json.loads((bundle_dir / "incident.json").read_text()), "kpis": [], "events": [],
+              "traces": []}
+    assert bundle_from_dict(inline).families() == []
 
 
 def test_current_window_ends_before_it_starts(bundle_dir, capsys):

@@ -200,11 +200,11 @@ class _Loader:
                 return None
             if not isinstance(items, list):
                 self.fail("expected a JSON array", file=name)
-            return list(enumerate(items, start=1))
+            return list(enumerate(items, start=1)) or None  # [] is no data: the family is absent
         path = self.root / name
         if not _present(path, name):
             return None
-        text = _read_text(path, name)
+        text = _read_text(path, name, blank=True)
         out = []
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -215,9 +215,7 @@ class _Loader:
                 self.fail(f"not valid JSON ({exc.msg} at column {exc.colno})", file=name, row=lineno)
             except RecursionError:
                 self.fail(TOO_DEEP, file=name, row=lineno)
-        if not out:
-            self.fail("empty file; expected one JSON object per line", file=name)
-        return out
+        return out or None  # an empty file (an exporter that had nothing to write) is no data: the family is absent
 
     def raw_table(self, stem: str) -> tuple[pd.DataFrame, str] | None:
         if self.inline is not None:
@@ -228,7 +226,7 @@ class _Loader:
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 self.fail("expected a JSON array of row objects", file=name)
             if not rows:
-                self.fail("empty table; expected at least one row", file=name)
+                return None  # no rows: the family is absent
             return pd.DataFrame.from_records(rows), name
         found = [self.root / f"{stem}{suffix}" for suffix in TABLE_SUFFIXES
                  if _present(self.root / f"{stem}{suffix}", f"{stem}{suffix}")]
@@ -236,7 +234,8 @@ class _Loader:
             return None
         if len(found) > 1:
             self.fail(f"both {found[0].name} and {found[1].name} present; expected one", file=found[0].name)
-        return _read_table(found[0]), found[0].name
+        frame = _read_table(found[0])
+        return None if frame is None else (frame, found[0].name)
 
     # -- the parts
     def incident(self) -> Incident:
@@ -404,9 +403,13 @@ def _present(path: Path, name: str) -> bool:
     raise BundleError(f"{what}; expected a file", file=name)
 
 
-def _read_text(path: Path, name: str) -> str:
+def _read_text(path: Path, name: str, *, blank: bool = False) -> str:
+    """The file's UTF-8 text; an empty or blank file is an error, or with ``blank`` (an optional file, which then
+    holds no data) ''."""
     data = path.read_bytes()
     if not data.strip():
+        if blank:
+            return ""
         raise BundleError("empty file", file=name)
     try:
         return data.decode("utf-8-sig")
@@ -438,12 +441,16 @@ def _read_json(path: Path, name: str) -> Any:
         raise BundleError(TOO_DEEP, file=name) from None
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path) -> pd.DataFrame | None:
+    """The table, or None when it holds no rows (an empty file, a CSV header alone, a Parquet file of no rows): an
+    exporter that had nothing to write, so the family is absent."""
     name = path.name
     if path.stat().st_size == 0:
-        raise BundleError("empty file", file=name)
+        return None
     if path.suffix == ".csv":
-        text = _read_text(path, name)
+        text = _read_text(path, name, blank=True)
+        if not text:
+            return None
         try:
             header = next(csv.reader(io.StringIO(text)), [])
         except csv.Error as exc:  # a field past the csv module's limit (131072 characters)
@@ -470,9 +477,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         except Exception as exc:  # pyarrow raises many types for a corrupt or truncated file
             said = " ".join(str(exc).replace(str(path), name).split())  # one line (a schema takes many)
             raise BundleError(f"not a readable Parquet file ({type(exc).__name__}: {said})", file=name) from exc
-    if frame.empty:
-        raise BundleError("empty table; expected at least one row", file=name)
-    return frame
+    return None if len(frame) == 0 else frame
 
 
 def _one_column_per_name(columns: list[str], name: str, where: str) -> None:
