@@ -122,3 +122,22 @@ def test_text_columns_keep_the_dtype_the_conversion_gives(values, dtype):
         converted, kept = pd.DataFrame(index=pd.RangeIndex(3)), pd.DataFrame(index=pd.RangeIndex(3))
         converted["c"], kept["c"] = convert(column).to_numpy(), _text(column, convert, "t.parquet")
         pd.testing.assert_frame_equal(kept, converted, check_exact=True)
+
+
+def test_categorical_histograms_take_json_booleans_and_numbers_as_categories(bundle_dir):
+    """A bool or int feature's categories serialise naturally as JSON true/false or numbers; they were refused
+    ('Input should be a valid string'), and a null category was refused with that message too."""
+    import json
+
+    from rca.contract import validate_bundle
+    from rca.contract.models import CategoricalHistogram
+
+    base = {"feature": "is_new", "type": "categorical", "role": "training", "dtype": "bool"}
+    h = CategoricalHistogram.model_validate({**base, "categories": [True, False, 55, "a"], "counts": [3, 4, 5, 6]})
+    assert h.categories == ["true", "false", "55", "a"]
+    lines = (bundle_dir / "histograms.jsonl").read_text().splitlines()
+    line = {**base, "categories": [True, None], "counts": [1, 2]}
+    (bundle_dir / "histograms.jsonl").write_text("\n".join([*lines, json.dumps(line)]) + "\n")
+    problems = [str(p) for p in validate_bundle(bundle_dir)]
+    assert len(problems) == 1 and f"line {len(lines) + 1}" in problems[0]
+    assert "category 1 is null; expected text, with missing values counted in 'nulls'" in problems[0]

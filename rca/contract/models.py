@@ -6,6 +6,7 @@ JSON Schema files under ``schemas/``.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from datetime import datetime
@@ -207,6 +208,18 @@ class NumericHistogram(_HistogramBase):
 class CategoricalHistogram(_HistogramBase):
     type: Literal["categorical"]
     categories: list[str]
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_as_text(cls, value: Any) -> Any:
+        """JSON booleans and numbers, what a bool or int feature's categories serialise to, are read as their JSON
+        spelling (``true``, ``55``); a null is not a category (missing values are counted in ``nulls``)."""
+        if not isinstance(value, list):
+            return value
+        for i, category in enumerate(value):
+            if category is None:
+                raise ValueError(f"category {i} is null; expected text, with missing values counted in 'nulls'")
+        return [json.dumps(c) if isinstance(c, (bool, int, float)) else c for c in value]
 
     @model_validator(mode="after")
     def _counts_fit_categories(self) -> CategoricalHistogram:
