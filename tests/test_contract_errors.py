@@ -415,12 +415,19 @@ def _graph_node(node):
                                      lambda g: {**g, "nodes": [*g["nodes"], {"id": node, "kind": "service"}]})
 
 
-def test_an_edge_to_an_undeclared_node_is_located_as_pydantic_locates_nodes(bundle_dir, capsys):
-    """Its field was 'edges[1].target' while a bad node's is 'nodes.2.id'."""
+def test_an_edge_to_an_undeclared_node_makes_it_a_node_as_networkx_does(bundle_dir, capsys):
+    """networkx's node_link_graph takes such an edge; it was refused ('is not a declared node'). An end that is no
+    node id is still an error, located as pydantic locates nodes ('edges.1.target', as 'nodes.2.id')."""
     _edit_json(bundle_dir / "graph.json", lambda g: {**g, "edges": [
         g["edges"][0], {**g["edges"][0], "target": "service:nowhere"}, *g["edges"][1:]]})
+    graph = load_bundle(bundle_dir).graph
+    assert graph.nodes["service:nowhere"] == {"kind": "service"}
+    assert graph.in_degree("service:nowhere") == 1
+    _edit_json(bundle_dir / "graph.json", lambda g: {**g, "edges": [
+        g["edges"][0], {**g["edges"][0], "target": "nowhere"}, *g["edges"][2:]]})
     expect_error(capsys, bundle_dir, "graph.json, field 'edges.1.target'",
-                 "edge 1 target 'service:nowhere' is not a declared node")
+                 "edge 1 target: 'nowhere' is not a node id; expected kind:name such as service:db (or a node "
+                 "declared in 'nodes')")
 
 
 @pytest.mark.parametrize("edit, where, found", [

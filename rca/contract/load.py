@@ -34,6 +34,7 @@ from rca.contract.models import (
     NumericHistogram,
     cause_node_problem,
 )
+from rca.contract.nodes import node_id_problem, node_kind
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.contract.timestamps import COLUMN_RANGE, parse_timestamp_column
 from rca.errors import BundleError, BundleErrors, clipped, shown
@@ -333,9 +334,15 @@ class _Loader:
             graph.add_node(node.id, **attrs)
         for i, edge in enumerate(declared.edges):
             for end in ("source", "target"):
-                if getattr(edge, end) not in graph:
-                    self.fail(f"edge {i} {end} {shown(getattr(edge, end))} is not a declared node", file="graph.json",
+                node = getattr(edge, end)
+                if node in graph:
+                    continue
+                # an edge's end not in "nodes" is a node of its own, as networkx's node_link_graph makes it, when
+                # its id says its kind
+                if problem := node_id_problem(node, example="service:db"):
+                    self.fail(f"edge {i} {end}: {problem} (or a node declared in 'nodes')", file="graph.json",
                               field=f"edges.{i}.{end}")  # dotted, as pydantic locates nodes.2.id
+                graph.add_node(node, kind=node_kind(node))
             graph.add_edge(edge.source, edge.target, **edge.model_dump(exclude={"source", "target"}))
         return graph
 
