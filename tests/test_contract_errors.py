@@ -482,6 +482,27 @@ def test_a_family_with_nothing_in_the_windows_is_refused(bundle_dir, capsys, edi
     assert len(problems) == 1 and (seconds_hint in problems[0].message) == (edit is _kpis_in_seconds)
 
 
+def test_times_in_a_finer_unit_are_named_as_such(bundle_dir, capsys):
+    """Span times in milliseconds were told 'integer timestamps are epoch milliseconds, and these look like seconds'
+    under a 'timestamp' field spans do not have; a table's epoch nanoseconds had no hint."""
+    lines = []
+    for line in (bundle_dir / "traces.jsonl").read_text().splitlines():
+        request = json.loads(line)
+        for rs in request["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    for field in ("startTimeUnixNano", "endTimeUnixNano"):
+                        span[field] = str(int(span[field]) // 10**6)
+        lines.append(json.dumps(request))
+    (bundle_dir / "traces.jsonl").write_text("\n".join(lines) + "\n")
+    expect_error(capsys, bundle_dir, "traces.jsonl, field 'startTimeUnixNano'",
+                 "span times are epoch nanoseconds, and these look like milliseconds or microseconds")
+    frame = pd.read_csv(bundle_dir / "kpis.csv")
+    frame.assign(timestamp=frame["timestamp"] * 10**6).to_csv(bundle_dir / "kpis.csv", index=False)
+    problem = next(p for p in validate_bundle(bundle_dir) if p.file == "kpis.csv")
+    assert problem.message.endswith("; this looks like epoch nanoseconds") and problem.row == 1
+
+
 @pytest.mark.parametrize("change, found", [
     ({"edges": [0, float("nan"), 50, 100]}, "line 3: 'edges' must be finite numbers"),
     ({"edges": [0, 50, 10, 100]}, "'edges' must be strictly increasing"),

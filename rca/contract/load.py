@@ -386,11 +386,16 @@ def _outside_windows(incident: Incident, parts: dict[str, Any], names: dict[str,
         if inside.any():
             continue
         first, last = starts.min(), ends.max()
+        field = "start" if bucket else "timestamp"
         hint = ("; integer timestamps are epoch milliseconds, and these look like seconds"
                 if last < pd.Timestamp("1971-01-01", tz="UTC") else "")
+        if family == "spans":  # OTLP times are nanoseconds: a millisecond (or microsecond) time lands in 1970
+            field = "startTimeUnixNano"
+            hint = ("; span times are epoch nanoseconds, and these look like milliseconds or microseconds"
+                    if last < pd.Timestamp("1971-01-01", tz="UTC") else "")
         errors.append(BundleError(f"no {what} falls in the incident's windows ({_iso(lo)} to {_iso(hi)}): its "
                                   f"timestamps run from {_iso(first)} to {_iso(last)}{hint}",
-                                  file=names.get(family, family), field="start" if bucket else "timestamp"))
+                                  file=names.get(family, family), field=field))
     return errors
 
 
@@ -570,9 +575,23 @@ def _timestamps(frame: pd.DataFrame, name: str, column: str = "timestamp") -> pd
     _require_utf8(frame[column], name)   # a Parquet binary column is decoded to be parsed as text
     parsed, bad = parse_timestamp_column(frame[column])
     if bad is not None:
-        raise BundleError(f"cannot parse {shown(frame[column].iloc[bad])}; expected an RFC 3339 timestamp or "
-                          f"integer epoch milliseconds, from {COLUMN_RANGE}", file=name, row=bad + 1, field=column)
+        value = frame[column].iloc[bad]
+        raise BundleError(f"cannot parse {shown(value)}; expected an RFC 3339 timestamp or integer epoch "
+                          f"milliseconds, from {COLUMN_RANGE}{_finer_unit(value)}", file=name, row=bad + 1,
+                          field=column)
     return parsed
+
+
+def _finer_unit(value: Any) -> str:
+    """A hint when ``value`` reads as a time of 2000-2100 in epoch micro- or nanoseconds, else ''."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    for unit, per_ms in (("microseconds", 1e3), ("nanoseconds", 1e6)):
+        if 946_684_800_000 <= number / per_ms < 4_102_444_800_000:
+            return f"; this looks like epoch {unit}"
+    return ""
 
 
 def _numbers(frame: pd.DataFrame, name: str, column: str, *, nullable: bool = False) -> pd.Series:
