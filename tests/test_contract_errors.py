@@ -482,6 +482,25 @@ def test_a_family_with_nothing_in_the_windows_is_refused(bundle_dir, capsys, edi
     assert len(problems) == 1 and (seconds_hint in problems[0].message) == (edit is _kpis_in_seconds)
 
 
+@pytest.mark.parametrize("file, indent, found", [
+    ("events.jsonl", 2, "the file looks like one JSON array: expected one JSON object per line (JSON Lines)"),
+    ("traces.jsonl", 2, "the file looks like one JSON array"),
+    ("histograms.jsonl", None, "the file looks like JSON over several lines"),
+])
+def test_pretty_printed_json_in_a_jsonl_file_is_named(bundle_dir, capsys, file, indent, found):
+    """It was 'line 1: not valid JSON (Expecting value at column 2)' and no more."""
+    objects = [json.loads(line) for line in (bundle_dir / file).read_text().splitlines()]
+    text = json.dumps(objects, indent=indent) if indent else json.dumps(objects[0], indent=2)
+    (bundle_dir / file).write_text(text + "\n")
+    expect_error(capsys, bundle_dir, f"{file}, line 1: not valid JSON", found)
+
+
+def test_a_csv_with_another_separator_is_named(bundle_dir, capsys):
+    frame = pd.read_csv(bundle_dir / "kpis.csv")
+    frame.to_csv(bundle_dir / "kpis.csv", index=False, sep=";")
+    expect_error(capsys, bundle_dir, "kpis.csv", "the header is one column: fields separated by ';'? expected commas")
+
+
 def test_times_in_a_finer_unit_are_named_as_such(bundle_dir, capsys):
     """Span times in milliseconds were told 'integer timestamps are epoch milliseconds, and these look like seconds'
     under a 'timestamp' field spans do not have; a table's epoch nanoseconds had no hint."""

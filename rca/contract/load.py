@@ -213,7 +213,9 @@ class _Loader:
             try:
                 out.append((lineno, json.loads(line)))
             except json.JSONDecodeError as exc:
-                self.fail(f"not valid JSON ({exc.msg} at column {exc.colno})", file=name, row=lineno)
+                # a first line that only opens an array or an object: pretty-printed JSON, not JSON Lines
+                hint = "" if out else PRETTY_PRINTED.get(line.strip(), "")
+                self.fail(f"not valid JSON ({exc.msg} at column {exc.colno}){hint}", file=name, row=lineno)
             except RecursionError:
                 self.fail(TOO_DEEP, file=name, row=lineno)
         return out or None  # an empty file (an exporter that had nothing to write) is no data: the family is absent
@@ -415,6 +417,10 @@ def _present(path: Path, name: str) -> bool:
     raise BundleError(f"{what}; expected a file", file=name)
 
 
+PRETTY_PRINTED = {"[": "; the file looks like one JSON array: expected one JSON object per line (JSON Lines)",
+                  "{": "; the file looks like JSON over several lines: expected one JSON object per line (JSON Lines)"}
+
+
 def _read_text(path: Path, name: str, *, blank: bool = False) -> str:
     """The file's UTF-8 text; an empty or blank file is an error, or with ``blank`` (an optional file, which then
     holds no data) ''."""
@@ -567,8 +573,10 @@ def _clean_union_loc(loc: str) -> str:
 def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise BundleError(f"required column missing; has {', '.join(map(str, frame.columns))}", file=name,
-                          field=missing[0])
+        has = ", ".join(map(str, frame.columns))
+        separator = next((c for c in ";\t|" if len(frame.columns) == 1 and c in str(frame.columns[0])), None)
+        hint = f"; the header is one column: fields separated by {separator!r}? expected commas" if separator else ""
+        raise BundleError(f"required column missing; has {has}{hint}", file=name, field=missing[0])
 
 
 def _timestamps(frame: pd.DataFrame, name: str, column: str = "timestamp") -> pd.Series:
