@@ -57,9 +57,12 @@ def validate(bundle: BundleArg) -> None:
     """Check a bundle against the contract, and that the review service would take it, and report every problem
     found."""
     from rca.contract import validate_bundle
+    from rca.contract.load import misnamed_files
     from rca.service import refused_by_service
 
     problems = validate_bundle(bundle, incident_checks=refused_by_service)
+    for found, meant in misnamed_files(bundle):
+        typer.echo(f"note: {found} was not read (a bundle file is named {meant})")
     if problems:
         for problem in problems:
             typer.echo(f"error: {problem}", err=True)

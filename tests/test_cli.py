@@ -210,3 +210,12 @@ def test_a_generator_that_fails_is_named_and_the_others_still_rank(env, capsys, 
     assert code == 0 and "generator failed  traces (KeyError: 0): ranked without it" in out.out
     with pytest.raises(KeyError):
         generate_candidates(load_bundle(bundle_dir), strict=True)
+
+
+def test_validate_names_a_file_whose_name_is_close_to_a_bundle_file(capsys, bundle_dir):
+    """traces.json, kpis.PARQUET: the data was left out and validate said only 'valid'."""
+    (bundle_dir / "traces.jsonl").rename(bundle_dir / "traces.json")
+    (bundle_dir / "README.md").write_text("notes")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == ["note: traces.json was not read (a bundle file is named "
+                                                  "traces.jsonl)", f"{bundle_dir}: valid"]

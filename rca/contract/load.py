@@ -47,6 +47,9 @@ TOO_DEEP = "JSON nested too deeply to read; expected the bundle's objects and ar
 """What a JSON document nested past the parser's recursion limit gets (it is not a bundle any producer writes)."""
 KNOWN_FILES = ("incident.json", "predictions", "histograms.jsonl", "feature_samples", "traces.jsonl", "kpis",
                "metrics", "events.jsonl", "graph.json", "label.json")
+BUNDLE_FILE_NAMES = tuple(name for known in KNOWN_FILES
+                          for name in ([known] if "." in known else [known + s for s in TABLE_SUFFIXES]))
+"""Every file name the loader reads."""
 
 
 # --------------------------------------------------------------------------------------------- entry points
@@ -83,6 +86,27 @@ def validate_bundle(path: str | Path, *,
             return _dedupe(loader.errors)
     except BundleError as exc:
         return [exc]
+
+
+def misnamed_files(path: str | Path) -> list[tuple[str, str]]:
+    """The files of a bundle the loader does not read whose names are close to one it does (``traces.json``,
+    ``kpis.PARQUET``), as ``(found, meant)``: their data was left out without a word. An archive is looked into;
+    a bundle that cannot be opened has none (`validate_bundle` says why)."""
+    import difflib
+
+    try:
+        with bundle_directory(path) as root:
+            names = sorted(p.name for p in root.iterdir() if p.is_file())
+    except (BundleError, OSError):
+        return []
+    out = []
+    for name in names:
+        if name in BUNDLE_FILE_NAMES:
+            continue
+        close = difflib.get_close_matches(name.lower(), BUNDLE_FILE_NAMES, n=1, cutoff=0.8)
+        if close and close[0] not in names:
+            out.append((name, close[0]))
+    return out
 
 
 def bundle_from_dict(body: dict[str, Any], *, source: str = "inline") -> B.Bundle:
