@@ -255,7 +255,7 @@ def _mini_corpus(corpus, splits: dict[str, str]):
 
 def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "validation", "inc-2": "test"})
-    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
     assert [e.split for e in corpus_incidents(corpus)] == ["train", "validation", "test"]
     cache = tmp_path / "cache"
     table = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
@@ -275,7 +275,7 @@ def test_training_incidents_get_a_reduced_copy_and_validation_ones_do_not(tmp_pa
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "review", "inc-2": "validation"})
     seen = {}
 
-    def spy(bundle):
+    def spy(bundle, **_):
         seen.setdefault(bundle.incident_id, []).append(set(bundle.families()))
         return candidates(bundle)
 
@@ -325,7 +325,7 @@ def test_a_table_of_copies_without_resource_metrics(tmp_path, monkeypatch):
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "validation", "inc-1": "validation"})
     seen = []
 
-    def spy(bundle):
+    def spy(bundle, **_):
         seen.append(None if bundle.metrics is None else sorted(bundle.metrics["name"].unique()))
         return candidates(bundle)
 
@@ -345,7 +345,7 @@ def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combinati
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "test", "inc-2": "test"})
     seen = []
 
-    def spy(bundle):
+    def spy(bundle, **_):
         seen.append(frozenset(bundle.families()))
         return candidates(bundle)
 
@@ -375,7 +375,7 @@ def training_corpus(tmp_path, monkeypatch):
     from rca.config import get_settings
 
     corpus = _mini_corpus(tmp_path / "corpus", {f"inc-{i}": s for i, s in enumerate(["train"] * 4 + ["validation"] * 2)})
-    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
     monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
     monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
@@ -436,7 +436,7 @@ def test_a_retrain_without_validation_incidents_is_a_clear_error_and_stores_noth
     from rca.ranking.train import retrain
 
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "train"})  # one reviewed incident, say
-    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
     monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
     with pytest.raises(ConfigError, match="no hypothesis rows in the validation split"):
         retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
@@ -477,7 +477,7 @@ def test_rca_evaluate_scores_a_ranker_directory_instead_of_the_one_in_use(tmp_pa
     from rca.config import get_settings
 
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "test", "inc-2": "test"})
-    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
     monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
     ranker = train_ranker(synthetic_table(30))
     ranker.meta["version"] = "lgbm-a-challenger"
@@ -536,7 +536,7 @@ def test_training_table_reads_nested_corpora_once_and_never_their_tests(tmp_path
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "validation", "inc-2": "test"})
     _mini_corpus(corpus / "more", {"more-0": "train", "more-1": "test"})
     (corpus / "not-a-corpus").mkdir()
-    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle: candidates(bundle))
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
     monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
     try:
