@@ -702,7 +702,9 @@ def _holder(lock: Path) -> str:
 
 
 def _version_summary(registry, version: str) -> dict | None:
-    """A version's metrics and training data, from its meta.json; None when a prune deleted it since it was listed."""
+    """A version's metrics and training data, from its meta.json; None when a prune deleted it since it was listed.
+    A meta.json that cannot be read gives a summary with ``damaged`` (what is wrong), so that one damaged version
+    does not hide the others from the listing (it failed whole)."""
     from rca.ranking.dataset import count_copies
 
     path = registry.root / version / "meta.json"
@@ -713,7 +715,9 @@ def _version_summary(registry, version: str) -> dict | None:
     except FileNotFoundError:
         return None
     except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or not the object (and lists) it should be
-        raise ConfigError(str(path), f"{exc}"[:80], "the JSON object a trained ranker's save writes") from exc
+        return {"created_at": None, "metrics": {}, "n_training_incidents": 0, "n_reduced_copies": 0,
+                "n_validation_incidents": 0, "family_mix": {},
+                "damaged": f"{path}: {exc}"[:200] + "; expected the JSON object a trained ranker's save writes"}
     return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
             "n_training_incidents": n_training, "n_reduced_copies": n_copies,
             "n_validation_incidents": n_validation, "family_mix": meta.get("family_mix", {})}
@@ -725,7 +729,10 @@ def list_rankers(settings: Settings) -> dict:
     from rca.ranking.registry import RankerRegistry
 
     registry = RankerRegistry(settings.resolved_rankers_dir)
-    champion = registry.champion_version()
+    try:
+        champion = registry.settle()  # a promotion cut short is completed first
+    except ConfigError:  # a registry this process may only read
+        champion = registry.champion_version()
     versions = [{"version": v, "champion": v == champion, **summary} for v in registry.versions()
                 if (summary := _version_summary(registry, v)) is not None]
     return {"in_use": _in_use(settings), "champion": champion, "versions": versions,

@@ -15,6 +15,7 @@ worse on AC@1, so binary stayed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +73,12 @@ class LgbmRanker(TableRanker):
             raise NotFittedError("cannot save an untrained LgbmRanker")
         directory.mkdir(parents=True, exist_ok=True)
         files = [_model_file(i) for i in range(len(self.boosters))]
+        sha256 = {}
         for name, text in zip(files, self.model_strings()):
             (directory / name).write_text(text)
+            sha256[name] = hashlib.sha256(text.encode()).hexdigest()
         meta = {**self.meta, "feature_names": self.feature_names, "calibration": self.calibration.to_dict(),
-                "model_files": files}
+                "model_files": files, "model_sha256": sha256}
         (directory / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
         return directory
 
@@ -89,7 +92,15 @@ class LgbmRanker(TableRanker):
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise NotFoundError(f"{directory}: meta.json lists model files that are missing: {', '.join(missing)}")
-        boosters = [lgb.Booster(model_str=f.read_text()) for f in files]
+        texts = [f.read_text() for f in files]
+        for f, text in zip(files, texts):
+            # LightGBM aborts the whole process (SIGABRT) on some damaged model texts, not raising: a file that is
+            # not what was saved is refused before it reaches LightGBM (rankers saved before 2026-12-07 have no sums)
+            expected = meta.get("model_sha256", {}).get(f.name)
+            if expected is not None and hashlib.sha256(text.encode()).hexdigest() != expected:
+                raise ValueError(f"{f.name} is not the file that was saved (its sha256 differs from meta.json's "
+                                 "model_sha256): damaged or changed since")
+        boosters = [lgb.Booster(model_str=text) for text in texts]
         return cls(boosters=boosters, feature_names=list(meta["feature_names"]),
                    calibration=Calibration.from_dict(meta.get("calibration")), meta=meta)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from lightgbm.basic import LightGBMError
 from rca.errors import ConfigError, ConflictError, NotFoundError
 from rca.locks import acquire, release
 from rca.ranking.lgbm import LgbmRanker
+
+log = logging.getLogger(__name__)
 
 PACKAGED_CHAMPION = Path(__file__).resolve().parent / "champion"
 """The champion shipped with the repository (``rca train --out rca/ranking/champion`` writes it)."""
@@ -66,7 +69,12 @@ class RankerRegistry:
         digest = hashlib.sha256("".join(ranker.model_strings()).encode()).hexdigest()[:8]
         version = f"lgbm-{now:%Y%m%d-%H%M%S}-{digest}"
         ranker.meta = {**ranker.meta, "version": version, "created_at": now.isoformat()}
-        ranker.save(self.root / version)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # written out of sight, then renamed: a save cut short (killed, disk full) leaves a hidden directory, never a
+        # version whose meta.json is half written (which made every listing of the registry fail)
+        staging = Path(tempfile.mkdtemp(prefix=f".save-{version}-", dir=self.root))
+        ranker.save(staging)
+        staging.rename(self.root / version)
         return version
 
     def load(self, version: str) -> LgbmRanker:
@@ -212,16 +220,45 @@ class RankerRegistry:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """One promote, rollback or prune at a time, across processes (the service's workers, the weekly job): each
-        reads the log's state and appends to it."""
+        reads the log's state and appends to it. Each first settles the pointer (`settle`)."""
         try:
             handle = acquire(self.root / ".lock")
         except OSError as exc:
             raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
                               "a registry directory this process can write to") from exc
         try:
+            self._settle()
             yield
         finally:
             release(handle)
+
+    def settle(self) -> str | None:
+        """`_settle` under the registry lock; the champion's version. What `rca rankers list` calls first."""
+        with self._locked():
+            return self.champion_version()
+
+    def _settle(self) -> None:
+        """Point the champion pointer at the log's champion when they differ: a promote or rollback cut short
+        (killed) after its log line and before its pointer swap is completed. The log is the record (the champion
+        stack a rollback walks is the log replayed); the pointer is its last champion, kept for readers. Without
+        this, the next promotion logged the pointer's champion as the one it replaced while the stack held the
+        unfinished one, and a rollback restored a version that never served."""
+        history = [e for e in self.history() if e["action"] in ("promote", "rollback")]
+        if not history:
+            return
+        stack = self._stack()
+        logged = stack[-1] if stack else None
+        if logged == self.champion_version():
+            return
+        log.warning("registry %s: the champion pointer names %s but the promotion log %s; completing the %s "
+                    "of %s", self.root, self.champion_version(), logged, history[-1]["action"], history[-1]["at"])
+        tmp = self.pointer.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"version": logged, "at": history[-1]["at"]}) + "\n")
+            tmp.replace(self.pointer)
+        except OSError as exc:
+            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
+                              "a registry directory this process can write to") from exc
 
     def _stack(self) -> list[str]:
         stack: list[str] = []

@@ -1,0 +1,86 @@
+"""The registry after a kill or a damaged file: a promotion cut short is completed, a damaged model is refused
+before LightGBM reads it (it aborted the process), a version is stored whole or not at all, and one damaged version
+does not hide the others."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from rca.config import Settings
+from rca.errors import ConfigError
+from rca.ranking.lgbm import LgbmRanker
+from rca.ranking.registry import RankerRegistry
+from rca.ranking.train import train_ranker
+from tests.rank_builders import synthetic_table
+
+
+@pytest.fixture(scope="module")
+def ranker():
+    return train_ranker(synthetic_table(30))
+
+
+def _versions(registry, ranker, n):
+    days = pd.date_range("2026-01-01", periods=n, freq="D", tz="UTC")
+    return [registry.save(ranker, now=day.to_pydatetime()) for day in days]
+
+
+def test_a_promotion_cut_short_after_its_log_line_is_completed_and_rolls_back_along_the_log(tmp_path, ranker):
+    """Killed between the log line and the pointer swap: the pointer still named A while the log's stack held B,
+    the next promotion logged 'was A', and a rollback then restored B, which had never served."""
+    registry = RankerRegistry(tmp_path / "rankers")
+    a, b, c = _versions(registry, ranker, 3)
+    registry.promote(a, "first")
+    with registry.log.open("a") as f:   # what a promote of b killed after its log line leaves
+        f.write(json.dumps({"action": "promote", "at": "2026-12-07T03:11:16+00:00", "previous": a,
+                            "reason": "b", "version": b}) + "\n")
+    assert registry.champion_version() == a
+    assert registry.settle() == b                         # what `rca rankers list` and every change do first
+    entry = registry.promote(c, "third")
+    assert entry["previous"] == b and registry.champion_version() == c
+    assert registry.rollback("c is bad")["version"] == b and registry.champion_version() == b
+    assert registry.rollback("b too")["version"] == a
+
+
+def test_a_damaged_model_file_is_refused_before_lightgbm_reads_it(tmp_path, ranker):
+    """A truncated model file made LightGBM abort the process (SIGABRT, exit 134): `rca rankers promote` died and
+    a running service with it."""
+    registry = RankerRegistry(tmp_path / "rankers")
+    (version,) = _versions(registry, ranker, 1)
+    model = registry.root / version / "model.txt"
+    model.write_text(model.read_text()[:5000])
+    with pytest.raises(ValueError, match="model.txt is not the file that was saved"):
+        LgbmRanker.load(registry.root / version)
+    with pytest.raises(ConfigError, match="is not the file that was saved"):
+        registry.promote(version, "x")
+    assert registry.champion_version() is None
+
+
+def test_a_save_cut_short_leaves_no_version(tmp_path, ranker, monkeypatch):
+    """A kill while meta.json was written left a version whose meta.json did not parse, and every listing of the
+    registry failed on it."""
+    registry = RankerRegistry(tmp_path / "rankers")
+    (kept,) = _versions(registry, ranker, 1)
+
+    def killed(self, directory):
+        (directory / "meta.json").write_text('{"feature_names": [')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LgbmRanker, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        registry.save(ranker)
+    assert registry.versions() == [kept]
+
+
+def test_a_damaged_meta_json_is_listed_as_damaged_beside_the_others(tmp_path, ranker):
+    from rca.service import list_rankers
+
+    settings = Settings(data_dir=tmp_path / "var", rankers_dir=tmp_path / "rankers")
+    registry = RankerRegistry(tmp_path / "rankers")
+    good, bad = _versions(registry, ranker, 2)
+    (registry.root / bad / "meta.json").write_text('{"feature_names": [')
+    listing = {v["version"]: v for v in list_rankers(settings)["versions"]}
+    assert listing[good]["n_training_incidents"] > 0 and "damaged" not in listing[good]
+    assert listing[bad]["damaged"].endswith("expected the JSON object a trained ranker's save writes")
