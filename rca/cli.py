@@ -64,11 +64,31 @@ def validate(bundle: BundleArg) -> None:
     for found, meant in misnamed_files(bundle):
         typer.echo(f"note: {found} was not read (a bundle file is named {meant})")
     if problems:
-        for problem in problems:
-            typer.echo(f"error: {problem}", err=True)
+        for line in problem_lines(problems):
+            typer.echo(line, err=True)
         typer.echo(f"{bundle}: {len(problems)} problem(s)", err=True)
         raise typer.Exit(2)
     typer.echo(f"{bundle}: valid")
+
+
+SAME_PROBLEM_SHOWN = 3
+"""How many rows (lines) of one file with the same problem `rca validate` names before it counts the rest."""
+
+
+def problem_lines(problems) -> list[str]:
+    """One ``error:`` line per problem, but for a problem repeated on many rows of a file (a producer's systematic
+    mistake): its first `SAME_PROBLEM_SHOWN`, then one line counting the others."""
+    same: dict[tuple, list] = {}
+    for problem in problems:
+        same.setdefault((problem.file, problem.field, problem.message), []).append(problem)
+    lines = []
+    for (file, field, message), group in same.items():
+        lines += [f"error: {problem}" for problem in group[:SAME_PROBLEM_SHOWN]]
+        if len(group) > SAME_PROBLEM_SHOWN:
+            rows = "lines" if (file or "").endswith(".jsonl") else "rows"
+            lines.append(f"error: {file}: {len(group) - SAME_PROBLEM_SHOWN} more {rows} with the same problem"
+                         + (f" (field {field!r})" if field else ""))
+    return lines
 
 
 @app.command()
@@ -421,6 +441,9 @@ def rankers_list(format: Annotated[OutputFormat, typer.Option("--format", "-f")]
         overall = v["metrics"].get("overall", {})
         scores = "  ".join(f"{k} {overall[k]:.3f}" for k in ("AC@1", "AC@3", "MRR") if k in overall)
         copies = f" (+{v['n_reduced_copies']} reduced copies)" if v["n_reduced_copies"] else ""
+        if v.get("damaged"):
+            typer.echo(f"{'*' if v['champion'] else ' '} {v['version']}  damaged: {v['damaged']}")
+            continue
         typer.echo(f"{'*' if v['champion'] else ' '} {v['version']}  {v['n_training_incidents']} training incidents"
                    f"{copies}  {scores or 'no validation metrics'}")
     for entry in listing["history"]:

@@ -219,3 +219,14 @@ def test_validate_names_a_file_whose_name_is_close_to_a_bundle_file(capsys, bund
     code, out = run_cli(capsys, "validate", str(bundle_dir))
     assert code == 0 and out.out.splitlines() == ["note: traces.json was not read (a bundle file is named "
                                                   "traces.jsonl)", f"{bundle_dir}: valid"]
+
+
+def test_validate_counts_a_problem_repeated_on_many_lines_after_the_first_three(capsys, bundle_dir):
+    """A producer's systematic mistake printed one near-identical line per bad line (200 for 200 lines)."""
+    good = (bundle_dir / "traces.jsonl").read_text()
+    (bundle_dir / "traces.jsonl").write_text('{"resourceSpans": 3}\n' * 10 + good)
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    lines = [line for line in out.err.splitlines() if "traces.jsonl" in line]
+    assert code == 2 and [line.split(",")[1] for line in lines[:3]] == [" line 1", " line 2", " line 3"]
+    assert lines[3:] == ["error: traces.jsonl: 7 more lines with the same problem (field 'resourceSpans')"]
+    assert out.err.splitlines()[-1].endswith(": 10 problem(s)")
