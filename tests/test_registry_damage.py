@@ -5,6 +5,7 @@ does not hide the others."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -84,3 +85,27 @@ def test_a_damaged_meta_json_is_listed_as_damaged_beside_the_others(tmp_path, ra
     listing = {v["version"]: v for v in list_rankers(settings)["versions"]}
     assert listing[good]["n_training_incidents"] > 0 and "damaged" not in listing[good]
     assert listing[bad]["damaged"].endswith("expected the JSON object a trained ranker's save writes")
+
+
+def test_an_incident_in_two_training_corpora_or_twice_in_one_is_refused(tmp_path, monkeypatch):
+    """A corpus copied into another merged each incident's two copies into one ranking group (validation NDCG@5
+    1.23) and trained on incidents the gate then validated on; the challenger was promoted."""
+    from rca.ranking import train
+    from rca.ranking.dataset import HypothesisTable
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    tables = {a: synthetic_table(10), b: synthetic_table(10, seed=1)}
+    monkeypatch.setattr(train, "training_corpora", lambda d: [Path(d)])
+    monkeypatch.setattr(train, "materialized", lambda c, progress: c)
+    monkeypatch.setattr(train, "build_training_table", lambda d, splits, **kw: tables[d])
+    with pytest.raises(ConfigError, match=r"b: got 'inc-000', expected incident ids not already in .*a: each incident "
+                                          "once among the training corpora"):
+        train.training_table([a, b])
+    twice = synthetic_table(10)
+    tables[a] = HypothesisTable(twice.rows, pd.concat([twice.incidents, twice.incidents.head(1)]))
+    with pytest.raises(ConfigError, match=r"a/manifest.csv: got 'inc-000', expected each incident id once"):
+        train.training_table([a])
+    tables[b] = synthetic_table(10)
+    tables[b].incidents["incident_id"] = "other-" + tables[b].incidents["incident_id"]
+    tables[a] = synthetic_table(10)
+    assert len(train.training_table([a, b]).incidents) == 20
