@@ -639,13 +639,19 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     promoted unless it is worse than the champion on validation or a twin of it (`rca.ranking.train.retrain`).
 
     Returns the trainer's report (``challenger``, ``promoted``, ``metrics``, ...) plus ``exported`` (how many
-    reviewed incidents were written), ``seconds`` and ``report``: the Markdown report with charts written under
-    ``RCA_DATA_DIR/retrain/`` (`rca.ranking.report.write_retrain_report`), one per run.
+    reviewed incidents were written), ``seconds``, ``report``: the Markdown report with charts written under
+    ``RCA_DATA_DIR/retrain/`` (`rca.ranking.report.write_retrain_report`), one per run, and ``corpus_missing``: the
+    settings' corpus directory when it does not exist (trained on the reviewed incidents alone, and logged), else
+    None.
     """
     from rca.ranking.report import write_retrain_report
     from rca.ranking.train import retrain as train_and_gate
 
     started = time.perf_counter()
+    missing = None if settings.corpus_dir.is_dir() else str(settings.corpus_dir)
+    if missing:  # trained on the reviews alone; said, as a cron job without `cd` or with a mistyped path gets it
+        log.warning("RCA_CORPUS_DIR %s is not a directory: training on the reviewed incidents alone (the labeled "
+                    "corpus is labeled_incidents/ of the repository)", missing)
     with _one_retrain(settings, "a retrain", busy="its result will be in the promotion log (GET /v1/rankers, "
                                                   "rca rankers list)"):
         exported = export_reviewed(session, settings=settings)
@@ -655,7 +661,7 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     now = datetime.now(UTC)
     path = settings.data_dir / "retrain" / f"{now:%Y-%m-%dT%H%M%S}Z.md"
     write_retrain_report(report, path, exported=len(exported), when=f"{now:%Y-%m-%d %H:%M} UTC")
-    return {**report, "exported": len(exported), "seconds": seconds, "report": str(path)}
+    return {**report, "exported": len(exported), "seconds": seconds, "report": str(path), "corpus_missing": missing}
 
 
 def train_into_registry(corpus_dirs: list[Path], *, settings: Settings, registry: Path | None = None,
@@ -678,7 +684,11 @@ def _one_retrain(settings: Settings, what: str, *, busy: str) -> Iterator[None]:
     (`prune_rankers`) take it too. The holder writes ``what`` it is into the lock file, so that another one
     running gets a `ConflictError` naming it (and since when), its message ending with ``busy``."""
     path = settings.data_dir / ".retrain.lock"
-    handle = acquire(path, wait=False)
+    try:
+        handle = acquire(path, wait=False)
+    except OSError as exc:  # a read-only or missing data directory: it was a traceback
+        raise ConfigError("RCA_DATA_DIR", str(settings.data_dir),
+                          f"a directory this process can write to ({exc.strerror}: {exc.filename})") from exc
     if handle is None:
         raise ConflictError(f"{_holder(path)} is running; {busy}")
     try:

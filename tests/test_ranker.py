@@ -371,8 +371,11 @@ def test_evaluation_ranks_the_split_as_it_came_and_without_each_family_combinati
 
 @pytest.fixture
 def training_corpus(tmp_path, monkeypatch):
-    """Four train and two validation incidents with fixed candidates, no packaged champion, a fresh data dir."""
+    """Four train and two validation incidents with fixed candidates, no packaged champion, a fresh data dir, and
+    a gate that replaces a champion on two validation incidents (`MIN_VALIDATION` lowered to 2)."""
     from rca.config import get_settings
+
+    monkeypatch.setattr("rca.ranking.train.MIN_VALIDATION", 2)
 
     corpus = _mini_corpus(tmp_path / "corpus", {f"inc-{i}": s for i, s in enumerate(["train"] * 4 + ["validation"] * 2)})
     monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
@@ -392,6 +395,19 @@ def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(traini
     assert again["twin"] and not again["promoted"] and again["champion"] == first["challenger"]
     assert RankerRegistry(tmp_path / "rankers").champion_version() == first["challenger"]
     assert again["training"] == {"incidents": 4, "reduced_copies": 4, "validation_incidents": 2}
+
+
+def test_the_gate_does_not_replace_a_champion_on_too_few_validation_incidents():
+    """`rca train --corpus` on a small corpus replaced the champion in use on 3 validation incidents."""
+    from rca.ranking.train import MIN_VALIDATION, refusal
+
+    good = {"overall": {"n": MIN_VALIDATION - 1, "AC@1": 1.0, "MRR": 1.0}}
+    worse = {"overall": {"n": MIN_VALIDATION - 1, "AC@1": 0.5, "MRR": 0.6}}
+    assert refusal(good, worse) == (f"only {MIN_VALIDATION - 1} validation incidents, fewer than the {MIN_VALIDATION} "
+                                    "the gate needs to replace a champion (promote it by hand to use it anyway)")
+    assert refusal(good, None) is None                                   # nothing to replace
+    enough = {"overall": {**good["overall"], "n": MIN_VALIDATION}}
+    assert refusal(enough, worse) is None
 
 
 def test_a_retrain_does_not_promote_again_a_model_that_was_rolled_back(training_corpus, tmp_path):

@@ -109,3 +109,30 @@ def test_an_incident_in_two_training_corpora_or_twice_in_one_is_refused(tmp_path
     tables[b].incidents["incident_id"] = "other-" + tables[b].incidents["incident_id"]
     tables[a] = synthetic_table(10)
     assert len(train.training_table([a, b]).incidents) == 20
+
+
+def test_promoting_the_champion_again_changes_nothing(tmp_path, ranker):
+    """It logged a second promotion of the same version, so a later rollback 'rolled back' to the same champion."""
+    from rca.errors import ConflictError
+
+    registry = RankerRegistry(tmp_path / "rankers")
+    (a,) = _versions(registry, ranker, 1)
+    registry.promote(a, "first")
+    with pytest.raises(ConflictError, match=f"{a} is the champion already; nothing changed"):
+        registry.promote(a, "again")
+    assert [e["action"] for e in registry.history()] == ["promote"]
+
+
+def test_a_registry_or_data_directory_that_cannot_be_written_is_a_config_error(tmp_path, ranker):
+    """`rca train` trained fully and then failed with a traceback (OSError) at saving; `rca train`, `rca retrain` and
+    `rca rankers prune` failed with one at the retrain lock."""
+    from rca.service import _one_retrain
+
+    (tmp_path / "rankers").write_text("a file, as a read-only mount is to mkdir")
+    with pytest.raises(ConfigError, match="expected a registry directory this process can write to"):
+        RankerRegistry(tmp_path / "rankers").save(ranker)
+    (tmp_path / "var" / ".retrain.lock").mkdir(parents=True)   # a lock file that cannot be opened, as on a read-only mount
+    settings = Settings(data_dir=tmp_path / "var")
+    with pytest.raises(ConfigError, match=r"RCA_DATA_DIR: got .*expected a directory this process can write to"):
+        with _one_retrain(settings, "rca train", busy=""):
+            pass

@@ -69,12 +69,22 @@ class RankerRegistry:
         digest = hashlib.sha256("".join(ranker.model_strings()).encode()).hexdigest()[:8]
         version = f"lgbm-{now:%Y%m%d-%H%M%S}-{digest}"
         ranker.meta = {**ranker.meta, "version": version, "created_at": now.isoformat()}
-        self.root.mkdir(parents=True, exist_ok=True)
         # written out of sight, then renamed: a save cut short (killed, disk full) leaves a hidden directory, never a
         # version whose meta.json is half written (which made every listing of the registry fail)
-        staging = Path(tempfile.mkdtemp(prefix=f".save-{version}-", dir=self.root))
-        ranker.save(staging)
-        staging.rename(self.root / version)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".save-{version}-", dir=self.root))
+            ranker.save(staging)
+            if (self.root / version).exists():  # the same model saved in the same second (a twin): this save wins
+                trash = Path(tempfile.mkdtemp(prefix=".prune-", dir=self.root))
+                (self.root / version).rename(trash / version)
+                staging.rename(self.root / version)
+                shutil.rmtree(trash)
+            else:
+                staging.rename(self.root / version)
+        except OSError as exc:
+            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
+                              "a registry directory this process can write to") from exc
         return version
 
     def load(self, version: str) -> LgbmRanker:
@@ -133,6 +143,8 @@ class RankerRegistry:
                 raise self._missing(version, "cannot promote")
             self.load(version)  # a version that does not load would leave the service without a ranker
             current = self.champion_version()
+            if version == current:  # logged, it would put the champion twice on the stack a rollback walks
+                raise ConflictError(f"{version} is the champion already; nothing changed")
             if replacing is not ... and current != replacing:
                 raise ConflictError(f"the champion changed from {replacing or 'the packaged one'} to "
                                     f"{current or 'the packaged one'} while {version} was gated against it; "

@@ -19,6 +19,10 @@ TRAIN_SPLITS = ("train", "review")
 VALIDATION_SPLIT = "validation"
 FAMILY_DROPOUT = True
 """Train on each training incident and on a reduced copy of it (`rca.ranking.families.dropout`)."""
+MIN_VALIDATION = 30
+"""Fewer validation incidents than this tell two rankers apart by chance (one incident moves AC@1 by 1/n): the gate
+does not replace a champion on them. A `rca train --corpus` experiment on a small corpus replaced the champion in use
+on 3 validation incidents."""
 MIN_KNOWN_VALIDATION = 30
 """The gate also compares challenger and champion on the validation incidents the champion was validated on
 (`known_validation`) when at least this many of them are still validation incidents."""
@@ -80,9 +84,14 @@ def known_validation(validation: HypothesisTable, champion) -> HypothesisTable |
 
 
 def refusal(challenger: dict, champion: dict | None, known: dict | None = None) -> str | None:
-    """Why the gate refuses a challenger, or None to promote it: worse than the champion on the validation split
-    (`challenger_wins`), or on the part of it the champion was validated on (``known``: ``{"n", "challenger",
-    "champion"}`` metrics of `known_validation`)."""
+    """Why the gate refuses a challenger, or None to promote it: fewer than `MIN_VALIDATION` validation incidents
+    to judge it against a champion on, worse than the champion on the validation split (`challenger_wins`), or on
+    the part of it the champion was validated on (``known``: ``{"n", "challenger", "champion"}`` metrics of
+    `known_validation`)."""
+    n = challenger.get("overall", {}).get("n")
+    if champion is not None and n is not None and n < MIN_VALIDATION:
+        return (f"only {n} validation incidents, fewer than the {MIN_VALIDATION} the gate needs to replace a "
+                "champion (promote it by hand to use it anyway)")
     if not challenger_wins(challenger, champion):
         return "worse than the champion on validation"
     if known is not None and not challenger_wins(known["challenger"], known["champion"]):

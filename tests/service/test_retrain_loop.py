@@ -99,6 +99,7 @@ def test_review_then_retrain_ranks_the_confirmed_cause_higher(family, database_u
         assert exit_info.value.code == 0
         report = json.loads(capsys.readouterr().out)
         assert report["exported"] == 8 and report["promoted"] is True
+        assert report["corpus_missing"] == str(tmp_path / "no-corpus")   # said: trained on the reviews alone
         written = Path(report["report"]).read_text()   # the platform team's report of the run
         assert f"Challenger `{report['challenger']}`: **promoted**; there was no champion to beat" in written
 
