@@ -266,7 +266,21 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     assert table.incidents["baseline"].tolist() == ["just before"] * 2   # a 24 h baseline ending 8 h before
     cached = build_training_table(corpus, ("train", "validation"), processes=1, progress=False, cache_dir=cache)
     pd.testing.assert_frame_equal(cached.rows, table.rows)
-    assert len(list(cache.glob("rows-*.parquet"))) == 1
+    assert len(list(cache.glob("rows-*.parquet"))) == 1 and not list(cache.glob(".*"))   # no temporary file left
+
+
+def test_a_damaged_feature_cache_is_built_again(tmp_path, monkeypatch, caplog):
+    """A kill while the cache was written left a file every later train, retrain or evaluate failed on
+    ('Parquet magic bytes not found in footer'), until someone deleted it by hand."""
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "validation"})
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
+    cache = tmp_path / "cache"
+    table = build_training_table(corpus, None, processes=1, progress=False, cache_dir=cache)
+    (rows_file,) = cache.glob("rows-*.parquet")
+    rows_file.write_bytes(rows_file.read_bytes()[:100])
+    again = build_training_table(corpus, None, processes=1, progress=False, cache_dir=cache)
+    pd.testing.assert_frame_equal(again.rows, table.rows)
+    assert "unreadable" in caplog.text and len(pd.read_parquet(rows_file)) == len(table.rows)
 
 
 def test_training_incidents_get_a_reduced_copy_and_validation_ones_do_not(tmp_path, monkeypatch):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import logging
+import sys
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,6 +25,8 @@ from rca.errors import BundleError, ConfigError
 from rca.generators.windows import baseline_layout
 from rca.ranking.families import bundle_without, droppable, dropout
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "review", "validation", "test")
 
@@ -98,7 +102,7 @@ def materialized(corpus_dir: Path, *, progress: bool = True) -> Path:
         nonlocal bar
         if bar is None:
             bar = tqdm(total=recipe.n + recipe.mesh, desc=f"corpus {Path(corpus_dir).name}", unit="inc",
-                       disable=not progress)
+                       disable=quiet(progress))
         bar.update(k)
 
     try:
@@ -167,8 +171,12 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     key = _cache_key(entries)
     rows_file, inc_file = cache_dir / f"rows-{key}.parquet", cache_dir / f"incidents-{key}.parquet"
     if rows_file.is_file() and inc_file.is_file():
-        return HypothesisTable(pd.read_parquet(rows_file), pd.read_parquet(inc_file))
-    bar = tqdm(total=len(entries), desc=f"features {Path(corpus_dir).name}", disable=not progress, unit="inc")
+        try:
+            return HypothesisTable(pd.read_parquet(rows_file), pd.read_parquet(inc_file))
+        except Exception as exc:  # damaged (written before writes were atomic, or the disk): rebuilt, not fatal
+            log.warning("feature cache %s unreadable (%s: %s); building it again", rows_file.parent,
+                        type(exc).__name__, exc)
+    bar = tqdm(total=len(entries), desc=f"features {Path(corpus_dir).name}", disable=quiet(progress), unit="inc")
     results = []
     if processes > 1 and len(entries) > 1:
         with get_context("spawn").Pool(processes) as pool:
@@ -186,10 +194,23 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
         else pd.DataFrame(columns=[*ID_COLUMNS, "split", "is_cause", *BASE_FEATURES]),
         pd.DataFrame([rec for _, rec in results if rec is not None],
                      columns=list(INCIDENT_COLUMNS)))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    table.rows.to_parquet(rows_file)
-    table.incidents.to_parquet(inc_file)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # written aside and renamed, the rows last: a kill mid-write left a file every later run failed to read
+        for frame, target in ((table.incidents, inc_file), (table.rows, rows_file)):
+            tmp = target.with_name(f".{target.name}.tmp")
+            frame.to_parquet(tmp)
+            tmp.replace(target)
+    except OSError as exc:  # a read-only data directory: the table is still good, only not kept
+        log.warning("feature cache %s not written (%s: %s); it is built again next time", cache_dir,
+                    type(exc).__name__, exc)
     return table
+
+
+def quiet(progress: bool) -> bool:
+    """Whether a progress bar stays off: asked not to show, or standard error is not a terminal (a cron log would
+    fill with a bar's carriage returns)."""
+    return not progress or not sys.stderr.isatty()
 
 
 COPY_MARK = "~without="
