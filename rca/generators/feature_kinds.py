@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import networkx as nx
 import numpy as np
@@ -138,19 +138,13 @@ def bucket_onset(series: np.ndarray, base: np.ndarray, upto: np.ndarray, starts:
     return starts[idx[i]]
 
 
-def deploy_features(bundle: Bundle, feature: str, onset: datetime, bucket_hours: float, ns: str, *,
-                    resolution_hours: float = 0.0) -> dict[str, float]:
+def deploy_features(bundle: Bundle, feature: str, onset: datetime, bucket_hours: float, ns: str) -> dict[str, float]:
     """Ranker features tying a feature's onset to the pipeline deploys that can reach it: how many deploys
     (up to the current window's end), the gap from the last one before the onset in buckets (capped at
-    1000), and whether the onset follows one within two buckets.
-
-    An onset found in a histogram bucket is the bucket's start, while the change may begin anywhere in it
-    (``resolution_hours``, the bucket's length): a deploy inside that bucket counts as before the onset, at a gap
-    of 0. Without it, a producer's wider or shifted buckets put a deploy that caused the change after it."""
+    1000), and whether the onset follows one within two buckets."""
     deploys = [t for t in pipeline_deploys(bundle, feature) if t <= bundle.incident.current.end]
-    within = onset + timedelta(hours=resolution_hours)
-    before = [t for t in deploys if t <= onset or t < within]
-    gap = max(hours_between(max(before), onset), 0.0) if before else math.inf
+    before = [t for t in deploys if t <= onset]
+    gap = hours_between(max(before), onset) if before else math.inf
     return {f"{ns}.deploys": float(len(deploys)),
             f"{ns}.deploy_gap_buckets": min(gap / bucket_hours, 1e3) if bucket_hours > 0 else 1e3,
             f"{ns}.after_deploy": float(gap <= 2 * bucket_hours)}

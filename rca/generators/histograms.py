@@ -204,9 +204,7 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> F
 
     onset = shift_onset or origin
     f[f"{ns}.onset_hours"] = hours_between(origin, onset)
-    bucket_hours = hours_between(fh.serving[0].start, fh.serving[0].end)
-    f.update(deploy_features(bundle, fh.feature, onset, bucket_hours, ns,
-                             resolution_hours=bucket_hours if shift_onset is not None else 0.0))
+    f.update(deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].start, fh.serving[0].end), ns))
     change = FeatureChange(feature=fh.feature, signal=SIGNAL, shift=shift, shift_test="ks" if numeric else "chi2",
                            nulls=nulls, out_of_range=out_of_range, unseen=unseen, top_share=top,
                            dtype_changed=dtype_changed, constant=constant, concentration=concentration,
