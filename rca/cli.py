@@ -565,8 +565,11 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
     overall = result["metrics"]["challenger"]["overall"]
     outcome = ("promoted" if result["promoted"] else "NOT promoted (the same model as the champion)"
                if result["twin"] else f"NOT promoted ({result['refused']})")
+    held = (result["metrics"].get("champion") or {}).get("overall")
+    against = (f" against the champion's AC@1 {held['AC@1']:.3f} MRR {held['MRR']:.3f} on the same "
+               f"{overall.get('n', '?')} incidents" if held else "")
     typer.echo(f"challenger {result['challenger']}: validation AC@1 {overall['AC@1']:.3f} MRR {overall['MRR']:.3f}"
-               f"; {outcome}")
+               f"{against}; {outcome}")
 
 
 @app.command()
@@ -590,6 +593,11 @@ def evaluate(corpus: Annotated[Path | None, typer.Option(help="labeled corpus")]
     corpus = corpus if corpus is not None and corpus.exists() else None
     if corpus is None and realdata is None:
         raise typer.BadParameter("nothing to evaluate: --corpus does not exist and no --realdata given")
+    if report is not None:  # before the minutes of evaluation: a report that cannot be written failed after them
+        _out_dir(report.parent, "--report")
+        if report.is_dir():
+            raise typer.BadParameter(f"{report} is a directory; expected the Markdown file to write",
+                                     param_hint="--report")
     scorer = LgbmRanker.load(ranker) if ranker is not None else get_ranker()
     evaluation = run_evaluation(corpus, split, realdata, scorer, processes=processes,
                                 lacking_families=lacking and stage is Stage.ranking)

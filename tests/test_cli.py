@@ -230,3 +230,15 @@ def test_validate_counts_a_problem_repeated_on_many_lines_after_the_first_three(
     assert code == 2 and [line.split(",")[1] for line in lines[:3]] == [" line 1", " line 2", " line 3"]
     assert lines[3:] == ["error: traces.jsonl: 7 more lines with the same problem (field 'resourceSpans')"]
     assert out.err.splitlines()[-1].endswith(": 10 problem(s)")
+
+
+def test_evaluate_refuses_a_report_it_could_not_write_before_evaluating(env, capsys, tmp_path, monkeypatch):
+    """A --report under a file failed with a FileExistsError traceback after the whole evaluation."""
+    import rca.ranking.report
+
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setattr(rca.ranking.report, "run_evaluation", lambda *a, **k: pytest.fail("evaluated first"))
+    code, out = run_cli(capsys, "evaluate", "--report", str(tmp_path / "afile" / "r.md"))
+    assert code == 2 and one_error_line(out).startswith(f"error: --report: got '{tmp_path / 'afile'}'")
+    code, out = run_cli(capsys, "evaluate", "--report", str(tmp_path))
+    assert code == 2 and "is a directory; expected the Markdown file to write" in out.err

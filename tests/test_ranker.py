@@ -498,6 +498,8 @@ def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_p
     assert f"wrote {tmp_path / 'packaged'} (4 training incidents, 4 reduced copies)" in said[0]
     assert said[1].rstrip().endswith("; promoted")
     assert said[2].rstrip().endswith("NOT promoted (the same model as the champion)")
+    assert " against the champion's AC@1 " in said[2] and " on the same 2 incidents; " in said[2]   # it said neither
+    assert " against " not in said[1]                                   # no champion to compare with
     assert "(4 training incidents, 0 reduced copies)" in said[3]
     get_settings.cache_clear()
 
