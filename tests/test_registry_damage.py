@@ -131,7 +131,7 @@ def test_a_registry_or_data_directory_that_cannot_be_written_is_a_config_error(t
     (tmp_path / "rankers").write_text("a file, as a read-only mount is to mkdir")
     with pytest.raises(ConfigError, match="expected a registry directory this process can write to"):
         RankerRegistry(tmp_path / "rankers").save(ranker)
-    (tmp_path / "var" / ".retrain.lock").mkdir(parents=True)   # a lock file that cannot be opened, as on a read-only mount
+    (tmp_path / "var" / ".retrain.lock").mkdir(parents=True)   # a lock that cannot be opened (a read-only mount)
     settings = Settings(data_dir=tmp_path / "var")
     with pytest.raises(ConfigError, match=r"RCA_DATA_DIR: got .*expected a directory this process can write to"):
         with _one_retrain(settings, "rca train", busy=""):

@@ -8,8 +8,8 @@ so no module downstream guesses:
                    NaN when unknown; present only if the bundle has it), latency_ms (float64, optional),
                    trace_id (str, optional), then segment dimensions (category)
 ``feature_samples`` timestamp, role ('training' | 'serving'), one column per feature (as read)
-``spans``          service, operation, trace_id, span_id, parent_span_id ('' for roots: spans whose parent is not in the bundle), start
-                   (datetime64[ns, UTC]), duration_ms (float64), error (bool), kind (int)
+``spans``          service, operation, trace_id, span_id, parent_span_id ('' for roots: spans whose parent is not
+                   in the bundle), start (datetime64[ns, UTC]), duration_ms (float64), error (bool), kind (int)
 ``kpis``           timestamp, name (str), value (float64), then dimensions (str)
 ``metrics``        timestamp, service (str), name (str), value (float64), instance (str, optional), then
                    dimensions

@@ -216,7 +216,8 @@ def service_table(bundle: Bundle) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
     t["is_entry"] = 0.0
     if not ((roots["w"] == 0).any() and (roots["w"] == 1).any()):  # no root in a window: parent ids in a cycle
-        return t, pd.DataFrame(columns=["z", "p95_ratio", "error_z", "error_rate_baseline", "error_rate_current"]), onsets
+        no_roots = pd.DataFrame(columns=["z", "p95_ratio", "error_z", "error_rate_baseline", "error_rate_current"])
+        return t, no_roots, onsets
     # entry services: the end-to-end symptom
     root_stats = _robust_stats(roots, ["service", "w"], "duration_ms")
     rt = pd.DataFrame({"z": _median_z(root_stats), "p95_ratio": _ratio(root_stats, "p95")})
