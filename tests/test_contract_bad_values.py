@@ -226,7 +226,10 @@ def _set_cell(path, column, row, value, dtype=None) -> None:
 
 @pytest.mark.parametrize("file, column, value, dtype, shown", [
     ("metrics.parquet", "value", float("inf"), "float64", "'value': inf is not a finite number"),  # not np.float64(inf)
-    ("predictions.parquet", "score", float("nan"), "float64", "'score': nan is not a finite number"),
+    ("predictions.parquet", "score", float("nan"), "float64", "'score': a missing value (an empty cell, or NA, n/a, "
+                                                             "null or NaN); expected a finite number"),
+    ("kpis.csv", "value", "n/a", None, "'value': a missing value"),   # it said 'nan is not a finite number'
+    ("kpis.csv", "value", "lots", None, "'value': 'lots' is not a finite number"),
     ("predictions.parquet", "timestamp", 10**17, "int64", "cannot parse 100000000000000000;"),  # not np.int64(...)
 ])
 def test_values_in_messages_are_plain_not_numpy_reprs(bundle_dir, capsys, file, column, value, dtype, shown):

@@ -638,6 +638,9 @@ def _numbers(frame: pd.DataFrame, name: str, column: str, *, nullable: bool = Fa
     bad |= np.isinf(numeric.to_numpy())
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
+        if pd.isna(values.iloc[pos]):  # a CSV reads '', NA, n/a, null, NaN and the like as missing
+            raise BundleError("a missing value (an empty cell, or NA, n/a, null or NaN); expected a finite number",
+                              file=name, row=pos + 1, field=column)
         raise BundleError(f"{shown(values.iloc[pos])} is not a finite number", file=name, row=pos + 1, field=column)
     return numeric
 
