@@ -12,6 +12,7 @@ import pytest
 
 from rca.contract import bundle_from_dict, load_bundle, load_label
 from rca.contract.timestamps import parse_timestamp, parse_timestamp_column
+from rca.errors import BundleError
 from tests.builders import INCIDENT
 
 
@@ -56,6 +57,23 @@ def test_archives_with_and_without_top_folder(bundle_dir, tmp_path, kind):
             for f in bundle_dir.iterdir():
                 tar.add(f, arcname=f.name)
     assert load_bundle(archive).incident.model == "fraud-scorer"
+
+
+def test_an_archive_with_the_bundle_folder_beside_a_readme_is_read(bundle_dir, tmp_path):
+    """It gave 'incident.json: missing; every bundle needs incident.json'. Two bundle folders stay an error."""
+    archive = tmp_path / "b.tar.gz"
+    (tmp_path / "README.md").write_text("incident from the payments team")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "README.md", arcname="README.md")
+        for f in bundle_dir.iterdir():
+            tar.add(f, arcname=f"inc-1/{f.name}")
+    assert load_bundle(archive).incident.model == "fraud-scorer"
+    with tarfile.open(tmp_path / "two.tar.gz", "w:gz") as tar:
+        for folder in ("inc-1", "inc-2"):
+            for f in bundle_dir.iterdir():
+                tar.add(f, arcname=f"{folder}/{f.name}")
+    with pytest.raises(BundleError, match="incident.json: missing"):
+        load_bundle(tmp_path / "two.tar.gz")
 
 
 def test_inline_json_matches_directory(bundle_dir):

@@ -126,9 +126,12 @@ def _extract_zip(archive: Path, target: Path, budget: _Budget) -> None:
 
 
 def _bundle_root(target: Path) -> Path:
+    """Where the extracted bundle's files are: the top, its single folder, or the one folder holding an
+    incident.json beside other top-level files (a README, notes), which gave 'incident.json: missing'."""
     if (target / "incident.json").exists():
         return target
     children = [p for p in target.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     if len(children) == 1 and children[0].is_dir():
         return children[0]
-    return target
+    holding = [p for p in children if p.is_dir() and (p / "incident.json").is_file()]
+    return holding[0] if len(holding) == 1 else target
