@@ -18,8 +18,16 @@ def bundle_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch):
-    # Tests must not pick up a developer's RCA_* settings (except the PostgreSQL URL, read explicitly).
+def _no_ambient_settings(monkeypatch, tmp_path):
+    """Tests must not pick up a developer's RCA_* settings (except the PostgreSQL URL, read explicitly), nor write
+    into the repository's own data directory: the default one is the test's (a feature cache of a test corpus
+    landed in ./var/cache/). The cached settings are read afresh before and after each test."""
+    from rca.config import get_settings
+
     for key in list(os.environ):
         if key.startswith("RCA_") and key != "RCA_TEST_DATABASE_URL":
             monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
