@@ -83,8 +83,7 @@ class RankerRegistry:
             else:
                 staging.rename(self.root / version)
         except OSError as exc:
-            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
-                              "a registry directory this process can write to") from exc
+            raise self._unwritable(exc) from exc
         return version
 
     def load(self, version: str) -> LgbmRanker:
@@ -215,8 +214,7 @@ class RankerRegistry:
                     (self.root / version).rename(trash / version)  # atomic: a reader sees it whole or not at all
                 shutil.rmtree(trash)
             except OSError as exc:
-                raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
-                                  "a registry directory this process can read and write") from exc
+                raise self._unwritable(exc, "read and write") from exc
             return entry
 
     def _missing(self, version: str, doing: str) -> NotFoundError:
@@ -236,8 +234,7 @@ class RankerRegistry:
         try:
             handle = acquire(self.root / ".lock")
         except OSError as exc:
-            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
-                              "a registry directory this process can write to") from exc
+            raise self._unwritable(exc) from exc
         try:
             self._settle()
             yield
@@ -255,26 +252,38 @@ class RankerRegistry:
         stack a rollback walks is the log replayed); the pointer is its last champion, kept for readers. Without
         this, the next promotion logged the pointer's champion as the one it replaced while the stack held the
         unfinished one, and a rollback restored a version that never served."""
-        history = [e for e in self.history() if e["action"] in ("promote", "rollback")]
-        if not history:
+        history = self.history()
+        changes = [e for e in history if e["action"] in ("promote", "rollback")]
+        if not changes:
             return
-        stack = self._stack()
-        logged = stack[-1] if stack else None
-        if logged == self.champion_version():
+        stack = self._stack(history)
+        logged, pointed = stack[-1] if stack else None, self.champion_version()
+        if logged == pointed:
             return
         log.warning("registry %s: the champion pointer names %s but the promotion log %s; completing the %s "
-                    "of %s", self.root, self.champion_version(), logged, history[-1]["action"], history[-1]["at"])
-        tmp = self.pointer.with_suffix(".tmp")
+                    "of %s", self.root, pointed, logged, changes[-1]["action"], changes[-1]["at"])
         try:
-            tmp.write_text(json.dumps({"version": logged, "at": history[-1]["at"]}) + "\n")
-            tmp.replace(self.pointer)
+            self._pointer_draft(logged, changes[-1]["at"]).replace(self.pointer)
         except OSError as exc:
-            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
-                              "a registry directory this process can write to") from exc
+            raise self._unwritable(exc) from exc
 
-    def _stack(self) -> list[str]:
+    def _pointer_draft(self, version: str | None, at: str) -> Path:
+        """The champion pointer naming ``version``, written beside it: replacing the pointer with it is atomic (a
+        reader never sees a half-written pointer)."""
+        tmp = self.pointer.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": version, "at": at}) + "\n")
+        return tmp
+
+    def _unwritable(self, exc: OSError, can: str = "write to") -> ConfigError:
+        """The error for a registry directory an operation could not read or write (read-only, full, missing)."""
+        return ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
+                           f"a registry directory this process can {can}")
+
+    def _stack(self, history: list[dict] | None = None) -> list[str]:
+        """The champion stack: the log (``history``, read when not given) replayed, a rollback undoing the latest
+        promotion still standing."""
         stack: list[str] = []
-        for entry in self.history():
+        for entry in self.history() if history is None else history:
             if entry["action"] == "promote":
                 stack.append(entry["version"])
             elif entry["action"] == "rollback" and stack:
@@ -284,18 +293,15 @@ class RankerRegistry:
     def _record(self, entry: dict, by: str | None = None, *, champion: bool = True) -> dict:
         """Append ``entry`` to the log; with ``champion``, point the champion at its ``version`` too."""
         entry = _stamped(entry, by)
-        tmp = self.pointer.with_suffix(".tmp")
         try:
             # the new pointer first: a registry it cannot be written to has a log that still matches its champion
-            if champion:
-                tmp.write_text(json.dumps({"version": entry["version"], "at": entry["at"]}) + "\n")
+            draft = self._pointer_draft(entry["version"], entry["at"]) if champion else None
             with self.log.open("a") as f:
                 f.write(json.dumps(entry, sort_keys=True) + "\n")
-            if champion:
-                tmp.replace(self.pointer)  # atomic: a reader never sees a half-written pointer
+            if draft is not None:
+                draft.replace(self.pointer)
         except OSError as exc:
-            raise ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
-                              "a registry directory this process can write to") from exc
+            raise self._unwritable(exc) from exc
         return entry
 
 
