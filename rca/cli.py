@@ -56,12 +56,11 @@ BundleArg = Annotated[Path, typer.Argument(help="bundle directory, or a .tar.gz,
 def validate(bundle: BundleArg) -> None:
     """Check a bundle against the contract, and that the review service would take it, and report every problem
     found."""
-    from rca.contract import validate_bundle
-    from rca.contract.load import misnamed_files
+    from rca.contract.load import check_bundle
     from rca.service import refused_by_service
 
-    problems = validate_bundle(bundle, incident_checks=refused_by_service)
-    for found, meant in misnamed_files(bundle):
+    problems, misnamed = check_bundle(bundle, incident_checks=refused_by_service)
+    for found, meant in misnamed:
         typer.echo(f"note: {found} was not read (a bundle file is named {meant})")
     if problems:
         for line in problem_lines(problems):

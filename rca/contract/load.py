@@ -69,6 +69,14 @@ def validate_bundle(path: str | Path, *,
                     incident_checks: Callable[[Incident], list[BundleError]] | None = None) -> list[BundleError]:
     """Every problem in a bundle (an empty list when it is valid), including ``label.json`` when present, and
     those ``incident_checks`` finds in its incident (a user's own rules on top of the contract's)."""
+    return check_bundle(path, incident_checks=incident_checks)[0]
+
+
+def check_bundle(path: str | Path, *, incident_checks: Callable[[Incident], list[BundleError]] | None = None
+                 ) -> tuple[list[BundleError], list[tuple[str, str]]]:
+    """`validate_bundle`'s problems, and the files the loader does not read whose names are close to one it does
+    (``traces.json``, ``kpis.PARQUET``) as ``(found, meant)``: their data was left out without a word. What
+    `rca validate` reports; an archive is extracted once for both."""
     try:
         with bundle_directory(path) as root:
             loader = _Loader(root, collect=True, incident_checks=incident_checks)
@@ -83,22 +91,15 @@ def validate_bundle(path: str | Path, *,
                     load_label(root)
             except BundleError as exc:
                 loader.errors.append(exc)
-            return _dedupe(loader.errors)
+            return _dedupe(loader.errors), _misnamed(root)
     except BundleError as exc:
-        return [exc]
+        return [exc], []
 
 
-def misnamed_files(path: str | Path) -> list[tuple[str, str]]:
-    """The files of a bundle the loader does not read whose names are close to one it does (``traces.json``,
-    ``kpis.PARQUET``), as ``(found, meant)``: their data was left out without a word. An archive is looked into;
-    a bundle that cannot be opened has none (`validate_bundle` says why)."""
+def _misnamed(root: Path) -> list[tuple[str, str]]:
     import difflib
 
-    try:
-        with bundle_directory(path) as root:
-            names = sorted(p.name for p in root.iterdir() if p.is_file())
-    except (BundleError, OSError):
-        return []
+    names = sorted(p.name for p in root.iterdir() if p.is_file())
     out = []
     for name in names:
         if name in BUNDLE_FILE_NAMES:
@@ -389,36 +390,35 @@ def _outside_windows(incident: Incident, parts: dict[str, Any], names: dict[str,
     timestamps in seconds instead of the contract's milliseconds are the usual cause, and the message says so."""
     lo = min(incident.baseline.start, incident.current.start)
     hi = max(incident.baseline.end, incident.current.end)
-    found: dict[str, tuple[pd.Series, pd.Series, str]] = {}   # family -> (starts, ends, what a row is)
+    # family -> (starts, ends, what a row is, the field its time is in)
+    found: dict[str, tuple[pd.Series, pd.Series, str, str]] = {}
     for stem in ("predictions", "kpis", "metrics"):
         if parts.get(stem) is not None:
-            found[stem] = (parts[stem]["timestamp"], parts[stem]["timestamp"], "row")
+            found[stem] = (parts[stem]["timestamp"], parts[stem]["timestamp"], "row", "timestamp")
     samples = parts.get("feature_samples")
     if samples is not None and "role" in samples:
         serving = samples.loc[samples["role"] == "serving", "timestamp"]
         if len(serving):
-            found["feature_samples"] = (serving, serving, "serving row")
+            found["feature_samples"] = (serving, serving, "serving row", "timestamp")
     if parts.get("spans") is not None and len(parts["spans"]):
-        found["spans"] = (parts["spans"]["start"], parts["spans"]["start"], "span")
+        found["spans"] = (parts["spans"]["start"], parts["spans"]["start"], "span", "startTimeUnixNano")
     buckets = [h for f in (parts.get("histograms") or {}).values() for h in f.serving]
     if buckets:
         found["histograms"] = (pd.Series([h.start for h in buckets]), pd.Series([h.end for h in buckets]),
-                               "serving histogram")
+                               "serving histogram", "start")
     errors = []
-    for family, (starts, ends, what) in found.items():
+    for family, (starts, ends, what, field) in found.items():
         starts, ends = pd.to_datetime(starts, utc=True), pd.to_datetime(ends, utc=True)
         bucket = what == "serving histogram"   # a bucket counts when it overlaps the span, a row when inside it
         inside = (ends > lo) & (starts < hi) if bucket else (starts >= lo) & (starts < hi)
         if inside.any():
             continue
         first, last = starts.min(), ends.max()
-        field = "start" if bucket else "timestamp"
-        hint = ("; integer timestamps are epoch milliseconds, and these look like seconds"
-                if last < pd.Timestamp("1971-01-01", tz="UTC") else "")
-        if family == "spans":  # OTLP times are nanoseconds: a millisecond (or microsecond) time lands in 1970
-            field = "startTimeUnixNano"
+        hint = ""
+        if last < pd.Timestamp("1971-01-01", tz="UTC"):  # a coarser unit than the one read lands in 1970
             hint = ("; span times are epoch nanoseconds, and these look like milliseconds or microseconds"
-                    if last < pd.Timestamp("1971-01-01", tz="UTC") else "")
+                    if family == "spans" else
+                    "; integer timestamps are epoch milliseconds, and these look like seconds")
         errors.append(BundleError(f"no {what} falls in the incident's windows ({_iso(lo)} to {_iso(hi)}): its "
                                   f"timestamps run from {_iso(first)} to {_iso(last)}{hint}",
                                   file=names.get(family, family), field=field))
