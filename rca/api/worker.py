@@ -83,8 +83,8 @@ class AnalysisWorker:
         deadline = time.monotonic() + timeout
         for thread in [*self._threads, *filter(None, [self._recoverer])]:
             thread.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
-            cut_off = [incident_id for incident_id in self._events if incident_id not in queued]
+        with self._lock:  # `_unqueue` took the queued ones' events: those left were in hand
+            cut_off = list(self._events)
         left = queued + cut_off
         if left:
             log.warning("analysis worker stopped with %d incident(s) not analyzed (%d queued, %d still analyzing "
