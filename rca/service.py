@@ -8,6 +8,7 @@ through `get_settings()` when no settings are given.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from rca.contract import (Answer, Bundle, GeneratorError, NotCompared, bundle_fr
                           load_bundle)
 from rca.contract.load import TOO_DEEP, unreadable_json
 from rca.contract.models import CauseKind, cause_node_problem
+from rca.contract.nodes import node_kind
 from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, shown
 from rca.generators import generate_candidates
 from rca.generators.metrics import uncompared_services
@@ -332,13 +334,44 @@ class ReviewIn(BaseModel):
         return value
 
 
-def record_review(session: Session, *, incident_id: str, reviewer: str, review: ReviewIn) -> ReviewRecord:
-    """Append a review after checking it against the incident's ranked causes."""
+def record_review(session: Session, *, incident_id: str, reviewer: str, review: ReviewIn,
+                  settings: Settings) -> ReviewRecord:
+    """Append a review after checking it against the incident's ranked causes (a named cause: against the nodes
+    of its stored bundle, `_unknown_node`)."""
     record = queries.get_incident(session, incident_id=incident_id)
     node, kind = _reviewed_cause(record, review)
+    if review.verdict is ReviewVerdict.name_cause and (problem := _unknown_node(record, node, settings=settings)):
+        raise InputError(problem, field="node")
     return queries.add_review(session, data=ReviewCreate(incident_id=incident_id, reviewer=reviewer,
                                                          verdict=review.verdict, node=node, kind=kind,
                                                          comment=review.comment))
+
+
+def _unknown_node(record: IncidentRecord, node: str, *, settings: Settings) -> str | None:
+    """Why ``node`` cannot be the named cause of the incident: the stored bundle names no such node (a typo, or a
+    node of another incident), with the bundle's nodes of its kind closest to it; None when it does, or when the
+    bundle does not load (a failed incident's: there is nothing to check against)."""
+    from rca.graph.build import bundle_nodes
+
+    try:
+        known = bundle_nodes(stored_bundle(record, settings=settings))
+    except (RcaError, OSError):
+        return None
+    if node in known:
+        return None
+    kind = node_kind(node)
+    alike = sorted(n for n in known if node_kind(n) == kind)
+    # by the names after the colon: the shared 'service:' alone made every service look close to a typo
+    if close := difflib.get_close_matches(node.partition(":")[2], [n.partition(":")[2] for n in alike], n=3):
+        hint = f"did you mean {', '.join(f'{kind}:{name}' for name in close)}?"
+    elif alike:
+        more = f" and {len(alike) - 5} more" if len(alike) > 5 else ""
+        hint = f"its {kind} nodes are {', '.join(alike[:5])}{more}."
+    else:
+        hint = f"it names no {kind} node."
+    return (f"{shown(node)} is not a node of this incident's bundle (its graph, metrics, traces, predictions, "
+            f"histograms, KPIs or events); {hint} A cause the bundle has no signal of can be neither ranked nor "
+            "learned from")
 
 
 def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]:

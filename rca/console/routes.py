@@ -31,6 +31,7 @@ from rca.console import charts, evidence
 from rca.console.pages import BundleCache, ChartRef, available_charts, incident_view, kpi_onset
 from rca.contract.models import CauseKind
 from rca.errors import ConflictError, InputError, NotFoundError, RcaError
+from rca.graph.build import bundle_nodes
 from rca.service import ReviewIn, record_review, why_incident
 from rca.store import queries
 from rca.store.keys import Caller
@@ -170,11 +171,13 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
     except NotFoundError as exc:
         return _page(request, "error.html", 404, user=user, csrf=csrf_token(key), message=str(exc))
     chart_refs: list[ChartRef] = []
+    nodes: list[str] = []  # the name-cause form's suggestions: the nodes a named cause may be
     chart_error = None
     if view.record.bundle_file:
         try:
             bundle = _cache(request).get(view.record, settings=settings)
             chart_refs = available_charts(bundle, view.causes)
+            nodes = sorted(bundle_nodes(bundle))
         except RcaError as exc:
             chart_error = f"the stored bundle could not be read for charts: {exc}"
     done = request.query_params.get("done")
@@ -183,7 +186,7 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
     # after a verdict, the next incident of the review queue (least certain first), so a reviewer goes on
     up_next = [r for r in queries.review_queue(session, limit=2) if r.id != incident_id][:1] if done else []
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
-                 chart_error=chart_error, error=error, form=form or {}, kinds=[k.value for k in CauseKind],
+                 chart_error=chart_error, error=error, form=form or {}, kinds=[k.value for k in CauseKind], nodes=nodes,
                  done=done, up_next=up_next[0] if up_next else None, quote=quote)
 
 
@@ -221,7 +224,7 @@ async def post_review(incident_id: str, request: Request, session: SessionDep, s
         review = ReviewIn(verdict=form.get("verdict") or None, rank=form.get("rank") or None,
                           node=form.get("node", "").strip() or None, kind=form.get("kind") or None,
                           comment=form.get("comment", ""))
-        record_review(session, incident_id=incident_id, reviewer=user.name, review=review)
+        record_review(session, incident_id=incident_id, reviewer=user.name, review=review, settings=settings)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "form"

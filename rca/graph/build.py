@@ -176,6 +176,20 @@ def _add_call_graph(g: nx.DiGraph, spans: pd.DataFrame | None) -> None:
             g.add_edge(node_id("service", str(callee)), node_id("service", str(caller)), origin="trace")
 
 
+def bundle_nodes(bundle: Bundle) -> set[str]:
+    """Every node the bundle names: declared in ``graph.json``, mentioned by the signals (`_mentioned_nodes`),
+    the services of its spans, and the symptom. A cause on another node is one the engine cannot rank: the
+    review service refuses it as a named cause (`rca.service.record_review`)."""
+    nodes = _mentioned_nodes(bundle, None)
+    if bundle.graph is not None:
+        nodes.update(bundle.graph.nodes)
+    if bundle.spans is not None:
+        nodes.update(node_id("service", str(s)) for s in bundle.spans["service"].unique())
+    if bundle.incident.symptom is not None:
+        nodes.add(bundle.incident.symptom.node)
+    return nodes
+
+
 def _mentioned_nodes(bundle: Bundle, candidates: Candidates | None) -> set[str]:
     """Every node the signals mention (the contract's "Node ids" section)."""
     nodes: set[str] = set()

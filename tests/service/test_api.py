@@ -503,6 +503,34 @@ def test_a_named_cause_needs_a_name_after_the_colon(client, keys, tmp_path, node
     assert client.get("/v1/incidents/inc-noname/reviews", headers=keys["reviewer"]).json() == []
 
 
+def test_a_named_cause_must_be_a_node_of_the_incidents_bundle(client, keys, tmp_path):
+    """A typo ('feature:amout') or another incident's node was stored, exported as the label, and trained on as an
+    incident whose true cause no hypothesis can name."""
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-typo")))
+    url = "/v1/incidents/inc-typo/reviews"
+    for node, kind, said in (("feature:amout", "data_drift", "did you mean feature:amount"),
+                             ("service:ghost", "dependency_errors", "its service nodes are service:api, service:model-server."),
+                             ("segment:device=ios", "segment_shift", "its segment nodes are segment:country=BR, segment:country=US."),
+                             ("pipeline:etl", "missing_values", "expected a node 'feature:<name>'")):
+        r = client.post(url, json={"verdict": "name_cause", "node": node, "kind": kind}, headers=keys["reviewer"])
+        assert r.status_code == 422 and r.json()["error"]["field"] == "node", r.text
+        assert said in r.json()["error"]["message"]
+    assert client.get(url, headers=keys["reviewer"]).json() == []
+    r = client.post(url, json={"verdict": "name_cause", "node": "feature:country", "kind": "schema_change"},
+                    headers=keys["reviewer"])
+    assert r.status_code == 201, r.text
+
+
+def test_a_named_cause_of_a_bundle_that_does_not_load_is_taken_as_named(client, keys, settings, tmp_path):
+    """A stored bundle lost or damaged on disk names no nodes to check against: the reviewer's word stands."""
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-lost")))
+    stored = next((settings.data_dir / "bundles").iterdir())
+    stored.write_text("[]")
+    r = client.post("/v1/incidents/inc-lost/reviews", json={"verdict": "name_cause", "node": "service:ghost",
+                                                             "kind": "dependency_errors"}, headers=keys["reviewer"])
+    assert r.status_code == 201, r.text
+
+
 def test_why_splits_a_nodes_score_gap_or_says_why_it_cannot(client, keys, monkeypatch):
     from rca.contract import load_bundle
     from rca.ranking.registry import packaged_champion

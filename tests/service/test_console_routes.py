@@ -85,6 +85,8 @@ def test_review_needs_the_form_token_of_this_key(client, keys, incident):
     ({"verdict": "maybe", "rank": "1"}, 422, "verdict: Input should be"),
     ({"verdict": "name_cause", "node": "service:api", "kind": "data_drift"}, 422, "expected a node"),
     ({"verdict": "name_cause", "node": "feature:x", "kind": "nonsense"}, 422, "kind: Input should be"),
+    ({"verdict": "name_cause", "node": "feature:amout", "kind": "data_drift"}, 422,
+     "node: 'feature:amout' is not a node of this incident's bundle"),
     ({"verdict": "confirm", "rank": "x"}, 422, "rank: Input should be a valid integer"),
 ])
 def test_bad_reviews_show_a_readable_error(client, keys, incident, data, status, message):
@@ -93,6 +95,15 @@ def test_bad_reviews_show_a_readable_error(client, keys, incident, data, status,
     r = client.post(f"/incidents/{incident}/reviews", data={**data, "csrf": token})
     assert r.status_code == status and "Review not recorded" in r.text
     assert message in r.text.replace("&#39;", "'")
+
+
+def test_the_name_cause_form_suggests_the_bundles_nodes(client, keys, incident):
+    _signin(client, keys)
+    form = client.get(f"/incidents/{incident}").text.split('id="name-cause"')[1].split("</form>")[0]
+    datalist = form.split('<datalist id="bundle-nodes">')[1].split("</datalist>")[0]
+    suggested = re.findall(r'<option value="([^"]+)">', datalist)
+    assert "feature:amount" in suggested and "service:api" in suggested and "segment:country=US" in suggested
+    assert suggested == sorted(suggested) and 'list="bundle-nodes"' in form
 
 
 def test_unknown_incident_and_chart_are_404_pages(client, keys, incident):

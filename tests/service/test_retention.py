@@ -546,7 +546,7 @@ def test_a_deleted_confirmed_incident_leaves_the_next_export(session, migrated, 
         body = json.dumps(inline(bundle_dir(tmp_path, incident_id=incident_id))).encode()
         sub = service.submit_incident(session, body=body, fmt="json", settings=migrated)
         service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
-        service.record_review(session, incident_id=incident_id, reviewer="ann",
+        service.record_review(session, settings=migrated, incident_id=incident_id, reviewer="ann",
                               review=service.ReviewIn(verdict="confirm", rank=1))
     assert sorted(p.name for p in service.export_reviewed(session, settings=migrated)) == [
         "inc-drop.tar.gz", "inc-keep.tar.gz"]

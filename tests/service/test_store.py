@@ -56,9 +56,9 @@ def test_export_writes_confirmed_incidents_in_the_corpus_format(session, migrate
         sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), fmt)
         service.analyze_incident(session, incident_id=sub.record.id, settings=migrated, bundle=sub.bundle)
     confirm = service.ReviewIn(verdict="confirm", rank=3)
-    service.record_review(session, incident_id="inc-j", reviewer="ann", review=confirm)
-    service.record_review(session, incident_id="inc-t", reviewer="ann", review=confirm)
-    service.record_review(session, incident_id="inc-u", reviewer="ann",
+    service.record_review(session, settings=migrated, incident_id="inc-j", reviewer="ann", review=confirm)
+    service.record_review(session, settings=migrated, incident_id="inc-t", reviewer="ann", review=confirm)
+    service.record_review(session, settings=migrated, incident_id="inc-u", reviewer="ann",
                           review=service.ReviewIn(verdict="reject", rank=1))  # nothing confirmed: not exported
     written = service.export_reviewed(session, settings=migrated)
     assert sorted(p.name for p in written) == ["inc-j.tar.gz", "inc-t.tar.gz"]
@@ -71,7 +71,7 @@ def test_export_writes_confirmed_incidents_in_the_corpus_format(session, migrate
         assert [(c.node, c.kind.value) for c in label.causes] == [("model:fraud-scorer@v1", "model_regression")]
         assert label.source == "review"
     # a later verdict withdraws the label: the export follows
-    service.record_review(session, incident_id="inc-j", reviewer="ann", review=service.ReviewIn(
+    service.record_review(session, settings=migrated, incident_id="inc-j", reviewer="ann", review=service.ReviewIn(
         verdict="reject", node="model:fraud-scorer@v1", kind="model_regression"))
     assert [p.name for p in service.export_reviewed(session, settings=migrated)] == ["inc-t.tar.gz"]
     assert [e.id for e in read_manifest(migrated.data_dir / "reviewed")] == ["inc-t"]
@@ -84,7 +84,7 @@ def test_export_leaves_out_what_was_stored_before_the_contract_checked_it(sessio
     for incident_id in ("inc-old-review", "inc-old-model", "inc-ok"):
         sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), "json")
         service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
-        service.record_review(session, incident_id=incident_id, reviewer="ann",
+        service.record_review(session, settings=migrated, incident_id=incident_id, reviewer="ann",
                               review=service.ReviewIn(verdict="confirm", rank=1))
     # a name_cause the review API took before it asked for a name after the colon
     queries.add_review(session, data=ReviewCreate(incident_id="inc-old-review", reviewer="bob",
@@ -106,7 +106,7 @@ def test_export_leaves_out_a_bundle_lost_or_damaged_on_disk(session, migrated, s
     for incident_id, fmt in [("inc-gone", "json"), ("inc-cut", "tar.gz"), ("inc-list", "json"), ("inc-ok", "json")]:
         sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), fmt)
         service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
-        service.record_review(session, incident_id=incident_id, reviewer="ann",
+        service.record_review(session, settings=migrated, incident_id=incident_id, reviewer="ann",
                               review=service.ReviewIn(verdict="confirm", rank=1))
     stored = {i: migrated.data_dir / "bundles" / queries.get_incident(session, incident_id=i).bundle_file
               for i in ("inc-gone", "inc-cut", "inc-list")}
@@ -122,7 +122,7 @@ def test_export_of_incidents_named_like_its_working_directories(session, migrate
     for incident_id in ("reviewed", "previous", "staged"):
         sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), "tar.gz")
         service.analyze_incident(session, incident_id=incident_id, settings=migrated, bundle=sub.bundle)
-        service.record_review(session, incident_id=incident_id, reviewer="ann",
+        service.record_review(session, settings=migrated, incident_id=incident_id, reviewer="ann",
                               review=service.ReviewIn(verdict="confirm", rank=1))
     for _ in range(2):  # the second export replaces the first one's corpus
         written = service.export_reviewed(session, settings=migrated)
@@ -162,7 +162,7 @@ def test_a_retrain_while_another_runs_is_refused(session, migrated, stub_ranker,
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
     sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id="inc-rt"), "json")
     service.analyze_incident(session, incident_id="inc-rt", settings=migrated, bundle=sub.bundle)
-    service.record_review(session, incident_id="inc-rt", reviewer="ann", review=service.ReviewIn(verdict="confirm",
+    service.record_review(session, settings=migrated, incident_id="inc-rt", reviewer="ann", review=service.ReviewIn(verdict="confirm",
                                                                                                  rank=2))
     migrated.corpus_dir.mkdir(parents=True)
     calls = []
