@@ -57,11 +57,12 @@ def validate(bundle: BundleArg) -> None:
     """Check a bundle against the contract, and that the review service would take it, and report every problem
     found."""
     from rca.contract.load import check_bundle
+    from rca.graph.build import symptom_notes
     from rca.service import refused_by_service
 
-    problems, misnamed = check_bundle(bundle, incident_checks=refused_by_service)
-    for found, meant in misnamed:
-        typer.echo(f"note: {found} was not read (a bundle file is named {meant})")
+    problems, notes = check_bundle(bundle, incident_checks=refused_by_service, bundle_notes=symptom_notes)
+    for note in notes:
+        typer.echo(f"note: {note}")
     if problems:
         for line in problem_lines(problems):
             typer.echo(line, err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rca.config import get_settings
@@ -197,7 +199,6 @@ def test_the_table_puts_each_explanation_under_its_cause_wrapped_to_the_width():
 def test_a_generator_that_fails_is_named_and_the_others_still_rank(env, capsys, bundle_dir, monkeypatch, caplog):
     """A generator raising on a bundle of a shape it was not written for (a traces crash, say) made `rca analyze`
     a traceback and the service's incident 'failed', with no answer at all; training still stops on it."""
-    import json
 
     from rca.contract import load_bundle
     from rca.generators import generate_candidates
@@ -224,6 +225,21 @@ def test_validate_names_a_file_whose_name_is_close_to_a_bundle_file(capsys, bund
     code, out = run_cli(capsys, "validate", str(bundle_dir))
     assert code == 0 and out.out.splitlines() == ["note: traces.json was not read (a bundle file is named "
                                                   "traces.jsonl)", f"{bundle_dir}: valid"]
+
+
+def test_validate_notes_a_symptom_that_names_no_node_of_the_bundle(capsys, bundle_dir):
+    """A symptom KPI renamed in kpis (or mistyped in incident.json) was accepted silently: the engine ranked toward
+    a node without data."""
+    incident = json.loads((bundle_dir / "incident.json").read_text())
+    incident["symptom"]["node"] = "kpi:aproval_rate"
+    (bundle_dir / "incident.json").write_text(json.dumps(incident))
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == [
+        "note: incident.json: symptom kpi:aproval_rate names no node of the bundle's signals or graph (its kpi "
+        "nodes: kpi:approval_rate); the causes are ranked toward a node without data", f"{bundle_dir}: valid"]
+    incident["symptom"]["node"] = "kpi:approval_rate"   # the fixture's own: no note
+    (bundle_dir / "incident.json").write_text(json.dumps(incident))
+    assert run_cli(capsys, "validate", str(bundle_dir))[1].out.splitlines() == [f"{bundle_dir}: valid"]
 
 
 def test_validate_counts_a_problem_repeated_on_many_lines_after_the_first_three(capsys, bundle_dir):

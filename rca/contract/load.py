@@ -72,16 +72,17 @@ def validate_bundle(path: str | Path, *,
     return check_bundle(path, incident_checks=incident_checks)[0]
 
 
-def check_bundle(path: str | Path, *, incident_checks: Callable[[Incident], list[BundleError]] | None = None
-                 ) -> tuple[list[BundleError], list[tuple[str, str]]]:
-    """`validate_bundle`'s problems, and the files the loader does not read whose names are close to one it does
-    (``traces.json``, ``kpis.PARQUET``) as ``(found, meant)``: their data was left out without a word. What
-    `rca validate` reports; an archive is extracted once for both."""
+def check_bundle(path: str | Path, *, incident_checks: Callable[[Incident], list[BundleError]] | None = None,
+                 bundle_notes: Callable[[B.Bundle], list[str]] | None = None) -> tuple[list[BundleError], list[str]]:
+    """`validate_bundle`'s problems, and notes: the files the loader does not read whose names are close to one it
+    does (``traces.json``, ``kpis.PARQUET``: their data was left out without a word), then, for a bundle that
+    loads, what ``bundle_notes`` says of it. What `rca validate` reports; an archive is extracted once for all."""
     try:
         with bundle_directory(path) as root:
             loader = _Loader(root, collect=True, incident_checks=incident_checks)
+            bundle = None
             try:
-                loader.load()
+                bundle = loader.load()
             except BundleErrors:
                 pass  # already collected, one by one, in loader.errors
             except BundleError as exc:  # a fatal one (no incident.json) stops the rest
@@ -91,7 +92,10 @@ def check_bundle(path: str | Path, *, incident_checks: Callable[[Incident], list
                     load_label(root)
             except BundleError as exc:
                 loader.errors.append(exc)
-            return _dedupe(loader.errors), _misnamed(root)
+            notes = [f"{found} was not read (a bundle file is named {meant})" for found, meant in _misnamed(root)]
+            if bundle is not None and bundle_notes is not None:
+                notes += bundle_notes(bundle)
+            return _dedupe(loader.errors), notes
     except BundleError as exc:
         return [exc], []
 

@@ -180,14 +180,36 @@ def bundle_nodes(bundle: Bundle) -> set[str]:
     """Every node the bundle names: declared in ``graph.json``, mentioned by the signals (`_mentioned_nodes`),
     the services of its spans, and the symptom. A cause on another node is one the engine cannot rank: the
     review service refuses it as a named cause (`rca.service.record_review`)."""
+    nodes = _signal_nodes(bundle)
+    if bundle.incident.symptom is not None:
+        nodes.add(bundle.incident.symptom.node)
+    return nodes
+
+
+def _signal_nodes(bundle: Bundle) -> set[str]:
     nodes = _mentioned_nodes(bundle, None)
     if bundle.graph is not None:
         nodes.update(bundle.graph.nodes)
     if bundle.spans is not None:
         nodes.update(node_id("service", str(s)) for s in bundle.spans["service"].unique())
-    if bundle.incident.symptom is not None:
-        nodes.add(bundle.incident.symptom.node)
     return nodes
+
+
+def symptom_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a symptom that is no node of the bundle's signals or graph (a KPI renamed in
+    ``kpis``, a typo in ``incident.json``): the engine still ranks, toward a node without data."""
+    symptom = bundle.incident.symptom
+    if symptom is None:
+        return []
+    nodes = _signal_nodes(bundle)
+    if symptom.node in nodes:
+        return []
+    kind = node_kind(symptom.node)
+    alike = sorted(n for n in nodes if node_kind(n) == kind)
+    named = f"its {kind} nodes: {', '.join(alike[:5])}{' ...' if len(alike) > 5 else ''}" if alike else \
+        f"it has no {kind} node"
+    return [f"incident.json: symptom {symptom.node} names no node of the bundle's signals or graph ({named}); the "
+            "causes are ranked toward a node without data"]
 
 
 def _mentioned_nodes(bundle: Bundle, candidates: Candidates | None) -> set[str]:
