@@ -191,3 +191,16 @@ def test_the_retrain_report_shows_the_comparison_on_the_champions_own_validation
     assert "**not promoted**: worse than the champion on the 40 validation incidents it was validated on" in text
     assert (f"- on the 40 validation incidents the champion was validated on: AC@1 {bad['overall']['AC@1']:.3f} "
             f"against {good['overall']['AC@1']:.3f}") in text
+
+
+def test_an_ece_over_no_ranked_incident_reads_n_a_not_nan(tmp_path):
+    """A lacking-families row whose copies had no hypothesis to bin printed 'nan' in the report's table."""
+    evaluated = evaluation(12.0, 0.0)
+    row = {"without": "kpis", "n": 3, "ranker": {"AC@1": 0.0, "AC@3": 0.0, "ECE": float("nan")},
+           "heuristic": {"AC@1": 0.0, "AC@3": 0.0, "ECE": float("nan")}}
+    evaluated["lacking"] = [row]
+    evaluated["corpus"]["results"]["by score"]["ece"] = float("nan")
+    write_report(evaluated, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text()
+    assert "| kpis | 3 | 0.000 | 0.000 | n/a | 0.000 | 0.000 |" in text and "| <= 0.08 | n/a |  | **no** |" in text
+    assert "nan" not in text

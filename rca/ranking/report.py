@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -196,9 +197,8 @@ def format_part(evaluation: dict, part: str) -> list[str]:
         lines += [f"{'node+kind' if lvl == 'overall' else 'node only (service level)'}:", "",
                   "| ranker | " + " | ".join(METRICS) + " | ECE |", "|---" * (len(METRICS) + 2) + "|"]
         for name, res in data["results"].items():
-            ece = res.get("ece")
             lines.append(f"| {name} | " + " | ".join(f"{res[lvl].get(m, float('nan')):.3f}" for m in METRICS)
-                         + f" | {'' if ece is None else f'{ece:.3f}'} |")
+                         + f" | {_num(res.get('ece'))} |")
         lines.append("")
     layouts = data.get("by_baseline") or []
     if layouts:
@@ -218,7 +218,7 @@ def format_targets(evaluation: dict) -> list[str]:
         return []
     lines = ["## Targets", "", "Interval: the 95% Wilson interval of a share of incidents (n of them).", "",
              "| part | what | target | measured | interval | met |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['part']} | {r['what']} | {r['target']} | {r['value']:.3f} | {_interval(r)} | "
+    lines += [f"| {r['part']} | {r['what']} | {r['target']} | {_num(r['value'])} | {_interval(r)} | "
               f"{'yes' if r['met'] else '**no**'} |" for r in rows]
     return [*lines, ""]
 
@@ -254,7 +254,11 @@ def format_lacking(evaluation: dict) -> list[str]:
 
 
 def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
+    """A table cell: blank for a scorer without confidences (None), 'n/a' where none was given (nan: no incident
+    with a ranked hypothesis to bin)."""
+    if value is None:
+        return ""
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
 def format_tables(evaluation: dict) -> str:
