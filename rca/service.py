@@ -600,6 +600,7 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
 
     out_dir = reviewed_dir(settings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_exports(out_dir.parent)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir.parent) as tmp:
         fresh, staging = Path(tmp) / "reviewed", Path(tmp) / "staged"  # apart: an incident may be named reviewed
         fresh.mkdir()
@@ -626,6 +627,19 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
             os.replace(out_dir, previous)
         os.replace(fresh, out_dir)
     return [e.path for e in read_manifest(out_dir)]
+
+
+def _remove_stale_exports(parent: Path) -> None:
+    """Delete the working directories of exports killed midway (``.export-*``, a copy of every reviewed bundle
+    each) that were last modified more than `ORPHAN_GRACE` ago: they piled up, one per killed retrain."""
+    cutoff = time.time() - ORPHAN_GRACE.total_seconds()
+    for path in parent.glob(".export-*"):
+        try:
+            if path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path)
+                log.warning("removed %s, left by an export that did not finish", path)
+        except OSError as exc:  # removed meanwhile, or not ours to remove: the export goes on
+            log.warning("could not remove %s, left by an export that did not finish: %s", path, exc)
 
 
 def _label_cause(incident_id: str, node: str, kind: str) -> bool:

@@ -237,3 +237,18 @@ def test_an_incident_stored_before_families_were_kept_reads_as_unknown(settings)
         assert incident_view(session, incident_id="old-1").families is None
         row, _ = queries.read_incident(session, incident_id="old-1")
         assert row._mapping["families"] is None
+
+
+def test_an_export_removes_the_working_directories_of_exports_killed_midway(session, migrated, caplog):
+    """A retrain killed during its export left a .export-* copy of every reviewed bundle, one per kill."""
+    parent = service.reviewed_dir(migrated).parent
+    old, recent = parent / ".export-old", parent / ".export-recent"
+    for path in (old, recent):
+        (path / "staged").mkdir(parents=True)
+        (path / "staged" / "bundle.tar.gz").write_bytes(b"x" * 100)
+    two_hours_ago = datetime.now(UTC).timestamp() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    service.export_reviewed(session, settings=migrated)
+    assert not old.exists() and recent.is_dir()           # a recent one may be another export's, still running
+    assert f"removed {old}, left by an export that did not finish" in caplog.text
+    assert sorted(p.name for p in parent.glob(".export-*")) == [".export-recent"]
