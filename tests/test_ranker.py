@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -281,6 +282,27 @@ def test_a_damaged_feature_cache_is_built_again(tmp_path, monkeypatch, caplog):
     again = build_training_table(corpus, None, processes=1, progress=False, cache_dir=cache)
     pd.testing.assert_frame_equal(again.rows, table.rows)
     assert "unreadable" in caplog.text and len(pd.read_parquet(rows_file)) == len(table.rows)
+
+
+def test_feature_caches_unused_for_a_month_go_when_another_is_written(tmp_path, monkeypatch):
+    """Every change of the feature code left its tables behind for good (tens of MB per corpus and change)."""
+    from rca.ranking.dataset import CACHE_UNUSED_DAYS
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "validation"})
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
+    cache = tmp_path / "cache"
+    build_training_table(corpus, ("validation",), processes=1, progress=False, cache_dir=cache)
+    (read_again,) = cache.glob("rows-*.parquet")
+    stale = [cache / "rows-old.parquet", cache / "incidents-old.parquet"]
+    month_ago = time.time() - (CACHE_UNUSED_DAYS + 1) * 86400
+    for path in [*stale, *cache.glob("*.parquet")]:
+        path.touch()
+        os.utime(path, (month_ago, month_ago))
+    build_training_table(corpus, ("validation",), processes=1, progress=False, cache_dir=cache)  # a read: used now
+    assert read_again.stat().st_mtime > month_ago and all(p.is_file() for p in stale)   # nothing written, none go
+    build_training_table(corpus, ("train",), processes=1, progress=False, cache_dir=cache)      # another written
+    assert not any(p.exists() for p in stale) and read_again.is_file()
+    assert len(list(cache.glob("rows-*.parquet"))) == 2
 
 
 def test_training_incidents_get_a_reduced_copy_and_validation_ones_do_not(tmp_path, monkeypatch):

@@ -11,7 +11,9 @@ import ast
 import hashlib
 import json
 import logging
+import os
 import sys
+import time
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -172,7 +174,9 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     rows_file, inc_file = cache_dir / f"rows-{key}.parquet", cache_dir / f"incidents-{key}.parquet"
     if rows_file.is_file() and inc_file.is_file():
         try:
-            return HypothesisTable(pd.read_parquet(rows_file), pd.read_parquet(inc_file))
+            table = HypothesisTable(pd.read_parquet(rows_file), pd.read_parquet(inc_file))
+            _used(rows_file, inc_file)
+            return table
         except Exception as exc:  # damaged (written before writes were atomic, or the disk): rebuilt, not fatal
             log.warning("feature cache %s unreadable (%s: %s); building it again", rows_file.parent,
                         type(exc).__name__, exc)
@@ -201,10 +205,36 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
             tmp = target.with_name(f".{target.name}.tmp")
             frame.to_parquet(tmp)
             tmp.replace(target)
+        _drop_unused(cache_dir)
     except OSError as exc:  # a read-only data directory: the table is still good, only not kept
         log.warning("feature cache %s not written (%s: %s); it is built again next time", cache_dir,
                     type(exc).__name__, exc)
     return table
+
+
+CACHE_UNUSED_DAYS = 30
+"""A cached table neither written nor read for this many days goes when another is written to its directory
+(`_drop_unused`): each change of the feature code leaves a set of tables behind that no code reads again."""
+
+
+def _used(*files: Path) -> None:
+    """Mark cached files as read now (their modification time), so that `_drop_unused` keeps them."""
+    try:
+        for path in files:
+            os.utime(path)
+    except OSError:  # a read-only data directory: nothing is written there, nothing dropped either
+        pass
+
+
+def _drop_unused(cache_dir: Path) -> None:
+    cutoff = time.time() - CACHE_UNUSED_DAYS * 86400
+    for path in cache_dir.glob("*.parquet"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                log.info("feature cache %s dropped: unused for %d days", path, CACHE_UNUSED_DAYS)
+        except OSError:  # dropped meanwhile by another run
+            pass
 
 
 def quiet(progress: bool) -> bool:
