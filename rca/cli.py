@@ -563,7 +563,7 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
     result = train_into_registry(corpus, settings=get_settings(), registry=registry, processes=processes,
                                  family_dropout=family_dropout)
     overall = result["metrics"]["challenger"]["overall"]
-    outcome = ("promoted" if result["promoted"] else "NOT promoted (the same model as the champion)"
+    outcome = ("promoted" if result["promoted"] else "NOT promoted (the same model as the champion; not stored again)"
                if result["twin"] else f"NOT promoted ({result['refused']})")
     held = (result["metrics"].get("champion") or {}).get("overall")
     against = (f" against the champion's AC@1 {held['AC@1']:.3f} MRR {held['MRR']:.3f} on the same "

@@ -429,6 +429,8 @@ def test_a_retrain_on_the_same_data_trains_a_twin_and_does_not_promote_it(traini
     assert first["promoted"] and not first["twin"] and first["champion"] is None
     again = retrain([training_corpus], tmp_path / "rankers", processes=1, progress=False)
     assert again["twin"] and not again["promoted"] and again["champion"] == first["challenger"]
+    assert again["challenger"] == first["challenger"]          # not stored again: the registry holds one version
+    assert RankerRegistry(tmp_path / "rankers").versions() == [first["challenger"]]
     assert RankerRegistry(tmp_path / "rankers").champion_version() == first["challenger"]
     assert again["training"] == {"incidents": 4, "reduced_copies": 4, "validation_incidents": 2}
 
@@ -519,7 +521,7 @@ def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_p
         said.append(capsys.readouterr().out)
     assert f"wrote {tmp_path / 'packaged'} (4 training incidents, 4 reduced copies)" in said[0]
     assert said[1].rstrip().endswith("; promoted")
-    assert said[2].rstrip().endswith("NOT promoted (the same model as the champion)")
+    assert said[2].rstrip().endswith("NOT promoted (the same model as the champion; not stored again)")
     assert " against the champion's AC@1 " in said[2] and " on the same 2 incidents; " in said[2]   # it said neither
     assert " against " not in said[1]                                   # no champion to compare with
     assert "(4 training incidents, 0 reduced copies)" in said[3]

@@ -173,7 +173,7 @@ def test_the_retrain_report_says_why_a_challenger_stayed_out_or_had_no_one_to_be
     assert "reviewed incidents exported" not in text   # not given: not claimed
     assert [p.name for p in written[1:]] == ["week-ac.png", "week-kind-ac3.png"] and all(p.is_file() for p in written)
     twin = {**kept, "twin": True, "metrics": {"challenger": good, "champion": good}}
-    assert "**not promoted**: the same model as the champion" in write_retrain_report(twin, tmp_path / "t.md")[0].read_text()
+    assert "**not promoted** nor stored: the same model as the champion" in write_retrain_report(twin, tmp_path / "t.md")[0].read_text()
     first = {**kept, "champion": None, "promoted": True, "metrics": {"challenger": good, "champion": None}}
     text = write_retrain_report(first, tmp_path / "first.md")[0].read_text()
     assert "**promoted**; there was no champion to beat" in text

@@ -348,7 +348,7 @@ def write_retrain_report(result: dict, path: Path, *, exported: int | None = Non
                                         result["metrics"]["champion"])) if m is not None}
     ours, theirs = result["metrics"]["challenger"]["overall"], (result["metrics"]["champion"] or {}).get("overall")
     decision = ("**promoted**" if result["promoted"] else
-                "**not promoted**: the same model as the champion, byte for byte (no new data since)"
+                "**not promoted** nor stored: the same model as the champion, byte for byte (no new data since)"
                 if result.get("twin") else f"**not promoted**: {result['refused']} "
                 "(the champion stays in use)")
     versus = (f"validation AC@1 {ours['AC@1']:.3f} against the champion's {theirs['AC@1']:.3f}, MRR "

@@ -146,7 +146,8 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     """Build the table from every corpus, train a challenger, and promote it if it is not worse.
 
     Only the train/review splits train and only validation decides; the test split is never read here.
-    A challenger identical to the champion (same model files: no new data since) is not promoted (``twin``);
+    A challenger identical to the champion (same model files: no new data since) is neither stored nor promoted
+    (``twin``; ``challenger`` is then the champion's version);
     one worse on validation, or on the validation incidents the champion was validated on, is refused
     (`refusal`, `known_validation`), and so is one that is the model of a version rolled back
     (`_rolled_back_twin`) or gated against a champion that was replaced while it trained (`RankerRegistry.promote`'s
@@ -164,13 +165,14 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     validation = table.split(VALIDATION_SPLIT)
     if validation.rows.empty:  # the gate has nothing to decide on: store and promote nothing
         raise ConfigError("table", "no hypothesis rows in the validation split", "a labeled validation split")
-    version = registry.save(challenger)
+    # the same code and data train the same model byte for byte: a twin of the champion is no change to promote,
+    # nor to store (a weekly retrain without new reviews stored the same 3 MB every week)
+    twin = isinstance(champion, LgbmRanker) and challenger.model_strings() == champion.model_strings()
+    version = champion.name if twin else registry.save(challenger)
     ch_scores = challenger.score_table(validation.rows)
     cp_scores = champion.score_table(validation.rows) if champion is not None else None
     ch_metrics = evaluate_scores(validation, ch_scores)
     cp_metrics = evaluate_scores(validation, cp_scores) if champion is not None else None
-    # the same code and data train the same model byte for byte: a twin of the champion is no change to promote
-    twin = isinstance(champion, LgbmRanker) and challenger.model_strings() == champion.model_strings()
     part = known_validation(validation, champion)
     if part is not None:          # the same scores, on the part's rows (a subset keeps the rows' order)
         rows = validation.rows["incident_id"].isin(part.incidents["incident_id"]).to_numpy()
