@@ -30,7 +30,7 @@ from rca.contract.archive import is_archive
 from rca.contract.load import bundle_directory
 from rca.contract.models import Label
 from rca.contract.timestamps import format_timestamp, parse_timestamp
-from rca.errors import BundleError, ConfigError
+from rca.errors import BundleError, ConfigError, shown
 from rca.fingerprint import fingerprint_archive, same_content
 from rca.simulate.write import archive, write_json
 
@@ -41,6 +41,9 @@ FINGERPRINTS = "fingerprints.json"
 _CHECKED = ".reproduces"
 COLUMNS = ("id", "detected_at", "split", "kinds", "nodes", "n_causes", "source", "path", "sha256")
 SPLITS = (("train", 0.6), ("validation", 0.2), ("test", 0.2))
+SPLIT_NAMES = ("train", "review", "validation", "test")
+"""What a manifest's ``split`` may say: the three `assign_splits` deals, and ``review``, which training reads as a
+training split too (`rca.ranking.train.TRAIN_SPLITS`) though nothing here writes it."""
 
 
 @dataclass(frozen=True)
@@ -68,26 +71,33 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
     Raises
     ------
     BundleError
-        For a manifest row with a missing column or an unreadable timestamp (names the row and field).
+        For a manifest row with a missing value, an unreadable timestamp or a split not in `SPLIT_NAMES` (which
+        training would leave out of every split): names the manifest's path (a nested corpus' is told apart),
+        the row and the field.
     """
     corpus_dir = Path(corpus_dir).resolve()
     path = corpus_dir / MANIFEST
     if not path.exists():
         return []
-    entries = []
     with open(path, newline="", encoding="utf-8") as fh:
-        for i, row in enumerate(csv.DictReader(fh), start=1):
-            missing = [c for c in COLUMNS if not row.get(c) and c != "sha256"]
-            if missing:
-                raise BundleError("empty or missing value", file=MANIFEST, row=i, field=missing[0])
-            try:
-                when = parse_timestamp(row["detected_at"])
-            except ValueError as exc:
-                raise BundleError(str(exc), file=MANIFEST, row=i, field="detected_at") from exc
-            entries.append(Entry(row["id"], when, row["split"], tuple(row["kinds"].split(";")),
-                                 tuple(row["nodes"].split(";")), row["source"], corpus_dir / row["path"],
-                                 row.get("sha256") or ""))
-    return entries
+        return [_entry(row, corpus_dir, {"file": str(path), "row": i})
+                for i, row in enumerate(csv.DictReader(fh), start=1)]
+
+
+def _entry(row: dict, corpus_dir: Path, where: dict) -> Entry:
+    """One manifest row (`COLUMNS`) as an `Entry`, or `BundleError` at ``where`` (its file and row)."""
+    missing = [c for c in COLUMNS if not row.get(c) and c != "sha256"]
+    if missing:
+        raise BundleError("empty or missing value", **where, field=missing[0])
+    try:
+        when = parse_timestamp(row["detected_at"])
+    except ValueError as exc:
+        raise BundleError(str(exc), **where, field="detected_at") from exc
+    if row["split"] not in SPLIT_NAMES:
+        raise BundleError(f"{shown(row['split'])} is not a split; expected {', '.join(SPLIT_NAMES[:-1])} or "
+                          f"{SPLIT_NAMES[-1]}", **where, field="split")
+    return Entry(row["id"], when, row["split"], tuple(row["kinds"].split(";")), tuple(row["nodes"].split(";")),
+                 row["source"], corpus_dir / row["path"], row.get("sha256") or "")
 
 
 def training_corpora(corpus_dir: str | Path) -> list[Path]:

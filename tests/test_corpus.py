@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -158,6 +160,46 @@ def test_a_bad_recipe_names_its_file_and_field(tmp_path, text, field):
     with pytest.raises(BundleError) as err:
         read_recipe(tmp_path)
     assert err.value.file.endswith("recipe.json") and err.value.field == field
+
+
+ROW = {"id": "inc-1", "detected_at": "2026-11-20T14:05:00Z", "split": "train", "kinds": "data_drift;dependency_latency",
+       "nodes": "feature:amount;service:api", "n_causes": "2", "source": "review", "path": "bundles/inc-1.tar.gz",
+       "sha256": "0f" * 32}
+
+
+def _manifest_of(corpus: Path, *changes: dict) -> Path:
+    """A manifest (no bundles) of `ROW` and then one row per ``changes``: `ROW` with these values, its own id."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    rows = [ROW, *({**ROW, "id": f"inc-{i}", "path": f"bundles/inc-{i}.tar.gz", **change}
+                   for i, change in enumerate(changes, start=2))]
+    with open(corpus / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ROW), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return (corpus / "manifest.csv").resolve()
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("split", "valdation", "'valdation' is not a split; expected train, review, validation or test"),
+])
+def test_a_manifest_value_training_would_misread_names_the_manifest_row_and_field(tmp_path, field, value, expected):
+    """A split with a typo left the incident out of every split without a word."""
+    manifest = _manifest_of(tmp_path / "labeled" / "nested", {}, {field: value})
+    with pytest.raises(BundleError, match=re.escape(expected)) as err:
+        read_manifest(manifest.parent)
+    assert (err.value.file, err.value.row, err.value.field) == (str(manifest), 3, field)
+    assert str(err.value).startswith(f"{manifest}, row 3, field '{field}': ")
+
+
+def test_a_short_manifest_row_names_its_first_missing_value(tmp_path):
+    manifest = _manifest_of(tmp_path / "c", {})
+    lines = manifest.read_text().splitlines()
+    short = lines[-1].replace("inc-2", "inc-3").rsplit(",", 3)[0]                   # no source, path nor sha256
+    manifest.write_text("\n".join([*lines, short]) + "\n")
+    with pytest.raises(BundleError) as err:
+        read_manifest(manifest.parent)
+    assert str(err.value) == f"{manifest}, row 3, field 'source': empty or missing value"
+    assert len(read_manifest(_manifest_of(tmp_path / "d", {"sha256": ""}).parent)) == 2   # an empty sha256 is allowed
 
 
 def test_mesh_only_corpus_spreads_its_incidents_over_time(tmp_path):

@@ -28,8 +28,6 @@ from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "review", "validation", "test")
-
 
 @dataclass(frozen=True)
 class CorpusEntry:
