@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rca.contract.archive import is_archive
 from rca.contract.load import bundle_directory
-from rca.contract.models import Label
+from rca.contract.models import CauseKind, Label
 from rca.contract.timestamps import format_timestamp, parse_timestamp
 from rca.errors import BundleError, ConfigError, shown
 from rca.fingerprint import fingerprint_archive, same_content
@@ -71,9 +71,10 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
     Raises
     ------
     BundleError
-        For a manifest row with a missing value, an unreadable timestamp or a split not in `SPLIT_NAMES` (which
-        training would leave out of every split): names the manifest's path (a nested corpus' is told apart),
-        the row and the field.
+        For a manifest row with a missing value, an unreadable timestamp, a split not in `SPLIT_NAMES` (which
+        training would leave out of every split), a kind that is not a `CauseKind`, not one node per kind, or an
+        ``n_causes`` that is not their number: names the manifest's path (a nested corpus' is told apart), the
+        row and the field.
     """
     corpus_dir = Path(corpus_dir).resolve()
     path = corpus_dir / MANIFEST
@@ -96,8 +97,28 @@ def _entry(row: dict, corpus_dir: Path, where: dict) -> Entry:
     if row["split"] not in SPLIT_NAMES:
         raise BundleError(f"{shown(row['split'])} is not a split; expected {', '.join(SPLIT_NAMES[:-1])} or "
                           f"{SPLIT_NAMES[-1]}", **where, field="split")
-    return Entry(row["id"], when, row["split"], tuple(row["kinds"].split(";")), tuple(row["nodes"].split(";")),
-                 row["source"], corpus_dir / row["path"], row.get("sha256") or "")
+    kinds, nodes = tuple(row["kinds"].split(";")), tuple(row["nodes"].split(";"))
+    known = [k.value for k in CauseKind]
+    for kind in kinds:
+        if kind not in known:
+            raise BundleError(f"{shown(kind)} is not a cause kind; expected kinds separated by ';' among "
+                              f"{', '.join(known)}", **where, field="kinds")
+    if len(nodes) != len(kinds):
+        raise BundleError(f"kinds lists {len(kinds)} causes and nodes {len(nodes)}; expected one node per kind, in "
+                          "the same order", **where, field="nodes")
+    if not _integer(row["n_causes"], len(kinds)):
+        raise BundleError(f"{shown(row['n_causes'])}; expected {len(kinds)}, the number of causes kinds and nodes "
+                          "list", **where, field="n_causes")
+    return Entry(row["id"], when, row["split"], kinds, nodes, row["source"], corpus_dir / row["path"],
+                 row.get("sha256") or "")
+
+
+def _integer(text: str, value: int) -> bool:
+    """Whether ``text`` is the integer ``value`` (``2``, `` 2``, ``02``)."""
+    try:
+        return int(text) == value
+    except ValueError:
+        return False
 
 
 def training_corpora(corpus_dir: str | Path) -> list[Path]:

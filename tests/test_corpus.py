@@ -181,9 +181,17 @@ def _manifest_of(corpus: Path, *changes: dict) -> Path:
 
 @pytest.mark.parametrize("field, value, expected", [
     ("split", "valdation", "'valdation' is not a split; expected train, review, validation or test"),
+    ("kinds", "data_drift;dependency_latncy", "'dependency_latncy' is not a cause kind; expected kinds separated "
+                                              "by ';' among data_drift, training_serving_skew, "),
+    ("kinds", "data_drift;", "'' is not a cause kind"),
+    ("nodes", "feature:amount", "kinds lists 2 causes and nodes 1; expected one node per kind, in the same order"),
+    ("nodes", "feature:amount;service:api;service:db", "kinds lists 2 causes and nodes 3"),
+    ("n_causes", "1", "'1'; expected 2, the number of causes kinds and nodes list"),
+    ("n_causes", "two", "'two'; expected 2, the number of causes"),
 ])
-def test_a_manifest_value_training_would_misread_names_the_manifest_row_and_field(tmp_path, field, value, expected):
-    """A split with a typo left the incident out of every split without a word."""
+def test_a_bad_manifest_value_names_the_manifest_row_and_field(tmp_path, field, value, expected):
+    """A split with a typo left the incident out of every split without a word; a manifest's causes were not
+    checked at all."""
     manifest = _manifest_of(tmp_path / "labeled" / "nested", {}, {field: value})
     with pytest.raises(BundleError, match=re.escape(expected)) as err:
         read_manifest(manifest.parent)
