@@ -72,9 +72,9 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
     ------
     BundleError
         For a manifest row with a missing value, an unreadable timestamp, a split not in `SPLIT_NAMES` (which
-        training would leave out of every split), a kind that is not a `CauseKind`, not one node per kind, or an
-        ``n_causes`` that is not their number: names the manifest's path (a nested corpus' is told apart), the
-        row and the field.
+        training would leave out of every split), a kind that is not a `CauseKind`, not one node per kind, an
+        ``n_causes`` that is not their number, or a ``sha256`` (optional) that is not 64 lowercase hex digits:
+        names the manifest's path (a nested corpus' is told apart), the row and the field.
     """
     corpus_dir = Path(corpus_dir).resolve()
     path = corpus_dir / MANIFEST
@@ -109,8 +109,11 @@ def _entry(row: dict, corpus_dir: Path, where: dict) -> Entry:
     if not _integer(row["n_causes"], len(kinds)):
         raise BundleError(f"{shown(row['n_causes'])}; expected {len(kinds)}, the number of causes kinds and nodes "
                           "list", **where, field="n_causes")
-    return Entry(row["id"], when, row["split"], kinds, nodes, row["source"], corpus_dir / row["path"],
-                 row.get("sha256") or "")
+    sha256 = row.get("sha256") or ""
+    if sha256 and (len(sha256) != 64 or not set(sha256) <= set("0123456789abcdef")):  # as `sha256_of` writes it
+        raise BundleError(f"{shown(sha256)} is not a sha256; expected 64 lowercase hex digits (the archive's) or "
+                          "nothing", **where, field="sha256")
+    return Entry(row["id"], when, row["split"], kinds, nodes, row["source"], corpus_dir / row["path"], sha256)
 
 
 def _integer(text: str, value: int) -> bool:

@@ -188,6 +188,9 @@ def _manifest_of(corpus: Path, *changes: dict) -> Path:
     ("nodes", "feature:amount;service:api;service:db", "kinds lists 2 causes and nodes 3"),
     ("n_causes", "1", "'1'; expected 2, the number of causes kinds and nodes list"),
     ("n_causes", "two", "'two'; expected 2, the number of causes"),
+    ("sha256", "0f0f", "'0f0f' is not a sha256; expected 64 lowercase hex digits (the archive's) or nothing"),
+    ("sha256", "0F" * 32, "is not a sha256"),               # sha256_of's digest is lowercase: never equal to it
+    ("sha256", "0f" * 31 + "0g", "is not a sha256"),
 ])
 def test_a_bad_manifest_value_names_the_manifest_row_and_field(tmp_path, field, value, expected):
     """A split with a typo left the incident out of every split without a word; a manifest's causes were not
