@@ -73,16 +73,25 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
     BundleError
         For a manifest row with a missing value, an unreadable timestamp, a split not in `SPLIT_NAMES` (which
         training would leave out of every split), a kind that is not a `CauseKind`, not one node per kind, an
-        ``n_causes`` that is not their number, or a ``sha256`` (optional) that is not 64 lowercase hex digits:
-        names the manifest's path (a nested corpus' is told apart), the row and the field.
+        ``n_causes`` that is not their number, a ``sha256`` (optional) that is not 64 lowercase hex digits, or an
+        id an earlier row has (both rows named): names the manifest's path (a nested corpus' is told apart), the
+        row and the field.
     """
     corpus_dir = Path(corpus_dir).resolve()
     path = corpus_dir / MANIFEST
     if not path.exists():
         return []
+    entries: list[Entry] = []
+    rows: dict[str, int] = {}
     with open(path, newline="", encoding="utf-8") as fh:
-        return [_entry(row, corpus_dir, {"file": str(path), "row": i})
-                for i, row in enumerate(csv.DictReader(fh), start=1)]
+        for i, row in enumerate(csv.DictReader(fh), start=1):
+            entry = _entry(row, corpus_dir, where := {"file": str(path), "row": i})
+            first = rows.setdefault(entry.id, i)
+            if first != i:  # one ranking group of both incidents' rows, in training and in evaluation
+                raise BundleError(f"{shown(entry.id)} again, first at row {first}; expected each incident id once in "
+                                  "a manifest", **where, field="id")
+            entries.append(entry)
+    return entries
 
 
 def _entry(row: dict, corpus_dir: Path, where: dict) -> Entry:

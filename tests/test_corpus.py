@@ -191,10 +191,12 @@ def _manifest_of(corpus: Path, *changes: dict) -> Path:
     ("sha256", "0f0f", "'0f0f' is not a sha256; expected 64 lowercase hex digits (the archive's) or nothing"),
     ("sha256", "0F" * 32, "is not a sha256"),               # sha256_of's digest is lowercase: never equal to it
     ("sha256", "0f" * 31 + "0g", "is not a sha256"),
+    ("id", "inc-2", "'inc-2' again, first at row 2; expected each incident id once in a manifest"),
 ])
 def test_a_bad_manifest_value_names_the_manifest_row_and_field(tmp_path, field, value, expected):
     """A split with a typo left the incident out of every split without a word; a manifest's causes were not
-    checked at all."""
+    checked at all; an id twice was refused by training only once every feature row was built, and never by
+    `rca evaluate`, whose metrics took the two incidents as one ranking group."""
     manifest = _manifest_of(tmp_path / "labeled" / "nested", {}, {field: value})
     with pytest.raises(BundleError, match=re.escape(expected)) as err:
         read_manifest(manifest.parent)
