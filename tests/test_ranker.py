@@ -490,7 +490,8 @@ def test_a_retrain_without_validation_incidents_is_a_clear_error_and_stores_noth
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "train"})  # one reviewed incident, say
     monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
     monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
-    with pytest.raises(ConfigError, match="no hypothesis rows in the validation split"):
+    with pytest.raises(ConfigError, match="no hypothesis rows in the validation split.*expected a labeled validation "
+                                          f"split in one of the corpora read: {re.escape(str(corpus.resolve()))}$"):
         retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
     registry = RankerRegistry(tmp_path / "rankers")
     assert registry.versions() == [] and registry.history() == [] and registry.champion_version() is None

@@ -105,13 +105,19 @@ def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: boo
     (`rca.corpus.training_corpora`; a recipe corpus is generated on first use, `rca.corpus.materialize`),
     each read once; never the test split. With ``family_dropout`` each train/review incident also has a
     reduced copy (`build_training_table`); validation incidents never do."""
-    corpora = list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
+    corpora = _corpora(corpus_dirs)
     dirs = [materialized(c, progress=progress) for c in corpora]
     reduced = TRAIN_SPLITS if family_dropout else ()
     tables = [build_training_table(d, ("train", "review", "validation"), processes=processes, progress=progress,
                                    reduced_splits=reduced) for d in dirs]
     _one_incident_once(dict(zip(corpora, tables)))
     return HypothesisTable.concat(tables)
+
+
+def _corpora(corpus_dirs: list[Path]) -> list[Path]:
+    """The corpora training reads: each of ``corpus_dirs`` and those nested in it (`rca.corpus.training_corpora`),
+    resolved, each once."""
+    return list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
 
 
 def _one_incident_once(tables: dict[Path, HypothesisTable]) -> None:
@@ -159,7 +165,8 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     challenger = train_ranker(table)
     validation = table.split(VALIDATION_SPLIT)
     if validation.rows.empty:  # the gate has nothing to decide on: store and promote nothing
-        raise ConfigError("table", "no hypothesis rows in the validation split", "a labeled validation split")
+        raise ConfigError("table", "no hypothesis rows in the validation split", "a labeled validation split in one "
+                          f"of the corpora read: {', '.join(map(str, _corpora(corpus_dirs)))}")
     version = registry.save(challenger)
     ch_scores = challenger.score_table(validation.rows)
     cp_scores = champion.score_table(validation.rows) if champion is not None else None
