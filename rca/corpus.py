@@ -28,9 +28,9 @@ from pathlib import Path
 
 from rca.contract.archive import is_archive
 from rca.contract.load import bundle_directory
-from rca.contract.models import Label
+from rca.contract.models import CauseKind, Label
 from rca.contract.timestamps import format_timestamp, parse_timestamp
-from rca.errors import BundleError, ConfigError
+from rca.errors import BundleError, ConfigError, shown
 from rca.fingerprint import fingerprint_archive, same_content
 from rca.simulate.write import archive, write_json
 
@@ -41,6 +41,9 @@ FINGERPRINTS = "fingerprints.json"
 _CHECKED = ".reproduces"
 COLUMNS = ("id", "detected_at", "split", "kinds", "nodes", "n_causes", "source", "path", "sha256")
 SPLITS = (("train", 0.6), ("validation", 0.2), ("test", 0.2))
+SPLIT_NAMES = ("train", "review", "validation", "test")
+"""What a manifest's ``split`` may say: the three `assign_splits` deals, and ``review``, which training reads as a
+training split too (`rca.ranking.train.TRAIN_SPLITS`) though nothing here writes it."""
 
 
 @dataclass(frozen=True)
@@ -68,26 +71,66 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
     Raises
     ------
     BundleError
-        For a manifest row with a missing column or an unreadable timestamp (names the row and field).
+        For a manifest row with a missing value, an unreadable timestamp, a split not in `SPLIT_NAMES` (which
+        training would leave out of every split), a kind that is not a `CauseKind`, not one node per kind, an
+        ``n_causes`` that is not their number, a ``sha256`` (optional) that is not 64 lowercase hex digits, or an
+        id an earlier row has (both rows named): names the manifest's path (a nested corpus' is told apart), the
+        row and the field.
     """
     corpus_dir = Path(corpus_dir).resolve()
     path = corpus_dir / MANIFEST
     if not path.exists():
         return []
-    entries = []
+    entries: list[Entry] = []
+    rows: dict[str, int] = {}
     with open(path, newline="", encoding="utf-8") as fh:
         for i, row in enumerate(csv.DictReader(fh), start=1):
-            missing = [c for c in COLUMNS if not row.get(c) and c != "sha256"]
-            if missing:
-                raise BundleError("empty or missing value", file=MANIFEST, row=i, field=missing[0])
-            try:
-                when = parse_timestamp(row["detected_at"])
-            except ValueError as exc:
-                raise BundleError(str(exc), file=MANIFEST, row=i, field="detected_at") from exc
-            entries.append(Entry(row["id"], when, row["split"], tuple(row["kinds"].split(";")),
-                                 tuple(row["nodes"].split(";")), row["source"], corpus_dir / row["path"],
-                                 row.get("sha256") or ""))
+            entry = _entry(row, corpus_dir, where := {"file": str(path), "row": i})
+            first = rows.setdefault(entry.id, i)
+            if first != i:  # one ranking group of both incidents' rows, in training and in evaluation
+                raise BundleError(f"{shown(entry.id)} again, first at row {first}; expected each incident id once in "
+                                  "a manifest", **where, field="id")
+            entries.append(entry)
     return entries
+
+
+def _entry(row: dict, corpus_dir: Path, where: dict) -> Entry:
+    """One manifest row (`COLUMNS`) as an `Entry`, or `BundleError` at ``where`` (its file and row)."""
+    missing = [c for c in COLUMNS if not row.get(c) and c != "sha256"]
+    if missing:
+        raise BundleError("empty or missing value", **where, field=missing[0])
+    try:
+        when = parse_timestamp(row["detected_at"])
+    except ValueError as exc:
+        raise BundleError(str(exc), **where, field="detected_at") from exc
+    if row["split"] not in SPLIT_NAMES:
+        raise BundleError(f"{shown(row['split'])} is not a split; expected {', '.join(SPLIT_NAMES[:-1])} or "
+                          f"{SPLIT_NAMES[-1]}", **where, field="split")
+    kinds, nodes = tuple(row["kinds"].split(";")), tuple(row["nodes"].split(";"))
+    known = [k.value for k in CauseKind]
+    for kind in kinds:
+        if kind not in known:
+            raise BundleError(f"{shown(kind)} is not a cause kind; expected kinds separated by ';' among "
+                              f"{', '.join(known)}", **where, field="kinds")
+    if len(nodes) != len(kinds):
+        raise BundleError(f"kinds lists {len(kinds)} causes and nodes {len(nodes)}; expected one node per kind, in "
+                          "the same order", **where, field="nodes")
+    if not _integer(row["n_causes"], len(kinds)):
+        raise BundleError(f"{shown(row['n_causes'])}; expected {len(kinds)}, the number of causes kinds and nodes "
+                          "list", **where, field="n_causes")
+    sha256 = row.get("sha256") or ""
+    if sha256 and (len(sha256) != 64 or not set(sha256) <= set("0123456789abcdef")):  # as `sha256_of` writes it
+        raise BundleError(f"{shown(sha256)} is not a sha256; expected 64 lowercase hex digits (the archive's) or "
+                          "nothing", **where, field="sha256")
+    return Entry(row["id"], when, row["split"], kinds, nodes, row["source"], corpus_dir / row["path"], sha256)
+
+
+def _integer(text: str, value: int) -> bool:
+    """Whether ``text`` is the integer ``value`` (``2``, `` 2``, ``02``)."""
+    try:
+        return int(text) == value
+    except ValueError:
+        return False
 
 
 def training_corpora(corpus_dir: str | Path) -> list[Path]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -158,6 +160,59 @@ def test_a_bad_recipe_names_its_file_and_field(tmp_path, text, field):
     with pytest.raises(BundleError) as err:
         read_recipe(tmp_path)
     assert err.value.file.endswith("recipe.json") and err.value.field == field
+
+
+ROW = {"id": "inc-1", "detected_at": "2026-11-20T14:05:00Z", "split": "train", "kinds": "data_drift;dependency_latency",
+       "nodes": "feature:amount;service:api", "n_causes": "2", "source": "review", "path": "bundles/inc-1.tar.gz",
+       "sha256": "0f" * 32}
+
+
+def _manifest_of(corpus: Path, *changes: dict) -> Path:
+    """A manifest (no bundles) of `ROW` and then one row per ``changes``: `ROW` with these values, its own id."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    rows = [ROW, *({**ROW, "id": f"inc-{i}", "path": f"bundles/inc-{i}.tar.gz", **change}
+                   for i, change in enumerate(changes, start=2))]
+    with open(corpus / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ROW), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return (corpus / "manifest.csv").resolve()
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("split", "valdation", "'valdation' is not a split; expected train, review, validation or test"),
+    ("kinds", "data_drift;dependency_latncy", "'dependency_latncy' is not a cause kind; expected kinds separated "
+                                              "by ';' among data_drift, training_serving_skew, "),
+    ("kinds", "data_drift;", "'' is not a cause kind"),
+    ("nodes", "feature:amount", "kinds lists 2 causes and nodes 1; expected one node per kind, in the same order"),
+    ("nodes", "feature:amount;service:api;service:db", "kinds lists 2 causes and nodes 3"),
+    ("n_causes", "1", "'1'; expected 2, the number of causes kinds and nodes list"),
+    ("n_causes", "two", "'two'; expected 2, the number of causes"),
+    ("sha256", "0f0f", "'0f0f' is not a sha256; expected 64 lowercase hex digits (the archive's) or nothing"),
+    ("sha256", "0F" * 32, "is not a sha256"),               # sha256_of's digest is lowercase: never equal to it
+    ("sha256", "0f" * 31 + "0g", "is not a sha256"),
+    ("id", "inc-2", "'inc-2' again, first at row 2; expected each incident id once in a manifest"),
+])
+def test_a_bad_manifest_value_names_the_manifest_row_and_field(tmp_path, field, value, expected):
+    """A split with a typo left the incident out of every split without a word; a manifest's causes were not
+    checked at all; an id twice was refused by training only once every feature row was built, and never by
+    `rca evaluate`, whose metrics took the two incidents as one ranking group."""
+    manifest = _manifest_of(tmp_path / "labeled" / "nested", {}, {field: value})
+    with pytest.raises(BundleError, match=re.escape(expected)) as err:
+        read_manifest(manifest.parent)
+    assert (err.value.file, err.value.row, err.value.field) == (str(manifest), 3, field)
+    assert str(err.value).startswith(f"{manifest}, row 3, field '{field}': ")
+
+
+def test_a_short_manifest_row_names_its_first_missing_value(tmp_path):
+    manifest = _manifest_of(tmp_path / "c", {})
+    lines = manifest.read_text().splitlines()
+    short = lines[-1].replace("inc-2", "inc-3").rsplit(",", 3)[0]                   # no source, path nor sha256
+    manifest.write_text("\n".join([*lines, short]) + "\n")
+    with pytest.raises(BundleError) as err:
+        read_manifest(manifest.parent)
+    assert str(err.value) == f"{manifest}, row 3, field 'source': empty or missing value"
+    assert len(read_manifest(_manifest_of(tmp_path / "d", {"sha256": ""}).parent)) == 2   # an empty sha256 is allowed
 
 
 def test_mesh_only_corpus_spreads_its_incidents_over_time(tmp_path):

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import time
 from datetime import timedelta
@@ -16,7 +17,7 @@ from rca.contract import load_bundle
 from rca.contract.bundle import Bundle
 from rca.contract.models import Event
 from rca.corpus import write_recipe
-from rca.errors import ConfigError, ConflictError, NotFoundError
+from rca.errors import BundleError, ConfigError, ConflictError, NotFoundError
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.ranking.dataset import build_training_table, corpus_incidents, count_copies, feature_sources
 from rca.ranking.evaluate import evaluate_scores, largest_score, random_metrics
@@ -270,6 +271,27 @@ def test_build_training_table_from_a_corpus(tmp_path, monkeypatch):
     assert len(list(cache.glob("rows-*.parquet"))) == 1 and not list(cache.glob(".*"))   # no temporary file left
 
 
+def test_a_corpus_bundle_that_does_not_load_names_its_incident_and_corpus(tmp_path, monkeypatch):
+    """A truncated archive said only "inc-1.tar.gz: truncated or corrupt archive", a label with a misspelt kind only
+    "label.json, field 'causes.0.kind'": not which of the corpora training reads, nor (for the label) which incident."""
+    from rca.simulate.write import archive
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "train", "inc-2": "validation"})
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
+    bundle = archive(corpus / "inc-1", corpus / "inc-1.tar.gz", root_name="inc-1").read_bytes()
+    (corpus / "inc-1.tar.gz").write_bytes(bundle[: len(bundle) // 2])
+    manifest = corpus / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(",inc-1\n", ",inc-1.tar.gz\n"))
+    with pytest.raises(BundleError, match=f"^incident inc-1 of corpus {re.escape(str(corpus))}: inc-1.tar.gz: truncated or corrupt "
+                                          "archive .*; expected a complete .tar.gz or .zip$"):
+        build_training_table(corpus, None, processes=1, progress=False, cache_dir=tmp_path / "cache")
+    label = corpus / "inc-2" / "label.json"
+    label.write_text(label.read_text().replace("data_drift", "data_drfit"))
+    with pytest.raises(BundleError, match=f"^incident inc-2 of corpus {re.escape(str(corpus))}: label.json, field 'causes.0.kind': "
+                                          "Input should be 'data_drift', "):
+        build_training_table(corpus, ("validation",), processes=1, progress=False, cache_dir=tmp_path / "cache")
+
+
 def test_a_damaged_feature_cache_is_built_again(tmp_path, monkeypatch, caplog):
     """A kill while the cache was written left a file every later train, retrain or evaluate failed on
     ('Parquet magic bytes not found in footer'), until someone deleted it by hand."""
@@ -492,7 +514,8 @@ def test_a_retrain_without_validation_incidents_is_a_clear_error_and_stores_noth
     corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "train"})  # one reviewed incident, say
     monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
     monkeypatch.setattr("rca.ranking.registry.PACKAGED_CHAMPION", tmp_path / "no-packaged")
-    with pytest.raises(ConfigError, match="no hypothesis rows in the validation split"):
+    with pytest.raises(ConfigError, match="no hypothesis rows in the validation split.*expected a labeled validation "
+                                          f"split in one of the corpora read: {re.escape(str(corpus.resolve()))}$"):
         retrain([corpus], tmp_path / "rankers", processes=1, progress=False)
     registry = RankerRegistry(tmp_path / "rankers")
     assert registry.versions() == [] and registry.history() == [] and registry.champion_version() is None

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -29,8 +30,6 @@ from rca.ranking.families import bundle_without, droppable, dropout
 from rca.ranking.features import BASE_FEATURES, ID_COLUMNS, incident_table
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "review", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -143,6 +142,15 @@ def incident_rows(entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
     return rows, record
 
 
+def corpus_rows(corpus_dir: Path, entry: CorpusEntry) -> tuple[pd.DataFrame, dict | None]:
+    """`incident_rows` of an incident of ``corpus_dir``, whose bundle or label, if it does not load, is named:
+    `BundleError` "incident <id> of corpus <dir>: " and the loader's message (a bare ``label.json`` said neither)."""
+    try:
+        return incident_rows(entry)
+    except BundleError as exc:
+        raise BundleError(f"incident {entry.id} of corpus {corpus_dir}: {exc}") from exc
+
+
 def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None, *, processes: int = 2,
                          cache_dir: Path | None = None, progress: bool = True,
                          reduced_splits: tuple[str, ...] = (),
@@ -181,15 +189,16 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
             log.warning("feature cache %s unreadable (%s: %s); building it again", rows_file.parent,
                         type(exc).__name__, exc)
     bar = tqdm(total=len(entries), desc=f"features {Path(corpus_dir).name}", disable=quiet(progress), unit="inc")
+    rows_of = partial(corpus_rows, Path(corpus_dir).resolve())
     results = []
     if processes > 1 and len(entries) > 1:
         with get_context("spawn").Pool(processes) as pool:
-            for result in pool.imap(incident_rows, entries, chunksize=4):
+            for result in pool.imap(rows_of, entries, chunksize=4):
                 results.append(result)
                 bar.update()
     else:
         for entry in entries:
-            results.append(incident_rows(entry))
+            results.append(rows_of(entry))
             bar.update()
     bar.close()
     rows = [r for r, _ in results if len(r)]

@@ -105,7 +105,7 @@ def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: boo
     (`rca.corpus.training_corpora`; a recipe corpus is generated on first use, `rca.corpus.materialize`),
     each read once; never the test split. With ``family_dropout`` each train/review incident also has a
     reduced copy (`build_training_table`); validation incidents never do."""
-    corpora = list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
+    corpora = _corpora(corpus_dirs)
     dirs = [materialized(c, progress=progress) for c in corpora]
     reduced = TRAIN_SPLITS if family_dropout else ()
     tables = [build_training_table(d, ("train", "review", "validation"), processes=processes, progress=progress,
@@ -114,18 +114,20 @@ def training_table(corpus_dirs: list[Path], *, processes: int = 2, progress: boo
     return HypothesisTable.concat(tables)
 
 
+def _corpora(corpus_dirs: list[Path]) -> list[Path]:
+    """The corpora training reads: each of ``corpus_dirs`` and those nested in it (`rca.corpus.training_corpora`),
+    resolved, each once."""
+    return list(dict.fromkeys(p.resolve() for d in corpus_dirs for p in training_corpora(Path(d))))
+
+
 def _one_incident_once(tables: dict[Path, HypothesisTable]) -> None:
-    """`ConfigError` for an incident id twice in one corpus or in two of them. Each incident is one ranking group,
-    so a second copy merged with the first into one group of twice the rows (an NDCG@5 of 1.23 on validation), or
-    trained on an incident the gate then validated on: a corpus copied into another, a manifest row written twice,
-    a reviewed incident that is also a corpus incident."""
+    """`ConfigError` for an incident id in two corpora. Each incident is one ranking group, so a second copy merged
+    with the first into one group of twice the rows (an NDCG@5 of 1.23 on validation), or trained on an incident
+    the gate then validated on: a corpus copied into another, a reviewed incident that is also a corpus incident.
+    (A manifest row written twice is refused as the manifest is read, `rca.corpus.read_manifest`.)"""
     seen: dict[str, Path] = {}
     for corpus, table in tables.items():
-        ids = table.incidents["incident_id"].astype(str)
-        twice = ids[ids.duplicated()]
-        if len(twice):
-            raise ConfigError(f"{corpus}/manifest.csv", twice.iloc[0], "each incident id once in a corpus")
-        for incident_id in ids:
+        for incident_id in table.incidents["incident_id"].astype(str):
             if incident_id in seen:
                 raise ConfigError(str(corpus), incident_id, f"incident ids not already in {seen[incident_id]}: "
                                   "each incident once among the training corpora")
@@ -164,7 +166,8 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     challenger = train_ranker(table)
     validation = table.split(VALIDATION_SPLIT)
     if validation.rows.empty:  # the gate has nothing to decide on: store and promote nothing
-        raise ConfigError("table", "no hypothesis rows in the validation split", "a labeled validation split")
+        raise ConfigError("table", "no hypothesis rows in the validation split", "a labeled validation split in one "
+                          f"of the corpora read: {', '.join(map(str, _corpora(corpus_dirs)))}")
     # the same code and data train the same model byte for byte: a twin of the champion is no change to promote,
     # nor to store (a weekly retrain without new reviews stored the same 3 MB every week)
     twin = isinstance(champion, LgbmRanker) and challenger.model_strings() == champion.model_strings()
