@@ -152,7 +152,8 @@ class InputError(RcaError):
 
 def error_detail(exc: RcaError) -> dict:
     """``exc`` as the API's error body gives it (`rca.api.errors`): ``message`` and ``field`` (a ConfigError's is
-    the setting), and a BundleError's ``file`` and ``row``."""
+    the setting), and a BundleError's ``file`` and ``row``. The retrain status (`rca.service.last_retrain`) keeps a
+    failed retrain's error so."""
     if isinstance(exc, BundleError):
         return {"message": str(exc), "field": exc.field, "file": exc.file, "row": exc.row}
     if isinstance(exc, ConfigError):
