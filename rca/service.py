@@ -809,6 +809,8 @@ def _read_retrain_record(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {"state": "none"}
+    except OSError as exc:  # written by another user (mode 0600)
+        raise ConfigError(str(path), exc.strerror, "a file this process can read") from exc
     try:
         record = json.loads(text)
         if not isinstance(record, dict) or not isinstance(record.get("state"), str):

@@ -234,6 +234,10 @@ def test_an_unreadable_retrain_record_is_a_config_error(migrated):
     path.write_text("[1, 2")
     with pytest.raises(ConfigError, match=r"last\.json: got '\[1, 2', expected the JSON object a retrain records"):
         service.last_retrain(migrated)
+    path.unlink()
+    path.mkdir()  # as a record of another user's (mode 0600) cannot be read, for a test running as root too
+    with pytest.raises(ConfigError, match=r"last\.json: got 'Is a directory', expected a file this process can read"):
+        service.last_retrain(migrated)
 
 
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
