@@ -420,7 +420,7 @@ def retrain() -> None:
     from rca.service import retrain as retrain_ranker
 
     with _store() as (settings, session):
-        report = retrain_ranker(session, settings=settings)
+        report = retrain_ranker(session, settings=settings, by=_operator())
     typer.echo(json.dumps(report, indent=2, default=str))
 
 

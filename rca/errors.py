@@ -148,3 +148,14 @@ class InputError(RcaError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.message, self.field = message, field
         super().__init__(f"field '{field}': {message}" if field else message)
+
+
+def error_detail(exc: RcaError) -> dict:
+    """``exc`` as the API's error body gives it (`rca.api.errors`): ``message`` and ``field`` (a ConfigError's is
+    the setting), and a BundleError's ``file`` and ``row``. The retrain status (`rca.service.last_retrain`) keeps a
+    failed retrain's error so."""
+    if isinstance(exc, BundleError):
+        return {"message": str(exc), "field": exc.field, "file": exc.file, "row": exc.row}
+    if isinstance(exc, ConfigError):
+        return {"message": str(exc), "field": exc.name}
+    return {"message": getattr(exc, "message", str(exc)), "field": getattr(exc, "field", None)}

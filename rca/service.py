@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import IO, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlmodel import Session
@@ -35,7 +35,7 @@ from rca.contract import (Answer, Bundle, GeneratorError, NotCompared, bundle_fr
 from rca.contract.load import TOO_DEEP, unreadable_json
 from rca.contract.models import CauseKind, cause_node_problem
 from rca.contract.nodes import node_kind
-from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, shown
+from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, clipped, error_detail, shown
 from rca.generators import generate_candidates
 from rca.generators.metrics import uncompared_services
 from rca.locks import acquire, release
@@ -220,10 +220,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         os.utime(path)
     except FileNotFoundError:   # never stored, or just swept: written (anew)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        _replace_file(path, data)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it (``.tmp-*``), renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, settings: Settings) -> Submission:
@@ -681,9 +690,15 @@ def write_bundle_files(stored: Path, target: Path) -> Path:
     return target
 
 
-def retrain(session: Session, *, settings: Settings) -> dict:
+def retrain(session: Session, *, settings: Settings, by: str | None = None,
+            started: Callable[[dict], None] | None = None) -> dict:
     """The weekly job: export confirmed reviews, then train a challenger on them and the labeled corpus,
     promoted unless it is worse than the champion on validation or a twin of it (`rca.ranking.train.retrain`).
+
+    One at a time per data directory (`_one_retrain`: `ConflictError` naming the one running). Its state is
+    recorded for `last_retrain`: ``running`` once it holds the lock (with ``by``, who asked for it; then
+    ``started`` is called with that record: the API answers with it while the retrain goes on), then ``done`` with
+    what it returns, or ``failed`` with the error it raises.
 
     Returns the trainer's report (``challenger``, ``promoted``, ``metrics``, ...) plus ``exported`` (how many
     reviewed incidents were written), ``seconds``, ``report``: the Markdown report with charts written under
@@ -694,21 +709,32 @@ def retrain(session: Session, *, settings: Settings) -> dict:
     from rca.ranking.report import write_retrain_report
     from rca.ranking.train import retrain as train_and_gate
 
-    started = time.perf_counter()
+    began = time.perf_counter()
     missing = None if settings.corpus_dir.is_dir() else str(settings.corpus_dir)
     if missing:  # trained on the reviews alone; said, as a cron job without `cd` or with a mistyped path gets it
         log.warning("RCA_CORPUS_DIR %s is not a directory: training on the reviewed incidents alone (the labeled "
                     "corpus is labeled_incidents/ of the repository)", missing)
     with _one_retrain(settings, "a retrain", busy="its result will be in the promotion log (GET /v1/rankers, "
-                                                  "rca rankers list)"):
-        exported = export_reviewed(session, settings=settings)
-        corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
-        report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
-    seconds = round(time.perf_counter() - started, 3)
-    now = datetime.now(UTC)
-    path = settings.data_dir / "retrain" / f"{now:%Y-%m-%dT%H%M%S}Z.md"
-    write_retrain_report(report, path, exported=len(exported), when=f"{now:%Y-%m-%d %H:%M} UTC")
-    return {**report, "exported": len(exported), "seconds": seconds, "report": str(path), "corpus_missing": missing}
+                                                  "rca rankers list) and at GET /v1/rankers/retrain") as holder:
+        running = {"state": "running", "started_at": _now(), "by": by, "process": os.getpid(), "holder": holder}
+        _record_retrain(settings, running)
+        if started is not None:
+            started(running)
+        try:
+            exported = export_reviewed(session, settings=settings)
+            corpus_dirs = [d for d in (settings.corpus_dir, reviewed_dir(settings)) if d.is_dir()]
+            report = train_and_gate(corpus_dirs, settings.resolved_rankers_dir)
+            seconds = round(time.perf_counter() - began, 3)
+            now = datetime.now(UTC)
+            path = settings.data_dir / "retrain" / f"{now:%Y-%m-%dT%H%M%S}Z.md"
+            write_retrain_report(report, path, exported=len(exported), when=f"{now:%Y-%m-%d %H:%M} UTC")
+        except Exception as exc:  # recorded, and raised on; a KeyboardInterrupt leaves it running: interrupted
+            _record_failure(settings, running, exc)
+            raise
+        result = {**report, "exported": len(exported), "seconds": seconds, "report": str(path),
+                  "corpus_missing": missing}
+        _record_retrain(settings, {**running, "state": "done", "finished_at": _now(), "result": result})
+    return result
 
 
 def train_into_registry(corpus_dirs: list[Path], *, settings: Settings, registry: Path | None = None,
@@ -724,28 +750,42 @@ def train_into_registry(corpus_dirs: list[Path], *, settings: Settings, registry
 
 
 @contextmanager
-def _one_retrain(settings: Settings, what: str, *, busy: str) -> Iterator[None]:
-    """One retrain at a time per data directory, across processes (the weekly job, service workers answering
+def _one_retrain(settings: Settings, what: str, *, busy: str) -> Iterator[str]:
+    """One retrain at a time per data directory, across processes (the weekly job, the service retraining for
     ``POST /v1/rankers/retrain``): two would swap the reviewed corpus under each other's training and both gate
     their challenger against the champion they started with. `rca train` (`train_into_registry`) and a prune
     (`prune_rankers`) take it too. The holder writes ``what`` it is into the lock file, so that another one
-    running gets a `ConflictError` naming it (and since when), its message ending with ``busy``."""
-    path = settings.data_dir / ".retrain.lock"
-    try:
-        handle = acquire(path, wait=False)
-    except OSError as exc:  # a read-only or missing data directory: it was a traceback
-        raise ConfigError("RCA_DATA_DIR", str(settings.data_dir),
-                          f"a directory this process can write to ({exc.strerror}: {exc.filename})") from exc
+    running gets a `ConflictError` naming it (and since when), its message ending with ``busy``. Yields that text
+    (as `_holder` reads it back)."""
+    handle = _try_retrain_lock(settings)
     if handle is None:
-        raise ConflictError(f"{_holder(path)} is running; {busy}")
+        raise ConflictError(f"{_holder(_retrain_lock(settings))} is running; {busy}")
     try:
+        holder = f"{what} (process {os.getpid()}) since {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         handle.seek(0)
         handle.truncate()
-        handle.write(f"{what} (process {os.getpid()}) since {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
+        handle.write(holder + "\n")
         handle.flush()
-        yield
+        yield holder
     finally:
         release(handle)
+
+
+def _retrain_lock(settings: Settings) -> Path:
+    return settings.data_dir / ".retrain.lock"
+
+
+def _try_retrain_lock(settings: Settings) -> IO[str] | None:
+    """The one-retrain lock (`_one_retrain`), taken; None at once when another holds it."""
+    try:
+        return acquire(_retrain_lock(settings), wait=False)
+    except OSError as exc:  # a read-only or missing data directory: it was a traceback
+        raise _unwritable_data_dir(settings, exc) from exc
+
+
+def _unwritable_data_dir(settings: Settings, exc: OSError) -> ConfigError:
+    return ConfigError("RCA_DATA_DIR", str(settings.data_dir),
+                       f"a directory this process can write to ({exc.strerror}: {exc.filename})")
 
 
 def _holder(lock: Path) -> str:
@@ -756,6 +796,89 @@ def _holder(lock: Path) -> str:
     except OSError:
         text = ""
     return text or "another retrain or prune"
+
+
+# ------------------------------------------------------------------------------------------ retrain status
+def last_retrain(settings: Settings) -> dict:
+    """The state of the running or the last retrain (`retrain` records it in ``RCA_DATA_DIR/retrain/last.json``,
+    so the service's processes, a restarted service and `rca retrain` from cron share it).
+
+    ``state`` is ``running`` (with ``started_at``, ``by``: who asked for it, ``process``: its process id, and
+    ``holder``: what it wrote into the one-retrain lock), ``done`` (and ``finished_at`` and ``result``: what
+    `retrain` returned), ``failed`` (and ``finished_at`` and ``error``: ``message`` and ``field`` as the API's error
+    body gives them), ``none`` before the first retrain, or ``interrupted``: recorded running, but its process
+    no longer holds the lock (it was stopped or killed mid-run; the lock goes with the process), so no result will
+    come. Raises `ConfigError` for a record that cannot be read."""
+    path = _retrain_record(settings)
+    record = _read_retrain_record(path)
+    if record["state"] != "running" or _still_holds(settings, record.get("holder")):
+        return record
+    again = _read_retrain_record(path)  # a retrain that finished between the two looks has recorded it
+    return {**record, "state": "interrupted"} if again == record else again
+
+
+def _retrain_record(settings: Settings) -> Path:
+    return settings.data_dir / "retrain" / "last.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _record_retrain(settings: Settings, record: dict) -> None:
+    """Replace the retrain's record whole: a reader (`last_retrain`) never sees half of one."""
+    path = _retrain_record(settings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_file(path, json.dumps(record, indent=2, default=str).encode())
+    except OSError as exc:
+        raise _unwritable_data_dir(settings, exc) from exc
+
+
+def _record_failure(settings: Settings, running: dict, exc: Exception) -> None:
+    """Record a retrain failed with ``exc``: an `RcaError` as the API would answer it, anything else (a bug, the
+    store away) as an internal error with its type and the first line of its message; never a traceback (the
+    caller raises it on). A record that cannot be written is logged, not raised over ``exc``."""
+    if isinstance(exc, RcaError):
+        error = error_detail(exc)
+    else:
+        first = next(iter(str(exc).strip().splitlines()), "")
+        error = {"message": clipped(": ".join(filter(None, ("internal error", type(exc).__name__, first))), 500),
+                 "field": None}
+    try:
+        _record_retrain(settings, {**running, "state": "failed", "finished_at": _now(), "error": error})
+    except ConfigError:
+        log.exception("the failed retrain could not be recorded")
+
+
+def _read_retrain_record(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {"state": "none"}
+    except OSError as exc:  # written by another user (mode 0600)
+        raise ConfigError(str(path), exc.strerror, "a file this process can read") from exc
+    try:
+        record = json.loads(text)
+        if not isinstance(record, dict) or not isinstance(record.get("state"), str):
+            raise ValueError("not an object with a state")
+    except ValueError as exc:  # written by hand: `_record_retrain` replaces it whole
+        raise ConfigError(str(path), clipped(text), f"the JSON object a retrain records ({exc}); delete it, the next "
+                                                    "retrain records its own") from exc
+    return record
+
+
+def _still_holds(settings: Settings, holder: str | None) -> bool:
+    """Whether the retrain that wrote ``holder`` into the one-retrain lock holds it still. Another text there: a
+    retrain, `rca train` or a prune has taken it since. The same: it holds it unless the lock can be taken (for an
+    instant, then given back)."""
+    if _holder(_retrain_lock(settings)) != holder:
+        return False
+    handle = _try_retrain_lock(settings)
+    if handle is None:
+        return True
+    release(handle)
+    return False
 
 
 def _version_summary(registry, version: str) -> dict | None:

@@ -11,6 +11,7 @@ from rca.api.errors import install_error_handlers
 from rca.api.limits import BodyLimitMiddleware
 from rca.api.metrics import Metrics, MetricsMiddleware
 from rca.api.openapi import document_auth
+from rca.api.retrainer import Retrainer
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings, get_settings
 from rca.locks import acquire
@@ -22,7 +23,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze
     """The review service. On start it upgrades the database (unless ``migrate=False``), with ``freeze_heap``
     (what `rca serve` does) calls `freeze_startup_heap`, and starts the analysis worker (which first queues
     incidents left pending, unless ``resume_pending=False``); on stop it lets the worker finish the incident
-    in hand."""
+    in hand, and does not wait for a retrain running (`Retrainer.stop`)."""
     from rca.api.routers import ROUTERS
     from rca.console import install as install_console
 
@@ -42,12 +43,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze
             yield
         finally:
             app.state.worker.stop()
+            app.state.retrainer.stop()
 
     app = FastAPI(title="rca review service", version="1", lifespan=lifespan,
                   summary="Submit incident bundles, read ranked root causes, review them, retrain the ranker.")
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.worker = AnalysisWorker(settings, threads=settings.workers, metrics=metrics)
+    app.state.retrainer = Retrainer(settings)
     app.state.verified_keys = VerifiedKeys(settings.key_cache_seconds)
     install_error_handlers(app)
     for router in ROUTERS:

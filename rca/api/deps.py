@@ -1,4 +1,5 @@
-"""Dependencies as typed aliases: the settings, a session, the worker, and the caller's API key and role.
+"""Dependencies as typed aliases: the settings, a session, the analysis worker, the retrainer, and the caller's
+API key and role.
 
 The ones that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, and
 a hop to a thread and back costs more than these take.
@@ -15,6 +16,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from rca.api.retrainer import Retrainer
 from rca.api.worker import AnalysisWorker
 from rca.config import Settings
 from rca.store.db import open_session
@@ -61,6 +63,13 @@ async def get_worker(request: Request) -> AnalysisWorker:
 
 
 WorkerDep = Annotated[AnalysisWorker, Depends(get_worker)]
+
+
+async def get_retrainer(request: Request) -> Retrainer:
+    return request.app.state.retrainer
+
+
+RetrainerDep = Annotated[Retrainer, Depends(get_retrainer)]
 
 
 def _presented_key(request: Request) -> str:

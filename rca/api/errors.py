@@ -13,7 +13,8 @@ from starlette.routing import Match
 
 from rca.api.deps import AuthError
 from rca.contract.load import unreadable_json
-from rca.errors import BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError
+from rca.errors import (BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError,
+                        error_detail)
 from rca.store.db import STORE_AWAY
 from rca.store.queries import CursorError
 
@@ -94,12 +95,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BundleError)
     async def _bundle(_: Request, exc: BundleError) -> JSONResponse:
         problems = exc.errors if isinstance(exc, BundleErrors) else [exc]
-        return error_response(422, str(exc), exc.field, file=exc.file, row=exc.row,
+        return error_response(422, **error_detail(exc),
                               errors=[p.to_dict() for p in problems] if len(problems) > 1 else None)
 
     @app.exception_handler(InputError)
     async def _input(_: Request, exc: InputError) -> JSONResponse:
-        return error_response(422, exc.message, exc.field)
+        return error_response(422, **error_detail(exc))
 
     @app.exception_handler(CursorError)
     async def _cursor(_: Request, exc: CursorError) -> JSONResponse:
@@ -107,15 +108,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
-        return error_response(409, exc.message, exc.field)
+        return error_response(409, **error_detail(exc))
 
     @app.exception_handler(NotFoundError)
     async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return error_response(404, str(exc))
+        return error_response(404, **error_detail(exc))
 
     @app.exception_handler(ConfigError)
     async def _config(_: Request, exc: ConfigError) -> JSONResponse:
-        return error_response(503, str(exc), exc.name)
+        return error_response(503, **error_detail(exc))
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:

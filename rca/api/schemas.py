@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from itertools import takewhile
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -58,6 +60,22 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class RetrainStatus(BaseModel):
+    """The running or last retrain (`rca.service.last_retrain`), whether the service or `rca retrain` ran it."""
+
+    state: Literal["none", "running", "done", "failed", "interrupted"] = Field(
+        description="none: no retrain was recorded; interrupted: its process stopped or died mid-run (no result "
+                    "will come; start it again)")
+    started_at: datetime | None = None
+    by: str | None = Field(default=None, description="who asked for it: an admin key's name, or cli:<user>")
+    process: int | None = Field(default=None, description="the id of the process running it")
+    holder: str | None = Field(default=None, description="what it wrote into the one-retrain lock (a 409 quotes it)")
+    finished_at: datetime | None = None
+    result: dict[str, Any] | None = Field(default=None, description="done: what `rca retrain` prints (challenger, "
+                                          "promoted, metrics, exported, report, ...)")
+    error: ErrorDetail | None = Field(default=None, description="failed: its error, as an error response says it")
+
+
 UNAVAILABLE = ("the review store could not be reached or written (a database restarting, a read-only or locked file), "
                "with Retry-After; or the data directory cannot keep bundles (field RCA_DATA_DIR)")
 ERRORS = {**{code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)},
@@ -66,6 +84,5 @@ BODY_ERRORS = {400: {"model": ErrorBody, "description": "a body that cannot be p
                      "deeply, a malformed multipart form or Content-Length)"}, **ERRORS}
 """The errors of an operation that reads a request body."""
 UNUSABLE_RANKER = {503: {"model": ErrorBody, "description": f"{UNAVAILABLE}; or the service cannot use its ranker "
-                         "registry (a damaged artifact, pointer or promotion log) or, to retrain, its corpus (no "
-                         "labeled incidents): the message names which"}}
-"""The extra error of an operation that loads the ranker in use, the registry's versions or the corpus."""
+                         "registry (a damaged artifact, pointer or promotion log): the message names which"}}
+"""The extra error of an operation that loads the ranker in use or the registry's versions."""

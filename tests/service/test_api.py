@@ -8,7 +8,6 @@ import pytest
 
 import rca
 from rca.store.models import Role
-from tests.rank_builders import retrain_result
 from tests.service.bundles import bundle_dir, inline, tar_gz, zip_bytes
 from tests.service.conftest import create_key
 
@@ -402,18 +401,6 @@ def test_metrics_are_served_without_the_store_and_without_waiting_on_a_locked_ta
     r = client.get("/metrics")
     assert r.status_code == 200 and "rca_store_up 0.0" in r.text and "\nrca_incidents_" not in r.text
     assert "rca_analysis_queue_depth 0.0" in r.text
-
-
-def test_retrain_endpoint_is_admin_only_and_reports_the_trainer(client, keys, monkeypatch):
-    import sys
-    import types
-
-    assert client.post("/v1/rankers/retrain", headers=keys["reviewer"]).status_code == 403
-    monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(
-        retrain=lambda dirs, registry: retrain_result("v9", promoted=False)))
-    r = client.post("/v1/rankers/retrain", headers=keys["admin"])
-    assert r.status_code == 200 and r.json()["challenger"] == "v9" and r.json()["exported"] == 0
-    assert "Challenger `v9`: **not promoted**" in Path(r.json()["report"]).read_text()
 
 
 def test_admins_roll_the_champion_back_and_promote_by_hand(client, keys, settings):

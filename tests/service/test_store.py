@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import types
@@ -16,7 +17,7 @@ from sqlmodel import SQLModel
 import rca.service as service
 from rca.contract import load_bundle, load_label
 from rca.corpus import read_manifest
-from rca.errors import ConflictError
+from rca.errors import ConfigError, ConflictError
 from rca.store import queries
 from rca.store.db import get_engine, session_scope
 from rca.store.models import ReviewRecord, ReviewVerdict
@@ -147,16 +148,96 @@ def test_a_retrain_while_another_runs_is_refused(session, migrated, stub_ranker,
             reports.append(service.retrain(other, settings=migrated))
 
     job = threading.Thread(target=weekly_job)
+    assert service.last_retrain(migrated) == {"state": "none"}
     job.start()
     try:
         assert started.wait(30)
         with pytest.raises(ConflictError, match=r"^a retrain \(process \d+\) since .* UTC is running; its result will be in the promotion log"):
             service.retrain(session, settings=migrated)
+        running = service.last_retrain(migrated)
+        assert running["state"] == "running" and running["process"] == os.getpid() and running["by"] is None
+        assert running["holder"] == (migrated.data_dir / ".retrain.lock").read_text().strip()
     finally:
         release.set()
         job.join(30)
     assert [r["challenger"] for r in reports] == ["v2"]
-    assert service.retrain(session, settings=migrated)["challenger"] == "v2"  # the lock went with the run
+    done = service.last_retrain(migrated)
+    assert done["state"] == "done" and done["started_at"] == running["started_at"] and done["finished_at"]
+    assert done["result"] == json.loads(json.dumps(reports[0], default=str))
+    assert service.retrain(session, settings=migrated, by="cli:ann")["challenger"] == "v2"  # the lock went with the run
+    assert service.last_retrain(migrated)["by"] == "cli:ann"
+
+
+@pytest.mark.parametrize(("raised", "message", "field"), [
+    (ConfigError("corpus", "2 incidents", "validation incidents to gate on"),
+     "corpus: got '2 incidents', expected validation incidents to gate on", "corpus"),
+    (ValueError("boom\nline two of it"), "internal error: ValueError: boom", None),
+])
+def test_a_failed_retrain_is_recorded_with_its_message_and_no_traceback(session, migrated, monkeypatch, raised,
+                                                                        message, field):
+    def failing(corpus_dirs, registry_dir):
+        raise raised
+
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(retrain=failing))
+    with pytest.raises(type(raised)):
+        service.retrain(session, settings=migrated, by="cli:ann")
+    failed = service.last_retrain(migrated)
+    assert failed["state"] == "failed" and failed["by"] == "cli:ann" and failed["finished_at"]
+    assert failed["error"] == {"message": message, "field": field} and "result" not in failed
+    with service._one_retrain(migrated, "rca train", busy="-"):  # the lock went with the failed run
+        pass
+
+
+def test_a_retrain_recorded_running_without_the_lock_reads_as_interrupted(session, migrated, monkeypatch):
+    """A stop or a kill mid-retrain leaves its record running; the lock went with its process."""
+    def interrupted(corpus_dirs, registry_dir):
+        raise KeyboardInterrupt  # Ctrl-C on `rca retrain`: not recorded as failed
+
+    monkeypatch.setitem(sys.modules, "rca.ranking.train", types.SimpleNamespace(retrain=interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        service.retrain(session, settings=migrated)
+    record = json.loads((migrated.data_dir / "retrain" / "last.json").read_text())
+    assert record["state"] == "running"
+    assert service.last_retrain(migrated) == {**record, "state": "interrupted"}
+    with service._one_retrain(migrated, "a registry prune", busy="-"):  # held, but by another since
+        assert service.last_retrain(migrated)["state"] == "interrupted"
+
+
+def test_a_killed_retrain_reads_as_interrupted(migrated, tmp_path):
+    """The lock dies with the process: no retrain is reported running for a process that is gone."""
+    script = f"""
+import sys, time, types
+sys.modules["rca.ranking.train"] = types.SimpleNamespace(retrain=lambda dirs, registry: time.sleep(300))
+from rca.config import Settings
+from rca.service import retrain
+from rca.store.db import session_scope
+settings = Settings(data_dir={str(migrated.data_dir)!r}, database_url={migrated.resolved_database_url!r},
+                    corpus_dir={str(migrated.corpus_dir)!r})
+with session_scope(settings.resolved_database_url) as session:
+    retrain(session, settings=settings, started=lambda running: print("started", flush=True))
+"""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).parents[2])
+    try:
+        assert child.stdout.readline() == "started\n"
+        running = service.last_retrain(migrated)
+        assert running["state"] == "running" and running["process"] == child.pid
+    finally:
+        child.kill()
+        child.wait(30)
+    assert service.last_retrain(migrated) == {**running, "state": "interrupted"}
+
+
+def test_an_unreadable_retrain_record_is_a_config_error(migrated):
+    path = migrated.data_dir / "retrain" / "last.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("[1, 2")
+    with pytest.raises(ConfigError, match=r"last\.json: got '\[1, 2', expected the JSON object a retrain records"):
+        service.last_retrain(migrated)
+    path.unlink()
+    path.mkdir()  # as a record of another user's (mode 0600) cannot be read, for a test running as root too
+    with pytest.raises(ConfigError, match=r"last\.json: got 'Is a directory', expected a file this process can read"):
+        service.last_retrain(migrated)
 
 
 def test_retrain_exports_then_trains_on_corpus_and_reviews(session, migrated, stub_ranker, tmp_path, monkeypatch):
