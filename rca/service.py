@@ -348,7 +348,7 @@ def record_review(session: Session, *, incident_id: str, reviewer: str, review: 
     """Append a review after checking it against the incident's ranked causes (a named cause: against the nodes
     of its stored bundle, `_unknown_node`)."""
     record = queries.get_incident(session, incident_id=incident_id)
-    node, kind = _reviewed_cause(record, review)
+    node, kind = _reviewed_cause(record, review, named=_named_causes(session, incident_id))
     if review.verdict is ReviewVerdict.name_cause and (problem := _unknown_node(record, node, settings=settings)):
         raise InputError(problem, field="node")
     return queries.add_review(session, data=ReviewCreate(incident_id=incident_id, reviewer=reviewer,
@@ -383,7 +383,15 @@ def _unknown_node(record: IncidentRecord, node: str, *, settings: Settings) -> s
             "learned from")
 
 
-def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]:
+def _named_causes(session: Session, incident_id: str) -> set[tuple[str, str]]:
+    """The causes (node, kind) reviewers named for the incident, whatever their verdicts since."""
+    return {(r.node, r.kind) for r in queries.list_reviews(session, incident_id=incident_id)
+            if r.verdict is ReviewVerdict.name_cause}
+
+
+def _reviewed_cause(record: IncidentRecord, review: ReviewIn, *, named: set[tuple[str, str]]) -> tuple[str, str]:
+    """The cause (node, kind) a verdict is on: a named one, a ranked one (by rank, or by node and kind), or one a
+    reviewer named (confirmed by another, or withdrawn with reject: a mistyped kind went to training otherwise)."""
     if review.verdict is ReviewVerdict.name_cause:
         if review.node is None or review.kind is None:
             raise InputError("name_cause needs both 'node' and 'kind'", field="node" if review.node is None
@@ -391,6 +399,8 @@ def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]
         if problem := cause_node_problem(review.node, review.kind):
             raise InputError(problem, field="node")
         return review.node, review.kind.value
+    if review.rank is None and review.kind is not None and (review.node, review.kind.value) in named:
+        return review.node, review.kind.value   # at any status, as naming it was
     if record.status is not IncidentStatus.done:
         raise ConflictError(f"incident '{record.id}' is {record.status.value}; only analyzed incidents have "
                             "ranked causes to confirm or reject (name_cause works at any time)", field="verdict")
@@ -409,8 +419,8 @@ def _reviewed_cause(record: IncidentRecord, review: ReviewIn) -> tuple[str, str]
     if review.node is None or review.kind is None:
         raise InputError(f"{review.verdict.value} needs 'rank', or 'node' and 'kind'", field="rank")
     if not any(c["node"] == review.node and c["kind"] == review.kind.value for c in causes):
-        raise InputError(f"({review.node}, {review.kind.value}) is not among the ranked causes; use verdict "
-                         "name_cause for a cause the ranking missed", field="node")
+        raise InputError(f"({review.node}, {review.kind.value}) is not among the ranked causes nor named by a "
+                         "reviewer; use verdict name_cause for a cause the ranking missed", field="node")
     return review.node, review.kind.value
 
 

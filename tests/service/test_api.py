@@ -508,6 +508,22 @@ def test_a_named_cause_must_be_a_node_of_the_incidents_bundle(client, keys, tmp_
     assert r.status_code == 201, r.text
 
 
+def test_a_named_cause_can_be_confirmed_by_another_reviewer_and_withdrawn(client, keys, tmp_path):
+    """A cause named with the wrong kind could not be rejected ('not among the ranked causes'): it stayed
+    confirmed, and the next retrain trained on it."""
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-oops")))
+    url = "/v1/incidents/inc-oops/reviews"
+    named = {"node": "feature:country", "kind": "schema_change"}
+    assert client.post(url, json={"verdict": "name_cause", **named}, headers=keys["reviewer"]).status_code == 201
+    assert client.post(url, json={"verdict": "confirm", **named}, headers=keys["reviewer2"]).status_code == 201
+    assert client.post(url, json={"verdict": "reject", **named}, headers=keys["reviewer"]).status_code == 201
+    got = client.get("/v1/incidents/inc-oops", headers=keys["reviewer"]).json()
+    assert got["confirmed"] == []            # one confirm against one reject: not confirmed
+    r = client.post(url, json={"verdict": "reject", "node": "feature:country", "kind": "data_drift"},
+                    headers=keys["reviewer"])
+    assert r.status_code == 422 and "nor named by a reviewer" in r.json()["error"]["message"]
+
+
 def test_a_named_cause_of_a_bundle_that_does_not_load_is_taken_as_named(client, keys, settings, tmp_path):
     """A stored bundle lost or damaged on disk names no nodes to check against: the reviewer's word stands."""
     post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-lost")))

@@ -97,6 +97,23 @@ def test_bad_reviews_show_a_readable_error(client, keys, incident, data, status,
     assert message in r.text.replace("&#39;", "'")
 
 
+def test_a_cause_named_by_mistake_is_withdrawn_from_the_page(client, keys, incident):
+    _signin(client, keys)
+    token = _csrf(client.get(f"/incidents/{incident}").text)
+    named = {"node": "feature:country", "kind": "schema_change"}
+    r = client.post(f"/incidents/{incident}/reviews", data={"csrf": token, "verdict": "name_cause", **named},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    section = client.get(f"/incidents/{incident}").text.split('id="named"')[1].split("</ul>")[0]
+    assert '<input type="hidden" name="verdict" value="reject">' in section
+    assert '<input type="hidden" name="node" value="feature:country">' in section
+    r = client.post(f"/incidents/{incident}/reviews", data={"csrf": token, "verdict": "reject", **named},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get(f"/v1/incidents/{incident}", headers=keys["reviewer"]).json()["confirmed"] == []
+    assert 'id="named"' not in client.get(f"/incidents/{incident}").text
+
+
 def test_the_name_cause_form_suggests_the_bundles_nodes(client, keys, incident):
     _signin(client, keys)
     form = client.get(f"/incidents/{incident}").text.split('id="name-cause"')[1].split("</form>")[0]
