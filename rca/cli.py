@@ -286,12 +286,14 @@ def serve(host: Annotated[str | None, typer.Option(help="default: RCA_HOST")] = 
     ensure_data_dir(settings)
     where = {"host": host or settings.host, "port": port or settings.port}
     processes = processes or settings.processes
+    from rca.store.db import upgrade
+
+    # once, before the processes start; and here, not in the app's startup, a store that cannot be reached is
+    # one line and exit status 2 (it was uvicorn's 54-frame traceback)
+    upgrade(settings.resolved_database_url)
     if processes == 1:
         uvicorn.run(create_app(settings, freeze_heap=True), **where)
         return
-    from rca.store.db import upgrade
-
-    upgrade(settings.resolved_database_url)  # once, before the processes start
     # uvicorn kills a worker that does not answer its supervisor's ping within this many seconds (default 5). A
     # worker parsing a large inline bundle, or starting on a loaded machine, can hold the GIL that long; killing
     # it would drop the requests it is serving.

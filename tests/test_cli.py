@@ -102,12 +102,14 @@ def test_db_upgrade_to_an_unknown_revision_is_named(env, capsys):
     assert code == 2 and line.startswith("error: revision: got 'bogus', expected a migration revision"), line
 
 
-def test_a_database_that_does_not_answer_is_named_without_its_password(env, capsys):
+def test_a_database_that_does_not_answer_is_named_without_its_password(env, capsys, monkeypatch):
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("the service started"))
     env("RCA_DATABASE_URL", "postgresql+psycopg://rca:s3cret@127.0.0.1:1/rca")   # port 1: nothing listens
-    code, out = run_cli(capsys, "db", "upgrade")
-    line = one_error_line(out)
-    assert code == 2 and line.startswith("error: database_url: got 'postgresql+psycopg://rca:***@127.0.0.1:1/rca'")
-    assert "expected a database that accepts connections" in line and "s3cret" not in out.err
+    for command in (["db", "upgrade"], ["serve"]):   # serve: it was uvicorn's traceback of the app's start-up
+        code, out = run_cli(capsys, *command)
+        line = one_error_line(out)
+        assert code == 2 and line.startswith("error: database_url: got 'postgresql+psycopg://rca:***@127.0.0.1:1/rca'")
+        assert "expected a database that accepts connections" in line and "s3cret" not in out.err
 
 
 @pytest.mark.parametrize("url", ["mysql://rca:s3cret@localhost/rca", "nosuchdb://rca:s3cret@localhost/rca"])
