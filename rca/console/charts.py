@@ -7,7 +7,9 @@ date) and keeps text as text (so the page's fonts apply and tests can find the l
 from __future__ import annotations
 
 import io
+import re
 import threading
+import warnings
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from rca.console.evidence import HistogramData, KpiData, LatencyData, QualityDat
 BEFORE, AFTER, TRAINING = "#7f8c9a", "#c0392b", "#2e6f9e"
 SVG_RC = {"svg.hashsalt": "rca-console", "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
           "axes.spines.right": False}
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters XML 1.0 does not allow, which matplotlib writes as they come: a category or KPI name holding one
+(``x\x01y``) made the chart no SVG at all (the browser showed a broken image). Each shows as U+FFFD."""
 _lock = threading.Lock()  # rcParams are process-global; one figure at a time
 LABEL_CHARS = 34
 """Longer tick labels (service names, segment values) are cut in the middle: the axes keep room to draw, and
@@ -45,11 +50,14 @@ def _short(label: str, limit: int = LABEL_CHARS) -> str:
 def _svg(draw) -> str:
     import matplotlib
 
-    with _lock, matplotlib.rc_context(SVG_RC):
+    with _lock, matplotlib.rc_context(SVG_RC), warnings.catch_warnings():
+        # a name's character the font lacks (a control character, a script DejaVu does not cover) is text in the SVG
+        # all the same, which the browser's fonts draw: no cause for a warning per chart in the service's log
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
         fig = draw()
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "rca"})
-    return buf.getvalue()
+    return NOT_XML.sub("\ufffd", buf.getvalue())
 
 
 def histogram_svg(data: HistogramData) -> str:

@@ -122,3 +122,12 @@ def test_long_names_leave_every_text_inside_the_chart(monkeypatch):
             extent = t.get_window_extent()
             assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, t.get_text()
     assert charts._short("a" * 100) == "a" * 16 + "…" + "a" * 17 and charts._short("db") == "db"
+
+
+def test_a_label_with_a_control_character_still_makes_an_svg():
+    """A category 'x\x01y' (or a KPI name with a NUL) was written into the SVG as it came: no XML, a broken image."""
+    data = evidence.HistogramData(feature="f\x00<x>", bins=["x\x01y", "null"], training=[0.5, 0.5],
+                                  baseline=[0.5, 0.5], current=[0.9, 0.1])
+    root = ET.fromstring(charts.histogram_svg(data))
+    texts = "".join(el.text or "" for el in root.iter())
+    assert "x\ufffdy" in texts
