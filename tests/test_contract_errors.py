@@ -155,6 +155,17 @@ def test_json_not_utf8_gives_the_line(bundle_dir, capsys):
     assert code == 2 and "incident.json: not UTF-8" in out.err and "at line " in out.err and "row" not in out.err
 
 
+@pytest.mark.parametrize("field", ["baseline", "current"])
+def test_a_window_in_epoch_seconds_is_named(bundle_dir, capsys, field):
+    """A baseline window of epoch seconds read as 1970 milliseconds: the bundle was valid, the window empty, and
+    only the answer's empty_windows hinted at it."""
+    incident = json.loads((bundle_dir / "incident.json").read_text())
+    incident[field]["start"] = 1761166800
+    (bundle_dir / "incident.json").write_text(json.dumps(incident))
+    expect_error(capsys, bundle_dir, "incident.json", f"'{field}.start'", "1761166800 is 1970-01-21T09:12:46.800Z "
+                 "read as epoch milliseconds", "it looks like epoch seconds (1761166800000 in milliseconds)")
+
+
 def test_an_empty_incident_json_is_an_error(bundle_dir, capsys):
     (bundle_dir / "incident.json").write_bytes(b"")
     expect_error(capsys, bundle_dir, "incident.json", "empty file")
