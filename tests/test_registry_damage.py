@@ -54,9 +54,27 @@ def test_a_damaged_model_file_is_refused_before_lightgbm_reads_it(tmp_path, rank
     model.write_text(model.read_text()[:5000])
     with pytest.raises(ValueError, match="model.txt is not the file that was saved"):
         LgbmRanker.load(registry.root / version)
-    with pytest.raises(ConfigError, match="is not the file that was saved"):
+    with pytest.raises(ConfigError, match="is not the file that was saved") as refused:
         registry.promote(version, "x")
     assert registry.champion_version() is None
+    assert str(refused.value).endswith("damaged or changed since\", expected the model files and meta.json a "
+                                       "trained ranker's save writes")   # it was cut mid-sentence at 80 characters
+
+
+def test_a_model_file_without_its_sum_that_lightgbm_cannot_read_is_named(tmp_path, ranker):
+    """Versions saved before the sums: the message was 'JSONDecodeError: Extra data: ...' or LightGBM's own, without
+    the file."""
+    registry = RankerRegistry(tmp_path / "rankers")
+    (version,) = _versions(registry, ranker, 1)
+    meta = json.loads((registry.root / version / "meta.json").read_text())
+    del meta["model_sha256"]
+    (registry.root / version / "meta.json").write_text(json.dumps(meta))
+    (registry.root / version / "model.txt").write_text("tree\nnot a model\n")
+    with pytest.raises(ConfigError, match="model.txt is no model LightGBM can read"):
+        registry.promote(version, "x")
+    (registry.root / version / "meta.json").write_text(json.dumps(meta) + "\n{}")
+    with pytest.raises(ConfigError, match="meta.json is not JSON"):
+        registry.load(version)
 
 
 def test_a_save_cut_short_leaves_no_version(tmp_path, ranker, monkeypatch):

@@ -87,7 +87,10 @@ class LgbmRanker(TableRanker):
         model, meta_file = directory / "model.txt", directory / "meta.json"
         if not model.is_file() or not meta_file.is_file():
             raise NotFoundError(f"{directory}: no ranker artifact (expected model.txt and meta.json)")
-        meta = json.loads(meta_file.read_text())
+        try:
+            meta = json.loads(meta_file.read_text())
+        except ValueError as exc:  # UnicodeDecodeError too
+            raise ValueError(f"meta.json is not JSON ({exc})") from exc
         files = [directory / name for name in meta.get("model_files", ["model.txt"])]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
@@ -100,7 +103,12 @@ class LgbmRanker(TableRanker):
             if expected is not None and hashlib.sha256(text.encode()).hexdigest() != expected:
                 raise ValueError(f"{f.name} is not the file that was saved (its sha256 differs from meta.json's "
                                  "model_sha256): damaged or changed since")
-        boosters = [lgb.Booster(model_str=text) for text in texts]
+        boosters = []
+        for f, text in zip(files, texts):
+            try:
+                boosters.append(lgb.Booster(model_str=text))
+            except lgb.basic.LightGBMError as exc:
+                raise ValueError(f"{f.name} is no model LightGBM can read ({str(exc).splitlines()[0]})") from exc
         return cls(boosters=boosters, feature_names=list(meta["feature_names"]),
                    calibration=Calibration.from_dict(meta.get("calibration")), meta=meta)
 

@@ -29,7 +29,7 @@ from types import EllipsisType
 
 from lightgbm.basic import LightGBMError
 
-from rca.errors import ConfigError, ConflictError, NotFoundError
+from rca.errors import ConfigError, ConflictError, NotFoundError, clipped
 from rca.locks import acquire, release
 from rca.ranking.lgbm import LgbmRanker
 
@@ -92,7 +92,8 @@ class RankerRegistry:
         try:
             return LgbmRanker.load(self.root / version)
         except (ValueError, KeyError, TypeError, AttributeError, LightGBMError) as exc:  # damaged since it was saved
-            raise ConfigError(str(self.root / version), f"{type(exc).__name__}: {exc}"[:80],
+            raise ConfigError(str(self.root / version), clipped(str(exc) if isinstance(exc, ValueError)
+                                                                else f"{type(exc).__name__}: {exc}", 240),
                               "the model files and meta.json a trained ranker's save writes") from exc
 
     def champion_version(self) -> str | None:
