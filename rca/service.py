@@ -261,10 +261,21 @@ def submit_incident(session: Session, *, body: bytes, fmt: BundleFormat, setting
 
 
 def stored_bundle(record: IncidentRecord, *, settings: Settings) -> Bundle:
+    """The incident's bundle as stored. `ConflictError` when its file is gone or no longer loads (lost on disk,
+    stored before a check the loader makes now): the server's state, not the request, is at fault, and the message
+    leaves out the server's path (logged). Posting the incident's body again stores the file anew."""
     path = bundles_dir(settings) / record.bundle_file
-    if path.suffix == ".json":
-        return bundle_from_dict(_json_body(path.read_bytes()), source=record.bundle_file)
-    return load_bundle(path)
+    try:
+        if path.suffix == ".json":
+            return bundle_from_dict(_json_body(path.read_bytes()), source=record.bundle_file)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return load_bundle(path)
+    except (OSError, BundleError) as exc:
+        log.error("incident %s: its stored bundle %s does not load: %s", record.id, path, exc)
+        said = ("is missing on the server (deleted or lost); post the incident's body again to store it anew"
+                if isinstance(exc, FileNotFoundError) else f"no longer loads ({exc})")
+        raise ConflictError(f"incident '{record.id}': its stored bundle {said}") from exc
 
 
 def analyze_incident(session: Session, *, incident_id: str, settings: Settings,

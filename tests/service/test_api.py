@@ -524,6 +524,22 @@ def test_a_named_cause_can_be_confirmed_by_another_reviewer_and_withdrawn(client
     assert r.status_code == 422 and "nor named by a reviewer" in r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("fmt", ["json", "tar.gz"])
+def test_a_stored_bundle_lost_on_disk_is_a_conflict_without_the_servers_path(client, keys, settings, tmp_path, fmt):
+    """It was a 422 (the caller's fault) naming the server's path, or a 500 for an inline body's file."""
+    source = bundle_dir(tmp_path, incident_id="inc-gone")
+    if fmt == "json":
+        post_json(client, keys["trigger"], inline(source))
+    else:
+        client.post("/v1/incidents", content=tar_gz(source), headers={**keys["trigger"],
+                                                                      "Content-Type": "application/gzip"})
+    next((settings.data_dir / "bundles").iterdir()).unlink()
+    r = client.get("/v1/incidents/inc-gone/why", params={"node": "service:api"}, headers=keys["reviewer"])
+    assert r.status_code == 409 and str(settings.data_dir) not in r.text
+    assert r.json()["error"]["message"] == ("incident 'inc-gone': its stored bundle is missing on the server (deleted "
+                                            "or lost); post the incident's body again to store it anew")
+
+
 def test_a_named_cause_of_a_bundle_that_does_not_load_is_taken_as_named(client, keys, settings, tmp_path):
     """A stored bundle lost or damaged on disk names no nodes to check against: the reviewer's word stands."""
     post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-lost")))
