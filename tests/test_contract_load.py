@@ -72,8 +72,21 @@ def test_an_archive_with_the_bundle_folder_beside_a_readme_is_read(bundle_dir, t
         for folder in ("inc-1", "inc-2"):
             for f in bundle_dir.iterdir():
                 tar.add(f, arcname=f"{folder}/{f.name}")
-    with pytest.raises(BundleError, match="incident.json: missing"):
+    with pytest.raises(BundleError, match="found inc-1/incident.json, inc-2/incident.json; expected one bundle per "
+                                          "archive"):
         load_bundle(tmp_path / "two.tar.gz")
+
+
+def test_an_archive_whose_bundle_is_two_folders_deep_says_where_its_incident_json_is(bundle_dir, tmp_path):
+    """It said 'incident.json: missing; every bundle needs incident.json', as if there were none."""
+    with zipfile.ZipFile(tmp_path / "deep.zip", "w") as zf:
+        for f in bundle_dir.iterdir():
+            zf.write(f, f"outer/b/{f.name}")
+    with pytest.raises(BundleError) as refused:
+        load_bundle(tmp_path / "deep.zip")
+    assert str(refused.value) == ("deep.zip: incident.json is not at the archive's top nor in its one folder; found "
+                                  "outer/b/incident.json; expected one bundle per archive, its files at the top or "
+                                  "in a single folder")
 
 
 def test_inline_json_matches_directory(bundle_dir):

@@ -85,7 +85,7 @@ def extract_archive(archive: Path, target: Path, *, max_bytes: int = MAX_ARCHIVE
         shutil.rmtree(target, ignore_errors=True)
         raise ArchiveError(f"truncated or corrupt archive ({exc}); expected a complete .tar.gz or .zip",
                            file=name) from exc
-    return _bundle_root(target)
+    return _bundle_root(target, name)
 
 
 def _extract_tar(archive: Path, target: Path, budget: _Budget) -> None:
@@ -125,13 +125,25 @@ def _extract_zip(archive: Path, target: Path, budget: _Budget) -> None:
                 _copy(src, target.joinpath(*path.parts), budget)
 
 
-def _bundle_root(target: Path) -> Path:
+def _bundle_root(target: Path, name: str) -> Path:
     """Where the extracted bundle's files are: the top, its single folder, or the one folder holding an
-    incident.json beside other top-level files (a README, notes), which gave 'incident.json: missing'."""
+    incident.json beside other top-level files (a README, notes), which gave 'incident.json: missing'. An
+    incident.json elsewhere only (two folders deep, or in two folders) is an `ArchiveError` naming where: it was
+    'incident.json: missing', as if there were none."""
     if (target / "incident.json").exists():
         return target
     children = [p for p in target.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     if len(children) == 1 and children[0].is_dir():
-        return children[0]
-    holding = [p for p in children if p.is_dir() and (p / "incident.json").is_file()]
-    return holding[0] if len(holding) == 1 else target
+        root = children[0]
+    else:
+        holding = [p for p in children if p.is_dir() and (p / "incident.json").is_file()]
+        root = holding[0] if len(holding) == 1 else target
+    if (root / "incident.json").exists():
+        return root
+    found = sorted(p.relative_to(target).as_posix() for p in target.rglob("incident.json")
+                   if "__MACOSX" not in p.parts)
+    if found:
+        listed = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise ArchiveError(f"incident.json is not at the archive's top nor in its one folder; found {listed}; "
+                           "expected one bundle per archive, its files at the top or in a single folder", file=name)
+    return root
