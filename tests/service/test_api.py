@@ -345,6 +345,8 @@ def test_metrics_and_health(client, keys, tmp_path):
     for _ in range(3):
         client.get("/v1/incidents/inc-m", headers=keys["reviewer"])
     assert client.get("/healthz").json() == {"status": "ok", "queue_depth": 0, "version": rca.__version__}
+    head = client.head("/healthz")    # uptime checkers send HEAD: it was 405
+    assert head.status_code == 200 and head.content == b""
     text = client.get("/metrics").text
     line = 'rca_http_requests_total{method="GET",route="/v1/incidents/{incident_id}",status="200"} 3'
     assert line in text

@@ -126,13 +126,15 @@ def test_upload_above_the_limit_is_413(settings, stub_ranker, tmp_path):
         data = tar_gz(bundle_dir(tmp_path, incident_id="inc-big"))
         assert len(data) > 1000
         r = client.post("/v1/incidents", content=data, headers={**headers, "Content-Type": "application/gzip"})
-        assert r.status_code == 413 and r.json()["error"]["field"] == "body"
+        assert r.status_code == 413 and r.json()["error"] == {   # the operator's setting named: it was not
+            "field": "body", "message": f"body of {len(data)} bytes exceeds the limit of 1000 bytes for a bundle (the "
+                                        "service's RCA_MAX_UPLOAD_BYTES)"}
 
         def chunks():  # no Content-Length: the limit holds while streaming
             yield data[:600]
             yield data[600:]
         r = client.post("/v1/incidents", content=chunks(), headers={**headers, "Content-Type": "application/gzip"})
-        assert r.status_code == 413
+        assert r.status_code == 413 and "RCA_MAX_UPLOAD_BYTES" in r.json()["error"]["message"]
         r = client.post("/v1/incidents", files={"bundle": ("b.tar.gz", data)}, headers=headers)
         assert r.status_code == 413
 

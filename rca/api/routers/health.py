@@ -17,10 +17,12 @@ router = APIRouter(tags=["health"])
 STORE_WAIT_MS = 2000
 
 
+@router.head("/healthz", include_in_schema=False)  # uptime checkers that send HEAD got 405
 @router.get("/healthz", responses={503: {"model": ErrorBody, "description": "the store could not be reached "
                                                    "(with Retry-After)"}})
 def healthz(session: SessionDep, worker: WorkerDep) -> dict:
-    """The store answers; with the analysis queue's depth and the package version. (Not the ranker in use:
+    """The store answers; with the analysis queue's depth and the package version (HEAD too, for uptime checkers
+    that send it). (Not the ranker in use:
     reading it can load a model, and a damaged registry would fail the probe; ``GET /v1/rankers`` says.)"""
     session.exec(text("SELECT 1"))
     return {"status": "ok", "queue_depth": worker.depth, "version": __version__}

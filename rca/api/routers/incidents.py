@@ -46,6 +46,12 @@ class Upload:
         self.body, self.fmt = body, fmt
 
 
+def _over(limit: int, size: int | None = None) -> str:
+    """A bundle too large: what the bound is and which setting the service's operator raises it with."""
+    shown = f"body of {size} bytes" if size is not None else "body"
+    return f"{shown} exceeds the limit of {limit} bytes for a bundle (the service's RCA_MAX_UPLOAD_BYTES)"
+
+
 async def read_upload(request: Request, settings: SettingsDep) -> Upload:
     """The request body, bounded by ``max_upload_bytes`` (413), in a format we take (415 otherwise)."""
     limit = settings.max_upload_bytes
@@ -54,7 +60,7 @@ async def read_upload(request: Request, settings: SettingsDep) -> Upload:
         if not declared.strip().isdigit():
             raise UploadError(400, f"Content-Length '{declared[:20]}' is not a byte count", "Content-Length")
         if int(declared) > limit:
-            raise UploadError(413, f"body of {int(declared)} bytes exceeds the limit of {limit} bytes", "body")
+            raise UploadError(413, _over(limit, int(declared)), "body")
     media = media_type(request)
     if media != "multipart/form-data" and media not in MEDIA:
         raise UploadError(415, not_accepted(media, "application/json, application/gzip, application/zip or "
@@ -63,7 +69,7 @@ async def read_upload(request: Request, settings: SettingsDep) -> Upload:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise UploadError(413, f"body exceeds the limit of {limit} bytes", "body")
+            raise UploadError(413, _over(limit), "body")
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body:
