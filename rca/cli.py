@@ -153,7 +153,7 @@ def render_table(answer, *, families: list[str] | None = None, width: int | None
     the answer has ``not_compared`` services, a line naming them (nothing can be said of their metrics); when it
     has ``empty_windows``, a line per window naming the families with no data there (nothing of them was
     compared), which is also the reason given for an answer without causes; a line per generator that failed on the
-    bundle (``generator_errors``)."""
+    bundle (``generator_errors``); a line per misnamed file not read (``unread``)."""
     import shutil
     import textwrap
 
@@ -179,6 +179,7 @@ def render_table(answer, *, families: list[str] | None = None, width: int | None
     lines += [f"no {w}-window data  {names} (nothing to compare: {EMPTY_WINDOW_HINT})" for w, names in gaps.items()]
     lines += [f"generator failed  {e.generator} ({e.error}): ranked without it; a bug of the engine, please report it "
               "with the bundle" for e in answer.generator_errors]
+    lines += [f"not read  {u.name} (a bundle file is named {u.meant}): ranked without its data" for u in answer.unread]
     lines.append("")
     header = f"{'#':>2}  {'conf':>5}  {'kind':<22} node"
     lines += [header, "-" * max(len(header), min(width, 100))]

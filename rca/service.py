@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlmodel import Session
 
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
-from rca.contract import (Answer, Bundle, GeneratorError, NotCompared, bundle_from_dict, empty_windows,
+from rca.contract import (Answer, Bundle, GeneratorError, NotCompared, Unread, bundle_from_dict, empty_windows,
                           load_bundle)
 from rca.contract.load import TOO_DEEP, unreadable_json
 from rca.contract.models import CauseKind, cause_node_problem
@@ -114,7 +114,8 @@ def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
     current or the baseline window (``empty_windows``, `rca.contract.bundle.empty_windows`): the engine is
     blind there, and an incident bot or a reviewer should know before trusting that a service is not in the
     list, or that an empty answer means nothing changed. A candidate generator that fails on the bundle is named
-    with its error (``generator_errors``) and the answer ranked without it (`generate_candidates`).
+    with its error (``generator_errors``) and the answer ranked without it (`generate_candidates`); a file or inline
+    key not read whose name is close to a bundle file's, as ``unread`` (`rca.contract.Bundle.unread`).
     """
     candidates = generate_candidates(bundle)
     answer = (ranker or get_ranker()).rank(bundle, candidates, top=top)
@@ -123,7 +124,8 @@ def analyze(bundle: Bundle, *, top: int = 10, ranker=None) -> Answer:
                                                       for service, names in blind.items()],
                                      "empty_windows": empty_windows(bundle),
                                      "generator_errors": [GeneratorError(generator=name, error=error)
-                                                          for name, error in candidates.failed.items()]})
+                                                          for name, error in candidates.failed.items()],
+                                     "unread": [Unread(name=name, meant=meant) for name, meant in bundle.unread]})
 
 
 def analyze_path(path: str | Path, *, top: int = 10, ranker=None) -> Answer:

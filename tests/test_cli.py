@@ -227,6 +227,9 @@ def test_validate_names_a_file_whose_name_is_close_to_a_bundle_file(capsys, bund
     code, out = run_cli(capsys, "validate", str(bundle_dir))
     assert code == 0 and out.out.splitlines() == ["note: traces.json was not read (a bundle file is named "
                                                   "traces.jsonl)", f"{bundle_dir}: valid"]
+    code, out = run_cli(capsys, "analyze", str(bundle_dir))   # and the answer says so (`unread`)
+    assert code == 0 and ("not read  traces.json (a bundle file is named traces.jsonl): ranked without its data"
+                          in out.out.splitlines())
 
 
 def test_validate_notes_a_symptom_that_names_no_node_of_the_bundle(capsys, bundle_dir):

@@ -13,7 +13,8 @@ from rca.config import Settings
 from rca.console import evidence
 from rca.contract import Bundle
 from rca.contract.bundle import EMPTY_FAMILY
-from rca.contract.models import EmptyWindow, GeneratorError, NotCompared, RankedCause, families_by_window
+from rca.contract.models import (EmptyWindow, GeneratorError, NotCompared, RankedCause, Unread,
+                                 families_by_window)
 from rca.service import stored_bundle
 from rca.store import queries
 from rca.store.models import IncidentRecord, ReviewRecord
@@ -64,6 +65,12 @@ class IncidentView:
         """The candidate generators that failed on the bundle (the answer's ``generator_errors``): the causes were
         ranked without them. Empty but for a bug of the engine."""
         return [GeneratorError.model_validate(e) for e in (self.record.answer or {}).get("generator_errors", [])]
+
+
+    @property
+    def unread(self) -> list[Unread]:
+        """The misnamed files or inline keys the analysis did not read (the answer's ``unread``)."""
+        return [Unread.model_validate(u) for u in (self.record.answer or {}).get("unread", [])]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from rca.contract.models import (
     NumericHistogram,
     RankedCause,
     Symptom,
+    Unread,
     Window,
 )
 from rca.contract.nodes import labels_node, model_node, node_id, node_kind, node_name, segment_node
@@ -25,7 +26,7 @@ from rca.contract.timestamps import format_timestamp, parse_timestamp
 __all__ = [
     "Answer", "Bundle", "CategoricalHistogram", "Cause", "CauseKind", "EmptyWindow", "Event", "Evidence",
     "FeatureHistograms", "GeneratorError", "Incident", "Label", "NotCompared", "NumericHistogram", "RankedCause",
-    "Symptom", "Window",
+    "Symptom", "Unread", "Window",
     "bundle_from_dict", "empty_windows", "format_timestamp", "labels_node", "load_bundle", "load_label",
     "model_node", "node_id", "node_kind", "node_name", "parse_timestamp", "segment_node", "validate_bundle",
 ]

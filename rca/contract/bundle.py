@@ -71,6 +71,9 @@ class Bundle:
     events: tuple[Event, ...] = ()
     graph: nx.DiGraph | None = None
     source: str | None = None
+    unread: tuple[tuple[str, str], ...] = ()
+    """Files (or inline keys) the loader did not read whose names are close to one it reads, as ``(found,
+    meant)``: ``("traces.json", "traces.jsonl")``. Their data is not in the bundle; the answer says so."""
     derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)
     """Results that analysis code computed from this bundle, kept so that other stages reuse them instead of
     computing them again (`rca.generators.base.per_bundle`). Not part of the contract; a bundle made with

@@ -101,14 +101,24 @@ def check_bundle(path: str | Path, *, incident_checks: Callable[[Incident], list
 
 
 def _misnamed(root: Path) -> list[tuple[str, str]]:
+    return _close_names(sorted(p.name for p in root.iterdir() if p.is_file()), BUNDLE_FILE_NAMES, lower=True)
+
+
+INLINE_KEYS = tuple(dict.fromkeys(name.split(".")[0] for name in KNOWN_FILES))
+"""The keys of an inline body (`bundle_from_dict`): the file stems."""
+
+
+def _close_names(names: list[str], known: tuple[str, ...], *, lower: bool = False) -> list[tuple[str, str]]:
+    """``(found, meant)`` for each of ``names`` the loader does not read whose name is close to one it does (and
+    that one is not there too): ``traces.json`` for ``traces.jsonl``, an inline ``predictionz`` for
+    ``predictions``. Their data is left out; `Bundle.unread` and `rca validate` say so."""
     import difflib
 
-    names = sorted(p.name for p in root.iterdir() if p.is_file())
     out = []
     for name in names:
-        if name in BUNDLE_FILE_NAMES:
+        if name in known:
             continue
-        close = difflib.get_close_matches(name.lower(), BUNDLE_FILE_NAMES, n=1, cutoff=0.8)
+        close = difflib.get_close_matches(name.lower() if lower else name, known, n=1, cutoff=0.8)
         if close and close[0] not in names:
             out.append((name, close[0]))
     return out
@@ -207,7 +217,9 @@ class _Loader:
         if self.errors:
             raise BundleErrors(self.errors)
         source = str(self.root) if self.root is not None else "inline"
-        return B.Bundle(incident=incident, source=source, **parts)
+        unread = _misnamed(self.root) if self.root is not None else _close_names(
+            [str(k) for k in self.inline], INLINE_KEYS)
+        return B.Bundle(incident=incident, source=source, unread=tuple(unread), **parts)
 
     # -- sources: a file in the directory or a key of the inline body
     def json_doc(self, name: str) -> Any | None:

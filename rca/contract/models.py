@@ -362,12 +362,21 @@ class GeneratorError(_Open):
     error: str = Field(description="its error: the exception's type and message")
 
 
+class Unread(_Open):
+    """A file of the bundle (or a key of an inline body) the engine did not read, its name close to one it reads:
+    a misnamed file, whose data the answer was made without."""
+
+    name: str = Field(description="the file or key as sent, e.g. traces.json")
+    meant: str = Field(description="the bundle file or key it is close to, e.g. traces.jsonl")
+
+
 class Answer(_Open):
     """The engine's answer: ranked causes with calibrated confidences (summing to at most 1), the services
     whose metrics it could not compare (``not_compared``; empty when every series had its baseline), the
     families with no data in the current or the baseline window (``empty_windows``; empty when every family
-    sent had data in the windows it is compared across), and the candidate generators that failed on the
-    bundle (``generator_errors``; empty unless the engine has a bug)."""
+    sent had data in the windows it is compared across), the candidate generators that failed on the
+    bundle (``generator_errors``; empty unless the engine has a bug), and the files or inline keys not read whose
+    names are close to a bundle file's (``unread``: misnamed, their data left out)."""
 
     incident: str | None
     ranker: str
@@ -375,6 +384,7 @@ class Answer(_Open):
     not_compared: list[NotCompared] = Field(default_factory=list)
     empty_windows: list[EmptyWindow] = Field(default_factory=list)
     generator_errors: list[GeneratorError] = Field(default_factory=list)
+    unread: list[Unread] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _confidences_sum_to_at_most_one(self) -> Answer:

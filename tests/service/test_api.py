@@ -526,6 +526,24 @@ def test_a_named_cause_can_be_confirmed_by_another_reviewer_and_withdrawn(client
     assert r.status_code == 422 and "nor named by a reviewer" in r.json()["error"]["message"]
 
 
+def test_a_misnamed_inline_key_or_file_is_named_in_the_answer(client, keys, tmp_path):
+    """An inline 'predictionz' or an archive's traces.json was taken without a word (201, families []): a trigger
+    never learned that a family was left out."""
+    body = inline(bundle_dir(tmp_path, incident_id="inc-typo-key"))
+    body["predictionz"] = body.pop("predictions")
+    r = post_json(client, keys["trigger"], body)
+    assert r.status_code == 201 and "predictions" not in r.json()["families"]
+    assert r.json()["answer"]["unread"] == [{"name": "predictionz", "meant": "predictions"}]
+    source = bundle_dir(tmp_path / "b", incident_id="inc-typo-file")
+    (source / "traces.jsonl").rename(source / "traces.json")
+    r = client.post("/v1/incidents", content=tar_gz(source), headers={**keys["trigger"],
+                                                                      "Content-Type": "application/gzip"})
+    assert r.status_code == 201 and r.json()["answer"]["unread"] == [{"name": "traces.json", "meant": "traces.jsonl"}]
+    body = inline(bundle_dir(tmp_path / "c", incident_id="inc-extra"))
+    body["notes"] = "an extra key far from any file: kept, as the contract allows, and not named"
+    assert post_json(client, keys["trigger"], body).json()["answer"]["unread"] == []
+
+
 @pytest.mark.parametrize("fmt", ["json", "tar.gz"])
 def test_a_stored_bundle_lost_on_disk_is_a_conflict_without_the_servers_path(client, keys, settings, tmp_path, fmt):
     """It was a 422 (the caller's fault) naming the server's path, or a 500 for an inline body's file."""

@@ -114,6 +114,16 @@ def test_a_cause_named_by_mistake_is_withdrawn_from_the_page(client, keys, incid
     assert 'id="named"' not in client.get(f"/incidents/{incident}").text
 
 
+def test_the_incident_page_names_a_misnamed_key_it_did_not_read(client, keys, tmp_path):
+    body = inline(bundle_dir(tmp_path, incident_id="inc-unread"))
+    body["kpi"] = body.pop("kpis")
+    assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    page = client.get("/incidents/inc-unread").text
+    assert ('<p class="alert warn unread">kpi was not read (a bundle file is named kpis): the causes were ranked '
+            'without its data.</p>') in page
+
+
 def test_the_name_cause_form_suggests_the_bundles_nodes(client, keys, incident):
     _signin(client, keys)
     form = client.get(f"/incidents/{incident}").text.split('id="name-cause"')[1].split("</form>")[0]
