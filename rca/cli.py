@@ -689,6 +689,8 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
                                                          "echo the service behind them)")] = False,
                  traffic: Annotated[bool, typer.Option(help="in the service meshes, failed calls are retried and "
                                                            "early failures call nothing")] = False,
+                 deploys: Annotated[bool, typer.Option(help="a model-serving incident's benign model rollover may "
+                                                           "land in the current window")] = False,
                  ) -> None:
     """(Re)generate the simulated corpus and its manifest deterministically (reviewed incidents are kept)."""
     from collections import Counter
@@ -698,7 +700,8 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
     build = write_recipe if recipe else build_corpus
     _out_dir(out)
     with _progress(n + mesh, "corpus") as bar:
-        entries = build(out, n=n, seed=seed, mesh=mesh, views=views, traffic=traffic, progress=bar.update)
+        entries = build(out, n=n, seed=seed, mesh=mesh, views=views, traffic=traffic, deploys=deploys,
+                        progress=bar.update)
     splits = Counter(e.split for e in entries)
     typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
 # --------------------------------------------------------------------------- end simulator and corpus (sim)

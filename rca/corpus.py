@@ -147,18 +147,24 @@ def training_corpora(corpus_dir: str | Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S [--views] [--traffic]``."""
+    """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S [--views] [--traffic]
+    [--deploys]``."""
 
     n: int
     mesh: int
     seed: int
     views: bool = False
     traffic: bool = False
+    deploys: bool = False
 
     @property
     def flags(self) -> str:
         """The recipe's options as ``rca corpus build`` flags ('' when none)."""
-        return "".join(f" --{name}" for name in ("views", "traffic") if getattr(self, name))
+        return "".join(f" --{name}" for name in RECIPE_FLAGS if getattr(self, name))
+
+
+RECIPE_FLAGS = ("views", "traffic", "deploys")
+"""The simulator's options a recipe may set (`Recipe`), each false unless ``recipe.json`` says true."""
 
 
 def read_recipe(corpus_dir: str | Path) -> Recipe | None:
@@ -168,7 +174,7 @@ def read_recipe(corpus_dir: str | Path) -> Recipe | None:
     ------
     BundleError
         When the file is not a JSON object of non-negative integers ``n``, ``mesh`` and ``seed`` (and, optionally,
-        booleans ``views`` and ``traffic``).
+        booleans of `RECIPE_FLAGS`).
     """
     path = Path(corpus_dir) / RECIPE
     if not path.is_file():
@@ -183,7 +189,7 @@ def read_recipe(corpus_dir: str | Path) -> Recipe | None:
         value = data.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise BundleError(f"expected a non-negative integer, got {value!r}", file=str(path), field=key)
-    flags = {name: data.get(name, False) for name in ("views", "traffic")}
+    flags = {name: data.get(name, False) for name in RECIPE_FLAGS}
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise BundleError(f"expected true or false, got {value!r}", file=str(path), field=name)
@@ -244,7 +250,7 @@ def _generate(target: Path, recipe: Recipe, progress) -> None:
     if target.exists():
         shutil.rmtree(target)
     build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, views=recipe.views, traffic=recipe.traffic,
-                 progress=progress)
+                 deploys=recipe.deploys, progress=progress)
 
 
 def _stamp(corpus_dir: Path) -> str:
@@ -290,7 +296,8 @@ def _read_fingerprints(corpus_dir: Path) -> dict | None:
 
 
 def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
-                 traffic: bool = False, cache_root: Path | None = None, progress=None) -> list[Entry]:
+                 traffic: bool = False, deploys: bool = False, cache_root: Path | None = None,
+                 progress=None) -> list[Entry]:
     """Build a simulated corpus as a recipe: ``recipe.json``, ``manifest.csv`` and ``fingerprints.json`` in
     ``corpus_dir``, the archives in the cache `materialize` reads (so nothing is generated twice)."""
     corpus_dir = Path(corpus_dir).resolve()
@@ -298,7 +305,7 @@ def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
         raise ConfigError("out", str(corpus_dir), "a directory without bundles/ (a recipe corpus keeps none)")
     _check_counts(n, mesh)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    recipe = Recipe(n, mesh, seed, views, traffic)
+    recipe = Recipe(n, mesh, seed, views, traffic, deploys)
     target = _recipe_target(corpus_dir, cache_root)
     _generate(target, recipe, progress)
     entries = read_manifest(target)
@@ -455,10 +462,11 @@ def _check_counts(n: int, mesh: int) -> None:
 
 
 def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime], *, views: bool = False,
-                  traffic: bool = False) -> Entry:
+                  traffic: bool = False, deploys: bool = False) -> Entry:
     """Simulate one incident of a `corpus_plan` and archive it into ``corpus_dir`` (its split not yet set);
     ``views``: service-mesh incidents get load-balancer views (`rca.simulate.mesh.View`); ``traffic``: their
-    failed calls are retried and early failures call nothing (`rca.simulate.mesh.Traffic`)."""
+    failed calls are retried and early failures call nothing (`rca.simulate.mesh.Traffic`); ``deploys``: a
+    model-serving incident's benign model rollover may land in the current window (`rca.simulate.decoys`)."""
     from rca.simulate import simulate_incident
     from rca.simulate.mesh import simulate_mesh_incident
 
@@ -470,12 +478,12 @@ def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime
                                            incident_id=incident_id, views=views, traffic=traffic)
         else:
             label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
-                                      incident_id=incident_id)
+                                      incident_id=incident_id, deploys=deploys)
         return archive_incident(corpus_dir, bundle_dir, incident_id, label, source="simulated", detected_at=when)
 
 
 def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
-                 traffic: bool = False, progress=None) -> list[Entry]:
+                 traffic: bool = False, deploys: bool = False, progress=None) -> list[Entry]:
     """(Re)generate the simulated part of the corpus deterministically; reviewed incidents are kept.
 
     The same ``n``, ``mesh`` and ``seed`` give byte-identical archives and manifest (`corpus_plan`).
@@ -486,7 +494,7 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
     previous = read_manifest(corpus_dir)
     entries = [e for e in previous if e.source != "simulated"]
     for planned in corpus_plan(n, seed, mesh):
-        entries.append(build_planned(corpus_dir, planned, views=views, traffic=traffic))
+        entries.append(build_planned(corpus_dir, planned, views=views, traffic=traffic, deploys=deploys))
         if progress is not None:
             progress(1)
     entries = assign_splits(entries)

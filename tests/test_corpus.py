@@ -151,10 +151,21 @@ def test_a_recipe_with_traffic_regenerates_it_and_says_so_when_it_cannot(tmp_pat
         materialize(tmp_path / "t", cache_root=cache)
 
 
+def test_a_recipe_with_deploys_keeps_the_option(tmp_path):
+    cache = tmp_path / "cache"
+    entries = write_recipe(tmp_path / "d", n=2, seed=9, deploys=True, cache_root=cache)
+    assert read_recipe(tmp_path / "d") == Recipe(2, 0, 9, deploys=True) and read_recipe(tmp_path / "d").flags == \
+        " --deploys"
+    shutil.rmtree(cache)                                  # regenerated from the recipe alone, option included
+    assert [sha256_of(e.path) for e in read_manifest(materialize(tmp_path / "d", cache_root=cache))] == \
+        [e.sha256 for e in entries]
+
+
 @pytest.mark.parametrize("text, field", [("[1]", None), ('{"n": 1, "mesh": -1, "seed": 0}', "mesh"),
                                          ('{"n": 1, "mesh": 0}', "seed"), ("{", None),
                                          ('{"n": 1, "mesh": 0, "seed": 0, "views": 1}', "views"),
-                                         ('{"n": 1, "mesh": 0, "seed": 0, "traffic": "yes"}', "traffic")])
+                                         ('{"n": 1, "mesh": 0, "seed": 0, "traffic": "yes"}', "traffic"),
+                                         ('{"n": 1, "mesh": 0, "seed": 0, "deploys": 1}', "deploys")])
 def test_a_bad_recipe_names_its_file_and_field(tmp_path, text, field):
     (tmp_path / "recipe.json").write_text(text)
     with pytest.raises(BundleError) as err:

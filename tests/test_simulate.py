@@ -181,6 +181,26 @@ def test_decoys_are_present(tmp_path):
     assert inside_current >= 1, "some unrelated changes fall inside the current window"
 
 
+def test_with_deploys_a_benign_rollover_lands_in_the_current_window(tmp_path):
+    """Every benign rollover came in the baseline, so a version new in the current window was always the cause in
+    training, and the ranker gave 0.99 to a harmless deploy with no quality change. Without the option the
+    incidents are what they were (no draw is made)."""
+    first_seen = {}
+    for seed in (3, 5):         # seeds whose rollover falls in the current window with the option
+        plain, deploys = tmp_path / f"plain-{seed}", tmp_path / f"deploys-{seed}"
+        simulate_incident(plain, seed=seed, kinds=[CauseKind.DEPENDENCY_LATENCY], size=SMALL, all_families=True)
+        label = simulate_incident(deploys, seed=seed, kinds=[CauseKind.DEPENDENCY_LATENCY], size=SMALL,
+                                  all_families=True, deploys=True)
+        assert "benign model rollover in the current window" in [d["what"] for d in label.decoys]
+        bundle = load_bundle(deploys)
+        p = bundle.predictions
+        newest = p.groupby("model_version")["timestamp"].min().idxmax()
+        first_seen[seed] = bool(bundle.incident.current.contains(p.loc[p.model_version == newest, "timestamp"].min()))
+        assert any(e.kind == "model_deploy" and bundle.incident.current.contains(e.timestamp) for e in bundle.events)
+        assert "benign model rollover in the current window" not in [d["what"] for d in load_label(plain).decoys]
+    assert first_seen == {3: True, 5: True}
+
+
 def _digest(directory: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
 

@@ -1,7 +1,7 @@
 """Decoys: what changes in every incident without being its cause.
 
 Benign drift in unimportant features, unrelated deploys and config changes (some inside the current window),
-a benign model-version rollover, latency blips and error bursts on other services, CPU bumps. Diurnal
+a benign model-version rollover (in the baseline; with ``deploys``, half of them in the current window), latency blips and error bursts on other services, CPU bumps. Diurnal
 seasonality and noise come from `rca.simulate.traffic` itself.
 """
 
@@ -19,7 +19,7 @@ class Decoys:
     """The decoys of one incident, chosen away from the true causes' nodes (``taken``)."""
 
     def __init__(self, world: World, rng: np.random.Generator, *, taken: set[str], current_start: int,
-                 minutes: int) -> None:
+                 minutes: int, deploys: bool = False) -> None:
         self.world, self.rng, self.taken = world, rng, taken
         self.current_start, self.minutes = current_start, minutes
         self.listed: list[dict] = []
@@ -31,6 +31,12 @@ class Decoys:
         taken_services = {n.split(":", 1)[1] for n in taken if n.startswith("service:")}
         self.other_services = [s for s in world.services if s.name not in taken_services]
         self.rollover = rng.uniform() < 0.4 and len(world.versions) >= 2
+        # ``deploys``: half the rollovers land in the current window, a harmless deploy during the incident (unless
+        # a true cause names a model version, whose label would then be ambiguous). Without it they all come in the
+        # baseline, and a ranker learns that a version new in the current window is the cause, whatever its
+        # quality says. No draw is made without it: the incidents of recipes without it stay what they were.
+        self.rollover_current = (deploys and self.rollover and not any(n.startswith("model:") for n in taken)
+                                 and rng.uniform() < 0.5)
 
     def note(self, node: str, what: str) -> None:
         self.listed.append({"node": node, "what": what})
@@ -98,7 +104,12 @@ class Decoys:
         if not self.rollover:
             return
         w = self.world
-        switch = int(self.rng.integers(90, self.current_start - 120))
+        if self.rollover_current:
+            # in the current window's first half: the new version serves long enough to be seen
+            switch = int(self.rng.integers(self.current_start,
+                                           self.current_start + max(1, (self.minutes - self.current_start) // 2)))
+        else:
+            switch = int(self.rng.integers(90, self.current_start - 120))
         rollout = int(self.rng.integers(10, 60))
         new_share = np.clip((sim.minute - switch) / rollout, 0, 1)
         old = self.rng.uniform(size=sim.n) >= new_share
@@ -106,7 +117,7 @@ class Decoys:
         sim.version_noise[len(w.versions) - 2] = {f.name: float(self.rng.normal(0, 0.03)) for f in w.features}
         target = model_node(w.model, w.versions[-1])
         add_event(sim, switch, "model_deploy", target, f"rollout of {w.versions[-1]}")
-        self.note(target, "benign model rollover in the baseline")
+        self.note(target, f"benign model rollover in the {'current window' if self.rollover_current else 'baseline'}")
 
     def served_features(self, sim: Sim) -> None: ...
     def labels(self, sim: Sim) -> None: ...

@@ -72,7 +72,7 @@ def plan_kinds(rng: np.random.Generator) -> list[CauseKind]:
 
 def simulate_incident(out_dir: Path, *, seed: int, kinds: list[CauseKind] | None = None,
                       size: SimSize | None = None, detected_at: datetime | None = None,
-                      incident_id: str | None = None, all_families: bool = False) -> Label:
+                      incident_id: str | None = None, all_families: bool = False, deploys: bool = False) -> Label:
     """Simulate one labeled incident and write its bundle (with ``label.json``) into ``out_dir``.
 
     Parameters
@@ -84,6 +84,7 @@ def simulate_incident(out_dir: Path, *, seed: int, kinds: list[CauseKind] | None
     detected_at : when the incident is detected; the windows end at its hour. Random in 2026 when None.
     incident_id : ``incident.json`` id; ``sim-<seed>`` when None.
     all_families : keep every signal family (tests, benchmarks); otherwise some are dropped at random.
+    deploys : the benign model rollover (a decoy) may land in the current window (`Decoys`).
 
     Returns
     -------
@@ -129,7 +130,7 @@ def simulate_incident(out_dir: Path, *, seed: int, kinds: list[CauseKind] | None
         fault = make_fault(kind, world, rng, onset=onset, subtle=subtle, taken=taken)
         taken.add(fault.node)
         faults.append(fault)
-    decoys = Decoys(world, rng, taken=taken, current_start=current_start, minutes=size.hours * 60)
+    decoys = Decoys(world, rng, taken=taken, current_start=current_start, minutes=size.hours * 60, deploys=deploys)
     hooks = [decoys, *faults]
 
     traffic.setup(sim)
