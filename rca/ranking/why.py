@@ -114,8 +114,10 @@ def contrast(bundle: Bundle, candidates: Candidates, ranker, *, node: str, kind:
                 found = f"its metric series {', '.join(blind)} had too few baseline points to be compared"
             else:
                 found = "no generator proposed it (its signals did not change against the baseline, or it has none)"
+            # the node has hypotheses, of other kinds: the kind asked for is what is wrong
+            wrong = {"node": "kind", "versus": "versus_kind"}[what] if kinds and want_kind is not None else what
             raise InputError(f"no hypothesis names {want_node}" + (f" as {want_kind}" if want_kind else "")
-                             + f": {found}", field=what)
+                             + f": {found}", field=wrong)
         return hits[0]
 
     asked = find(node, kind, "node")

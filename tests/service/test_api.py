@@ -594,7 +594,10 @@ def test_why_splits_a_nodes_score_gap_or_says_why_it_cannot(client, keys, monkey
     assert sum(p["contribution"] for p in out["parts"]) + out["rest"] == pytest.approx(out["gap"], abs=1e-6)
     missing = client.get(url, params={"node": "service:nowhere"}, headers=keys["reviewer"])
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "node"
-    assert client.get(url, params={"node": second.node, "kind": "nonsense"},
-                      headers=keys["reviewer"]).status_code == 422
+    wrong_kind = client.get(url, params={"node": second.node, "kind": "nonsense"}, headers=keys["reviewer"])
+    assert wrong_kind.status_code == 422 and wrong_kind.json()["error"]["field"] == "kind"   # it said 'node'
+    wrong_kind = client.get(url, params={"node": second.node, "versus": second.node, "versus_kind": "nonsense"},
+                            headers=keys["reviewer"])
+    assert wrong_kind.status_code == 422 and wrong_kind.json()["error"]["field"] == "versus_kind"
     assert client.get("/v1/incidents/inc-none/why", params={"node": "service:api"},
                       headers=keys["reviewer"]).status_code == 404
