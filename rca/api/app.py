@@ -58,7 +58,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, freeze
     install_console(app)
     document_auth(app, ROUTERS)
     app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    from rca.console.routes import router as console_router
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics,
+                       templates=[r.path for router in (*ROUTERS, console_router) for r in router.routes])
     return app
 
 

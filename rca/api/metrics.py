@@ -94,8 +94,11 @@ class Metrics:
 class MetricsMiddleware:
     """Pure ASGI middleware timing every HTTP request under its route template (not the raw path)."""
 
-    def __init__(self, app, metrics: Metrics) -> None:
+    def __init__(self, app, metrics: Metrics, templates: list[str] = ()) -> None:
+        from starlette.routing import compile_path
+
         self.app, self.metrics = app, metrics
+        self.templates = [(compile_path(t)[0], t) for t in templates]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -113,5 +116,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None) or self._template(scope["path"]) or "unmatched"
             self.metrics.observe_request(scope["method"], route, status["code"], time.perf_counter() - started)
+
+    def _template(self, path: str) -> str | None:
+        """The route template of a request answered before routing (a 413 of `rca.api.limits.BodyLimitMiddleware`
+        was counted as 'unmatched'): the first of ``templates`` whose path matches, whatever its method."""
+        return next((template for regex, template in self.templates if regex.match(path)), None)

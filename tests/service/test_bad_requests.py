@@ -280,6 +280,9 @@ def test_a_body_past_the_limit_is_413_before_anything_reads_it(client, keys, tmp
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 413
     assert client.get(path, headers=keys["reviewer"]).json() == []  # nothing was stored
+    counted = client.get("/metrics").text   # under the route, as any other answer of it: it said route="unmatched"
+    assert 'rca_http_requests_total{method="POST",route="/v1/incidents/{incident_id}/reviews",status="413"} 4' in counted
+    assert 'route="unmatched",status="413"' not in counted
 
     # under the bound, a chunked body reaches the route as sent
     small = json.dumps({"verdict": "confirm", "rank": 1, "comment": "x" * 10_000}).encode()
