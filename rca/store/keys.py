@@ -31,10 +31,11 @@ def hash_key(key: str) -> str:
 
 def create_api_key(session: Session, *, name: str, role: Role) -> ApiKeyCreated:
     """Make and store a new key; the returned ``key`` is the only time the secret is shown. The ``name`` (who
-    holds it, the reviewer's identity) takes 1 to 200 characters, not all blank, without NUL."""
-    if not name.strip() or len(name) > NAME_MAX or not holds(name):
-        raise InputError(f"a name of 1 to {NAME_MAX} characters, not all blank, without NUL is needed (the "
-                         f"reviewer's identity); got {shown(name)}", field="name")
+    holds it, the reviewer's identity) takes 1 to 200 characters, not all blank, without control characters (a
+    newline split its line of `rca keys list`, and the reviewer's name on the console) nor NUL."""
+    if not name.strip() or len(name) > NAME_MAX or not holds(name) or any(c < " " or c == "\x7f" for c in name):
+        raise InputError(f"a name of 1 to {NAME_MAX} characters, not all blank, without control characters (a "
+                         f"newline, a tab) is needed (the reviewer's identity); got {shown(name)}", field="name")
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
     record = queries.insert_api_key(session, key_id=key_id, key_sha256=hash_key(key), name=name, role=role)

@@ -127,6 +127,9 @@ def test_auth_roles(client, keys, tmp_path):
     assert client.get("/v1/rankers", headers=keys["reviewer"]).status_code == 403
     r = client.get("/v1/rankers", headers=keys["admin"])
     assert r.status_code == 200 and r.json()["in_use"] == "stub"
+    for name in ("carol\nadmin-1", "carol\t"):   # a newline split its line of `rca keys list`
+        r = client.post("/v1/keys", json={"name": name, "role": "reviewer"}, headers=keys["admin"])
+        assert r.status_code == 422 and "without control characters" in r.json()["error"]["message"]
     new = client.post("/v1/keys", json={"name": "carol", "role": "reviewer"}, headers=keys["admin"])
     assert new.status_code == 201 and re.fullmatch(r"rca_[0-9a-f]{12}_\S+", new.json()["key"])
     carol = {"Authorization": "Bearer " + new.json()["key"]}
