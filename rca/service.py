@@ -372,7 +372,7 @@ def record_review(session: Session, *, incident_id: str, reviewer: str, review: 
 def _unknown_node(record: IncidentRecord, node: str, *, settings: Settings) -> str | None:
     """Why ``node`` cannot be the named cause of the incident: the stored bundle names no such node (a typo, or a
     node of another incident), with the bundle's nodes of its kind closest to it; None when it does, or when the
-    bundle does not load (a failed incident's: there is nothing to check against)."""
+    bundle does not load (lost or damaged on disk: there is nothing to check against)."""
     from rca.graph.build import bundle_nodes
 
     try:
