@@ -66,7 +66,6 @@ class IncidentView:
         ranked without them. Empty but for a bug of the engine."""
         return [GeneratorError.model_validate(e) for e in (self.record.answer or {}).get("generator_errors", [])]
 
-
     @property
     def unread(self) -> list[Unread]:
         """The misnamed files or inline keys the analysis did not read (the answer's ``unread``)."""
