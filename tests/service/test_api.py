@@ -136,6 +136,13 @@ def test_auth_roles(client, keys, tmp_path):
     assert client.get("/v1/review-queue", headers=carol).status_code == 200
     assert client.delete(f"/v1/keys/{new.json()['id']}", headers=keys["admin"]).status_code == 204
     assert client.get("/v1/review-queue", headers=carol).status_code == 401
+    (admin,) = [k["id"] for k in client.get("/v1/keys", headers=keys["admin"]).json() if k["role"] == "admin"]
+    r = client.delete(f"/v1/keys/{admin}", headers=keys["admin"])     # it was revoked, locking the admins out
+    assert r.status_code == 409 and "last admin key in use" in r.json()["error"]["message"]
+    second = client.post("/v1/keys", json={"name": "ops-2", "role": "admin"}, headers=keys["admin"]).json()
+    assert client.delete(f"/v1/keys/{admin}", headers=keys["admin"]).status_code == 204
+    assert client.delete(f"/v1/keys/{second['id']}", headers={"Authorization": "Bearer " + second["key"]}
+                         ).status_code == 409
     err = client.get("/v1/review-queue").json()["error"]
     assert err["field"] == "Authorization" and "API key" in err["message"]
 
