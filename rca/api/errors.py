@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -77,6 +78,19 @@ def _unparsable_body(exc: StarletteHTTPException) -> str:
     return str(exc.detail)
 
 
+_PLUS_READ_AS_SPACE = re.compile(r"\d \d\d(:?\d\d)?$")
+"""A time whose offset's '+' a query string turned into a space (``...T10:00:00 02:00``)."""
+
+
+def _plus_hint(error: dict) -> str:
+    """For a query time sent with an unencoded '+' in its offset: what happened to it. pydantic said only
+    'unexpected extra characters at the end of the input'."""
+    value = error.get("input")
+    if error.get("loc", ("",))[0] == "query" and isinstance(value, str) and _PLUS_READ_AS_SPACE.search(value):
+        return "; a '+' in a URL's query reads as a space: send the offset's '+' as %2B (or use Z)"
+    return ""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -89,8 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
             stop = json.JSONDecodeError(first["ctx"]["error"], exc.body, first["loc"][-1])
             return error_response(422, f"body is {unreadable_json(stop)}", "body")
         details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
-        return error_response(422, first.get("msg", "invalid request"), _field(tuple(first.get("loc", ()))),
-                              errors=details)
+        return error_response(422, first.get("msg", "invalid request") + _plus_hint(first),
+                              _field(tuple(first.get("loc", ()))), errors=details)
 
     @app.exception_handler(BundleError)
     async def _bundle(_: Request, exc: BundleError) -> JSONResponse:

@@ -171,6 +171,16 @@ def test_other_bad_requests(client, keys, method, path, kwargs, status, field):
         assert r.json()["error"]["field"] == field
 
 
+def test_a_time_whose_plus_was_read_as_a_space_says_so(client, keys):
+    """pydantic said only 'unexpected extra characters at the end of the input'."""
+    r = client.get("/v1/incidents?since=2026-12-01T10:00:00+02:00", headers=keys["reviewer"])
+    assert r.status_code == 422 and r.json()["error"]["field"] == "since"
+    assert r.json()["error"]["message"].endswith("; a '+' in a URL's query reads as a space: send the offset's '+' "
+                                                 "as %2B (or use Z)")
+    r = client.get("/v1/incidents?since=yesterday", headers=keys["reviewer"])
+    assert r.status_code == 422 and "%2B" not in r.json()["error"]["message"]
+
+
 def test_a_refused_submission_keeps_no_bundle_file(client, keys, settings, tmp_path):
     from rca.config import bundles_dir
 
