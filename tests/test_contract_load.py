@@ -172,3 +172,22 @@ def test_categorical_histograms_take_json_booleans_and_numbers_as_categories(bun
     problems = [str(p) for p in validate_bundle(bundle_dir)]
     assert len(problems) == 1 and f"line {len(lines) + 1}" in problems[0]
     assert "category 1 is null; expected text, with missing values counted in 'nulls'" in problems[0]
+
+
+def test_csv_text_columns_are_read_as_written_not_as_guessed_numbers(bundle_dir):
+    """pandas guessed their types: a model version 2026.10 became the node model:m@2026.1, a segment 01 became
+    segment:zip=1, and a service 007 became service:7."""
+    predictions = pd.read_parquet(bundle_dir / "predictions.parquet")
+    predictions["model_version"], predictions["zip"] = "2026.10", "01"
+    predictions.to_csv(bundle_dir / "predictions.csv", index=False)
+    (bundle_dir / "predictions.parquet").unlink()
+    metrics = pd.read_parquet(bundle_dir / "metrics.parquet").assign(service="007", pod="0042")
+    metrics.to_csv(bundle_dir / "metrics.csv", index=False)
+    (bundle_dir / "metrics.parquet").unlink()
+    kpis = pd.read_csv(bundle_dir / "kpis.csv").assign(country="01")
+    kpis.to_csv(bundle_dir / "kpis.csv", index=False)
+    b = load_bundle(bundle_dir)
+    assert set(b.predictions["model_version"]) == {"2026.10"} and set(b.predictions["zip"]) == {"01"}
+    assert set(b.metrics["service"]) == {"007"} and set(b.metrics["pod"]) == {"0042"}
+    assert set(b.kpis["country"]) == {"01"}
+    assert b.predictions["score"].dtype == float and b.metrics["value"].dtype == float   # numbers stay numbers

@@ -278,7 +278,7 @@ class _Loader:
             return None
         if len(found) > 1:
             self.fail(f"both {found[0].name} and {found[1].name} present; expected one", file=found[0].name)
-        frame = _read_table(found[0])
+        frame = _read_table(found[0], numbers=CSV_NUMBERS.get(stem))
         return None if frame is None else (frame, found[0].name)
 
     # -- the parts
@@ -499,9 +499,18 @@ def _read_json(path: Path, name: str) -> Any:
         raise BundleError(TOO_DEEP, file=name) from None
 
 
-def _read_table(path: Path) -> pd.DataFrame | None:
+CSV_NUMBERS = {"predictions": ("timestamp", "score", "label", "latency_ms"), "kpis": ("timestamp", "value"),
+               "metrics": ("timestamp", "value")}
+"""Per table, the columns of a CSV file whose types pandas may guess; the others are text the contract names
+(model versions, segment values, KPI and metric names, services, dimensions) and are read as written: guessed,
+a version ``2026.10`` became the node ``model:m@2026.1`` and a segment ``01`` became ``segment:zip=1``. Feature
+samples' columns are guessed (a feature is numbers or text)."""
+
+
+def _read_table(path: Path, *, numbers: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     """The table, or None when it holds no rows (an empty file, a CSV header alone, a Parquet file of no rows): an
-    exporter that had nothing to write, so the family is absent."""
+    exporter that had nothing to write, so the family is absent. With ``numbers``, a CSV file's other columns are
+    read as text (`CSV_NUMBERS`)."""
     name = path.name
     if path.stat().st_size == 0:
         return None
@@ -519,7 +528,8 @@ def _read_table(path: Path) -> pd.DataFrame | None:
             with warnings.catch_warnings():
                 # every row longer than the header: pandas would read the extra leading fields as an index
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(io.StringIO(text), low_memory=False, index_col=False)
+                text_columns = None if numbers is None else {c: str for c in header if c not in numbers}
+                frame = pd.read_csv(io.StringIO(text), low_memory=False, index_col=False, dtype=text_columns)
         except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError) as exc:
             said = str(exc).strip()
             raise _csv_shape_error(text, len(header), name, said) or BundleError(
