@@ -78,7 +78,7 @@ def _unparsable_body(exc: StarletteHTTPException) -> str:
     return str(exc.detail)
 
 
-_PLUS_READ_AS_SPACE = re.compile(r"\d \d\d(:?\d\d)?$")
+_PLUS_READ_AS_SPACE = re.compile(r"\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?$")
 """A time whose offset's '+' a query string turned into a space (``...T10:00:00 02:00``)."""
 
 
