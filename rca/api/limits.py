@@ -21,10 +21,11 @@ UPLOAD = ("POST", "/v1/incidents")
 """The one operation with its own, larger bound (``RCA_MAX_UPLOAD_BYTES``)."""
 
 
-def too_large(size: int | None) -> str:
+def too_large(size: int | None, limit: int = MAX_BODY_BYTES,
+              what: str = "this request (bundles go to POST /v1/incidents)") -> str:
+    """A 413's message: the body's size when declared, the bound, and what it bounds."""
     shown = f"body of {size} bytes" if size is not None else "body"
-    return (f"{shown} exceeds the limit of {MAX_BODY_BYTES} bytes for this request (bundles go to "
-            f"POST /v1/incidents)")
+    return f"{shown} exceeds the limit of {limit} bytes for {what}"
 
 
 class BodyLimitMiddleware:

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
 from rca.api.errors import UploadError, media_type, not_accepted
+from rca.api.limits import too_large
 from rca.api.schemas import (BODY_ERRORS, ERRORS, UNUSABLE_RANKER, IncidentDetail, IncidentOut, IncidentPage,
                              incident_detail_json)
 from rca.api.worker import MAX_WAIT
@@ -41,15 +42,13 @@ BODY_DOC = {"requestBody": {"required": True, "content": {
 }}}
 
 
+BUNDLE_BOUND = "a bundle (the service's RCA_MAX_UPLOAD_BYTES)"
+"""What the upload bound of a 413 bounds (`rca.api.limits.too_large`): the setting an operator raises it with."""
+
+
 class Upload:
     def __init__(self, body: bytes, fmt: BundleFormat) -> None:
         self.body, self.fmt = body, fmt
-
-
-def _over(limit: int, size: int | None = None) -> str:
-    """A bundle too large: what the bound is and which setting the service's operator raises it with."""
-    shown = f"body of {size} bytes" if size is not None else "body"
-    return f"{shown} exceeds the limit of {limit} bytes for a bundle (the service's RCA_MAX_UPLOAD_BYTES)"
 
 
 async def read_upload(request: Request, settings: SettingsDep) -> Upload:
@@ -60,7 +59,7 @@ async def read_upload(request: Request, settings: SettingsDep) -> Upload:
         if not declared.strip().isdigit():
             raise UploadError(400, f"Content-Length '{declared[:20]}' is not a byte count", "Content-Length")
         if int(declared) > limit:
-            raise UploadError(413, _over(limit, int(declared)), "body")
+            raise UploadError(413, too_large(int(declared), limit, BUNDLE_BOUND), "body")
     media = media_type(request)
     if media != "multipart/form-data" and media not in MEDIA:
         raise UploadError(415, not_accepted(media, "application/json, application/gzip, application/zip or "
@@ -69,7 +68,7 @@ async def read_upload(request: Request, settings: SettingsDep) -> Upload:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise UploadError(413, _over(limit), "body")
+            raise UploadError(413, too_large(None, limit, BUNDLE_BOUND), "body")
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body:
