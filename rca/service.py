@@ -920,7 +920,7 @@ def _version_summary(registry, version: str) -> dict | None:
     except (ValueError, AttributeError, TypeError) as exc:  # not JSON, or not the object (and lists) it should be
         return {"created_at": None, "metrics": {}, "n_training_incidents": 0, "n_reduced_copies": 0,
                 "n_validation_incidents": 0, "family_mix": {},
-                "damaged": f"{path}: {exc}"[:200] + "; expected the JSON object a trained ranker's save writes"}
+                "damaged": clipped(f"{path}: {exc}", 200) + "; expected the JSON object a trained ranker's save writes"}
     return {"created_at": meta.get("created_at"), "metrics": meta.get("validation_metrics", {}),
             "n_training_incidents": n_training, "n_reduced_copies": n_copies,
             "n_validation_incidents": n_validation, "family_mix": meta.get("family_mix", {})}

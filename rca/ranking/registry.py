@@ -277,7 +277,7 @@ class RankerRegistry:
 
     def _unwritable(self, exc: OSError, can: str = "write to") -> ConfigError:
         """The error for a registry directory an operation could not read or write (read-only, full, missing)."""
-        return ConfigError(str(self.root), f"{type(exc).__name__}: {exc}"[:80],
+        return ConfigError(str(self.root), clipped(f"{type(exc).__name__}: {exc}", 240),
                            f"a registry directory this process can {can}")
 
     def _stack(self, history: list[dict] | None = None) -> list[str]:
