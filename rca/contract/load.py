@@ -92,7 +92,8 @@ def check_bundle(path: str | Path, *, incident_checks: Callable[[Incident], list
                     load_label(root)
             except BundleError as exc:
                 loader.errors.append(exc)
-            notes = [f"{found} was not read (a bundle file is named {meant})" for found, meant in _misnamed(root)]
+            unread = bundle.unread if bundle is not None else _misnamed(root)  # the loader listed them already
+            notes = [f"{found} was not read (a bundle file is named {meant})" for found, meant in unread]
             if bundle is not None and bundle_notes is not None:
                 notes += bundle_notes(bundle)
             return _dedupe(loader.errors), notes
