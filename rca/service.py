@@ -377,7 +377,7 @@ def _unknown_node(record: IncidentRecord, node: str, *, settings: Settings) -> s
 
     try:
         known = bundle_nodes(stored_bundle(record, settings=settings))
-    except (RcaError, OSError):
+    except ConflictError:  # `stored_bundle`'s for a file lost, unreadable or damaged
         return None
     if node in known:
         return None
