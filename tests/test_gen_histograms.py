@@ -77,6 +77,20 @@ def test_null_jump_is_missing_values_with_onset():
     assert abs(kinds["missing_values"].features["hist.null_jump"] - 0.2 * 4 / 6) < 0.01  # 4 of 6 hours
 
 
+def test_a_feature_gone_null_in_the_current_window_is_missing_values():
+    # No current value to compare distributions with: the null rate alone names it.
+    rng = np.random.default_rng(5)
+    cands = _run(numeric("dead", stream(rng, change_at=32, change=lambda r, h, n: np.full(n, np.nan)),
+                         rng.normal(size=5000)),
+                 numeric("stable", stream(rng), rng.normal(size=5000)))
+    assert {h.node for h in cands.hypotheses} == {"feature:dead"}
+    dead = _kinds(cands, "dead")
+    assert set(dead) == {"missing_values"}
+    h = dead["missing_values"]
+    assert h.onset == T0 + pd.Timedelta(hours=32) and h.features["hist.null_jump"] == 1.0 and h.score > 3
+    assert "hist.psi" not in h.features and [e.test for e in h.evidence] == ["null_rate"]
+
+
 def test_overflow_and_dtype_are_schema_change():
     rng = np.random.default_rng(5)
     f = numeric("amount", stream(rng, change_at=32, change=lambda r, h, n: r.normal(size=n) * 100),

@@ -154,6 +154,33 @@ def test_all_null_or_tiny_columns_are_skipped_without_error():
     assert get_generator("samples").generate(bundle(frame.iloc[:10])).hypotheses == []
 
 
+def _gone_null(rng, hour):
+    x = rng.normal(size=len(hour))
+    x[hour >= 32] = np.nan
+    return x
+
+
+def _gone_to_words(rng, hour):
+    x = rng.normal(size=len(hour)).astype(object)
+    x[hour >= 32] = "n/a"
+    return x
+
+
+def test_a_feature_gone_null_or_to_words_in_the_current_window_is_still_named():
+    # No current value to compare distributions with: the null-rate and value-type tests still speak.
+    rng = np.random.default_rng(11)
+    frame = samples_frame(rng, {"dead": (normal, _gone_null), "words": (normal, _gone_to_words),
+                                "stable": (normal, normal)})
+    result = get_generator("samples").generate(bundle(frame))
+    assert {h.node for h in result.hypotheses} == {"feature:dead", "feature:words"}
+    dead, words = _kinds(result, "dead"), _kinds(result, "words")
+    assert set(dead) == {"missing_values"} and set(words) == {"schema_change"}
+    assert dead["missing_values"].onset == CURRENT_START and words["schema_change"].onset == CURRENT_START
+    assert dead["missing_values"].features["sample.null_jump"] == pytest.approx(1.0)
+    assert np.isnan(dead["missing_values"].features.get("sample.psi", np.nan))  # no distribution to compare
+    assert {e.test for e in words["schema_change"].evidence} == {"dtype"}
+
+
 def test_loaded_csv_bundle_is_deterministic_and_finds_the_drift(tmp_path: Path):
     rng = np.random.default_rng(10)
     frame = samples_frame(rng, {"drift": (normal, changed_from(34, _shift)), "stable": (normal, normal)})

@@ -66,7 +66,7 @@ class FeatureChange:
     feature: str
     signal: str                      # 'histograms' or 'feature_samples'
     shift: Test                      # distribution change (PSI or KS effect)
-    shift_test: str                  # 'ks', 'chi2'
+    shift_test: str                  # 'ks', 'chi2'; 'none' when the current window has no value to compare
     nulls: Test | None = None
     out_of_range: Test | None = None
     unseen: Test | None = None

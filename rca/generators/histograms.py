@@ -32,7 +32,7 @@ class HistogramGenerator:
     def generate(self, bundle: Bundle) -> Candidates:
         origin = first_observation(bundle)
         changes = [c for fh in bundle.histograms.values() if (c := feature_change(fh, bundle, origin)) is not None]
-        ranks = rank_desc({c.feature: c.features["hist.psi"] for c in changes})
+        ranks = rank_desc({c.feature: c.features.get("hist.psi", 0.0) for c in changes})
         out = Candidates()
         for change in changes:
             change.features["hist.psi_rank"] = ranks[change.feature]
@@ -86,16 +86,18 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> F
     if not cur.any():
         return None
     cats, rows, train, nulls_all = _matrix(fh)
-    nulls_srv = nulls_all[1:] if train is not None else nulls_all
     cur_counts, base_counts = rows[cur].sum(0), rows[base].sum(0)
     has_base = base.any() and base_counts.sum() > 0
     ref = train if train is not None and train.sum() > 0 else (base_counts if has_base else None)
-    if ref is None or cur_counts.sum() <= 0:
+    if ref is None:
         return None
+    ns = "hist"
+    nulls = _null_test(rows, train, nulls_all, base, cur, upto, starts)
+    if cur_counts.sum() <= 0:
+        return _gone_null(fh, bundle, origin, nulls)
     prior = base_counts if has_base else ref  # what the incident window is compared against for the gate
 
     numeric = cats is None
-    ns = "hist"
     f: dict[str, float] = {}
     psi_cur, psi_prior = psi(ref, cur_counts), psi(prior, cur_counts)
     psi_base = psi(ref, base_counts) if has_base else 0.0
@@ -129,19 +131,9 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> F
                          p_value=shift_stat.p_value, onset=shift_onset,
                          detail="current window vs baseline window" if has_base else "current window vs reference")]
 
-    # Null rate: reference rate (training, else baseline) vs current.
-    obs = rows.sum(1) + nulls_srv
-    ref_n = (train.sum() + nulls_all[0]) if train is not None else (obs[base].sum())
-    ref_nulls = nulls_all[0] if train is not None else nulls_srv[base].sum()
-    r0, r1, p_null = share_test(ref_nulls, ref_n, nulls_srv[cur].sum(), obs[cur].sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        null_series = nulls_srv / obs
-    null_onset = bucket_onset(null_series, base, upto, starts, cur, floor=r0 + 0.005)
-    nulls = Test(effect=r1 - r0, p_value=p_null, onset=null_onset, baseline=r0, current=r1)
-    f[f"{ns}.null_jump"], f[f"{ns}.null_p_log10"] = r1 - r0, log10p(p_null)
+    f[f"{ns}.null_jump"], f[f"{ns}.null_p_log10"] = nulls.effect, log10p(nulls.p_value)
     if nulls.effect > 0:
-        evidence.append(Evidence(signal=SIGNAL, test="null_rate", value=r1 - r0, baseline=r0, current=r1,
-                                 p_value=p_null, onset=null_onset))
+        evidence.append(_null_evidence(nulls))
 
     out_of_range = unseen = None
     if numeric:
@@ -218,6 +210,42 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> F
 
         change.finish = finish
     return change
+
+
+def _null_test(rows: np.ndarray, train: np.ndarray | None, nulls_all: np.ndarray, base: np.ndarray,
+               cur: np.ndarray, upto: np.ndarray, starts: list[datetime]) -> Test:
+    """Null rate: the reference's (training, else the baseline buckets') against the current window's.
+    ``rows``: serving counts; ``nulls_all``: nulls per row, the training row first when there is one."""
+    nulls_srv = nulls_all[1:] if train is not None else nulls_all
+    obs = rows.sum(1) + nulls_srv
+    if train is not None:
+        ref_nulls, ref_n = nulls_all[0], train.sum() + nulls_all[0]
+    else:
+        ref_nulls, ref_n = nulls_srv[base].sum(), obs[base].sum()
+    r0, r1, p_null = share_test(ref_nulls, ref_n, nulls_srv[cur].sum(), obs[cur].sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        null_series = nulls_srv / obs
+    onset = bucket_onset(null_series, base, upto, starts, cur, floor=r0 + 0.005)
+    return Test(effect=r1 - r0, p_value=p_null, onset=onset, baseline=r0, current=r1)
+
+
+def _null_evidence(nulls: Test) -> Evidence:
+    return Evidence(signal=SIGNAL, test="null_rate", value=nulls.effect, baseline=nulls.baseline,
+                    current=nulls.current, p_value=nulls.p_value, onset=nulls.onset)
+
+
+def _gone_null(fh: FeatureHistograms, bundle: Bundle, origin: datetime, nulls: Test) -> FeatureChange:
+    """A feature with no non-null value in the current window: nothing to compare distributions with, so only
+    its null rate speaks (its distribution features are absent, NaN to the ranker)."""
+    onset = nulls.onset or origin
+    f = {"hist.null_jump": nulls.effect, "hist.null_p_log10": log10p(nulls.p_value),
+         "hist.categorical": float(isinstance(fh.serving[0], CategoricalHistogram)),
+         "hist.onset_hours": hours_between(origin, onset),
+         **deploy_features(bundle, fh.feature, onset, hours_between(fh.serving[0].start, fh.serving[0].end), "hist")}
+    none = Test(effect=0.0, p_value=1.0)
+    return FeatureChange(feature=fh.feature, signal=SIGNAL, shift=none, shift_test="none", nulls=nulls,
+                         top_share=none, features={k: float(v) for k, v in f.items()},
+                         evidence=[_null_evidence(nulls)] if nulls.effect > 0 else [])
 
 
 def top_k_concentration(ref: np.ndarray, cur_counts: np.ndarray, rows: np.ndarray, base: np.ndarray,

@@ -56,7 +56,7 @@ class SampleGenerator:
             return out
         columns = [c for c in frame.columns if c not in ("timestamp", "role")]
         changes = [c for col in columns if (c := feature_change(frame[col], str(col), ctx, bundle)) is not None]
-        ranks = rank_desc({c.feature: c.features[f"{NS}.psi"] for c in changes})
+        ranks = rank_desc({c.feature: c.features.get(f"{NS}.psi", 0.0) for c in changes})
         for change in changes:
             change.features[f"{NS}.psi_rank"] = ranks[change.feature]
             change.features[f"{NS}.psi_rank_frac"] = ranks[change.feature] / len(changes)
@@ -131,6 +131,12 @@ class _Measured:
     finish: Callable[[], None] | None = None   # the costlier descriptive features, for a changed feature
 
 
+def _unmeasured() -> _Measured:
+    """A feature with too few values of its type in a window to compare distributions: no shift, no freeze."""
+    return _Measured(shift=Test(effect=0.0, p_value=1.0), top=Test(effect=0.0, p_value=1.0), constant=False,
+                     series={})
+
+
 # --------------------------------------------------------------------------------------------- value types
 def _type_classes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(numeric value or NaN, type class) of each row; nulls get class -1."""
@@ -164,7 +170,11 @@ def _class_share(cls: np.ndarray, mask: np.ndarray, dominant: int) -> tuple[floa
 
 # --------------------------------------------------------------------------------------------- one feature
 def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) -> FeatureChange | None:
-    """Measure one feature column's change; None when a window has too few non-null values."""
+    """Measure one feature column's change; None when the reference has too few non-null values.
+
+    A feature whose current window (or baseline) holds too few values of the reference's type to compare
+    distributions, because it went null or turned into another type, is still measured: its null-rate and
+    value-type tests speak, its distribution tests are absent (NaN to the ranker)."""
     num, cls = _type_classes(col)
     ref_cls = cls[ctx.ref]
     ref_cls = ref_cls[ref_cls >= 0]
@@ -188,10 +198,9 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
     f[f"{NS}.null_jump"], f[f"{NS}.null_p_log10"] = r1 - r0, log10p(p_null)
 
     measure = _numeric if numeric else _categorical
-    m = measure(num if numeric else col, ctx, f, evidence, feature)
-    if m is None:
-        return None
-    change = FeatureChange(feature=feature, signal=SIGNAL, shift=m.shift, shift_test="ks" if numeric else "chi2",
+    m = measure(num if numeric else col, ctx, f, evidence, feature) or _unmeasured()
+    change = FeatureChange(feature=feature, signal=SIGNAL, shift=m.shift,
+                           shift_test=("ks" if numeric else "chi2") if m.series else "none",
                            nulls=nulls, out_of_range=m.out_of_range, unseen=m.unseen, top_share=m.top,
                            dtype_changed=dtype_changed, constant=m.constant, features=f, evidence=evidence)
     if not propose(change, bundle, "samples"):
@@ -216,7 +225,7 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
         m.finish()
     if m.shift.onset is not None and m.detect is not None:
         m.shift.onset = m.detect(m.shift.onset) or m.shift.onset
-    change.step_score = step_vs_trend(drift[ctx.b_upto]).score
+    change.step_score = step_vs_trend(drift[ctx.b_upto]).score if drift is not None else 0.0
     onset = m.shift.onset or nulls.onset or dtype.onset or bundle.incident.current.start
     f[f"{NS}.step_vs_trend"] = change.step_score
     f[f"{NS}.onset_hours"] = hours_between(bundle.incident.current.start, onset)   # samples are events: no grid
