@@ -351,7 +351,7 @@ def test_the_table_says_which_signal_families_the_bundle_lacked(bundle_dir, caps
 
 
 @pytest.mark.parametrize("name", ["incident.json", "histograms.jsonl", "traces.jsonl", "kpis.csv",
-                                  "metrics.parquet", "events.jsonl", "graph.json"])
+                                  "events.jsonl", "graph.json"])
 def test_a_directory_where_a_bundle_file_belongs(bundle_dir, capsys, name):
     (bundle_dir / name).unlink()
     (bundle_dir / name).mkdir()

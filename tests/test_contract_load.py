@@ -111,6 +111,60 @@ def test_csv_and_parquet_give_the_same_table(bundle_dir, tmp_path):
     pd.testing.assert_series_equal(a["score"], b["score"])
 
 
+def _as_dataset(bundle_dir, stem, *, partition=None):
+    """Rewrite ``stem.parquet`` as Spark writes a table: a directory of part files beside ``_SUCCESS`` and
+    checksum files, or with ``partition``, one ``key=value`` subdirectory per value of that column."""
+    frame = pd.read_parquet(bundle_dir / f"{stem}.parquet")
+    (bundle_dir / f"{stem}.parquet").unlink()
+    root = bundle_dir / f"{stem}.parquet"
+    root.mkdir()
+    (root / "_SUCCESS").write_bytes(b"")
+    if partition is None:
+        for i, part in enumerate((frame.iloc[: len(frame) // 2], frame.iloc[len(frame) // 2:])):
+            part.to_parquet(root / f"part-0000{i}.snappy.parquet", index=False)
+            (root / f".part-0000{i}.snappy.parquet.crc").write_bytes(b"not parquet")
+    else:
+        for value, part in frame.groupby(partition, sort=True):
+            (root / f"{partition}={value}").mkdir()
+            part.drop(columns=partition).to_parquet(root / f"{partition}={value}" / "part-00000.parquet", index=False)
+    return frame
+
+
+def test_a_parquet_dataset_directory_reads_as_its_table(bundle_dir):
+    # Spark, Dask and pyarrow write a table as a directory of part files.
+    want = load_bundle(bundle_dir).predictions
+    _as_dataset(bundle_dir, "predictions")
+    got = load_bundle(bundle_dir).predictions
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+
+
+def test_a_hive_partitioned_dataset_gives_its_partition_key_as_a_column(bundle_dir):
+    want = load_bundle(bundle_dir).predictions
+    assert "country" in want.columns  # a segment dimension
+    _as_dataset(bundle_dir, "predictions", partition="country")
+    got = load_bundle(bundle_dir).predictions
+    assert sorted(got.columns) == sorted(want.columns)
+    key = ["timestamp", "score"]
+    pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True)[list(want.columns)],
+                                  want.sort_values(key, ignore_index=True), check_dtype=False)
+
+
+def test_a_parquet_dataset_directory_without_part_files_is_an_absent_family(bundle_dir):
+    _as_dataset(bundle_dir, "metrics")
+    for part in (bundle_dir / "metrics.parquet").glob("part-*"):
+        part.unlink()
+    assert load_bundle(bundle_dir).metrics is None
+
+
+def test_a_parquet_dataset_with_a_part_that_is_not_parquet_names_the_directory(bundle_dir):
+    _as_dataset(bundle_dir, "metrics")
+    (bundle_dir / "metrics.parquet" / "part-00002.parquet").write_text("timestamp,value\n")
+    with pytest.raises(BundleError) as err:
+        load_bundle(bundle_dir)
+    assert str(err.value).startswith("metrics.parquet: not a readable Parquet dataset of 3 part file(s)")
+    assert str(bundle_dir) not in str(err.value)
+
+
 def test_extra_fields_are_kept(tmp_path):
     (tmp_path / "incident.json").write_text(json.dumps({**INCIDENT, "team": "payments"}))
     assert load_bundle(tmp_path).incident.model_extra == {"team": "payments"}

@@ -274,7 +274,7 @@ class _Loader:
                 return None  # no rows: the family is absent
             return pd.DataFrame.from_records(rows), name
         found = [self.root / f"{stem}{suffix}" for suffix in TABLE_SUFFIXES
-                 if _present(self.root / f"{stem}{suffix}", f"{stem}{suffix}")]
+                 if _present_table(self.root / f"{stem}{suffix}", f"{stem}{suffix}")]
         if not found:
             return None
         if len(found) > 1:
@@ -458,6 +458,13 @@ def _present(path: Path, name: str) -> bool:
     raise BundleError(f"{what}; expected a file", file=name)
 
 
+def _present_table(path: Path, name: str) -> bool:
+    """`_present`, but a ``.parquet`` name may be a directory: a Parquet dataset as Spark, Dask or pyarrow write
+    it (part files, hive ``key=value`` subdirectories; names starting with ``_`` or ``.``, such as ``_SUCCESS``
+    and checksum files, are skipped), read as one table."""
+    return (path.suffix == ".parquet" and path.is_dir()) or _present(path, name)
+
+
 PRETTY_PRINTED = {"[": "; the file looks like one JSON array: expected one JSON object per line (JSON Lines)",
                   "{": "; the file looks like JSON over several lines: expected one JSON object per line (JSON Lines)"}
 
@@ -513,6 +520,8 @@ def _read_table(path: Path, *, numbers: tuple[str, ...] | None = None) -> pd.Dat
     exporter that had nothing to write, so the family is absent. With ``numbers``, a CSV file's other columns are
     read as text (`CSV_NUMBERS`)."""
     name = path.name
+    if path.is_dir():
+        return _read_parquet_dataset(path, name)
     if path.stat().st_size == 0:
         return None
     if path.suffix == ".csv":
@@ -546,6 +555,28 @@ def _read_table(path: Path, *, numbers: tuple[str, ...] | None = None) -> pd.Dat
         except Exception as exc:  # pyarrow raises many types for a corrupt or truncated file
             said = " ".join(str(exc).replace(str(path), name).split())  # one line (a schema takes many)
             raise BundleError(f"not a readable Parquet file ({type(exc).__name__}: {said})", file=name) from exc
+    return None if len(frame) == 0 else frame
+
+
+def _read_parquet_dataset(path: Path, name: str) -> pd.DataFrame | None:
+    """A Parquet dataset directory (`_present_table`) as one table; None when its part files hold no rows (or
+    there are none: an exporter that wrote nothing). Hive partition keys become columns, as Spark reads them back."""
+    import pyarrow.dataset as ds
+
+    parts = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
+                   if p.is_file() and not any(s.startswith(("_", ".")) for s in p.relative_to(path).parts))
+    if not parts:
+        return None
+    try:
+        dataset = ds.dataset(path, format="parquet", partitioning="hive")
+        _one_column_per_name(dataset.schema.names, name, "the schema")
+        frame = dataset.to_table().to_pandas()
+    except BundleError:
+        raise
+    except Exception as exc:  # a part that is not Parquet, parts whose schemas disagree
+        said = " ".join(str(exc).replace(str(path), name).split())
+        raise BundleError(f"not a readable Parquet dataset of {len(parts)} part file(s) ({type(exc).__name__}: "
+                          f"{clipped(said, 300)}); expected Parquet part files with one schema", file=name) from exc
     return None if len(frame) == 0 else frame
 
 
