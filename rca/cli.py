@@ -557,8 +557,11 @@ def train(corpus: Annotated[list[Path], typer.Option(help="labeled corpus direct
         ranker.meta["version"] = f"lgbm-packaged-{ranker.meta['code_version']}"
         ranker.save(out)
         n_training, n_copies = count_copies(ranker.meta["training_incidents"])
-        typer.echo(f"wrote {out} ({n_training} training incidents, {n_copies} reduced copies); validation: "
-                   f"{json.dumps(ranker.meta.get('validation_metrics', {}).get('overall', {}))}")
+        validated = ranker.meta.get("validation_metrics", {}).get("overall")
+        said = (f"validation: {json.dumps(validated)}" if validated else
+                "no validation incidents, so its confidences are not calibrated (temperature 1, no mass for 'none of "
+                "these') and nothing measured it: add a validation split to the corpus")
+        typer.echo(f"wrote {out} ({n_training} training incidents, {n_copies} reduced copies); {said}")
         return
     from rca.config import get_settings
     from rca.service import train_into_registry

@@ -521,6 +521,21 @@ def test_a_retrain_without_validation_incidents_is_a_clear_error_and_stores_noth
     assert registry.versions() == [] and registry.history() == [] and registry.champion_version() is None
 
 
+def test_rca_train_out_without_validation_incidents_says_its_confidences_are_not_calibrated(tmp_path, capsys,
+                                                                                          monkeypatch):
+    from rca.cli import main
+
+    corpus = _mini_corpus(tmp_path / "corpus", {"inc-0": "train", "inc-1": "train"})
+    monkeypatch.setattr("rca.generators.generate_candidates", lambda bundle, **_: candidates(bundle))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--corpus", str(corpus), "--processes", "1", "--out", str(tmp_path / "plain"),
+              "--no-family-dropout"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and (tmp_path / "plain").is_dir()
+    assert "(2 training incidents, 0 reduced copies); no validation incidents, so its confidences are not " \
+           "calibrated" in out and "validation: {}" not in out
+
+
 def test_rca_train_packages_or_gates_and_says_what_it_did(training_corpus, tmp_path, capsys, monkeypatch):
     from rca.cli import main
     from rca.config import get_settings
