@@ -10,7 +10,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Event, Incident
 from rca.generators import get_generator
 from rca.generators.events import cause_kinds_of_event, event_targets
-from rca.generators.metrics import metric_family, score_series, uncompared_services
+from rca.generators.metrics import metric_family, score_series, series_family, uncompared_services
 from tests.ops_builders import BASE_START, CUR_START, bundle, spans
 from tests.ops_builders import incident as incident_of
 
@@ -281,6 +281,48 @@ def test_metric_names_from_other_sources_find_their_family(family, names):
     # OpenTelemetry's dotted names, Prometheus' unit suffixes, camelCase, the short forms of AIOps datasets;
     # short words count only whole ("rt" is not in "start", "tps" not in "https").
     assert {n: metric_family(n)[0] for n in names} == dict.fromkeys(names, family)
+
+
+@pytest.mark.parametrize("labels", [
+    {"outcome": "SERVER_ERROR", "uri": "/pay"}, {"otel.status_code": "ERROR"}, {"http.response.status_code": 503},
+    {"status_code": "5xx"}, {"code": "500"}, {"error": "true"}, {"success": "false"}, {"error.type": "timeout"},
+    {"grpc.status_code": "UNAVAILABLE"}, {"result": "failure"}])
+def test_a_count_whose_labels_pick_out_failures_is_an_error_series(labels):
+    # Exporters count failed requests under the request counter's name, with a label saying how they ended.
+    assert series_family("http_server_requests_seconds_count", labels) == ("errors", 1)
+    assert series_family("calls", labels) == ("errors", 1)
+
+
+@pytest.mark.parametrize("labels", [
+    {"outcome": "SUCCESS"}, {"outcome": "CLIENT_ERROR"}, {"http.response.status_code": "404"}, {"status": "200"},
+    {"network": "internal"}, {"instance": "503"}, {"error": "false"}, {"success": "true"}, {}])
+def test_a_count_of_other_requests_stays_traffic(labels):
+    # client errors are the caller's; 'internal' or '503' mean nothing under a key that is not an outcome
+    assert series_family("http_server_requests_seconds_count", labels) == ("traffic", 0)
+
+
+def test_a_named_family_is_kept_whatever_the_labels():
+    assert series_family("latency_p95", {"outcome": "SERVER_ERROR"}) == ("latency", 1)
+    assert series_family("availability", {"status": "error"}) == ("availability", -1)
+
+
+def test_failed_requests_counted_under_an_outcome_label_are_dependency_errors():
+    # Micrometer's request counter: one series per outcome. The server errors rise, the successes do not.
+    rng = np.random.default_rng(6)
+
+    def requests(times, cur):
+        ok = pd.DataFrame({"timestamp": times, "service": "pay", "name": "http_server_requests_seconds_count",
+                           "outcome": "SUCCESS", "value": 1000 + rng.normal(0, 20, len(times))})
+        failed = ok.assign(outcome="SERVER_ERROR", value=rng.poisson(np.where(cur, 60, 2)).astype(float))
+        return pd.concat([ok, failed], ignore_index=True)
+
+    frame, _, _ = _metrics(rng, extra=(requests,))
+    frame["outcome"] = frame["outcome"].fillna("")
+    hyps = _by_key(get_generator("metrics").generate(bundle(metrics=frame)))
+    errors = hyps[("service:pay", "dependency_errors")]
+    assert errors.features["metric.error_z"] >= 15 and abs(errors.features["metric.request_z"]) < 3
+    assert errors.evidence[0].detail.startswith("http_server_requests_seconds_count[outcome=SERVER_ERROR]: ")
+    assert hyps[("service:pay", "resource_saturation")].score < 3     # the traffic itself did not move
 
 
 # --------------------------------------------------------------------------------------------------- KPIs

@@ -101,6 +101,45 @@ def metric_family(name: str) -> tuple[str, int]:
     return "other", 0
 
 
+_SIGNS = {family: sign for family, _, _, sign in _FAMILIES}
+_ERROR_VALUES = frozenset({"error", "errors", "server_error", "status_code_error", "failure", "failed", "fail", "fault",
+                           "exception", "timeout", "unavailable", "internal", "deadline_exceeded", "5xx"})
+_OUTCOME_KEYS = frozenset({"outcome", "status", "result", "code", "state", "response", "error"})
+"""Words of a label key whose values say how a request ended (``outcome``, ``otel.status_code``, ``error.type``):
+only there does a value such as ``internal`` or ``timeout`` name a failure."""
+_YES, _NO = frozenset({"true", "yes", "1"}), frozenset({"false", "no", "0"})
+
+
+def series_family(name: str, labels: dict[str, object]) -> tuple[str, int]:
+    """`metric_family` of a series, with its labels: a count or rate whose labels pick out failed requests is an
+    error series (bad when it rises), as the same count named ``server_errors_total`` would be.
+
+    Labels that pick out failures, as exporters write them: a value naming an error under a key naming an
+    outcome or status (`_OUTCOME_KEYS`: Micrometer's ``outcome=SERVER_ERROR``, OpenTelemetry's
+    ``otel.status_code=ERROR`` and ``error.type=timeout``, gRPC's ``grpc.status_code=UNAVAILABLE``),
+    a 5xx status code under a key naming a status or code (``http.response.status_code=503``), or a flag
+    (``error=true``, ``success=false``). Client errors (4xx) are the caller's, and stay traffic.
+
+    >>> series_family("http_server_requests_seconds_count", {"outcome": "SERVER_ERROR", "uri": "/pay"})
+    ('errors', 1)
+    >>> series_family("http.server.request.count", {"http.response.status_code": "200"})
+    ('traffic', 0)
+    """
+    family, sign = metric_family(name)
+    if family not in ("traffic", "other"):
+        return family, sign
+    for key, value in labels.items():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        words, text = _words(str(key)), "_".join(_words(str(value)))
+        if ((text in _ERROR_VALUES and _OUTCOME_KEYS & set(words))
+                or (re.fullmatch(r"5(\d\d|xx)", text) and {"status", "code"} & set(words))
+                or (words[-1:] in (["error"], ["failed"], ["fault"]) and text in _YES)
+                or (words[-1:] in (["success"], ["ok"], ["succeeded"]) and text in _NO)):
+            return "errors", _SIGNS["errors"]
+    return family, sign
+
+
 @dataclass(frozen=True)
 class SeriesScore:
     """The change score of one metric series."""
@@ -176,7 +215,7 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline:
     if base.size < min_baseline or cur.size < 1:
         return None
     service, name = str(key[0]), str(key[1])
-    family, sign = metric_family(name)
+    family, sign = series_family(name, dict(zip(label_cols, key[2:])))
     floor, rel_floor = max(1e-9, resolution(base)), REL_FLOOR
     top = max(base.max(), cur.max())
     if family in _PROPORTION and 0 <= min(base.min(), cur.min()) and top <= 100:
@@ -359,7 +398,7 @@ def symptom_correlations(bundle: Bundle) -> dict[str, float]:
     yv = y.to_numpy(dtype=float)
     per_service: dict[str, list[float]] = {}
     for key, g in slotted.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False):
-        fam, sign = metric_family(str(key[1]))
+        fam, sign = series_family(str(key[1]), dict(zip(label_cols, key[2:])))
         if families is not None and fam not in families:
             continue
         x = np.full(len(yv), np.nan)
@@ -494,7 +533,7 @@ def _which_point(s: SeriesScore) -> str:
     if s.n_current == 1:
         return "its one current point"
     k = sustained_rank(s.n_current)
-    sign = metric_family(s.name)[1]
+    sign = _SIGNS.get(s.family, 0)
     side = "highest" if sign > 0 or (sign == 0 and s.held >= s.baseline) else "lowest"
     if k == 1:
         return f"its {side} of {s.n_current} current points (median {s.current:.3g})"
