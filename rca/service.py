@@ -162,7 +162,7 @@ def load_submission(body: bytes, fmt: BundleFormat, *, settings: Settings) -> tu
         store.mkdir(parents=True, exist_ok=True)
         if fmt == "json":
             bundle = bundle_from_dict(_json_body(body), source="body")
-            check_storable(bundle.incident, sha)
+            check_storable(bundle.incident, sha, file="incident (inline)")
             _write_atomic(store / name, body)
             return bundle, sha, name
         with tempfile.TemporaryDirectory(prefix="rca-upload-", dir=store) as tmp:
@@ -194,16 +194,17 @@ def refused_by_service(incident) -> list[BundleError]:
     return []
 
 
-def check_storable(incident, sha: str) -> None:
-    """`BundleError` for an incident id or model name the store cannot hold."""
+def check_storable(incident, sha: str, *, file: str = "incident.json") -> None:
+    """`BundleError` for an incident id or model name the store cannot hold; ``file``: what the error calls the
+    incident (``incident (inline)`` for a JSON body, as the loader calls it)."""
     incident_id = incident_id_of(incident, sha)
     if not INCIDENT_ID.fullmatch(incident_id):
         raise BundleError(f"'{incident_id[:60]}' is not a usable incident id; expected 1-200 letters, digits "
-                          "or . _ : @ - (starting with a letter or digit)", file="incident.json", field="id")
+                          "or . _ : @ - (starting with a letter or digit)", file=file, field="id")
     model = incident.model
     if len(model) > MODEL_MAX or not holds(model):   # an empty or blank one never loads (`Incident`)
         raise BundleError(f"{shown(model)} ({len(model)} characters) cannot be stored; expected 1-{MODEL_MAX} "
-                          "characters without NUL (U+0000) or lone surrogates", file="incident.json",
+                          "characters without NUL (U+0000) or lone surrogates", file=file,
                           field="model")
 
 

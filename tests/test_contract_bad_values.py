@@ -156,6 +156,24 @@ def test_a_key_column_of_arrays_or_objects_inline(cell, shape):
     assert f"is {shape}; expected a text value" in err.value.message
 
 
+@pytest.mark.parametrize("key, value, row, field", [
+    ("events", [{"timestamp": "2026-11-20T09:00:00Z", "kind": "deploy", "target": "service:api"}, {"kind": "deploy"}],
+     2, "timestamp"),
+    ("histograms", [{"feature": "amount", "role": "training", "type": "numeric"}], 1, "counts"),
+    ("graph", {"edges": []}, None, "nodes"),
+    ("incident", {"id": "inc-1"}, None, "model"),
+    ("events", {"kind": "deploy"}, None, None)])
+def test_an_inline_body_s_errors_name_its_keys_as_its_tables_do(key, value, row, field):
+    # An inline body has no files: every error names the key (and the array item), not a file it never had.
+    from rca.contract import bundle_from_dict
+    from rca.errors import BundleError
+    from tests.builders import INCIDENT
+
+    with pytest.raises(BundleError) as err:
+        bundle_from_dict({"incident": INCIDENT, key: value})
+    assert (err.value.file, err.value.row, err.value.field) == (f"{key} (inline)", row, field)
+
+
 @pytest.mark.parametrize("file", ["incident.json", "graph.json", "histograms.jsonl"])
 def test_json_nested_too_deeply_to_read(bundle_dir, capsys, file):
     (bundle_dir / file).write_text("[" * 100_000 + "]" * 100_000 + "\n")

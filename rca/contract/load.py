@@ -182,7 +182,12 @@ class _Loader:
         self.inline = inline
         self.incident_checks = incident_checks
         self.errors: list[BundleError] = []
-        self.names: dict[str, str] = {"spans": "traces.jsonl", "histograms": "histograms.jsonl"}
+        self.names: dict[str, str] = {"spans": self.where("traces.jsonl"), "histograms": self.where("histograms.jsonl")}
+
+    def where(self, name: str) -> str:
+        """What errors call the bundle file ``name``: itself, or for an inline body its key, as ``histograms (inline)``
+        (rows are then the array's items, from 1), as the tables are named."""
+        return name if self.inline is None else f"{name.split('.')[0]} (inline)"
 
     # -- error handling: raise at once, or collect and go on with the next file
     def fail(self, message: str, *, file: str, row: int | None = None, field: str | None = None) -> None:
@@ -227,7 +232,8 @@ class _Loader:
         if self.inline is not None:
             key = name.removesuffix(".json")
             if key == "incident" and key not in self.inline:
-                self.fail("missing; every bundle needs incident.json", file=name)
+                self.fail("missing; every bundle needs an incident (incident.json in a bundle of files)",
+                          file=self.where(name))
             return self.inline.get(key)
         path = self.root / name
         if not _present(path, name):
@@ -242,7 +248,7 @@ class _Loader:
             if items is None:
                 return None
             if not isinstance(items, list):
-                self.fail("expected a JSON array", file=name)
+                self.fail("expected a JSON array", file=self.where(name))
             return list(enumerate(items, start=1)) or None  # [] is no data: the family is absent
         path = self.root / name
         if not _present(path, name):
@@ -285,7 +291,7 @@ class _Loader:
     # -- the parts
     def incident(self) -> Incident:
         data = self.json_doc("incident.json")
-        return _model(Incident, data, "incident.json")
+        return _model(Incident, data, self.where("incident.json"))
 
     def table(self, stem: str, parse: Callable[[pd.DataFrame, str], pd.DataFrame]) -> pd.DataFrame | None:
         raw = self.raw_table(stem)
@@ -299,7 +305,7 @@ class _Loader:
         lines = self.jsonl("histograms.jsonl")
         if lines is None:
             return {}
-        name = "histograms.jsonl"
+        name = self.where("histograms.jsonl")
         training: dict[str, Any] = {}
         serving: dict[str, list] = {}
         edges: dict[str, tuple[list[float], int]] = {}
@@ -355,7 +361,7 @@ class _Loader:
         events, errors = [], []
         for lineno, obj in lines:
             try:
-                events.append(_model(Event, obj, "events.jsonl", row=lineno))
+                events.append(_model(Event, obj, self.where("events.jsonl"), row=lineno))
             except BundleError as exc:
                 if not self.collect:
                     raise
@@ -371,7 +377,7 @@ class _Loader:
         data = self.json_doc("graph.json")
         if data is None:
             return None
-        declared = _model(DependencyGraph, data, "graph.json")
+        declared = _model(DependencyGraph, data, self.where("graph.json"))
         graph = nx.DiGraph()
         for node in declared.nodes:
             attrs = node.model_dump(exclude={"id"})
@@ -384,7 +390,7 @@ class _Loader:
                 # an edge's end not in "nodes" is a node of its own, as networkx's node_link_graph makes it, when
                 # its id says its kind
                 if problem := node_id_problem(node, example="service:db"):
-                    self.fail(f"edge {i} {end}: {problem} (or a node declared in 'nodes')", file="graph.json",
+                    self.fail(f"edge {i} {end}: {problem} (or a node declared in 'nodes')", file=self.where("graph.json"),
                               field=f"edges.{i}.{end}")  # dotted, as pydantic locates nodes.2.id
                 graph.add_node(node, kind=node_kind(node))
             graph.add_edge(edge.source, edge.target, **edge.model_dump(exclude={"source", "target"}))
@@ -398,7 +404,7 @@ class _Loader:
         lines = self.jsonl("traces.jsonl")
         if lines is None:
             return None
-        return parse_otlp(lines, "traces.jsonl", collect=self.collect)
+        return parse_otlp(lines, self.where("traces.jsonl"), collect=self.collect)
 
 
 def _outside_windows(incident: Incident, parts: dict[str, Any], names: dict[str, str]) -> list[BundleError]:

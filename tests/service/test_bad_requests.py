@@ -110,7 +110,7 @@ def test_bundle_errors_name_file_row_and_field(client, keys, tmp_path):
     r = client.post("/v1/incidents", content=json.dumps(body),
                     headers={**keys["trigger"], "Content-Type": "application/json"})
     error = r.json()["error"]
-    assert r.status_code == 422 and error["file"] == "histograms.jsonl" and error["row"] == 3
+    assert r.status_code == 422 and error["file"] == "histograms (inline)" and error["row"] == 3
 
 
 def test_upload_above_the_limit_is_413(settings, stub_ranker, tmp_path):

@@ -63,7 +63,7 @@ def test_a_model_name_the_store_cannot_hold(client, keys, stored, model):
     before = _state(client, keys)
     r = client.post("/v1/incidents", json=body, headers=keys["trigger"])
     assert r.status_code == 422, r.text
-    assert (r.json()["error"]["file"], r.json()["error"]["field"]) == ("incident.json", "model")
+    assert (r.json()["error"]["file"], r.json()["error"]["field"]) == ("incident (inline)", "model")
     assert _state(client, keys) == before
 
 
@@ -92,7 +92,7 @@ def test_lone_surrogates_in_a_request(client, keys, stored, settings):
     r = client.post("/v1/incidents", content=json.dumps(body),
                     headers={**keys["trigger"], "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
-    assert (r.json()["error"]["file"], r.json()["error"]["field"]) == ("incident.json", "model")
+    assert (r.json()["error"]["file"], r.json()["error"]["field"]) == ("incident (inline)", "model")
     cursor = base64.urlsafe_b64encode(b'["2026-11-20T00:00:00+00:00", "a\\ud800"]').decode()
     r = client.get(f"/v1/incidents?cursor={cursor}", headers=keys["reviewer"])
     assert r.status_code == 422 and r.json()["error"]["field"] == "cursor"
