@@ -73,8 +73,8 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
     BundleError
         For a manifest row with a missing value, an unreadable timestamp, a split not in `SPLIT_NAMES` (which
         training would leave out of every split), a kind that is not a `CauseKind`, not one node per kind, an
-        ``n_causes`` that is not their number, a ``sha256`` (optional) that is not 64 lowercase hex digits, or an
-        id an earlier row has (both rows named): names the manifest's path (a nested corpus' is told apart), the
+        ``n_causes`` that is not their number, a ``sha256`` (optional) that is not 64 lowercase hex digits, values
+        past the header's columns (a path holding an unquoted comma), or an id an earlier row has (both rows named): names the manifest's path (a nested corpus' is told apart), the
         row and the field.
     """
     corpus_dir = Path(corpus_dir).resolve()
@@ -99,6 +99,11 @@ def _entry(row: dict, corpus_dir: Path, where: dict) -> Entry:
     missing = [c for c in COLUMNS if not row.get(c) and c != "sha256"]
     if missing:
         raise BundleError("empty or missing value", **where, field=missing[0])
+    extra = row.get(None)   # `csv.DictReader`'s place for the values past the header's columns
+    if extra:
+        raise BundleError(f"{len(extra)} value(s) past the header's {len(row) - 1} columns, the first "
+                          f"{shown(extra[0])}; expected one value per column (quote a value holding a comma)",
+                          **where)
     try:
         when = parse_timestamp(row["detected_at"])
     except ValueError as exc:

@@ -226,6 +226,17 @@ def test_a_short_manifest_row_names_its_first_missing_value(tmp_path):
     assert len(read_manifest(_manifest_of(tmp_path / "d", {"sha256": ""}).parent)) == 2   # an empty sha256 is allowed
 
 
+def test_a_manifest_row_with_more_values_than_columns_is_refused_not_cut(tmp_path):
+    # an unquoted comma in a path: csv.DictReader keeps the values past the header aside, and they were ignored
+    manifest = _manifest_of(tmp_path / "c", {})
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([*lines[:-1], lines[-1] + ",extra,more"]) + "\n")
+    with pytest.raises(BundleError) as err:
+        read_manifest(manifest.parent)
+    assert str(err.value) == (f"{manifest}, row 2: 2 value(s) past the header's {len(lines[0].split(','))} columns, "
+                              "the first 'extra'; expected one value per column (quote a value holding a comma)")
+
+
 def test_mesh_only_corpus_spreads_its_incidents_over_time(tmp_path):
     entries = build_corpus(tmp_path / "m", n=0, seed=3, mesh=5)
     assert [e.id for e in entries] == [f"mesh-3-{j:04d}" for j in range(5)]
