@@ -707,6 +707,26 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
                         progress=bar.update)
     splits = Counter(e.split for e in entries)
     typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
+
+
+@corpus_app.command("check")
+def corpus_check(corpus: Annotated[Path, typer.Argument(help="the corpus directory (the corpora nested in it are "
+                                                         "checked too)")] = Path("labeled_incidents")) -> None:
+    """Check every incident against the contract and its manifest row (sha256, label causes); exit 1 on a problem."""
+    from rca.corpus import check_corpus, read_manifest, training_corpora
+
+    if not (corpus / "manifest.csv").is_file():
+        from rca.errors import ConfigError
+
+        raise ConfigError("CORPUS", str(corpus), "a corpus directory holding manifest.csv")
+    total = sum(len(read_manifest(d)) for d in training_corpora(corpus))
+    with _progress(total, "check") as bar:
+        n, problems = check_corpus(corpus, progress=bar.update)
+    for incident_id, problem in problems:
+        typer.echo(f"{incident_id}: {problem}")
+    bad = len({i for i, _ in problems})
+    typer.echo(f"{corpus}: {n - bad}/{n} incidents valid")
+    raise typer.Exit(1 if problems else 0)
 # --------------------------------------------------------------------------- end simulator and corpus (sim)
 
 

@@ -361,6 +361,43 @@ def write_manifest(corpus_dir: Path, entries: list[Entry]) -> Path:
     return path
 
 
+def check_corpus(corpus_dir: str | Path, *, progress=None) -> tuple[int, list[tuple[str, str]]]:
+    """Check every incident of a corpus and of the corpora nested in it against the contract and its manifest row.
+
+    Returns ``(incidents checked, [(incident id, problem), ...])``. Problems: what `validate_bundle` finds (the
+    bundle and its ``label.json``), an archive whose sha256 is not the manifest's (a corpus of archives; a recipe
+    corpus' bundles are checked by `materialize` against their fingerprints), label causes (node and kind, in
+    order) other than the manifest's. ``progress`` is called once per incident. A manifest that does not read
+    raises its `BundleError`, as training would.
+    """
+    from rca.contract import load_label, validate_bundle
+
+    problems: list[tuple[str, str]] = []
+    n = 0
+    for corpus in training_corpora(corpus_dir):
+        root = materialize(corpus)
+        for entry in read_manifest(root):
+            n += 1
+            found = [str(p) for p in validate_bundle(entry.path)]
+            if root == Path(corpus).resolve() and entry.sha256 and entry.path.is_file() \
+                    and sha256_of(entry.path) != entry.sha256:
+                found.append(f"sha256 {sha256_of(entry.path)[:12]}... differs from the manifest's {entry.sha256[:12]}...")
+            if not found:  # a label that does not load is among validate_bundle's problems already
+                causes = tuple((c.node, c.kind.value) for c in load_label(entry.path).causes)
+                listed = tuple(zip(entry.nodes, entry.kinds))
+                if causes != listed:
+                    found.append(f"label.json's causes {_causes_text(causes)} differ from the manifest's "
+                                 f"{_causes_text(listed)}")
+            problems += [(entry.id, p) for p in found]
+            if progress is not None:
+                progress()
+    return n, problems
+
+
+def _causes_text(causes: tuple[tuple[str, str], ...]) -> str:
+    return "; ".join(f"{node} {kind}" for node, kind in causes) or "(none)"
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

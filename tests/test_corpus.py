@@ -237,6 +237,33 @@ def test_a_manifest_row_with_more_values_than_columns_is_refused_not_cut(tmp_pat
                               "the first 'extra'; expected one value per column (quote a value holding a comma)")
 
 
+def test_rca_corpus_check_names_each_incident_that_breaks_its_manifest_row(tmp_path, capsys):
+    from rca.cli import main
+
+    corpus = tmp_path / "c"
+    entries = build_corpus(corpus, n=3, seed=3)
+    nested = build_corpus(corpus / "nested", n=2, seed=4)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["corpus", "check", str(corpus)])
+    assert exit_info.value.code == 0 and capsys.readouterr().out == f"{corpus}: 5/5 incidents valid\n"
+    # one label names another kind than the manifest; one archive's bytes are not the manifest's
+    rows = list(csv.DictReader(open(corpus / "manifest.csv")))
+    other = next(k for k in CauseKind if k.value != rows[0]["kinds"])
+    rows[0]["kinds"] = other.value
+    with open(corpus / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    (nested[1].path).write_bytes(nested[1].path.read_bytes() + b"\0")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["corpus", "check", str(corpus)])
+    out = capsys.readouterr().out.splitlines()
+    assert exit_info.value.code == 1 and out[-1] == f"{corpus}: 3/5 incidents valid"
+    assert out[0].startswith(f"{entries[0].id}: label.json's causes {entries[0].nodes[0]} {entries[0].kinds[0]} "
+                             f"differ from the manifest's {rows[0]['nodes']} {other.value}")
+    assert any(line.startswith(f"{nested[1].id}: ") for line in out[1:-1])
+
+
 def test_mesh_only_corpus_spreads_its_incidents_over_time(tmp_path):
     entries = build_corpus(tmp_path / "m", n=0, seed=3, mesh=5)
     assert [e.id for e in entries] == [f"mesh-3-{j:04d}" for j in range(5)]
