@@ -8,7 +8,6 @@ through `get_settings()` when no settings are given.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -34,7 +33,6 @@ from rca.contract import (Answer, Bundle, GeneratorError, NotCompared, Unread, b
                           load_bundle)
 from rca.contract.load import TOO_DEEP, unreadable_json
 from rca.contract.models import CauseKind, cause_node_problem
-from rca.contract.nodes import node_kind
 from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, clipped, error_detail, shown
 from rca.generators import generate_candidates
 from rca.generators.metrics import uncompared_services
@@ -374,7 +372,7 @@ def _unknown_node(record: IncidentRecord, node: str, *, settings: Settings) -> s
     """Why ``node`` cannot be the named cause of the incident: the stored bundle names no such node (a typo, or a
     node of another incident), with the bundle's nodes of its kind closest to it; None when it does, or when the
     bundle does not load (lost or damaged on disk: there is nothing to check against)."""
-    from rca.graph.build import bundle_nodes
+    from rca.graph.build import bundle_nodes, nodes_like
 
     try:
         known = bundle_nodes(stored_bundle(record, settings=settings))
@@ -382,19 +380,10 @@ def _unknown_node(record: IncidentRecord, node: str, *, settings: Settings) -> s
         return None
     if node in known:
         return None
-    kind = node_kind(node)
-    alike = sorted(n for n in known if node_kind(n) == kind)
-    # by the names after the colon: the shared 'service:' alone made every service look close to a typo
-    if close := difflib.get_close_matches(node.partition(":")[2], [n.partition(":")[2] for n in alike], n=3):
-        hint = f"did you mean {', '.join(f'{kind}:{name}' for name in close)}?"
-    elif alike:
-        more = f" and {len(alike) - 5} more" if len(alike) > 5 else ""
-        hint = f"its {kind} nodes are {', '.join(alike[:5])}{more}."
-    else:
-        hint = f"it names no {kind} node."
+    hint = nodes_like(node, known)
     return (f"{shown(node)} is not a node of this incident's bundle (its graph, metrics, traces, predictions, "
-            f"histograms, KPIs or events); {hint} A cause the bundle has no signal of can be neither ranked nor "
-            "learned from")
+            f"histograms, KPIs or events); {hint}{'' if hint.endswith('?') else '.'} A cause the bundle has no signal "
+            "of can be neither ranked nor learned from")
 
 
 def _named_causes(session: Session, incident_id: str) -> set[tuple[str, str]]:

@@ -240,8 +240,8 @@ def test_validate_notes_a_symptom_that_names_no_node_of_the_bundle(capsys, bundl
     (bundle_dir / "incident.json").write_text(json.dumps(incident))
     code, out = run_cli(capsys, "validate", str(bundle_dir))
     assert code == 0 and out.out.splitlines() == [
-        "note: incident.json: symptom kpi:aproval_rate names no node of the bundle's signals or graph (its kpi "
-        "nodes: kpi:approval_rate); the causes are ranked toward a node without data", f"{bundle_dir}: valid"]
+        "note: incident.json: symptom kpi:aproval_rate names no node of the bundle's signals or graph (did you mean "
+        "kpi:approval_rate?); the causes are ranked toward a node without data", f"{bundle_dir}: valid"]
     incident["symptom"]["node"] = "kpi:approval_rate"   # the fixture's own: no note
     (bundle_dir / "incident.json").write_text(json.dumps(incident))
     assert run_cli(capsys, "validate", str(bundle_dir))[1].out.splitlines() == [f"{bundle_dir}: valid"]

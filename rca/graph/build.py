@@ -204,12 +204,29 @@ def symptom_notes(bundle: Bundle) -> list[str]:
     nodes = _signal_nodes(bundle)
     if symptom.node in nodes:
         return []
-    kind = node_kind(symptom.node)
-    alike = sorted(n for n in nodes if node_kind(n) == kind)
-    named = f"its {kind} nodes: {', '.join(alike[:5])}{' ...' if len(alike) > 5 else ''}" if alike else \
-        f"it has no {kind} node"
-    return [f"incident.json: symptom {symptom.node} names no node of the bundle's signals or graph ({named}); the "
-            "causes are ranked toward a node without data"]
+    return [f"incident.json: symptom {symptom.node} names no node of the bundle's signals or graph "
+            f"({nodes_like(symptom.node, nodes)}); the causes are ranked toward a node without data"]
+
+
+def nodes_like(node: str, known: set[str] | list[str]) -> str:
+    """What to suggest for ``node``, which is not among ``known``: the closest names of its kind (a typo), else the
+    first of its kind, else that there is none.
+
+    >>> nodes_like("kpi:aproval_rate", {"kpi:approval_rate", "kpi:latency", "service:api"})
+    'did you mean kpi:approval_rate?'
+    >>> nodes_like("service:ghost", {"service:api", "service:db"}), nodes_like("kpi:x", {"service:api"})
+    ('its service nodes are service:api, service:db', 'it names no kpi node')
+    """
+    import difflib
+
+    kind = node_kind(node)
+    alike = sorted(n for n in known if node_kind(n) == kind)
+    # by the names after the colon: the shared 'service:' alone made every service look close to a typo
+    if close := difflib.get_close_matches(node.partition(":")[2], [n.partition(":")[2] for n in alike], n=3):
+        return f"did you mean {', '.join(f'{kind}:{name}' for name in close)}?"
+    if alike:
+        return f"its {kind} nodes are {', '.join(alike[:5])}{f' and {len(alike) - 5} more' if len(alike) > 5 else ''}"
+    return f"it names no {kind} node"
 
 
 def _mentioned_nodes(bundle: Bundle, candidates: Candidates | None) -> set[str]:
