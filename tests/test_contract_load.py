@@ -161,8 +161,52 @@ def test_a_parquet_dataset_with_a_part_that_is_not_parquet_names_the_directory(b
     (bundle_dir / "metrics.parquet" / "part-00002.parquet").write_text("timestamp,value\n")
     with pytest.raises(BundleError) as err:
         load_bundle(bundle_dir)
-    assert str(err.value).startswith("metrics.parquet: not a readable Parquet dataset of 3 part file(s)")
+    assert str(err.value).startswith("metrics.parquet/part-00002.parquet: not a readable Parquet file (ArrowInvalid: ")
+    assert str(err.value).endswith("; expected every part file of the dataset to be Parquet")
     assert str(bundle_dir) not in str(err.value)
+
+
+@pytest.mark.parametrize("null_part", ["part-0", "part-1"])
+def test_a_dataset_part_with_a_column_all_null_takes_the_other_parts_type(bundle_dir, null_part):
+    # a Dask or pandas part whose rows all lack a value writes that column as type null; pyarrow's dataset took the
+    # first part's schema, so the bundle loaded or not by the parts' names
+    want = load_bundle(bundle_dir).predictions
+    frame = _as_dataset(bundle_dir, "predictions")
+    assert frame["label"].notna().all()
+    root = bundle_dir / "predictions.parquet"
+    for part in root.glob("*part-*"):
+        part.unlink()
+    half = len(frame) // 2
+    frame.iloc[:half].to_parquet(root / "part-0.parquet", index=False)
+    frame.iloc[half:].assign(label=None).to_parquet(root / "part-1.parquet", index=False)  # labels not in yet
+    if null_part == "part-0":  # the null-typed part read first
+        (root / "part-1.parquet").rename(root / "part-00.parquet")
+    got = load_bundle(bundle_dir).predictions
+    assert len(got) == len(want) and got["label"].isna().sum() == len(frame) - half
+    assert got["label"].dropna().isin([0, 1]).all()
+
+
+def test_dataset_parts_whose_types_disagree_say_so(bundle_dir):
+    frame = _as_dataset(bundle_dir, "metrics")
+    frame.assign(value="high").to_parquet(bundle_dir / "metrics.parquet" / "part-00002.parquet", index=False)
+    with pytest.raises(BundleError) as err:
+        load_bundle(bundle_dir)
+    assert str(err.value).startswith("metrics.parquet: its part files' schemas disagree (")
+    assert str(err.value).endswith("); expected one type per column")
+
+
+def test_hive_partition_values_are_read_as_written_and_the_default_partition_is_null(bundle_dir):
+    want = load_bundle(bundle_dir).predictions
+    frame = _as_dataset(bundle_dir, "predictions")
+    shutil.rmtree(bundle_dir / "predictions.parquet")
+    root = bundle_dir / "predictions.parquet"
+    half = len(frame) // 2
+    for key, part in (("01", frame.iloc[:half]), ("__HIVE_DEFAULT_PARTITION__", frame.iloc[half:])):
+        (root / f"zone={key}").mkdir(parents=True)
+        part.to_parquet(root / f"zone={key}" / "part-0.parquet", index=False)
+    got = load_bundle(bundle_dir).predictions
+    assert len(got) == len(want) and sorted(got["zone"].dropna().unique()) == ["01"]
+    assert got["zone"].isna().sum() == len(frame) - half
 
 
 def test_extra_fields_are_kept(tmp_path):

@@ -567,19 +567,39 @@ def _read_table(path: Path, *, numbers: tuple[str, ...] | None = None) -> pd.Dat
 def _read_parquet_dataset(path: Path, name: str) -> pd.DataFrame | None:
     """A Parquet dataset directory (`_present_table`) as one table; None when its part files hold no rows (or
     there are none: an exporter that wrote nothing). Hive partition keys become columns, as Spark reads them back."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    parts = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
+    parts = sorted(p for p in path.rglob("*")
                    if p.is_file() and not any(s.startswith(("_", ".")) for s in p.relative_to(path).parts))
     if not parts:
         return None
+    schemas = []
+    for part in parts:
+        where = f"{name}/{part.relative_to(path).as_posix()}"
+        try:
+            schemas.append(pq.read_schema(part))
+        except Exception as exc:  # not Parquet, truncated
+            said = " ".join(str(exc).replace(str(part), where).split())
+            raise BundleError(f"not a readable Parquet file ({type(exc).__name__}: {clipped(said, 300)}); expected "
+                              f"every part file of the dataset to be Parquet", file=where) from exc
+        _one_column_per_name(schemas[-1].names, where, "the schema")
     try:
-        dataset = ds.dataset(path, format="parquet", partitioning="hive")
-        _one_column_per_name(dataset.schema.names, name, "the schema")
-        frame = dataset.to_table().to_pandas()
-    except BundleError:
-        raise
-    except Exception as exc:  # a part that is not Parquet, parts whose schemas disagree
+        # one schema for all parts: a column all null in one part (type null) takes the others' type, ints widen
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        said = " ".join(str(exc).split())
+        raise BundleError(f"its part files' schemas disagree ({clipped(said, 300)}); expected one type per column",
+                          file=name) from exc
+    # hive keys as text, as written (a country=01 stays '01'); Spark's __HIVE_DEFAULT_PARTITION__ is a null
+    keys = sorted({d.name.split("=", 1)[0] for part in parts for d in part.relative_to(path).parents
+                   if "=" in d.name} - set(schema.names))
+    partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive") if keys else None
+    try:
+        frame = ds.dataset(path, schema=pa.schema([*schema, *((k, pa.string()) for k in keys)]), format="parquet",
+                           partitioning=partitioning).to_table().to_pandas()
+    except Exception as exc:  # a value one part's type cannot be cast to the dataset's
         said = " ".join(str(exc).replace(str(path), name).split())
         raise BundleError(f"not a readable Parquet dataset of {len(parts)} part file(s) ({type(exc).__name__}: "
                           f"{clipped(said, 300)}); expected Parquet part files with one schema", file=name) from exc
