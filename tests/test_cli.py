@@ -247,6 +247,18 @@ def test_validate_notes_a_symptom_that_names_no_node_of_the_bundle(capsys, bundl
     assert run_cli(capsys, "validate", str(bundle_dir))[1].out.splitlines() == [f"{bundle_dir}: valid"]
 
 
+def test_validate_notes_a_predictions_column_that_follows_time(capsys, bundle_dir):
+    import pandas as pd
+
+    predictions = pd.read_parquet(bundle_dir / "predictions.parquet")
+    predictions["run"] = predictions["timestamp"].rank(method="first") > len(predictions) / 2   # two runs, in turn
+    predictions.to_parquet(bundle_dir / "predictions.parquet")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == [
+        "note: predictions: column 'run' follows time (each value holds a stretch of time of its own: a date "
+        "partition, a batch id), so it is not read as a segment dimension", f"{bundle_dir}: valid"]
+
+
 def test_validate_counts_a_problem_repeated_on_many_lines_after_the_first_three(capsys, bundle_dir):
     """A producer's systematic mistake printed one near-identical line per bad line (200 for 200 lines)."""
     good = (bundle_dir / "traces.jsonl").read_text()

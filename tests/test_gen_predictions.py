@@ -89,6 +89,18 @@ def test_quality_drop_inside_a_segment_is_not_a_mix_shift():
     assert _keys(get_generator("segments").generate(b)) == set()
 
 
+def test_a_column_that_follows_time_is_not_a_segment():
+    # A date partition (Spark's predictions.parquet/dt=.../) or a batch id: each value holds a stretch of time of
+    # its own, so the newest one 'gains' all the current window's traffic. Read as a segment it was ranked first.
+    frame = _predictions(4, mix=True)
+    frame["dt"] = frame["timestamp"].dt.strftime("%Y-%m-%d")          # the windows straddle midnight: one date shared
+    frame["batch"] = (frame["timestamp"] - T0) // pd.Timedelta(hours=5)
+    b = _bundle(frame)
+    assert frame["dt"].nunique() >= 2 and b.time_keys == ["dt", "batch"]
+    assert b.segment_columns == ["country", "device"]
+    assert _keys(get_generator("segments").generate(b)) == {("segment:device=mobile", "segment_shift")}
+
+
 def test_segments_without_labels_use_traffic_share():
     cands = get_generator("segments").generate(_bundle(_predictions(5, mix=True, labels=False)))
     assert ("segment:device=mobile", "segment_shift") in _keys(cands)

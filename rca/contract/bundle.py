@@ -85,7 +85,35 @@ class Bundle:
 
     @property
     def segment_columns(self) -> list[str]:
-        """Segment dimensions of the predictions table (every column the contract does not name)."""
+        """Segment dimensions of the predictions table: every column the contract does not name, but its time keys
+        (`time_keys`)."""
+        keys = set(self.time_keys)
+        return [c for c in self._unnamed_prediction_columns() if c not in keys]
+
+    @property
+    def time_keys(self) -> list[str]:
+        """Columns of the predictions table the contract does not name that follow time: in the baseline and
+        current windows' rows, each value holds one stretch of time that no other value's overlaps, as a date
+        partition does (``dt=2026-10-21``, Spark's habit), or a batch or run id. They say when a row was written,
+        not whom it is for: no segment of theirs can gain traffic share from the others, so they are not segment
+        dimensions. A real segment's values (countries, devices) interleave in time."""
+        if "time_keys" not in self.derived:
+            columns, keys = self._unnamed_prediction_columns(), []
+            if columns:
+                p, inc = self.predictions, self.incident
+                ts = p["timestamp"]
+                keep = (((ts >= pd.Timestamp(inc.baseline.start)) & (ts < pd.Timestamp(inc.baseline.end)))
+                        | ((ts >= pd.Timestamp(inc.current.start)) & (ts < pd.Timestamp(inc.current.end))))
+                rows = p.loc[keep.to_numpy()]
+                for column in columns:
+                    spans = rows.groupby(rows[column].astype("string"), observed=True)["timestamp"].agg(["min", "max"])
+                    spans = spans.sort_values(["min", "max"])
+                    if len(spans) >= 2 and (spans["max"].to_numpy()[:-1] <= spans["min"].to_numpy()[1:]).all():
+                        keys.append(column)
+            self.derived["time_keys"] = keys
+        return list(self.derived["time_keys"])
+
+    def _unnamed_prediction_columns(self) -> list[str]:
         if self.predictions is None:
             return []
         named = set(PREDICTION_COLUMNS) | set(PREDICTION_OPTIONAL)

@@ -208,6 +208,12 @@ def symptom_notes(bundle: Bundle) -> list[str]:
             f"({nodes_like(symptom.node, nodes)}); the causes are ranked toward a node without data"]
 
 
+def time_key_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a predictions column read as a time key, not a segment (`Bundle.time_keys`)."""
+    return [f"predictions: column {column!r} follows time (each value holds a stretch of time of its own: a date "
+            "partition, a batch id), so it is not read as a segment dimension" for column in bundle.time_keys]
+
+
 def nodes_like(node: str, known: set[str] | list[str]) -> str:
     """What to suggest for ``node``, which is not among ``known``: the closest names of its kind (a typo), else the
     first of its kind, else that there is none.
