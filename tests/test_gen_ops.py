@@ -10,7 +10,8 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Event, Incident
 from rca.generators import get_generator
 from rca.generators.events import cause_kinds_of_event, event_targets
-from rca.generators.metrics import metric_family, score_series, series_family, uncompared_services
+from rca.generators.metrics import (metric_family, metric_series, score_series, series_family,
+                                   uncompared_services)
 from tests.ops_builders import BASE_START, CUR_START, bundle, spans
 from tests.ops_builders import incident as incident_of
 
@@ -286,7 +287,8 @@ def test_metric_names_from_other_sources_find_their_family(family, names):
 @pytest.mark.parametrize("labels", [
     {"outcome": "SERVER_ERROR", "uri": "/pay"}, {"otel.status_code": "ERROR"}, {"http.response.status_code": 503},
     {"status_code": "5xx"}, {"code": "500"}, {"error": "true"}, {"success": "false"}, {"error.type": "timeout"},
-    {"grpc.status_code": "UNAVAILABLE"}, {"result": "failure"}])
+    {"grpc.status_code": "UNAVAILABLE"}, {"result": "failure"}, {"rpc_grpc_status_code": "14"},
+    {"rpc.grpc.status_code": 13}, {"envoy_response_code_class": "5"}])
 def test_a_count_whose_labels_pick_out_failures_is_an_error_series(labels):
     # Exporters count failed requests under the request counter's name, with a label saying how they ended.
     assert series_family("http_server_requests_seconds_count", labels) == ("errors", 1)
@@ -295,7 +297,8 @@ def test_a_count_whose_labels_pick_out_failures_is_an_error_series(labels):
 
 @pytest.mark.parametrize("labels", [
     {"outcome": "SUCCESS"}, {"outcome": "CLIENT_ERROR"}, {"http.response.status_code": "404"}, {"status": "200"},
-    {"network": "internal"}, {"instance": "503"}, {"error": "false"}, {"success": "true"}, {}])
+    {"network": "internal"}, {"instance": "503"}, {"error": "false"}, {"success": "true"}, {},
+    {"rpc.grpc.status_code": "5"}, {"code": "5"}, {"envoy_response_code_class": "4"}])
 def test_a_count_of_other_requests_stays_traffic(labels):
     # client errors are the caller's; 'internal' or '503' mean nothing under a key that is not an outcome
     assert series_family("http_server_requests_seconds_count", labels) == ("traffic", 0)
@@ -304,6 +307,9 @@ def test_a_count_of_other_requests_stays_traffic(labels):
 def test_a_named_family_is_kept_whatever_the_labels():
     assert series_family("latency_p95", {"outcome": "SERVER_ERROR"}) == ("latency", 1)
     assert series_family("availability", {"status": "error"}) == ("availability", -1)
+    # but one bucket of a histogram is a count of requests up to a bound, no latency (its mean speaks)
+    assert series_family("http.server.request.duration", {"le": "0.5"}) == ("other", 0)
+    assert series_family("http.server.request.duration", {"le": ""}) == ("latency", 1)
 
 
 def test_failed_requests_counted_under_an_outcome_label_are_dependency_errors():
@@ -323,6 +329,80 @@ def test_failed_requests_counted_under_an_outcome_label_are_dependency_errors():
     assert errors.features["metric.error_z"] >= 15 and abs(errors.features["metric.request_z"]) < 3
     assert errors.evidence[0].detail.startswith("http_server_requests_seconds_count[outcome=SERVER_ERROR]: ")
     assert hyps[("service:pay", "resource_saturation")].score < 3     # the traffic itself did not move
+
+
+def _prometheus(rate_of, times, service="pay", name="http_requests_total", start=5e5, restart=None, **labels):
+    """A Prometheus counter: the running total of ``rate_of(times)`` per second, from ``start`` (the process has
+    run for a while), back to 0 at ``restart``."""
+    ns = times.as_unit("ns").asi8
+    seconds = np.diff(ns, prepend=ns[0] - 300 * 10**9) / 1e9
+    total = start + np.cumsum(rate_of(times) * seconds)
+    if restart is not None:
+        after = times >= restart
+        total[after] = total[after] - total[after][0] + rate_of(times)[after][0] * 300
+    return pd.DataFrame({"timestamp": times, "service": service, "name": name, "value": total, **labels})
+
+
+def test_a_prometheus_counter_is_scored_as_its_rate_across_a_restart():
+    # Its level grows with the uptime: as it came, the busiest, longest-running service changed most.
+    rng = np.random.default_rng(7)
+    restart = CUR_START - pd.Timedelta(hours=5)
+
+    def requests(times, cur):
+        steady = _prometheus(lambda t: 20 + rng.normal(0, 0.5, len(t)), times, service="api", start=9e6,
+                             restart=restart)
+        busy = _prometheus(lambda t: np.where(t >= CUR_START, 60.0, 20.0) + rng.normal(0, 0.5, len(t)), times)
+        return pd.concat([steady, busy], ignore_index=True)
+
+    frame, times, _ = _metrics(rng, extra=(requests,))
+    series = metric_series(bundle(metrics=frame))
+    api = series.loc[(series["service"] == "api") & (series["name"] == "rate(http_requests_total)")]
+    assert len(api) == len(times) - 1 and api["value"].between(18, 22).all()   # the restart read as one, not a fall
+    assert api["_from"].iloc[0] == "http_requests_total, a counter: its increase per second"
+    scores = {s.service: s for s in score_series(bundle(metrics=frame)) if s.name.startswith("rate(")}
+    assert scores["pay"].bad_z > 30 and abs(scores["api"].z) < 3
+    hyps = _by_key(get_generator("metrics").generate(bundle(metrics=frame)))
+    assert ("service:pay", "resource_saturation") in hyps and ("service:api", "resource_saturation") not in hyps
+    assert hyps[("service:pay", "resource_saturation")].evidence[0].detail.startswith(
+        "rate(http_requests_total) (http_requests_total, a counter: its increase per second): ")
+
+
+def test_a_histogram_s_sum_and_count_give_its_mean_latency():
+    # Micrometer's timer as Prometheus exports it: _count and _sum counters, one bucket series per le.
+    rng = np.random.default_rng(8)
+
+    def timer(times, cur):
+        calls = lambda t: 50 + rng.normal(0, 1, len(t))                                        # noqa: E731
+        slow = np.where(times >= CUR_START, 0.4, 0.1)
+        count = _prometheus(calls, times, service="db", name="http_server_requests_seconds_count")
+        total = _prometheus(lambda t: calls(t) * slow, times, service="db", name="http_server_requests_seconds_sum",
+                            start=5e4)
+        bucket = _prometheus(calls, times, service="db", name="http_server_requests_seconds_bucket", le="0.5")
+        return pd.concat([count, total, bucket], ignore_index=True)
+
+    frame, _, _ = _metrics(rng, extra=(timer,))
+    frame["le"] = frame["le"].fillna("")
+    series = metric_series(bundle(metrics=frame))
+    db = set(series.loc[series["service"] == "db", "name"])
+    assert db == {"latency_p95", "cpu_usage", "rate(http_server_requests_seconds_count)",
+                  "rate(http_server_requests_seconds_bucket)", "http_server_requests_seconds_mean"}
+    mean = series.loc[series["name"] == "http_server_requests_seconds_mean"]
+    assert mean["value"].between(0.05, 0.5).all() and mean["_from"].iloc[0] == (
+        "rate(http_server_requests_seconds_sum) / rate(http_server_requests_seconds_count): the mean of each "
+        "observation")
+    scores = {s.name: s for s in score_series(bundle(metrics=frame)) if s.service == "db"}
+    assert scores["http_server_requests_seconds_mean"].family == "latency"
+    assert scores["http_server_requests_seconds_mean"].bad_z > 30
+    assert scores["rate(http_server_requests_seconds_bucket)"].family == "other"   # one bucket: not traffic
+    assert abs(scores["rate(http_server_requests_seconds_count)"].z) < 3
+
+
+def test_a_count_per_interval_is_not_read_as_a_counter():
+    # request_count alone (no unit, no _sum beside it) is as often a gauge; one that steps up stays as it came
+    rng = np.random.default_rng(9)
+    frame, times, cur = _metrics(rng, extra=(lambda t, c: pd.DataFrame(
+        {"timestamp": t, "service": "api", "name": "request_count", "value": np.where(c, 40.0, 0.0)}),))
+    assert metric_series(bundle(metrics=frame))["name"].isin(["request_count", "latency_p95", "cpu_usage"]).all()
 
 
 # --------------------------------------------------------------------------------------------------- KPIs

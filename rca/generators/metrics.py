@@ -103,7 +103,11 @@ def metric_family(name: str) -> tuple[str, int]:
 
 _SIGNS = {family: sign for family, _, _, sign in _FAMILIES}
 _ERROR_VALUES = frozenset({"error", "errors", "server_error", "status_code_error", "failure", "failed", "fail", "fault",
-                           "exception", "timeout", "unavailable", "internal", "deadline_exceeded", "5xx"})
+                           "exception", "timeout", "unavailable", "internal", "deadline_exceeded", "unimplemented",
+                           "data_loss", "5xx"})
+_GRPC_ERROR_CODES = frozenset({"2", "4", "12", "13", "14", "15"})
+"""gRPC status codes that are the server's failure (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+DATA_LOSS: OpenTelemetry's server-span errors), as ``rpc.grpc.status_code`` writes them."""
 _OUTCOME_KEYS = frozenset({"outcome", "status", "result", "code", "state", "response", "error"})
 """Words of a label key whose values say how a request ended (``outcome``, ``otel.status_code``, ``error.type``):
 only there does a value such as ``internal`` or ``timeout`` name a failure."""
@@ -117,23 +121,28 @@ def series_family(name: str, labels: dict[str, object]) -> tuple[str, int]:
     Labels that pick out failures, as exporters write them: a value naming an error under a key naming an
     outcome or status (`_OUTCOME_KEYS`: Micrometer's ``outcome=SERVER_ERROR``, OpenTelemetry's
     ``otel.status_code=ERROR`` and ``error.type=timeout``, gRPC's ``grpc.status_code=UNAVAILABLE``),
-    a 5xx status code under a key naming a status or code (``http.response.status_code=503``), or a flag
-    (``error=true``, ``success=false``). Client errors (4xx) are the caller's, and stay traffic.
+    a 5xx status code under a key naming a status or code (``http.response.status_code=503``; Envoy's
+    ``response_code_class=5``), a server-failure gRPC code as a number (``rpc.grpc.status_code=14``), or a flag
+    (``error=true``, ``success=false``). Client errors (4xx) are the caller's, and stay traffic. A series with an
+    ``le`` label is one bucket of a histogram: ``other`` (the histogram's mean, `metric_series`, speaks for it).
 
     >>> series_family("http_server_requests_seconds_count", {"outcome": "SERVER_ERROR", "uri": "/pay"})
     ('errors', 1)
     >>> series_family("http.server.request.count", {"http.response.status_code": "200"})
     ('traffic', 0)
     """
+    present = {k: v for k, v in labels.items() if not (v is None or (isinstance(v, float) and np.isnan(v)) or v == "")}
+    if "le" in present:   # one bucket of a histogram (a count of the requests up to that bound): the mean speaks
+        return "other", 0
     family, sign = metric_family(name)
     if family not in ("traffic", "other"):
         return family, sign
-    for key, value in labels.items():
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            continue
+    for key, value in present.items():
         words, text = _words(str(key)), "_".join(_words(str(value)))
         if ((text in _ERROR_VALUES and _OUTCOME_KEYS & set(words))
                 or (re.fullmatch(r"5(\d\d|xx)", text) and {"status", "code"} & set(words))
+                or (text in ("5", "5xx") and "class" in words)                       # envoy_response_code_class
+                or (text in _GRPC_ERROR_CODES and "grpc" in words and {"status", "code"} & set(words))
                 or (words[-1:] in (["error"], ["failed"], ["fault"]) and text in _YES)
                 or (words[-1:] in (["success"], ["ok"], ["succeeded"]) and text in _NO)):
             return "errors", _SIGNS["errors"]
@@ -157,15 +166,109 @@ class SeriesScore:
     n_current: int
     onset: pd.Timestamp | None
     held: float            # the current point whose z is ``z`` (before the cap): the value to check
+    source: str = ""       # what a derived series (`metric_series`) was computed from, '' for a series as it came
+
+
+COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+_UNITS = _TIME_UNITS | {"bytes"}
+MIN_COUNTER_POINTS = 4
+KEY = ("service", "name")
+
+
+@per_bundle
+def metric_series(bundle: Bundle) -> pd.DataFrame | None:
+    """The metrics table as it is scored: Prometheus counters as rates, histograms and summaries as their means.
+
+    * A series named as Prometheus names a counter (``_total``, ``_bucket``, or a ``_sum`` or ``_count`` beside
+      its partner or after a unit: a histogram's or a summary's) whose values never fall but to reset (to at most half, at most once in 10 steps: a process restarting) is a running
+      total: its level says how long the process has run, not how busy it is. It becomes ``rate(<name>)``, the
+      increase per second from the point before (after a reset, the value itself, as Prometheus' ``rate()``
+      reads one); its first point goes.
+    * A ``<base>_sum`` beside a ``<base>_count`` of the same service and labels (a histogram's or a summary's, as
+      rates or as they came) becomes ``<base>_mean``, sum over count at each time: the mean latency of
+      ``http_server_requests_seconds``. The sum alone is no quantity a reviewer reads (it grows with the
+      traffic and with the latency); the count stays, as the requests.
+
+    Any other series is as it came. A column ``_from`` says what a derived series was computed from ('' for the
+    others), for the evidence. Computed once per bundle: the generator, the symptom correlations and the list
+    of uncompared services read the same series.
+    """
+    frame = bundle.metrics
+    if frame is None or frame.empty:
+        return frame
+    frame = frame.assign(_from="")
+    names = frame["name"].astype(str)
+    if not names.str.endswith(COUNTER_SUFFIXES).any():
+        return frame
+    labels = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value") and not c.startswith("_")]
+    pairs = {(svc, n.removesuffix("_sum")) for svc, n in set(zip(frame["service"].astype(str), names))
+             if n.endswith("_sum")} & {(svc, n.removesuffix("_count")) for svc, n in
+                                       set(zip(frame["service"].astype(str), names)) if n.endswith("_count")}
+    parts = []
+    for key, g in frame.groupby([*KEY, *labels], sort=False, observed=True, dropna=False):
+        if _may_count(str(key[0]), str(key[1]), pairs) and (rate := _counter_rate(g)) is not None:
+            g = rate.assign(name=f"rate({key[1]})", _from=f"{key[1]}, a counter: its increase per second")
+        parts.append(g)
+    frame = pd.concat(parts, ignore_index=True)
+    return _histogram_means(frame, labels)
+
+
+def _may_count(service: str, name: str, pairs: set[tuple[str, str]]) -> bool:
+    """Whether a series may be a Prometheus counter by its name: ``_total`` or ``_bucket``, or the ``_sum`` or
+    ``_count`` of a histogram or summary: the service has both (``pairs``), or a unit comes before the suffix
+    (``http_server_requests_seconds_count``). A ``request_count`` alone is as often a count per interval, a gauge."""
+    if name.endswith(("_total", "_bucket")):
+        return True
+    stem = name.removesuffix("_sum").removesuffix("_count")
+    words = _words(stem)
+    return stem != name and ((service, stem) in pairs or bool(words) and words[-1] in _UNITS)
+
+
+def _counter_rate(g: pd.DataFrame) -> pd.DataFrame | None:
+    """The series' per-second increases when it is a running total (`metric_series`), else None."""
+    g = g.sort_values("timestamp", kind="stable")
+    v = g["value"].to_numpy(dtype=float)
+    if v.size < MIN_COUNTER_POINTS or not np.isfinite(v).all():
+        return None
+    d = np.diff(v)
+    falls = d < 0
+    if not (d > 0).any() or (v[1:][falls] > 0.5 * v[:-1][falls]).any() or falls.sum() * 10 > d.size:
+        return None
+    seconds = np.diff(g["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)) / 1e9
+    ok = seconds > 0
+    rate = np.where(falls, v[1:], d)[ok] / seconds[ok]
+    return g.iloc[1:].loc[ok].assign(value=rate)
+
+
+def _histogram_means(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """`metric_series`' second step: each ``<base>_sum`` with a ``<base>_count`` becomes ``<base>_mean``."""
+    plain = frame["name"].str.replace(r"^rate\((.*)\)$", r"\1", regex=True)
+    is_sum, is_count = plain.str.endswith("_sum"), plain.str.endswith("_count")
+    if not (is_sum.any() and is_count.any()):
+        return frame
+    on = ["service", *labels, "timestamp", "_stem", "_rated"]
+    rated = frame["name"].str.startswith("rate(")
+    sums = frame.loc[is_sum].assign(_stem=plain[is_sum].str.removesuffix("_sum"), _rated=rated[is_sum])
+    counts = frame.loc[is_count].assign(_stem=plain[is_count].str.removesuffix("_count"), _rated=rated[is_count])
+    both = sums.merge(counts[[*on, "value", "name"]], on=on, suffixes=("", "_count"))
+    both = both.loc[both["value_count"] > 0]
+    if both.empty:
+        return frame
+    means = both.assign(value=both["value"] / both["value_count"], name=both["_stem"] + "_mean",
+                        _from=both["name"] + " / " + both["name_count"] + ": the mean of each observation")
+    paired = sums.merge(both[["service", *labels, "_stem", "_rated"]].drop_duplicates(),
+                        on=["service", *labels, "_stem", "_rated"], how="left", indicator=True)
+    drop = frame.index[is_sum][(paired["_merge"] == "both").to_numpy()]
+    return pd.concat([frame.drop(index=drop), means[frame.columns]], ignore_index=True)
 
 
 @per_bundle
 def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[SeriesScore]:
-    """Robust change scores of every metric series with enough baseline and current points.
+    """Robust change scores of every metric series (`metric_series`) with enough baseline and current points.
 
     Computed once per bundle (`per_bundle`): the events generator dates events against the same onsets.
     """
-    frame = bundle.metrics
+    frame = metric_series(bundle)
     if frame is None or frame.empty:
         return []
     masks = window_masks(frame["timestamp"], bundle.incident)
@@ -193,7 +296,7 @@ def uncompared_services(bundle: Bundle) -> dict[str, list[str]]:
 
     A series counts as compared when any of its label variants (instances) was scored.
     """
-    frame = bundle.metrics
+    frame = metric_series(bundle)
     if frame is None or frame.empty:
         return {}
     current = window_masks(frame["timestamp"], bundle.incident).current
@@ -241,7 +344,7 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline:
         onset = pd.Timestamp(onset, tz="UTC") if pd.Timestamp(onset).tzinfo is None else pd.Timestamp(onset)
     labels = ",".join(f"{c}={v}" for c, v in zip(label_cols, key[2:]) if pd.notna(v) and v != "")
     return SeriesScore(service, name, labels, family, z, bad_z, z_max, med, float(np.median(cur)),
-                       int(base.size), int(cur.size), onset, float(cur[held]))
+                       int(base.size), int(cur.size), onset, float(cur[held]), str(g["_from"].iloc[0]))
 
 
 def _sustained_point(point_z: np.ndarray, sign: int) -> int:
@@ -374,7 +477,7 @@ def symptom_correlations(bundle: Bundle) -> dict[str, float]:
     the KPI itself is flat.
     """
     sym = bundle.incident.symptom
-    frame, kpis = bundle.metrics, bundle.kpis
+    frame, kpis = metric_series(bundle), bundle.kpis
     if sym is None or not sym.node.startswith("kpi:") or frame is None or frame.empty or kpis is None:
         return {}
     kpi_name = sym.node.split(":", 1)[1]
@@ -393,7 +496,8 @@ def symptom_correlations(bundle: Bundle) -> dict[str, float]:
     pos = np.clip(np.searchsorted(slots_t, t), 1, len(slots_t) - 1)
     nearest = np.where(np.abs(t - slots_t[pos - 1]) <= np.abs(slots_t[pos] - t), pos - 1, pos)
     ok = np.abs(t - slots_t[nearest]) <= step / 2
-    label_cols = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value")]
+    label_cols = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value")
+                  and not c.startswith("_")]
     slotted = frame.loc[ok, ["service", "name", *label_cols, "value"]].assign(_slot=nearest[ok])
     yv = y.to_numpy(dtype=float)
     per_service: dict[str, list[float]] = {}
@@ -508,7 +612,7 @@ def _kind_evidence(cand: list[SeriesScore], threshold: float) -> list[Evidence]:
 
 
 def _evidence(s: SeriesScore) -> Evidence:
-    name = f"{s.name}[{s.labels}]" if s.labels else s.name
+    name = (f"{s.name}[{s.labels}]" if s.labels else s.name) + (f" ({s.source})" if s.source else "")
     return Evidence(signal="metrics", test="robust_z", value=round(s.z, 4), baseline=s.baseline, current=s.held,
                     onset=s.onset.to_pydatetime() if s.onset is not None else None,
                     detail=f"{name}: {_which_point(s)} vs "
