@@ -6,7 +6,16 @@ import networkx as nx
 import pandas as pd
 
 from rca.contract.bundle import Bundle
+from rca.contract.models import CauseKind, Evidence
 from rca.generators.base import Hypothesis
+
+KIND_TESTS = {CauseKind.MISSING_VALUES: ("null_rate",),
+              CauseKind.SCHEMA_CHANGE: ("dtype", "out_of_range_share", "unseen_categories"),
+              CauseKind.STALE_FEATURE: ("top_share", "top3_share"),
+              CauseKind.DATA_DRIFT: ("psi",), CauseKind.TRAINING_SERVING_SKEW: ("psi",)}
+"""The tests whose evidence speaks for a feature's cause kind, best first: a feature's hypotheses share its
+evidence, and the largest value among tests in different units (a Wasserstein distance in cents, a null rate)
+named an insignificant test for a feature gone half null."""
 
 
 def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) -> str:
@@ -14,7 +23,7 @@ def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) ->
     pipeline_deploy of pipeline:payments; reaches kpi:approval_rate, explains 3 of 4 other anomalies``."""
     parts = [f"{h.node} ({h.kind}):"]
     if h.evidence:
-        e = max(h.evidence, key=lambda ev: abs(ev.value) if ev.value is not None else -1)
+        e = quoted_evidence(h)
         text = f"{e.signal} {e.test}"
         if e.value is not None:
             text += f" = {e.value:.3g}"
@@ -44,6 +53,15 @@ def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) ->
         reach.append("but a stronger upstream anomaly precedes it")
     sentence = " ".join(parts)
     return sentence + ("; " + ", ".join(reach) if reach else "")
+
+
+def quoted_evidence(h: Hypothesis) -> Evidence:
+    """The evidence the sentence quotes: the first of the kind's own tests (`KIND_TESTS`) the hypothesis has,
+    else its largest value."""
+    for test in KIND_TESTS.get(h.kind, ()):
+        if own := [ev for ev in h.evidence if ev.test == test]:
+            return own[0]
+    return max(h.evidence, key=lambda ev: abs(ev.value) if ev.value is not None else -1)
 
 
 def _named_event(h: Hypothesis, bundle: Bundle, graph: nx.DiGraph):
