@@ -397,6 +397,31 @@ def test_a_histogram_s_sum_and_count_give_its_mean_latency():
     assert abs(scores["rate(http_server_requests_seconds_count)"].z) < 3
 
 
+def test_a_service_whose_pods_a_rollout_replaced_is_compared_over_its_pods():
+    # Every pod of 'pay' is new since an hour before the current window: no pod's series has a baseline.
+    rng = np.random.default_rng(10)
+    rollout = CUR_START - pd.Timedelta(hours=1)
+
+    def pods(times, cur):
+        rows = []
+        for old, new in (("pay-7f9c-a", "pay-5d2e-a"), ("pay-7f9c-b", "pay-5d2e-b")):
+            latency = 100 + rng.normal(0, 5, len(times)) + np.where(cur, 80, 0)
+            rows.append(pd.DataFrame({"timestamp": times, "service": "pay", "name": "latency_p95",
+                                      "pod": np.where(times < rollout, old, new), "value": latency}))
+        return pd.concat(rows, ignore_index=True)
+
+    frame, _, _ = _metrics(rng, extra=(pods,))
+    frame["pod"] = frame["pod"].fillna("")
+    b = bundle(metrics=frame)
+    assert uncompared_services(b) == {}
+    (pay,) = [s for s in score_series(b) if s.service == "pay"]
+    assert pay.labels == "" and pay.bad_z > 10 and pay.source == "the mean of its 4 instances' series, none with " \
+        "a baseline of its own"
+    assert ("service:pay", "dependency_latency") in _by_key(get_generator("metrics").generate(b))
+    # a series one of whose instances was compared is not pooled: only 'pay' was
+    assert {s.service for s in score_series(b) if s.source.startswith("the mean")} == {"pay"}
+
+
 def test_a_count_per_interval_is_not_read_as_a_counter():
     # request_count alone (no unit, no _sum beside it) is as often a gauge; one that steps up stays as it came
     rng = np.random.default_rng(9)

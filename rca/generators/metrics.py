@@ -281,12 +281,61 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     groups = frame.groupby(["service", "name", *label_cols], sort=True, observed=True, dropna=False)
     most = int(groups["_base_value"].sum().max()) if len(frame) else 0
     min_baseline = MIN_BASELINE if most >= MIN_BASELINE else 1   # a one-sample baseline: the best there is
-    out = []
+    instance = [c for c in label_cols if INSTANCE_WORDS & set(_words(str(c)))]
+    others = [c for c in label_cols if c not in instance]
+    out, compared = [], set()   # compared: (service, name, other labels) of a scored series, for `_pooled_scores`
     for key, g in groups:
         score = _score_one(key, label_cols, g, threshold, min_baseline)
         if score is not None:
             out.append(score)
+            values = dict(zip(["service", "name", *label_cols], key))
+            compared.add(_key_text([values[c] for c in ("service", "name", *others)]))
+    if instance:
+        out += _pooled_scores(frame, others, instance, compared, threshold, min_baseline)
     return out
+
+
+INSTANCE_WORDS = frozenset({"instance", "pod", "host", "hostname", "container", "replica", "node"})
+"""Words of a label key that names one process of a service (``instance``, ``pod``, ``k8s.pod.name``,
+``service.instance.id``, ``host.name``): a rollout replaces its values."""
+
+
+def _pooled_scores(frame: pd.DataFrame, others: list[str], instance: list[str], compared: set[str], threshold: float,
+                   min_baseline: int) -> list[SeriesScore]:
+    """Scores of the series none of whose instances could be compared, each pooled over its instances.
+
+    A rollout shortly before the incident replaces every pod: each pod's series has no baseline of its own, and
+    the service's metrics went uncompared, the engine blind where incidents start most often. Such a series
+    (same service, name and ``others`` labels; ``instance``: the `INSTANCE_WORDS` labels) is scored as the mean,
+    at each time, of the values its instances report, the old ones' in the baseline against the new ones' now.
+    ``compared``: the series (`_key_text` of service, name and ``others``) with an instance scored already."""
+    keys = ["service", "name", *others]
+    rows = frame[keys].astype("string").fillna("")
+    text = rows["service"].str.cat([rows[c] for c in keys[1:]], sep="\x00")
+    wanted = ~text.isin(compared).to_numpy()
+    out = []
+    for key, g in frame.loc[wanted].groupby(keys, sort=True, observed=True, dropna=False):
+        variants = g[instance].drop_duplicates()
+        if len(variants) < 2:
+            continue
+        pooled = g.groupby("timestamp", sort=True).agg(value=("value", "mean"), _base=("_base", "first"),
+                                                      _cur=("_cur", "first")).reset_index()
+        pooled["_base_value"] = pooled["_base"] & np.isfinite(pooled["value"].to_numpy(dtype=float))
+        pooled["_from"] = f"the mean of its {len(variants)} instances' series, none with a baseline of its own"
+        score = _score_one(key, others, pooled, threshold, min_baseline)
+        if score is not None:
+            out.append(score)
+    return out
+
+
+def _key_text(values: list) -> str:
+    """One series' key values as `_pooled_scores` compares them (a null as '')."""
+    return "\x00".join("" if pd.isna(v) else str(v) for v in values)
+
+
+def _labels_text(labels: dict) -> str:
+    """A series' labels as `SeriesScore.labels` writes them: ``k=v`` joined, the empty ones left out."""
+    return ",".join(f"{c}={v}" for c, v in labels.items() if pd.notna(v) and v != "")
 
 
 def uncompared_services(bundle: Bundle) -> dict[str, list[str]]:
@@ -342,7 +391,7 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline:
         i = sustained_onset(flags)
         onset = g["timestamp"].to_numpy()[region][i] if i is not None else g["timestamp"][is_cur].iloc[0]
         onset = pd.Timestamp(onset, tz="UTC") if pd.Timestamp(onset).tzinfo is None else pd.Timestamp(onset)
-    labels = ",".join(f"{c}={v}" for c, v in zip(label_cols, key[2:]) if pd.notna(v) and v != "")
+    labels = _labels_text(dict(zip(label_cols, key[2:])))
     return SeriesScore(service, name, labels, family, z, bad_z, z_max, med, float(np.median(cur)),
                        int(base.size), int(cur.size), onset, float(cur[held]), str(g["_from"].iloc[0]))
 
