@@ -428,6 +428,13 @@ def test_a_count_per_interval_is_not_read_as_a_counter():
     frame, times, cur = _metrics(rng, extra=(lambda t, c: pd.DataFrame(
         {"timestamp": t, "service": "api", "name": "request_count", "value": np.where(c, 40.0, 0.0)}),))
     assert metric_series(bundle(metrics=frame))["name"].isin(["request_count", "latency_p95", "cpu_usage"]).all()
+    # ... and so is a requests_total per interval that stays 0 and then reads 1: it never falls, but a counter
+    # rises in most steps or has counted for long
+    idle = np.zeros(len(times))
+    idle[-1] = 1.0
+    frame = pd.concat([frame, pd.DataFrame({"timestamp": times, "service": "db", "name": "requests_total",
+                                            "value": idle})], ignore_index=True)
+    assert "requests_total" in set(metric_series(bundle(metrics=frame))["name"])
 
 
 # --------------------------------------------------------------------------------------------------- KPIs

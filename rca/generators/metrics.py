@@ -171,7 +171,7 @@ class SeriesScore:
 
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 _UNITS = _TIME_UNITS | {"bytes"}
-MIN_COUNTER_POINTS = 4
+MIN_COUNTER_POINTS = 8   # fewer noisy points of a gauge can rise in every step by chance (1 in 40320 for 8)
 KEY = ("service", "name")
 
 
@@ -180,8 +180,10 @@ def metric_series(bundle: Bundle) -> pd.DataFrame | None:
     """The metrics table as it is scored: Prometheus counters as rates, histograms and summaries as their means.
 
     * A series named as Prometheus names a counter (``_total``, ``_bucket``, or a ``_sum`` or ``_count`` beside
-      its partner or after a unit: a histogram's or a summary's) whose values never fall but to reset (to at most half, at most once in 10 steps: a process restarting) is a running
-      total: its level says how long the process has run, not how busy it is. It becomes ``rate(<name>)``, the
+      its partner or after a unit: a histogram's or a summary's) whose values never fall but to reset (to at most
+      half, at most once in 10 steps: a process restarting), over at least `MIN_COUNTER_POINTS` points, and that
+      rises in most steps or has a level that dwarfs its steps, is a running total: its level says how long the
+      process has run, not how busy it is. It becomes ``rate(<name>)``, the
       increase per second from the point before (after a reset, the value itself, as Prometheus' ``rate()``
       reads one); its first point goes.
     * A ``<base>_sum`` beside a ``<base>_count`` of the same service and labels (a histogram's or a summary's, as
@@ -231,8 +233,12 @@ def _counter_rate(g: pd.DataFrame) -> pd.DataFrame | None:
     if v.size < MIN_COUNTER_POINTS or not np.isfinite(v).all():
         return None
     d = np.diff(v)
-    falls = d < 0
-    if not (d > 0).any() or (v[1:][falls] > 0.5 * v[:-1][falls]).any() or falls.sum() * 10 > d.size:
+    falls, rises = d < 0, d > 0
+    if not rises.any() or (v[1:][falls] > 0.5 * v[:-1][falls]).any() or falls.sum() * 10 > d.size:
+        return None
+    # A total that rises in most steps (a busy counter), or whose level dwarfs its steps (one that has counted
+    # for long). A count per interval that stays 0 and then reads 1 never falls either: it is a gauge.
+    if rises.mean() < 0.5 and not (v[0] > 0 and 10 * np.median(d[rises]) <= v[0]):
         return None
     seconds = np.diff(g["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)) / 1e9
     ok = seconds > 0
