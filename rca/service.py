@@ -282,7 +282,9 @@ def stored_bundle(record: IncidentRecord, *, settings: Settings) -> Bundle:
 def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
                      bundle: Bundle | None = None) -> IncidentRecord | None:
     """Analyze a stored incident and store its answer (status done) or its error (status failed); None, doing
-    nothing, when it is no longer pending (another process stored its analysis, or it was deleted)."""
+    nothing, when it is no longer pending (another process stored its analysis, or it was deleted). A fault of
+    the server's (`ConfigError`: a damaged ranker or registry; `ConflictError`: its stored file lost) leaves it
+    queued with the reason as its error: failing it for good would keep it failed once the server is fixed."""
     record = queries.claim_incident(session, incident_id=incident_id)
     if record is None:
         return None
@@ -293,6 +295,15 @@ def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
         top, entropy = certainty(answer)
         stored = json.loads(answer.model_dump_json(exclude_none=True))
         answer_json = rendered_answer(stored)
+    except (ConfigError, ConflictError) as exc:
+        if isinstance(exc.__cause__, BundleError):   # a stored bundle that no longer loads: nothing will change
+            return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
+                                               error=str(exc))
+        # The server's fault, not the bundle's (a damaged ranker, an unreadable registry, the stored file lost):
+        # queued again with the reason, analyzed once it is fixed (the worker's recovery, or the body posted again)
+        log.warning("analysis of %s waits for the server: %s", incident_id, exc)
+        return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.queued,
+                                           error=f"waiting: {exc}")
     except RcaError as exc:
         return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
                                            error=str(exc))

@@ -390,8 +390,8 @@ class _Loader:
                 # an edge's end not in "nodes" is a node of its own, as networkx's node_link_graph makes it, when
                 # its id says its kind
                 if problem := node_id_problem(node, example="service:db"):
-                    self.fail(f"edge {i} {end}: {problem} (or a node declared in 'nodes')", file=self.where("graph.json"),
-                              field=f"edges.{i}.{end}")  # dotted, as pydantic locates nodes.2.id
+                    self.fail(f"edge {i} {end}: {problem} (or a node declared in 'nodes')",
+                              file=self.where("graph.json"), field=f"edges.{i}.{end}")  # dotted, as pydantic's
                 graph.add_node(node, kind=node_kind(node))
             graph.add_edge(edge.source, edge.target, **edge.model_dump(exclude={"source", "target"}))
         return graph

@@ -124,8 +124,8 @@ def set_incident_status(session: Session, *, incident_id: str, status: IncidentS
     if status is IncidentStatus.done:
         record.answer, record.answer_json, record.ranker, record.error = answer, answer_json, ranker, None
         record.top_confidence, record.entropy = top_confidence, entropy
-    if status is IncidentStatus.failed:
-        record.error = error
+    if status is IncidentStatus.failed or (status is IncidentStatus.queued and error is not None):
+        record.error = error   # queued with an error: waiting for the server (`rca.service.analyze_incident`)
     session.add(record)
     session.commit()
     session.refresh(record)

@@ -105,3 +105,34 @@ def test_a_stop_finishes_the_analysis_in_hand_and_says_what_it_leaves(session, m
     with session_scope(migrated.resolved_database_url) as fresh:
         assert queries.incident_status(fresh, incident_id="inc-stop-1") is IncidentStatus.done
         assert queries.pending_incident_ids(fresh) == ["inc-stop-3"]
+
+
+def test_a_fault_of_the_server_leaves_the_incident_queued_and_a_retry_analyzes_it(client, keys, stub_ranker,
+                                                                                   monkeypatch, tmp_path):
+    """A damaged ranker failed the incident for good: posting the same body again after the fix answered 200 with
+    the stored 'failed' record, and nothing analyzed it again."""
+    from rca.errors import ConfigError
+
+    def damaged(settings=None):
+        raise ConfigError("/data/rankers/v7", "model-2.txt is not the file that was saved", "the model files")
+
+    monkeypatch.setattr("rca.service.get_ranker", damaged)
+    body = json.dumps(inline(bundle_dir(tmp_path, incident_id="inc-wait"))).encode()
+    headers = {**keys["trigger"], "Content-Type": "application/json"}
+    first = client.post("/v1/incidents", content=body, headers=headers)
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    assert first.json()["error"].startswith("waiting: ") and "model-2.txt" in first.json()["error"]
+    monkeypatch.setattr("rca.service.get_ranker", lambda settings=None: stub_ranker)   # the ranker is fixed
+    again = client.post("/v1/incidents", content=body, headers=headers)
+    assert again.status_code == 200
+    done = client.get("/v1/incidents/inc-wait?wait=10", headers=keys["reviewer"]).json()
+    assert done["status"] == "done" and done["error"] is None
+    assert done["answer"]["causes"][0]["node"] == "feature:amount"
+
+
+def test_a_bundle_that_does_not_load_fails_for_good(session, migrated, stub_ranker, tmp_path):
+    submission = _submit(session, migrated, tmp_path, "inc-bad")
+    stored = service.bundles_dir(migrated) / submission.record.bundle_file
+    stored.write_text('{"incident": {"id": "inc-bad"}}')   # a stored bundle the loader now refuses
+    record = service.analyze_incident(session, incident_id="inc-bad", settings=migrated)
+    assert record.status is IncidentStatus.failed and "no longer loads" in record.error

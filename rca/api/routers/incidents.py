@@ -122,6 +122,8 @@ def post_incident(_: Trigger, request: Request, response: Response, upload: Uplo
         worker.submit(record.id, submission.bundle)
         if worker.wait(record.id, settings.analysis_budget):
             session.refresh(record)
+    elif record.status in PENDING and record.error and not worker.analyzes(record.id):
+        worker.submit(record.id)   # waiting for the server (its error says why): the retry tries again now
     out = incident_out(request, record, reviewed=queries.is_reviewed(session, incident_id=record.id))
     response.headers["Location"] = out.url
     if not submission.created:
