@@ -7,6 +7,7 @@ import logging
 import re
 
 from fastapi import FastAPI, Request
+from sqlalchemy import exc as sa_exc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,7 +17,7 @@ from rca.api.deps import AuthError
 from rca.contract.load import unreadable_json
 from rca.errors import (BundleError, BundleErrors, ConfigError, ConflictError, InputError, NotFoundError,
                         error_detail)
-from rca.store.db import STORE_AWAY
+from rca.store.db import NOT_MIGRATED, STORE_AWAY, not_migrated
 from rca.store.queries import CursorError
 
 log = logging.getLogger(__name__)
@@ -156,12 +157,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _store_away(request: Request, exc: Exception) -> JSONResponse:
         log.error("the store failed on %s %s: %s", request.method, request.url.path, exc)
+        if not_migrated(exc):
+            return error_response(503, NOT_MIGRATED, headers={"Retry-After": "30"})
         return error_response(503, f"the review store could not be reached or written ({type(exc).__name__}); try "
                                    "again in a moment (see the service log if it lasts)",
                               headers={"Retry-After": "5"})
 
     for away in STORE_AWAY:
         app.add_exception_handler(away, _store_away)
+
+    @app.exception_handler(sa_exc.ProgrammingError)
+    async def _programming(request: Request, exc: sa_exc.ProgrammingError) -> JSONResponse:
+        if not_migrated(exc):   # PostgreSQL's missing table; SQLite's is an OperationalError (`_store_away`)
+            return await _store_away(request, exc)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

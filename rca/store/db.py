@@ -97,6 +97,18 @@ STORE_AWAY = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutErro
 exhausted), not of what was sent to it: the same request or analysis may succeed once it is back."""
 
 
+def not_migrated(exc: BaseException) -> bool:
+    """Whether a database error says a table of the store is missing: the database was recreated empty (or never
+    migrated) under a running service. PostgreSQL's undefined_table (42P01), SQLite's 'no such table'."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == "42P01" or getattr(orig, "pgcode", None) == "42P01" \
+        or "no such table" in str(orig or exc)
+
+
+NOT_MIGRATED = ("the review store has none of its tables (its database was recreated empty, or never migrated): "
+                "run `rca db upgrade`, or restart the service, which migrates it")
+
+
 def missing_sqlite_file(url: str) -> Path | None:
     """The file of a SQLite ``url`` that does not exist yet (connecting would create it), else None."""
     parsed = make_url(url)

@@ -611,3 +611,20 @@ def test_why_splits_a_nodes_score_gap_or_says_why_it_cannot(client, keys, monkey
     assert wrong_kind.status_code == 422 and wrong_kind.json()["error"]["field"] == "versus_kind"
     assert client.get("/v1/incidents/inc-none/why", params={"node": "service:api"},
                       headers=keys["reviewer"]).status_code == 404
+
+
+def test_a_store_recreated_empty_under_the_service_is_a_503_that_says_to_migrate(client, keys, settings):
+    """The database dropped and created again while the service ran: /healthz said ok, every other request was a
+    500 'internal error (ProgrammingError)', and /metrics failed, which its docs say a store outage never does."""
+    from sqlmodel import SQLModel
+
+    from rca.store.db import NOT_MIGRATED, get_engine
+
+    engine = get_engine(settings.resolved_database_url)
+    SQLModel.metadata.drop_all(engine)
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json()["error"]["message"] == NOT_MIGRATED
+    r = client.get("/v1/incidents/inc-1", headers=keys["reviewer"])
+    assert r.status_code == 503 and r.json()["error"]["message"] == NOT_MIGRATED and r.headers["Retry-After"]
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and "rca_store_up 0.0" in metrics.text

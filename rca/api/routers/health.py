@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from rca import __version__
@@ -24,7 +25,7 @@ def healthz(session: SessionDep, worker: WorkerDep) -> dict:
     """The store answers; with the analysis queue's depth and the package version (HEAD too, for uptime checkers
     that send it). (Not the ranker in use:
     reading it can load a model, and a damaged registry would fail the probe; ``GET /v1/rankers`` says.)"""
-    session.exec(text("SELECT 1"))
+    session.exec(text("SELECT 1 FROM incident WHERE 1 = 0"))   # the store's table: a database recreated empty fails
     return {"status": "ok", "queue_depth": worker.depth, "version": __version__}
 
 
@@ -36,7 +37,7 @@ def metrics(request: Request, session: SessionDep, worker: WorkerDep) -> PlainTe
     gauges = {"rca_analysis_queue_depth": ("Incidents queued or being analyzed.", worker.depth)}
     try:
         counts = queries.incident_counts(session, timeout_ms=STORE_WAIT_MS)
-    except STORE_AWAY:
+    except (*STORE_AWAY, sa_exc.DBAPIError):   # away, or recreated without its tables (`not_migrated`)
         counts = {}
     gauges["rca_store_up"] = (f"1 if the store gave the incident counts within {STORE_WAIT_MS} ms, else 0 "
                               "(and the rca_incidents_* gauges are left out).", float(bool(counts)))
