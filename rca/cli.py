@@ -250,18 +250,28 @@ app.add_typer(incidents_app, name="incidents")
 @contextmanager
 def _store(*, create: bool = True) -> Iterator[tuple[Settings, Session]]:
     """The settings and a session on the service's store, migrated to the latest schema first: what the commands
-    that read or write the store open. Without ``create``, a SQLite store that does not exist is a `ConfigError`
-    (a mistyped RCA_DATA_DIR), not a new empty one: for the commands that only change incidents stored."""
+    that read or write the store open. Without ``create``, a SQLite store that does not exist, or a database
+    without the store's tables, is a `ConfigError` (a mistyped RCA_DATA_DIR or RCA_DATABASE_URL), not a new empty
+    store: for the commands that read or change what is stored (and `rca retrain`, which would export no review
+    from an empty one and train without them)."""
     from rca.config import get_settings
     from rca.errors import ConfigError
-    from rca.store.db import missing_sqlite_file, session_scope, upgrade
+    from sqlalchemy.engine import make_url
+
+    from rca.store.db import has_store, missing_sqlite_file, session_scope, upgrade
 
     settings = get_settings()
-    if not create and (missing := missing_sqlite_file(settings.resolved_database_url)):
+    if not create:
+        url = settings.resolved_database_url
         name = "RCA_DATABASE_URL" if settings.database_url else "RCA_DATA_DIR"
-        raise ConfigError(name, settings.database_url or str(settings.data_dir),
-                          f"where the review service keeps its store (no {missing} there; `rca serve` or "
-                          "`rca keys create` starts one)")
+        shown_as = make_url(settings.database_url).render_as_string(hide_password=True) if settings.database_url \
+            else str(settings.data_dir)
+        if missing := missing_sqlite_file(url):
+            raise ConfigError(name, shown_as, f"where the review service keeps its store (no {missing} there; "
+                                              "`rca serve` or `rca keys create` starts one)")
+        if not has_store(url):   # a database without the store's tables: the wrong one, or one recreated empty
+            raise ConfigError(name, shown_as, "where the review service keeps its store (that database has none of "
+                                              "its tables; `rca serve` or `rca db upgrade` creates them)")
     upgrade(settings.resolved_database_url)
     with session_scope(settings.resolved_database_url) as session:
         yield settings, session
@@ -423,7 +433,7 @@ def retrain() -> None:
     """The weekly job: export confirmed reviews, train a challenger, promote it if it beats the champion."""
     from rca.service import retrain as retrain_ranker
 
-    with _store() as (settings, session):
+    with _store(create=False) as (settings, session):
         report = retrain_ranker(session, settings=settings, by=_operator())
     typer.echo(json.dumps(report, indent=2, default=str))
 

@@ -97,6 +97,16 @@ STORE_AWAY = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutErro
 exhausted), not of what was sent to it: the same request or analysis may succeed once it is back."""
 
 
+def has_store(url: str) -> bool:
+    """Whether the database at ``url`` holds the store's tables (at any schema version alembic can upgrade)."""
+    from sqlalchemy import inspect
+
+    try:
+        return inspect(get_engine(url)).has_table("incident")
+    except DatabaseError:   # not answering: `upgrade`, next, says so and names the setting
+        return True
+
+
 def not_migrated(exc: BaseException) -> bool:
     """Whether a database error says a table of the store is missing: the database was recreated empty (or never
     migrated) under a running service. PostgreSQL's undefined_table (42P01), SQLite's 'no such table'."""

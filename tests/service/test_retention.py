@@ -646,3 +646,25 @@ def test_rca_incidents_delete_refuses_in_one_line(env, session, capsys, incident
     code, out = run_cli(capsys, "incidents", "delete", incident_id)
     assert code == 2 and out.out == "" and out.err == message + "\n", out
     assert _stored(session) == {"busy"}
+
+
+def test_rca_retrain_on_a_store_that_is_not_there_refuses_and_creates_none(database_url, monkeypatch, tmp_path,
+                                                                          capsys):
+    """Pointed at the wrong database (empty), or at a mistyped data directory, rca retrain migrated a new empty store,
+    replaced the reviewed corpus with an export of nothing, and trained a challenger without the reviews."""
+    from rca.store.db import has_store, missing_sqlite_file
+
+    monkeypatch.setenv("RCA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RCA_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        code, out = run_cli(capsys, "retrain")
+    finally:
+        get_settings.cache_clear()
+    assert code == 2 and out.err.startswith("error: RCA_DATABASE_URL: got '") and "Traceback" not in out.err
+    assert "expected where the review service keeps its store (" in out.err
+    assert not (tmp_path / "data" / "reviewed").exists()
+    if database_url.startswith("sqlite"):
+        assert missing_sqlite_file(database_url) is not None and "`rca keys create` starts one)" in out.err
+    else:
+        assert not has_store(database_url) and "that database has none of its tables" in out.err
