@@ -623,14 +623,18 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
     (split by time, `rca.corpus.assign_splits`) and one deterministic archive per incident holding the bundle
     as submitted plus ``label.json`` (the causes that more reviewers confirm or name than reject, by each
     reviewer's latest verdict). It is rebuilt from the store on every export and swapped in whole, so a
-    changed verdict changes the label and a withdrawn one removes the incident.
+    changed verdict changes the label and a withdrawn one removes the incident. An incident whose id the labeled
+    corpus (``RCA_CORPUS_DIR`` and the corpora nested in it) has already is left out, with a warning: training reads
+    each incident once, and its corpus label stands (a corpus bundle replayed through the service, say).
 
     Returns the archives written.
     """
     from rca.contract.models import Label
     from rca.contract.timestamps import parse_timestamp
-    from rca.corpus import add_incident, read_manifest
+    from rca.corpus import add_incident, read_manifest, training_corpora
 
+    in_corpus = {e.id for d in (training_corpora(settings.corpus_dir) if settings.corpus_dir.is_dir() else [])
+                 for e in read_manifest(d)}
     out_dir = reviewed_dir(settings)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_exports(out_dir.parent)
@@ -642,6 +646,10 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
             reviews = queries.list_reviews(session, incident_id=incident_id)
             causes = [(n, k) for n, k in queries.confirmed_causes(reviews) if _label_cause(incident_id, n, k)]
             if not causes:
+                continue
+            if incident_id in in_corpus:
+                log.warning("reviewed incident %s left out of the export: the labeled corpus %s has an incident of "
+                            "that id, and its label stands", incident_id, settings.corpus_dir)
                 continue
             record = queries.get_incident(session, incident_id=incident_id)
             reviewers = sorted({r.reviewer for r in queries.latest_verdicts(reviews)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -50,6 +51,27 @@ def test_confirmed_causes_count_each_reviewers_latest_verdict():
 def _submit(session, settings, path, fmt):
     data = json.dumps(inline(path)).encode() if fmt == "json" else tar_gz(path)
     return service.submit_incident(session, body=data, fmt=fmt, settings=settings)
+
+
+def test_a_reviewed_incident_the_labeled_corpus_has_already_is_left_out_of_the_export(session, migrated, stub_ranker,
+                                                                                      tmp_path, caplog):
+    """A corpus bundle replayed through the service and confirmed there stopped every later retrain: training
+    refuses an incident id in two corpora, and nothing but deleting the incident (and its reviews) undid it."""
+    corpus = tmp_path / "corpus" / "nested"
+    corpus.mkdir(parents=True)
+    with open(corpus / "manifest.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["id", "detected_at", "split", "kinds", "nodes", "n_causes", "source", "path",
+                                   "sha256"],
+                                  ["inc-replayed", "2026-11-20T14:05:00Z", "train", "data_drift", "feature:amount", "1",
+                                   "simulated", "bundles/inc-replayed.tar.gz", ""]])
+    settings = migrated.model_copy(update={"corpus_dir": tmp_path / "corpus"})
+    for incident_id in ("inc-replayed", "inc-new"):
+        sub = _submit(session, settings, bundle_dir(tmp_path, incident_id=incident_id), "json")
+        service.analyze_incident(session, incident_id=sub.record.id, settings=settings, bundle=sub.bundle)
+        service.record_review(session, settings=settings, incident_id=incident_id, reviewer="ann",
+                              review=service.ReviewIn(verdict="confirm", rank=1))
+    assert [p.name for p in service.export_reviewed(session, settings=settings)] == ["inc-new.tar.gz"]
+    assert "reviewed incident inc-replayed left out of the export: the labeled corpus" in caplog.text
 
 
 def test_export_writes_confirmed_incidents_in_the_corpus_format(session, migrated, stub_ranker, tmp_path):
