@@ -11,6 +11,7 @@ import hmac
 import secrets
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,10 +33,24 @@ def hash_key(key: str) -> str:
 def create_api_key(session: Session, *, name: str, role: Role) -> ApiKeyCreated:
     """Make and store a new key; the returned ``key`` is the only time the secret is shown. The ``name`` (who
     holds it, the reviewer's identity) takes 1 to 200 characters, not all blank, without control characters (a
-    newline split its line of `rca keys list`, and the reviewer's name on the console) nor NUL."""
+    newline split its line of `rca keys list`, and the reviewer's name on the console) nor NUL.
+
+    The name is the reviewer's identity (a key rotated keeps it), so two spellings of one name would count one
+    person's verdict twice: it is stored in Unicode's NFKC form without the blanks around it, invisible characters
+    (a zero-width space) are refused, and so is a name that another key's (revoked too) differs from only by
+    case."""
     if not name.strip() or len(name) > NAME_MAX or not holds(name) or any(c < " " or c == "\x7f" for c in name):
         raise InputError(f"a name of 1 to {NAME_MAX} characters, not all blank, without control characters (a "
                          f"newline, a tab) is needed (the reviewer's identity); got {shown(name)}", field="name")
+    name = unicodedata.normalize("NFKC", name).strip()
+    if invisible := sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) == "Cf"}):
+        raise InputError(f"{shown(name)} holds invisible characters ({', '.join(invisible)}); expected a name as "
+                         "it reads (the reviewer's identity)", field="name")
+    if twin := next((other for other in queries.api_key_names(session)
+                     if other != name and other.casefold() == name.casefold()), None):
+        raise InputError(f"{shown(name)} differs from the name of an existing key, {shown(twin)}, only by case; "
+                         f"to give that reviewer another key, use {shown(twin)} itself (names are identities: "
+                         "two spellings would count one person twice)", field="name")
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
     record = queries.insert_api_key(session, key_id=key_id, key_sha256=hash_key(key), name=name, role=role)

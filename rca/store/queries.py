@@ -411,6 +411,11 @@ def list_api_keys(session: Session) -> list[ApiKeyRecord]:
                              .order_by(ApiKeyRecord.created_at)))
 
 
+def api_key_names(session: Session) -> list[str]:
+    """The names of every key ever made, revoked ones too (the reviews they wrote still bear them)."""
+    return list(session.exec(select(ApiKeyRecord.name).distinct()))
+
+
 def revoke_api_key(session: Session, *, key_id: str) -> ApiKeyRecord:
     record = session.get(ApiKeyRecord, key_id) if holds(key_id) else None
     if record is None:

@@ -147,6 +147,24 @@ def test_auth_roles(client, keys, tmp_path):
     assert err["field"] == "Authorization" and "API key" in err["message"]
 
 
+def test_a_reviewer_s_name_is_one_spelling(client, keys):
+    """'ann ', 'Ann' and 'ann' + a zero-width space were three more keys beside 'ann': rotating a key with a stray
+    space doubled that reviewer's vote on every cause, and the console showed two names that look alike."""
+    def create(name):
+        return client.post("/v1/keys", json={"name": name, "role": "reviewer"}, headers=keys["admin"])
+
+    first = create(" ann ")
+    assert first.status_code == 201 and first.json()["name"] == "ann"      # stored without the blanks around it
+    assert create("ann").status_code == 201                                 # the same reviewer, a second key
+    assert create("\uff41nn").json()["name"] == "ann"                       # NFKC: a full-width a is an a
+    for name, said in (("Ann", "differs from the name of an existing key, 'ann', only by case"),
+                       ("ann\u200b", "holds invisible characters (U+200B)")):
+        r = create(name)
+        assert r.status_code == 422 and said in r.json()["error"]["message"], r.text
+    client.delete(f"/v1/keys/{first.json()['id']}", headers=keys["admin"])
+    assert create("ANN").status_code == 422      # a revoked key's name still names that reviewer's reviews
+
+
 def test_a_submission_without_a_key_is_refused_before_its_body_is_read(client, keys, settings):
     """Was 415, 413 or 400 (the body was read and checked first, up to max_upload_bytes, for anyone)."""
     too_large = {"Content-Type": "application/gzip", "Content-Length": str(settings.max_upload_bytes + 1)}
