@@ -408,6 +408,9 @@ def test_a_service_whose_pods_a_rollout_replaced_is_compared_over_its_pods():
             latency = 100 + rng.normal(0, 5, len(times)) + np.where(cur, 80, 0)
             rows.append(pd.DataFrame({"timestamp": times, "service": "pay", "name": "latency_p95",
                                       "pod": np.where(times < rollout, old, new), "value": latency}))
+        for pod in ("db-0", "db-1"):   # pods that span both windows: compared each, not pooled
+            rows.append(pd.DataFrame({"timestamp": times, "service": "db", "name": "latency_p95", "pod": pod,
+                                      "value": 100 + rng.normal(0, 5, len(times))}))
         return pd.concat(rows, ignore_index=True)
 
     frame, _, _ = _metrics(rng, extra=(pods,))
@@ -420,6 +423,8 @@ def test_a_service_whose_pods_a_rollout_replaced_is_compared_over_its_pods():
     assert ("service:pay", "dependency_latency") in _by_key(get_generator("metrics").generate(b))
     # a series one of whose instances was compared is not pooled: only 'pay' was
     assert {s.service for s in score_series(b) if s.source.startswith("the mean")} == {"pay"}
+    assert {s.labels for s in score_series(b) if s.service == "db" and s.name == "latency_p95"} == {"pod=db-0",
+                                                                                                  "pod=db-1", ""}
 
 
 def test_a_count_per_interval_is_not_read_as_a_counter():

@@ -206,12 +206,13 @@ def metric_series(bundle: Bundle) -> pd.DataFrame | None:
     pairs = {(svc, n.removesuffix("_sum")) for svc, n in set(zip(frame["service"].astype(str), names))
              if n.endswith("_sum")} & {(svc, n.removesuffix("_count")) for svc, n in
                                        set(zip(frame["service"].astype(str), names)) if n.endswith("_count")}
-    parts = []
+    parts, rated = [], False
     for key, g in frame.groupby([*KEY, *labels], sort=False, observed=True, dropna=False):
         if _may_count(str(key[0]), str(key[1]), pairs) and (rate := _counter_rate(g)) is not None:
-            g = rate.assign(name=f"rate({key[1]})", _from=f"{key[1]}, a counter: its increase per second")
+            g, rated = rate.assign(name=f"rate({key[1]})", _from=f"{key[1]}, a counter: its increase per second"), True
         parts.append(g)
-    frame = pd.concat(parts, ignore_index=True)
+    if rated:   # else the rows as they came, in their order (sums over them in another order differ in the last bit)
+        frame = pd.concat(parts, ignore_index=True)
     return _histogram_means(frame, labels)
 
 
@@ -317,7 +318,7 @@ def _pooled_scores(frame: pd.DataFrame, others: list[str], instance: list[str], 
     ``compared``: the series (`_key_text` of service, name and ``others``) with an instance scored already."""
     keys = ["service", "name", *others]
     rows = frame[keys].astype("string").fillna("")
-    text = rows["service"].str.cat([rows[c] for c in keys[1:]], sep="\x00")
+    text = rows["service"].str.cat([rows[c] for c in keys[1:]], sep="\x1f")
     wanted = ~text.isin(compared).to_numpy()
     out = []
     for key, g in frame.loc[wanted].groupby(keys, sort=True, observed=True, dropna=False):
@@ -336,7 +337,7 @@ def _pooled_scores(frame: pd.DataFrame, others: list[str], instance: list[str], 
 
 def _key_text(values: list) -> str:
     """One series' key values as `_pooled_scores` compares them (a null as '')."""
-    return "\x00".join("" if pd.isna(v) else str(v) for v in values)
+    return "\x1f".join("" if pd.isna(v) else str(v) for v in values)
 
 
 def _labels_text(labels: dict) -> str:
