@@ -183,8 +183,12 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
     done = request.query_params.get("done")
     if not any(r.reviewer == user.name and r.verdict.value == done for r in view.reviews):
         done = None  # the redirect after this reviewer's verdict says it was recorded; a link alone does not
-    # after a verdict, the next incident of the review queue (least certain first), so a reviewer goes on
-    up_next = [r for r in queries.review_queue(session, limit=2) if r.id != incident_id][:1] if done else []
+    # after a verdict, the next incident of the review queue (least certain first), so a reviewer goes on: of the
+    # same model first (a team reviews its own model's incidents: the queue page's ?model=), then of any
+    up_next = []
+    if done:
+        up_next = [r for r in queries.review_queue(session, model=view.record.model, limit=2) if r.id != incident_id] \
+            or [r for r in queries.review_queue(session, limit=2) if r.id != incident_id]
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
                  chart_error=chart_error, error=error, form=form or {}, kinds=[k.value for k in CauseKind], nodes=nodes,
                  done=done, up_next=up_next[0] if up_next else None, quote=quote)

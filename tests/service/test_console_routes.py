@@ -400,6 +400,22 @@ def test_each_pieces_detail_has_a_row_of_its_own_across_the_evidence_table(clien
     assert {int(span) for span, _ in rows} == {len(headers)}
 
 
+def test_the_next_incident_after_a_verdict_is_of_the_same_model_first(client, keys, incident, tmp_path):
+    """A team reviewing its own model (/?model=) was sent to another model's incident, the least certain of all."""
+    for incident_id, model, symptom in (("inc-other", "churn-model", "kpi:0.1"), ("inc-same", None, "kpi:0.4")):
+        body = inline(bundle_dir(tmp_path, incident_id=incident_id, symptom=symptom))
+        body["incident"]["model"] = model or body["incident"]["model"]
+        assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
+    _signin(client, keys)
+    token = _csrf(client.get(f"/incidents/{incident}").text)
+    page = client.post(f"/incidents/{incident}/reviews", data={"csrf": token, "verdict": "reject", "rank": "1"}).text
+    assert '<a id="up-next" href="/incidents/inc-same">inc-same</a> (top cause at 40%).' in page
+    page = client.post("/incidents/inc-same/reviews", data={"csrf": token, "verdict": "reject", "rank": "1"}).text
+    done = page.split('id="review-ok"')[1].split("</p>")[0]
+    assert ('<a id="up-next" href="/incidents/inc-other">inc-other</a> (top cause at 30%), an incident of '
+            'churn-model.') in done   # none of this model left: the queue's next, said to be another model's
+
+
 def test_a_recorded_verdict_leads_to_the_next_incident_of_the_queue(client, keys, incident, tmp_path):
     body = inline(bundle_dir(tmp_path, incident_id="inc-c2", symptom="kpi:0.4"))
     assert client.post("/v1/incidents", json=body, headers=keys["trigger"]).status_code == 201
