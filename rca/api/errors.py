@@ -9,7 +9,7 @@ import re
 from fastapi import FastAPI, Request
 from sqlalchemy import exc as sa_exc
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -38,6 +38,13 @@ def media_type(request: Request) -> str:
 
 def not_accepted(media: str, accepted: str) -> str:
     return f"content type '{media or '(none)'}' is not accepted; send {accepted}"
+
+
+def _console_page(request: Request) -> bool:
+    """Whether the request is a browser's for a page of the console (not the API, the probes or the docs)."""
+    path = request.url.path
+    return ("text/html" in request.headers.get("accept", "") and not path.startswith(("/v1/", "/docs", "/redoc"))
+            and path not in ("/healthz", "/metrics", "/openapi.json"))
 
 
 def error_response(status: int, message: str, field: str | None = None, headers=None, **extra) -> JSONResponse:
@@ -155,13 +162,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, message, "body" if exc.status_code == 400 else None,
                               headers=headers)
 
-    async def _store_away(request: Request, exc: Exception) -> JSONResponse:
+    async def _store_away(request: Request, exc: Exception) -> Response:
         log.error("the store failed on %s %s: %s", request.method, request.url.path, exc)
         if not_migrated(exc):
-            return error_response(503, NOT_MIGRATED, headers={"Retry-After": "30"})
-        return error_response(503, f"the review store could not be reached or written ({type(exc).__name__}); try "
-                                   "again in a moment (see the service log if it lasts)",
-                              headers={"Retry-After": "5"})
+            message, retry = NOT_MIGRATED, "30"
+        else:
+            message, retry = (f"the review store could not be reached or written ({type(exc).__name__}); try again "
+                              "in a moment (see the service log if it lasts)"), "5"
+        if _console_page(request):   # a reviewer's browser gets a page of the console, not a JSON body
+            from rca.console.routes import templates
+
+            return templates.TemplateResponse(request, "error.html", {"message": message[:1].upper() + message[1:]},
+                                              status_code=503, headers={"Retry-After": retry})
+        return error_response(503, message, headers={"Retry-After": retry})
 
     for away in STORE_AWAY:
         app.add_exception_handler(away, _store_away)

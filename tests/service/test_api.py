@@ -638,8 +638,13 @@ def test_a_store_recreated_empty_under_the_service_is_a_503_that_says_to_migrate
 
     from rca.store.db import NOT_MIGRATED, get_engine
 
+    signed_in = client.post("/signin", data={"key": keys["reviewer"]["Authorization"][7:]}, follow_redirects=False)
+    assert signed_in.status_code == 303
     engine = get_engine(settings.resolved_database_url)
     SQLModel.metadata.drop_all(engine)
+    page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})   # the console: a page, not JSON
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+    assert "The review store has none of its tables" in page.text and "rca db upgrade" in page.text
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json()["error"]["message"] == NOT_MIGRATED
     r = client.get("/v1/incidents/inc-1", headers=keys["reviewer"])
