@@ -24,6 +24,8 @@ from rca.errors import BundleError, BundleErrors, shown
 
 ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 """``status.code`` values of a failed span (OTLP/JSON writes enums as integers or as their names)."""
+SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3,
+              "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
 
 
 # -------------------------------------------------------------------------------------- the Python reader
@@ -58,7 +60,9 @@ def _kind(kind: Any) -> int:
     if isinstance(kind, int):
         return kind
     text = str(kind)
-    return int(text) if text.isascii() and text.isdigit() else 0  # "SPAN_KIND_SERVER" and the like: unknown
+    if text in SPAN_KINDS:
+        return SPAN_KINDS[text]
+    return int(text) if text.isascii() and text.isdigit() else 0  # anything else: unspecified
 
 
 _NANOS_MAX = 2**63 - 1
