@@ -63,7 +63,7 @@ def spans(n_traces: int = 600, *, seed: int = 0, slow: dict | None = None, error
             "service": svc, "operation": op, "trace_id": ids, "span_id": [f"{t}{sid}" for t in ids],
             "parent_span_id": [f"{t}{parent}" if parent else "" for t in ids],
             "start": pd.to_datetime(start_ns + (np.asarray(off) * 1e6).astype("int64"), utc=True),
-            "duration_ms": dur, "error": e, "kind": 2}))
+            "duration_ms": dur, "error": e, "kind": 2, "peer": ""}))
     out = pd.concat(rows, ignore_index=True)
     out["service"] = out["service"].astype("category")
     out["operation"] = out["operation"].astype("category")
