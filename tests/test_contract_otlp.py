@@ -109,7 +109,8 @@ def _calls(numbers: bool) -> list[dict]:
 def test_both_readers_read_peers_and_status_code_failures_alike(numbers):
     """A CLIENT or PRODUCER span's peer is its first of peer.service, server.address, net.peer.name that is text;
     a span that set no status failed when its HTTP status is 5xx or its gRPC code a server failure (never when
-    its status is OK)."""
+    its status is OK). A childless call to a peer that exported nothing is the peer's span, its caller kept as
+    its peer; a call to an instrumented service, or with a child, stays the caller's."""
     data = _jsonl(_calls(numbers))
     columnar = read_otlp_columnar(data)
     assert columnar is not None
@@ -117,8 +118,11 @@ def test_both_readers_read_peers_and_status_code_failures_alike(numbers):
     got = columnar.set_index("span_id")
     assert got["error"].to_dict() == {"a": True, "b": True, "c": False, "d": False, "e": False, "f": False,
                                       "g": True}
-    assert got["peer"].astype(str).to_dict() == {"a": "", "b": "session-store", "c": "model-server", "d": "",
-                                                 "e": "orders-queue", "f": "", "g": "cache"}
+    assert got["service"].astype(str).to_dict() == {
+        "a": "checkout-api", "b": "session-store", "c": "checkout-api", "d": "model-server", "e": "checkout-api",
+        "f": "checkout-api", "g": "cache"}
+    assert got["peer"].astype(str).to_dict() == {"a": "", "b": "checkout-api", "c": "model-server", "d": "",
+                                                 "e": "orders-queue", "f": "", "g": "checkout-api"}
 
 
 @pytest.mark.parametrize("attributes", ["absent", None, []])
@@ -138,7 +142,20 @@ def test_an_attribute_whose_key_is_not_text_is_ignored():
                    _attr("peer.service", stringValue="session-store"))]
     data = _jsonl([otlp_request("checkout-api", calls)])
     assert read_otlp_columnar(data) is None
-    assert _python(data)["peer"].tolist() == ["session-store"]
+    assert _python(data)["service"].tolist() == ["session-store"]
+
+
+def test_a_call_to_a_service_of_the_bundle_without_a_child_stays_the_caller_s():
+    """An instrumented peer whose span for that call is missing (sampled out, or context not propagated) is not
+    made up from the caller's: it has spans of its own."""
+    calls = [_with(span("t1", "a", "", "GET session", T, 5), 3, 0,
+                   _attr("peer.service", stringValue="session-store"))]
+    own = [_with(span("t2", "b", "", "GET /session", T + 1_000, 4), 2, 0)]
+    data = _jsonl([otlp_request("checkout-api", calls), otlp_request("session-store", own)])
+    columnar = read_otlp_columnar(data)
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    assert columnar["service"].astype(str).tolist() == ["checkout-api", "session-store"]
+    assert columnar["peer"].astype(str).tolist() == ["session-store", ""]
 
 
 def _edit(fn) -> bytes:

@@ -11,7 +11,9 @@ so no module downstream guesses:
 ``spans``          service, operation, trace_id, span_id, parent_span_id ('' for roots: spans whose parent is not
                    in the bundle), start (datetime64[ns, UTC]), duration_ms (float64), error (bool: status ERROR,
                    or none set and a 5xx HTTP status or a server-failure gRPC code), kind (int), peer (the other
-                   end of a CLIENT or PRODUCER span: the service it calls, '' for other spans)
+                   end of a CLIENT or PRODUCER span: the service it calls, '' for other spans). A childless call
+                   to a peer that exported no spans is the peer's: its service is the peer and its peer the
+                   caller (`rca.contract.otlp`)
 ``kpis``           timestamp, name (str), value (float64), then dimensions (str)
 ``metrics``        timestamp, service (str), name (str), value (float64), instance (str, optional), then
                    dimensions

@@ -9,7 +9,8 @@ loader falls back to `parse_otlp` and its messages.
 
 Of a span's attributes both read only what says whom a CLIENT or PRODUCER span calls (`PEER_KEYS`) and whether a
 span with no status failed (`HTTP_STATUS_KEYS`, `GRPC_STATUS_KEY`), each through one scalar rule (`_peer_name`,
-`_failure`) that the columnar reader applies to the few distinct values.
+`_failure`) that the columnar reader applies to the few distinct values. Both end in `_span_table`, which also
+gives the calls to a peer that exported no spans to that peer (`_attribute_to_uninstrumented_peers`).
 """
 
 from __future__ import annotations
@@ -244,12 +245,36 @@ def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
 def _span_table(columns: dict[str, Any], start_ns: np.ndarray, end_ns: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     _unparent_orphans(frame)
+    _attribute_to_uninstrumented_peers(frame)
     frame["start"] = pd.to_datetime(start_ns, unit="ns", utc=True)
     frame["duration_ms"] = (end_ns - start_ns) / 1e6
     for column in ("service", "operation", "peer"):
         frame[column] = frame[column].astype("category")
     frame = frame[list(B.SPAN_COLUMNS)]
     return frame.sort_values("start", kind="stable", ignore_index=True)
+
+
+def _attribute_to_uninstrumented_peers(frame: pd.DataFrame) -> None:
+    """Give each call to a service that exported no spans of its own to that service: a span with a ``peer``
+    (a CLIENT or PRODUCER span, `PEER_KEYS`) that no span of the bundle has as its service, and that has no child
+    span, is the only view of that call (a database, a cache, a third-party API). Its ``service`` becomes the
+    peer and its ``peer`` the caller that recorded it, so the time and errors of the call count to the peer, and
+    the call graph gets the edge between the two, as if the peer had exported a span for it.
+
+    A call with a child (the peer's own server span, or the caller's retries under it) is left to the caller: the
+    children say what happened below it."""
+    calls = (frame["peer"] != "").to_numpy()
+    if not calls.any():
+        return
+    calls = calls & ~frame["peer"].isin(frame["service"].unique()).to_numpy()
+    if not calls.any():
+        return
+    has_parent = (frame["parent_span_id"] != "").to_numpy()
+    parents = pd.MultiIndex.from_arrays([frame["trace_id"][has_parent], frame["parent_span_id"][has_parent]])
+    ends = pd.MultiIndex.from_arrays([frame["trace_id"][calls], frame["span_id"][calls]])
+    calls[calls] = ~ends.isin(parents)
+    if calls.any():
+        frame.loc[calls, ["service", "peer"]] = frame.loc[calls, ["peer", "service"]].to_numpy()
 
 
 def _unparent_orphans(frame: pd.DataFrame) -> None:
