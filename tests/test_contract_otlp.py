@@ -56,8 +56,106 @@ def test_columnar_equals_python_reader(numbers):
     pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
     assert columnar["span_id"].tolist() == ["s3", "s4", "s1", "s2", "s5"]
     assert columnar["error"].tolist() == [False, False, True, True, False]
-    assert columnar["kind"].tolist() == ([1, 0, 2, 3, 0] if numbers else [1, 0, 0, 3, 0])
+    assert columnar["kind"].tolist() == [1, 0, 2, 3, 0]
     assert columnar["parent_span_id"].tolist() == ["", "s3", "", "s1", ""]
+
+
+def _attr(key: str, **value) -> dict:
+    return {"key": key, "value": value}
+
+
+def _with(s: dict, kind, code, *attributes) -> dict:
+    s["kind"], s["attributes"] = kind, list(attributes)
+    if code is None:
+        del s["status"]
+    else:
+        s["status"] = {"code": code}
+    return s
+
+
+def _calls(numbers: bool) -> list[dict]:
+    """A checkout-api request calling a session-store that exports no spans (peer.service), an instrumented
+    model-server (server.address) and a queue through a producer span that has a child (net.peer.name), with
+    failures said by status codes only; kinds, status codes and intValues in both OTLP/JSON spellings."""
+    def k(name: str, number: int):
+        return number if numbers else name
+
+    def i(value: int) -> dict:
+        return {"intValue": value if numbers else str(value)}
+
+    unset, ok = k("STATUS_CODE_UNSET", 0), k("STATUS_CODE_OK", 1)
+    client, server, internal = k("SPAN_KIND_CLIENT", 3), k("SPAN_KIND_SERVER", 2), k("SPAN_KIND_INTERNAL", 1)
+    api = [_with(span("t1", "a", "", "POST /checkout", T, 50), server, unset,
+                 _attr("http.response.status_code", **i(503)), _attr("peer.service", stringValue="not-a-caller")),
+           _with(span("t1", "b", "a", "GET session", T + 1_000, 5), client, None,
+                 _attr("peer.service", stringValue="session-store"), _attr("server.address", stringValue="10.0.0.7"),
+                 _attr("rpc.grpc.status_code", **i(14))),
+           _with(span("t1", "c", "a", "predict", T + 2_000, 30), client, unset,
+                 _attr("server.address", stringValue="model-server"), _attr("rpc.grpc.status_code", **i(5))),
+           _with(span("t2", "e", "", "publish", T + 3_000, 9), k("SPAN_KIND_PRODUCER", 4), unset,
+                 _attr("net.peer.name", stringValue="orders-queue"), _attr("http.status_code", **i(404))),
+           _with(span("t2", "f", "e", "retry", T + 4_000, 2), internal, unset,
+                 _attr("http.status_code", **i(503)), _attr("http.status_code", **i(200)),
+                 _attr("sampled", boolValue=True), _attr("ratio", doubleValue=0.5),
+                 _attr("tags", arrayValue={"values": [{"stringValue": "x"}]})),
+           _with(span("t2", "g", "e", "GET cache", T + 5_000, 1), client, unset,
+                 _attr("peer.service", **i(7)), _attr("net.peer.name", stringValue="cache"),
+                 _attr("http.status_code", doubleValue=502.0))]
+    model = [_with(span("t1", "d", "c", "predict", T + 2_100, 28), server, ok, _attr("http.status_code", **i(500)))]
+    return [otlp_request("checkout-api", api), otlp_request("model-server", model)]
+
+
+@pytest.mark.parametrize("numbers", [False, True])
+def test_both_readers_read_peers_and_status_code_failures_alike(numbers):
+    """A CLIENT or PRODUCER span's peer is its first of peer.service, server.address, net.peer.name that is text;
+    a span that set no status failed when its HTTP status is 5xx or its gRPC code a server failure (never when
+    its status is OK). A childless call to a peer that exported nothing is the peer's span, its caller kept as
+    its peer; a call to an instrumented service, or with a child, stays the caller's."""
+    data = _jsonl(_calls(numbers))
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    got = columnar.set_index("span_id")
+    assert got["error"].to_dict() == {"a": True, "b": True, "c": False, "d": False, "e": False, "f": False,
+                                      "g": True}
+    assert got["service"].astype(str).to_dict() == {
+        "a": "checkout-api", "b": "session-store", "c": "checkout-api", "d": "model-server", "e": "checkout-api",
+        "f": "checkout-api", "g": "cache"}
+    assert got["peer"].astype(str).to_dict() == {"a": "", "b": "checkout-api", "c": "model-server", "d": "",
+                                                 "e": "orders-queue", "f": "", "g": "checkout-api"}
+
+
+@pytest.mark.parametrize("attributes", ["absent", None, []])
+def test_spans_without_attributes_are_read_by_the_columnar_reader(attributes):
+    spans = [_with(span("t1", "a", "", "GET session", T, 5), 3, 0)]
+    for s in spans:
+        s.pop("attributes") if attributes == "absent" else s.update(attributes=attributes)
+    data = _jsonl([otlp_request("checkout-api", spans)])
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    assert columnar["peer"].tolist() == [""]
+
+
+def test_an_attribute_whose_key_is_not_text_is_ignored():
+    calls = [_with(span("t1", "a", "", "GET session", T, 5), 3, 0, {"key": ["peer.service"], "value": {}},
+                   _attr("peer.service", stringValue="session-store"))]
+    data = _jsonl([otlp_request("checkout-api", calls)])
+    assert read_otlp_columnar(data) is None
+    assert _python(data)["service"].tolist() == ["session-store"]
+
+
+def test_a_call_to_a_service_of_the_bundle_without_a_child_stays_the_caller_s():
+    """An instrumented peer whose span for that call is missing (sampled out, or context not propagated) is not
+    made up from the caller's: it has spans of its own."""
+    calls = [_with(span("t1", "a", "", "GET session", T, 5), 3, 0,
+                   _attr("peer.service", stringValue="session-store"))]
+    own = [_with(span("t2", "b", "", "GET /session", T + 1_000, 4), 2, 0)]
+    data = _jsonl([otlp_request("checkout-api", calls), otlp_request("session-store", own)])
+    columnar = read_otlp_columnar(data)
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    assert columnar["service"].astype(str).tolist() == ["checkout-api", "session-store"]
+    assert columnar["peer"].astype(str).tolist() == ["session-store", ""]
 
 
 def _edit(fn) -> bytes:

@@ -6,13 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rca.contract import bundle_from_dict
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Event, Incident
 from rca.generators import get_generator
 from rca.generators.events import cause_kinds_of_event, event_targets
 from rca.generators.metrics import (metric_family, metric_series, score_series, series_family,
                                    uncompared_services)
-from tests.ops_builders import BASE_START, CUR_START, bundle, spans
+from rca.graph import build_graph
+from rca.graph.build import bundle_nodes
+from tests.ops_builders import BASE_START, CUR_START, bundle, peer_traces, spans
 from tests.ops_builders import incident as incident_of
 
 
@@ -73,6 +76,33 @@ def test_trace_onset_found_inside_the_window():
         bundle(spans=spans(2000, slow={"feature-store": (1.0, 30.0, 0.0)}, fault_start=fault)))
     onset = _by_key(out)[("service:feature-store", "dependency_latency")].onset
     assert abs(onset - fault) <= pd.Timedelta(minutes=30)
+
+
+def _peer_bundle(**options) -> Bundle:
+    return bundle_from_dict({"incident": incident_of().model_dump(mode="json"), "traces": peer_traces(**options)})
+
+
+@pytest.mark.parametrize("fault, kind", [({"slow_ms": 15.0}, "dependency_latency"),
+                                         ({"errors": 0.2}, "dependency_errors")])
+def test_a_dependency_that_exports_no_spans_is_named_from_its_callers_spans(fault, kind):
+    """checkout-api's CLIENT calls to a session-store that exports nothing are session-store's spans: its slowdown
+    or failures name it, not the caller (whose own spans were unchanged), and the call graph has the edge."""
+    b = _peer_bundle(**fault)
+    hyps = _by_key(get_generator("traces").generate(b))
+    assert ("service:session-store", kind) in hyps
+    assert not any(node == "service:checkout-api" for node, _ in hyps)
+    assert "service:session-store" in bundle_nodes(b)
+    assert build_graph(b).edges["service:session-store", "service:checkout-api"]["origin"] == "trace"
+
+
+@pytest.mark.parametrize("fault, kind", [({"slow_ms": 15.0}, "dependency_latency"),
+                                         ({"errors": 0.2}, "dependency_errors")])
+def test_an_instrumented_dependency_is_named_from_its_own_spans(fault, kind):
+    """With spans of its own under each call, session-store's calls stay the caller's (they have children)."""
+    b = _peer_bundle(peer_spans=True, **fault)
+    calls = b.spans[b.spans["operation"] == "GET session"]
+    assert set(calls["service"]) == {"checkout-api"} and set(calls["peer"]) == {"session-store"}
+    assert ("service:session-store", kind) in _by_key(get_generator("traces").generate(b))
 
 
 # ------------------------------------------------------------------------------------------------ metrics

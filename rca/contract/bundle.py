@@ -9,7 +9,11 @@ so no module downstream guesses:
                    trace_id (str, optional), then segment dimensions (category)
 ``feature_samples`` timestamp, role ('training' | 'serving'), one column per feature (as read)
 ``spans``          service, operation, trace_id, span_id, parent_span_id ('' for roots: spans whose parent is not
-                   in the bundle), start (datetime64[ns, UTC]), duration_ms (float64), error (bool), kind (int)
+                   in the bundle), start (datetime64[ns, UTC]), duration_ms (float64), error (bool: status ERROR,
+                   or none set and a 5xx HTTP status or a server-failure gRPC code), kind (int), peer (the other
+                   end of a CLIENT or PRODUCER span: the service it calls, '' for other spans). A childless call
+                   to a peer that exported no spans is the peer's: its service is the peer and its peer the
+                   caller (`rca.contract.otlp`)
 ``kpis``           timestamp, name (str), value (float64), then dimensions (str)
 ``metrics``        timestamp, service (str), name (str), value (float64), instance (str, optional), then
                    dimensions
@@ -34,7 +38,7 @@ METRIC_COLUMNS = ("timestamp", "service", "name", "value")
 METRIC_OPTIONAL = ("instance",)
 SAMPLE_COLUMNS = ("timestamp",)
 SPAN_COLUMNS = ("service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms",
-                "error", "kind")
+                "error", "kind", "peer")
 
 
 EMPTY_FAMILY = {"predictions": ("predictions", None), "histograms": ("histograms", {}),

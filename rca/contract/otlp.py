@@ -6,6 +6,11 @@ bytes with pyarrow's JSON reader and flattens the nested lists column by column,
 large file; it handles the common shape only (string ids, integer or string times and kinds, one
 ``service.name`` string per resource) and returns ``None`` for anything else, a bad span included, so the
 loader falls back to `parse_otlp` and its messages.
+
+Of a span's attributes both read only what says whom a CLIENT or PRODUCER span calls (`PEER_KEYS`) and whether a
+span with no status failed (`HTTP_STATUS_KEYS`, `GRPC_STATUS_KEY`), each through one scalar rule (`_peer_name`,
+`_failure`) that the columnar reader applies to the few distinct values. Both end in `_span_table`, which also
+gives the calls to a peer that exported no spans to that peer (`_attribute_to_uninstrumented_peers`).
 """
 
 from __future__ import annotations
@@ -24,14 +29,30 @@ from rca.errors import BundleError, BundleErrors, shown
 
 ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 """``status.code`` values of a failed span (OTLP/JSON writes enums as integers or as their names)."""
+UNSET_CODES = (0, "0", "STATUS_CODE_UNSET")
+"""``status.code`` values of a span whose instrumentation set no status (an absent or null code reads as 0): its
+attributes may still say it failed (`_failure`). An explicit OK (1) is not an error, whatever they say."""
+SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3,
+              "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
+CALLER_KINDS = (3, 4)
+"""CLIENT and PRODUCER: the span kinds that record a call to another service (its `peer`)."""
+PEER_KEYS = ("peer.service", "server.address", "net.peer.name")
+"""Attributes naming the service a CLIENT or PRODUCER span calls, the first one given wins: the name the caller
+gives it (``peer.service``), else the host it called (current and older semantic conventions)."""
+HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
+"""A span's HTTP status (current and older semantic conventions): 500 and above is the server's failure."""
+GRPC_STATUS_KEY = "rpc.grpc.status_code"
+GRPC_SERVER_FAILURES = frozenset({2, 4, 12, 13, 14, 15})
+"""gRPC status codes that are the server's failure (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+DATA_LOSS: OpenTelemetry's server-span errors). Client errors (INVALID_ARGUMENT, NOT_FOUND...) are the caller's."""
 
 
 # -------------------------------------------------------------------------------------- the Python reader
 def _attr_value(value: Any) -> Any:
     if not isinstance(value, dict):  # an AnyValue is an object; anything else says nothing
         return None
-    for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
-        if key in value:
+    for key in _SCALAR_VALUES:
+        if value.get(key) is not None:  # a null says nothing (the columnar reader cannot tell it from absent)
             return _int_or_raw(value[key]) if key == "intValue" else value[key]
     if isinstance(value.get("arrayValue"), dict):
         values = value["arrayValue"].get("values", [])
@@ -39,9 +60,12 @@ def _attr_value(value: Any) -> Any:
     return None
 
 
+_SCALAR_VALUES = ("stringValue", "intValue", "doubleValue", "boolValue")
+
+
 def _int_or_raw(value: Any) -> Any:
     """An intValue (a JSON number or, as int64 in OTLP/JSON, a string of digits) as an int; kept as sent when it
-    is neither: only ``service.name`` is read from attributes, and a stray one must not stop the bundle."""
+    is neither: a stray attribute must not stop the bundle."""
     try:
         return int(value)
     except (TypeError, ValueError, OverflowError):
@@ -51,14 +75,52 @@ def _int_or_raw(value: Any) -> Any:
 def _attributes(items: Any) -> dict[str, Any]:
     if not isinstance(items, list):
         return {}
-    return {a.get("key"): _attr_value(a.get("value")) for a in items if isinstance(a, dict)}
+    return {a["key"]: _attr_value(a.get("value")) for a in items
+            if isinstance(a, dict) and isinstance(a.get("key"), str)}
 
 
 def _kind(kind: Any) -> int:
     if isinstance(kind, int):
         return kind
     text = str(kind)
-    return int(text) if text.isascii() and text.isdigit() else 0  # "SPAN_KIND_SERVER" and the like: unknown
+    if text in SPAN_KINDS:
+        return SPAN_KINDS[text]
+    return int(text) if text.isascii() and text.isdigit() else 0  # anything else: unspecified
+
+
+def _peer_name(value: Any) -> str:
+    """A `PEER_KEYS` attribute's value as a peer: a non-empty string, else '' (absent: the next key is read)."""
+    return value if isinstance(value, str) else ""
+
+
+def _code(value: Any) -> int | None:
+    """A status code attribute as an int: an integer (or a float that is one), or a string of digits, as
+    instrumentations and converters (Zipkin's string tags) write it; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        return int(value) if value.isascii() and value.isdigit() else None
+    return value if isinstance(value, int) else None
+
+
+def _failure(key: str, value: Any) -> bool:
+    """Whether attribute ``key`` (one of `HTTP_STATUS_KEYS` or `GRPC_STATUS_KEY`) with ``value`` says the server
+    failed: an HTTP status of 500 or more, a gRPC code of `GRPC_SERVER_FAILURES`."""
+    code = _code(value)
+    if code is None:
+        return False
+    return code in GRPC_SERVER_FAILURES if key == GRPC_STATUS_KEY else code >= 500
+
+
+_FAILURE_KEYS = (*HTTP_STATUS_KEYS, GRPC_STATUS_KEY)
+
+
+def _error(code: Any, failed: bool) -> bool:
+    """Whether a span with ``status.code`` ``code`` failed: its status says so, or it set none (`UNSET_CODES`) and
+    its attributes say the server failed (``failed``, `_failure`)."""
+    return code in ERROR_CODES or (failed and code in UNSET_CODES)
 
 
 _NANOS_MAX = 2**63 - 1
@@ -112,7 +174,7 @@ def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl", *, coll
         first one, or with ``collect`` (`rca validate`) `BundleErrors`, one for each bad line (its first problem).
     """
     columns: dict[str, list] = {c: [] for c in ("service", "operation", "trace_id", "span_id", "parent_span_id",
-                                                  "start_ns", "end_ns", "error", "kind")}
+                                                  "start_ns", "end_ns", "error", "kind", "peer")}
     errors: list[BundleError] = []
     for lineno, request in lines:
         try:
@@ -170,20 +232,49 @@ def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
                 if not isinstance(status, dict):
                     raise BundleError(f"span {shown(span_id)}: 'status' is {type(status).__name__}; expected an "
                                       "object with 'code'", file=name, row=lineno, field="status")
+                attributes, kind = _attributes(span.get("attributes")), _kind(span.get("kind", 0))
+                code = status.get("code")
+                failed = any(_failure(key, attributes.get(key)) for key in _FAILURE_KEYS)
+                peer = next(filter(None, (_peer_name(attributes.get(key)) for key in PEER_KEYS)), "")
                 rows.append((service, span.get("name", ""), trace_id, span_id, span.get("parentSpanId") or "",
-                             start, end, status.get("code", 0) in ERROR_CODES, _kind(span.get("kind", 0))))
+                             start, end, _error(0 if code is None else code, failed), kind,
+                             peer if kind in CALLER_KINDS else ""))
     return rows
 
 
 def _span_table(columns: dict[str, Any], start_ns: np.ndarray, end_ns: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     _unparent_orphans(frame)
+    _attribute_to_uninstrumented_peers(frame)
     frame["start"] = pd.to_datetime(start_ns, unit="ns", utc=True)
     frame["duration_ms"] = (end_ns - start_ns) / 1e6
-    frame["service"] = frame["service"].astype("category")
-    frame["operation"] = frame["operation"].astype("category")
+    for column in ("service", "operation", "peer"):
+        frame[column] = frame[column].astype("category")
     frame = frame[list(B.SPAN_COLUMNS)]
     return frame.sort_values("start", kind="stable", ignore_index=True)
+
+
+def _attribute_to_uninstrumented_peers(frame: pd.DataFrame) -> None:
+    """Give each call to a service that exported no spans of its own to that service: a span with a ``peer``
+    (a CLIENT or PRODUCER span, `PEER_KEYS`) that no span of the bundle has as its service, and that has no child
+    span, is the only view of that call (a database, a cache, a third-party API). Its ``service`` becomes the
+    peer and its ``peer`` the caller that recorded it, so the time and errors of the call count to the peer, and
+    the call graph gets the edge between the two, as if the peer had exported a span for it.
+
+    A call with a child (the peer's own server span, or the caller's retries under it) is left to the caller: the
+    children say what happened below it."""
+    calls = (frame["peer"] != "").to_numpy()
+    if not calls.any():
+        return
+    calls = calls & ~frame["peer"].isin(frame["service"].unique()).to_numpy()
+    if not calls.any():
+        return
+    has_parent = (frame["parent_span_id"] != "").to_numpy()
+    parents = pd.MultiIndex.from_arrays([frame["trace_id"][has_parent], frame["parent_span_id"][has_parent]])
+    ends = pd.MultiIndex.from_arrays([frame["trace_id"][calls], frame["span_id"][calls]])
+    calls[calls] = ~ends.isin(parents)
+    if calls.any():
+        frame.loc[calls, ["service", "peer"]] = frame.loc[calls, ["peer", "service"]].to_numpy()
 
 
 def _unparent_orphans(frame: pd.DataFrame) -> None:
@@ -299,10 +390,62 @@ def _columnar(table: pa.Table) -> pd.DataFrame:
                "trace_id": _str_series(strings("traceId", required=True)),
                "span_id": _str_series(strings("spanId", required=True)),
                "parent_span_id": _str_series(pc.fill_null(strings("parentSpanId", required=False), "")),
-               "error": _by_value(_status_codes(spans), lambda code: code in ERROR_CODES, bool, n=n),
                "kind": _by_value(_child(spans, "kind", pa.types.is_int64, pa.types.is_string), _kind, np.int64,
                                  n=n)}
+    attribute = _attribute_reader(spans)
+    failed = np.zeros(n, dtype=bool)
+    for key in _FAILURE_KEYS:
+        failed |= attribute(key, lambda value, key=key: _failure(key, value), bool)
+    codes = _status_codes(spans)
+    columns["error"] = (_by_value(codes, lambda code: code in ERROR_CODES, bool, n=n)
+                        | (failed & _by_value(codes, lambda code: code in UNSET_CODES, bool, n=n)))
+    peer = np.full(n, "", dtype=object)
+    for key in reversed(PEER_KEYS):  # the first key given wins
+        name = attribute(key, _peer_name, object)
+        peer = np.where(name != "", name, peer)
+    columns["peer"] = pd.Series(np.where(np.isin(columns["kind"], CALLER_KINDS), peer, ""), dtype=object)
     return _span_table(columns, start_ns, end_ns)
+
+
+def _attribute_reader(spans: pa.Array):
+    """A function ``(key, rule, dtype) -> array``: for each span, ``rule`` (a scalar rule of `parse_otlp`) of the
+    value of its attribute ``key``, as `_attributes` reads it (the last item of that key, its first non-null
+    scalar value), ``rule(None)`` when it has none. `_Unusual` for attributes of a shape parse_otlp reads apart."""
+    n = len(spans)
+    attributes = _child(spans, "attributes")
+    if attributes is None or pa.types.is_null(attributes.type) or (
+            pa.types.is_list(attributes.type) and pa.types.is_null(attributes.type.value_type)):
+        return lambda key, rule, dtype: np.full(n, rule(None), dtype=dtype)  # no span has an attribute
+    items, owner = _flatten(attributes)
+    keys = _child(items, "key", pa.types.is_string)
+    value = _child(items, "value")
+    kinds = {"stringValue": (pa.types.is_string,), "intValue": (pa.types.is_int64, pa.types.is_string),
+             "doubleValue": (pa.types.is_floating, pa.types.is_int64, pa.types.is_string),
+             "boolValue": (pa.types.is_boolean,)}
+    fields = [] if value is None else [(_int_or_raw if f == "intValue" else None, child) for f in _SCALAR_VALUES
+                                       if (child := _child(value, f, *kinds[f])) is not None]
+
+    def read(key: str, rule, dtype) -> np.ndarray:
+        out = np.full(n, rule(None), dtype=dtype)
+        if keys is None:
+            return out
+        index = np.flatnonzero(pc.fill_null(pc.equal(keys, key), False).to_numpy(zero_copy_only=False))
+        if not len(index):
+            return out
+        owners = owner[index]
+        last = np.append(owners[1:] != owners[:-1], True)  # a span's last item of the key wins, as in a dict
+        index, owners = index[last], owners[last]
+        left = np.ones(len(index), dtype=bool)  # no non-null value found yet
+        for convert, child in fields:
+            values = child.take(pa.array(index))
+            found = left & values.is_valid().to_numpy(zero_copy_only=False)
+            if found.any():
+                picked = values.filter(pa.array(found))
+                out[owners[found]] = _by_value(picked, lambda v: rule(convert(v) if convert else v), dtype,
+                                               n=len(picked))
+            left &= ~found
+        return out
+    return read
 
 
 def _services(resources: pa.Array) -> np.ndarray:
@@ -345,7 +488,8 @@ def _by_value(values: pa.Array | None, rule, dtype, *, n: int, default: Any = 0)
     reader follows `parse_otlp`'s scalar rules exactly."""
     if values is None:
         return np.full(n, rule(default), dtype=dtype)
-    values = pc.fill_null(values, default if pa.types.is_integer(values.type) else str(default))
+    if values.null_count:
+        values = pc.fill_null(values, default if pa.types.is_integer(values.type) else str(default))
     distinct = pc.unique(values)
     mapped = np.array([rule(v) for v in distinct.to_pylist()], dtype=dtype)
     return mapped[pc.index_in(values, value_set=distinct).to_numpy()]

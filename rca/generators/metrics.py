@@ -40,6 +40,7 @@ import pandas as pd
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
 from rca.contract.nodes import node_id
+from rca.contract.otlp import GRPC_SERVER_FAILURES
 from rca.generators import register
 from rca.generators.base import Anomaly, Candidates, Hypothesis, per_bundle
 from rca.generators.windows import window_masks
@@ -105,9 +106,8 @@ _SIGNS = {family: sign for family, _, _, sign in _FAMILIES}
 _ERROR_VALUES = frozenset({"error", "errors", "server_error", "status_code_error", "failure", "failed", "fail", "fault",
                            "exception", "timeout", "unavailable", "internal", "deadline_exceeded", "unimplemented",
                            "data_loss", "5xx"})
-_GRPC_ERROR_CODES = frozenset({"2", "4", "12", "13", "14", "15"})
-"""gRPC status codes that are the server's failure (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
-DATA_LOSS: OpenTelemetry's server-span errors), as ``rpc.grpc.status_code`` writes them."""
+_GRPC_ERROR_CODES = frozenset(map(str, GRPC_SERVER_FAILURES))
+"""`GRPC_SERVER_FAILURES` as a label's text, as ``rpc.grpc.status_code`` writes them."""
 _OUTCOME_KEYS = frozenset({"outcome", "status", "result", "code", "state", "response", "error"})
 """Words of a label key whose values say how a request ended (``outcome``, ``otel.status_code``, ``error.type``):
 only there does a value such as ``internal`` or ``timeout`` name a failure."""
