@@ -629,13 +629,25 @@ def export_reviewed(session: Session, *, settings: Settings) -> list[Path]:
 
     Returns the archives written.
     """
-    from rca.contract.models import Label
-    from rca.contract.timestamps import parse_timestamp
-    from rca.corpus import add_incident, read_manifest, training_corpora
+    from rca.corpus import read_manifest, training_corpora
 
     in_corpus = {e.id for d in (training_corpora(settings.corpus_dir) if settings.corpus_dir.is_dir() else [])
                  for e in read_manifest(d)}
     out_dir = reviewed_dir(settings)
+    try:
+        return _export(session, settings, out_dir, in_corpus)
+    except OSError as exc:   # a read-only or full disk, a directory made immutable: the setting to fix, not a bug
+        raise ConfigError("RCA_DATA_DIR", str(settings.data_dir),
+                          f"a directory the retrain can write the reviewed corpus {out_dir.name}/ in "
+                          f"({exc.strerror})") from exc
+
+
+def _export(session: Session, settings: Settings, out_dir: Path, in_corpus: set[str]) -> list[Path]:
+    """`export_reviewed`'s work, into ``out_dir``."""
+    from rca.contract.models import Label
+    from rca.contract.timestamps import parse_timestamp
+    from rca.corpus import add_incident, read_manifest
+
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_exports(out_dir.parent)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir.parent) as tmp:

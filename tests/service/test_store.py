@@ -74,6 +74,26 @@ def test_a_reviewed_incident_the_labeled_corpus_has_already_is_left_out_of_the_e
     assert "reviewed incident inc-replayed left out of the export: the labeled corpus" in caplog.text
 
 
+def test_an_export_the_disk_refuses_names_the_data_directory(session, migrated, stub_ranker, tmp_path,
+                                                              monkeypatch):
+    """An immutable reviewed/ directory ended the retrain with 'internal error: PermissionError: ...'."""
+    sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id="inc-x"), "json")
+    service.analyze_incident(session, incident_id=sub.record.id, settings=migrated, bundle=sub.bundle)
+    service.record_review(session, settings=migrated, incident_id="inc-x", reviewer="ann",
+                          review=service.ReviewIn(verdict="confirm", rank=1))
+    service.export_reviewed(session, settings=migrated)
+
+    def refused(src, dst):
+        raise PermissionError(1, "Operation not permitted", str(src))
+
+    monkeypatch.setattr("rca.service.os.replace", refused)
+    with pytest.raises(ConfigError) as err:
+        service.export_reviewed(session, settings=migrated)
+    assert str(err.value) == (f"RCA_DATA_DIR: got '{migrated.data_dir}', expected a directory the retrain can write "
+                              "the reviewed corpus reviewed/ in (Operation not permitted)")
+    assert [e.id for e in read_manifest(migrated.data_dir / "reviewed")] == ["inc-x"]   # the last export stays
+
+
 def test_export_writes_confirmed_incidents_in_the_corpus_format(session, migrated, stub_ranker, tmp_path):
     for incident_id, fmt in [("inc-j", "json"), ("inc-t", "tar.gz"), ("inc-u", "json")]:
         sub = _submit(session, migrated, bundle_dir(tmp_path, incident_id=incident_id), fmt)
