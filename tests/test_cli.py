@@ -92,7 +92,7 @@ def test_a_data_directory_that_cannot_be_made_is_one_line_before_the_service_sta
             f"error: RCA_DATA_DIR: got '{tmp_path / 'a-file' / 'var'}', expected a directory the service can make "
             f"and write in (Not a directory: {tmp_path / 'a-file' / 'var' / 'bundles'})")
     code, out = run_cli(capsys, "keys", "create", "--role", "admin")
-    assert code == 2 and one_error_line(out).startswith("error: database_url: got 'sqlite:///") and (
+    assert code == 2 and one_error_line(out).startswith("error: RCA_DATABASE_URL: got 'sqlite:///") and (
         "expected a SQLite file in a directory that exists or can be made (Not a directory: ") in out.err
 
 
@@ -108,7 +108,7 @@ def test_a_database_that_does_not_answer_is_named_without_its_password(env, caps
     for command in (["db", "upgrade"], ["serve"]):   # serve: it was uvicorn's traceback of the app's start-up
         code, out = run_cli(capsys, *command)
         line = one_error_line(out)
-        assert code == 2 and line.startswith("error: database_url: got 'postgresql+psycopg://rca:***@127.0.0.1:1/rca'")
+        assert code == 2 and line.startswith("error: RCA_DATABASE_URL: got 'postgresql+psycopg://rca:***@127.0.0.1:1/rca'")
         assert "expected a database that accepts connections" in line and "s3cret" not in out.err
 
 
@@ -117,8 +117,16 @@ def test_a_database_whose_driver_is_not_installed_is_named(env, capsys, url):
     env("RCA_DATABASE_URL", url)
     code, out = run_cli(capsys, "db", "upgrade")
     line = one_error_line(out)
-    assert code == 2 and line.startswith(f"error: database_url: got '{url.replace('s3cret', '***')}'"), line
+    assert code == 2 and line.startswith(f"error: RCA_DATABASE_URL: got '{url.replace('s3cret', '***')}'"), line
     assert "expected a database whose driver is installed" in line and "s3cret" not in out.err
+
+
+def test_a_postgres_url_without_the_driver_says_how_to_write_it(env, capsys):
+    # Heroku's and psql's spelling: SQLAlchemy knows no 'postgres' dialect
+    env("RCA_DATABASE_URL", "postgres://rca:s3cret@db.internal/rca")
+    code, out = run_cli(capsys, "db", "upgrade")
+    assert code == 2 and "(write postgresql+psycopg://rca:***@db.internal/rca)" in one_error_line(out)
+    assert "s3cret" not in out.err
 
 
 @pytest.mark.parametrize(("file", "content"), [("champion.json", "garbage"), ("champion.json", "[1]"),
@@ -176,7 +184,7 @@ def test_a_database_file_that_is_no_database_is_named(env, capsys, tmp_path):
     env("RCA_DATABASE_URL", f"sqlite:///{tmp_path / 'rca.db'}")
     code, out = run_cli(capsys, "incidents", "prune", "--older-than", "90")
     line = one_error_line(out)
-    assert code == 2 and line.startswith(f"error: database_url: got 'sqlite:///{tmp_path / 'rca.db'}', expected a "
+    assert code == 2 and line.startswith(f"error: RCA_DATABASE_URL: got 'sqlite:///{tmp_path / 'rca.db'}', expected a "
                                          "database that accepts connections (file is not a database)"), line
 
 

@@ -33,17 +33,21 @@ def get_engine(url: str) -> Engine:
         return engine
 
 
+DATABASE_SETTING = "RCA_DATABASE_URL"
+"""What a store error names: the setting a user writes (the default, under RCA_DATA_DIR, is never wrong alone)."""
+
+
 def _create_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise ConfigError("database_url", url, "an SQLAlchemy URL such as sqlite:///var/rca.db") from exc
+        raise ConfigError(DATABASE_SETTING, url, "an SQLAlchemy URL such as sqlite:///var/rca.db") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             try:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # under a file, or a directory that may not be written
-                raise ConfigError("database_url", url, f"a SQLite file in a directory that exists or can be made "
+                raise ConfigError(DATABASE_SETTING, url, f"a SQLite file in a directory that exists or can be made "
                                                        f"({exc.strerror}: {exc.filename})") from exc
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -51,8 +55,12 @@ def _create_engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     except (ModuleNotFoundError, NoSuchModuleError) as exc:   # a dialect or driver that is not installed
-        raise ConfigError("database_url", parsed.render_as_string(hide_password=True),
-                          f"a database whose driver is installed (SQLite, or PostgreSQL with psycopg); {exc}") from exc
+        hint = ""
+        if parsed.get_backend_name() in ("postgres", "postgresql") and parsed.drivername != "postgresql+psycopg":
+            hint = f" (write {parsed.set(drivername='postgresql+psycopg').render_as_string(hide_password=True)})"
+        raise ConfigError(DATABASE_SETTING, parsed.render_as_string(hide_password=True),
+                          f"a database whose driver is installed: SQLite, or PostgreSQL as postgresql+psycopg://{hint}; "
+                          f"{exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -138,7 +146,7 @@ def upgrade(url: str, revision: str = "head") -> None:
         engine.connect().close()  # a database that does not answer is a setting to fix, before alembic starts
     except DatabaseError as exc:  # OperationalError, or a SQLite file that is no database
         reason = str(exc.orig or exc).splitlines()[0]
-        raise ConfigError("database_url", make_url(url).render_as_string(hide_password=True),
+        raise ConfigError(DATABASE_SETTING, make_url(url).render_as_string(hide_password=True),
                           f"a database that accepts connections ({reason})") from exc
     config = alembic_config(url)
     with engine.begin() as connection:
