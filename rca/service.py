@@ -346,7 +346,8 @@ class ReviewIn(BaseModel):
     """A reviewer's verdict on one cause of an incident.
 
     ``confirm`` / ``reject`` name a ranked cause by ``rank`` or by ``node`` + ``kind``; ``name_cause`` gives the
-    true cause (``node`` + ``kind``) when the ranking missed it.
+    true cause (``node`` + ``kind``) when the ranking missed it; ``withdraw`` takes back the reviewer's own latest
+    verdict on a cause (named as for ``reject``), which then counts neither way.
     """
 
     verdict: ReviewVerdict
@@ -371,9 +372,16 @@ def record_review(session: Session, *, incident_id: str, reviewer: str, review: 
     """Append a review after checking it against the incident's ranked causes (a named cause: against the nodes
     of its stored bundle, `_unknown_node`)."""
     record = queries.get_incident(session, incident_id=incident_id)
-    node, kind = _reviewed_cause(record, review, named=_named_causes(session, incident_id))
+    reviews = queries.list_reviews(session, incident_id=incident_id)
+    named = {(r.node, r.kind) for r in reviews if r.verdict is ReviewVerdict.name_cause}
+    node, kind = _reviewed_cause(record, review, named=named)
     if review.verdict is ReviewVerdict.name_cause and (problem := _unknown_node(record, node, settings=settings)):
         raise InputError(problem, field="node")
+    if review.verdict is ReviewVerdict.withdraw:
+        own = [r for r in queries.latest_verdicts(reviews)
+               if r.reviewer == reviewer and (r.node, r.kind) == (node, kind)]
+        if not own or own[0].verdict is ReviewVerdict.withdraw:
+            raise ConflictError(f"{reviewer} has no verdict on ({node}, {kind}) to withdraw", field="verdict")
     return queries.add_review(session, data=ReviewCreate(incident_id=incident_id, reviewer=reviewer,
                                                          verdict=review.verdict, node=node, kind=kind,
                                                          comment=review.comment))
@@ -395,12 +403,6 @@ def _unknown_node(record: IncidentRecord, node: str, *, settings: Settings) -> s
     return (f"{shown(node)} is not a node of this incident's bundle (its graph, metrics, traces, predictions, "
             f"histograms, KPIs or events); {hint}{'' if hint.endswith('?') else '.'} A cause the bundle has no signal "
             "of can be neither ranked nor learned from")
-
-
-def _named_causes(session: Session, incident_id: str) -> set[tuple[str, str]]:
-    """The causes (node, kind) reviewers named for the incident, whatever their verdicts since."""
-    return {(r.node, r.kind) for r in queries.list_reviews(session, incident_id=incident_id)
-            if r.verdict is ReviewVerdict.name_cause}
 
 
 def _reviewed_cause(record: IncidentRecord, review: ReviewIn, *, named: set[tuple[str, str]]) -> tuple[str, str]:
@@ -665,7 +667,7 @@ def _export(session: Session, settings: Settings, out_dir: Path, in_corpus: set[
                 continue
             record = queries.get_incident(session, incident_id=incident_id)
             reviewers = sorted({r.reviewer for r in queries.latest_verdicts(reviews)
-                                if r.verdict is not ReviewVerdict.reject})
+                                if r.verdict in (ReviewVerdict.confirm, ReviewVerdict.name_cause)})
             label = Label(causes=[{"node": n, "kind": k} for n, k in causes], source="review",
                           notes="confirmed by " + ", ".join(reviewers))
             try:

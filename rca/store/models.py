@@ -94,6 +94,7 @@ class ReviewVerdict(StrEnum):
     confirm = "confirm"          # one of the ranked causes is the true cause
     reject = "reject"            # one of the ranked causes is not
     name_cause = "name_cause"    # the true cause, missing from the ranking, named by the reviewer
+    withdraw = "withdraw"        # takes back this reviewer's verdict on a cause: it counts no more either way
 
 
 class Role(StrEnum):

@@ -275,12 +275,17 @@ def latest_verdicts(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[Revi
 
 
 def confirmed_causes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[tuple[str, str]]:
-    """Causes (node, kind) that more reviewers confirm or name than reject, by their latest verdicts."""
+    """Causes (node, kind) that more reviewers confirm or name than reject, by their latest verdicts (a withdrawn
+    verdict counts neither way)."""
     votes: dict[tuple[str, str], int] = {}
     for review in latest_verdicts(reviews):
         key = (review.node, review.kind)
-        votes[key] = votes.get(key, 0) + (-1 if review.verdict is ReviewVerdict.reject else 1)
+        votes[key] = votes.get(key, 0) + VOTES[review.verdict]
     return sorted(key for key, v in votes.items() if v > 0)
+
+
+VOTES = {ReviewVerdict.confirm: 1, ReviewVerdict.name_cause: 1, ReviewVerdict.reject: -1, ReviewVerdict.withdraw: 0}
+"""What each reviewer's latest verdict on a cause adds to its count (`confirmed_causes`)."""
 
 
 def incidents_with_reviews(session: Session) -> list[str]:

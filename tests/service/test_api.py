@@ -554,6 +554,25 @@ def test_a_named_cause_can_be_confirmed_by_another_reviewer_and_withdrawn(client
     assert r.status_code == 422 and "nor named by a reviewer" in r.json()["error"]["message"]
 
 
+def test_a_verdict_withdrawn_counts_neither_way(client, keys, tmp_path):
+    """To take back a confirm, a reviewer could only reject, which counts against the cause and cancelled another
+    reviewer's confirm: ann's change of mind unconfirmed what bob confirmed."""
+    post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id="inc-undo")))
+    url = "/v1/incidents/inc-undo/reviews"
+    for who in ("reviewer", "reviewer2"):
+        assert client.post(url, json={"verdict": "confirm", "rank": 1}, headers=keys[who]).status_code == 201
+    assert client.post(url, json={"verdict": "withdraw", "rank": 1}, headers=keys["reviewer"]).status_code == 201
+    got = client.get("/v1/incidents/inc-undo", headers=keys["reviewer"]).json()
+    assert got["confirmed"] == [{"node": "feature:amount", "kind": "data_drift"}]     # bob's confirm stands alone
+    again = client.post(url, json={"verdict": "withdraw", "rank": 1}, headers=keys["reviewer"])
+    assert again.status_code == 409 and again.json()["error"]["message"] == (
+        "reviewer-1 has no verdict on (feature:amount, data_drift) to withdraw")
+    other = client.post(url, json={"verdict": "withdraw", "rank": 2}, headers=keys["reviewer"])
+    assert other.status_code == 409                                                   # never gave one on #2
+    assert client.post(url, json={"verdict": "withdraw", "rank": 1}, headers=keys["reviewer2"]).status_code == 201
+    assert client.get("/v1/incidents/inc-undo", headers=keys["reviewer"]).json()["confirmed"] == []
+
+
 def test_a_misnamed_inline_key_or_file_is_named_in_the_answer(client, keys, tmp_path):
     """An inline 'predictionz' or an archive's traces.json was taken without a word (201, families []): a trigger
     never learned that a family was left out."""

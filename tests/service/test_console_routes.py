@@ -400,6 +400,19 @@ def test_each_pieces_detail_has_a_row_of_its_own_across_the_evidence_table(clien
     assert {int(span) for span, _ in rows} == {len(headers)}
 
 
+def test_a_reviewer_withdraws_a_verdict_from_the_page(client, keys, incident):
+    _signin(client, keys)
+    page = client.get(f"/incidents/{incident}").text
+    assert 'data-verdict="withdraw"' not in page                    # nothing of this reviewer's to withdraw yet
+    token = _csrf(page)
+    page = client.post(f"/incidents/{incident}/reviews", data={"csrf": token, "verdict": "confirm", "rank": "2"}).text
+    assert 'data-verdict="withdraw" data-rank="2"' in page and 'data-verdict="withdraw" data-rank="1"' not in page
+    assert "reviewer-1: confirm</span>" in page
+    page = client.post(f"/incidents/{incident}/reviews", data={"csrf": token, "verdict": "withdraw", "rank": "2"}).text
+    assert 'id="review-ok"' in page and 'data-verdict="withdraw"' not in page
+    assert "reviewer-1: confirm</span>" not in page                 # a withdrawn verdict is shown no more
+
+
 def test_the_next_incident_after_a_verdict_is_of_the_same_model_first(client, keys, incident, tmp_path):
     """A team reviewing its own model (/?model=) was sent to another model's incident, the least certain of all."""
     for incident_id, model, symptom in (("inc-other", "churn-model", "kpi:0.1"), ("inc-same", None, "kpi:0.4")):
