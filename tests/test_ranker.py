@@ -470,6 +470,31 @@ def test_the_gate_does_not_replace_a_champion_on_too_few_validation_incidents():
     assert refusal(enough, worse) is None
 
 
+def test_a_challenger_worse_than_the_packaged_ranker_is_said_to_be(training_corpus, monkeypatch):
+    """After a weak ranker was promoted by hand (past the gate), the weekly retrain promoted whatever beat it, worse
+    than the packaged ranker on the same split, without a word."""
+    from types import SimpleNamespace
+
+    from rca.ranking.train import _packaged_better, training_table
+
+    class Perfect:
+        name = "lgbm-packaged-abc1234"
+
+        def score_table(self, rows):
+            return rows["is_cause"].to_numpy(dtype=float)
+
+    monkeypatch.setattr("rca.ranking.train.packaged_champion", lambda: Perfect())
+    validation = training_table([training_corpus], processes=1, progress=False).split("validation")
+    weak = {"overall": {"n": 2, "AC@1": 0.0, "MRR": 0.2}}
+    said = _packaged_better(SimpleNamespace(name="lgbm-hand-promoted"), validation, weak)
+    assert said == ("the packaged ranker lgbm-packaged-abc1234 is better on this validation split than the challenger "
+                    "(AC@1 1.000 vs 0.000): the champion in use may have been promoted by hand past the gate; `rca "
+                    "rankers rollback` back to the packaged ranker (or promote it) to use it")
+    assert _packaged_better(Perfect(), validation, weak) is None          # the packaged ranker is the champion
+    assert _packaged_better(SimpleNamespace(name="v2"), validation, {"overall": {"n": 2, "AC@1": 1.0, "MRR": 1.0}}) \
+        is None
+
+
 def test_a_retrain_does_not_promote_again_a_model_that_was_rolled_back(training_corpus, tmp_path):
     from rca.ranking.train import retrain
 

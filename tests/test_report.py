@@ -178,6 +178,10 @@ def test_the_retrain_report_says_why_a_challenger_stayed_out_or_had_no_one_to_be
     text = write_retrain_report(first, tmp_path / "first.md")[0].read_text()
     assert "**promoted**; there was no champion to beat" in text
     assert "| challenger v3 |" in text and "| champion" not in text
+    assert "Warning" not in text
+    warned = {**kept, "warning": "the packaged ranker lgbm-packaged-x is better"}
+    assert "**Warning**: the packaged ranker lgbm-packaged-x is better." in write_retrain_report(
+        warned, tmp_path / "w.md")[0].read_text()
 
 
 def test_the_retrain_report_shows_the_comparison_on_the_champions_own_validation_incidents(tmp_path):

@@ -358,6 +358,7 @@ def write_retrain_report(result: dict, path: Path, *, exported: int | None = Non
              f"Challenger `{result['challenger']}`: {decision}; {versus}. The gate promotes a challenger unless it "
              "is worse on validation AC@1 (ties broken by MRR), on the whole split or on the part the champion was "
              "validated on; `rca rankers rollback` undoes a promotion.", "",
+             *([f"**Warning**: {result['warning']}.", ""] if result.get("warning") else []),
              f"- trained on: {training.get('incidents', '?')} incidents (+{training.get('reduced_copies', 0)} copies "
              "lacking signal families)",
              *([f"- reviewed incidents exported this run: {exported}"] if exported is not None else []),

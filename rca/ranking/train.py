@@ -134,6 +134,22 @@ def _one_incident_once(tables: dict[Path, HypothesisTable]) -> None:
             seen[incident_id] = corpus
 
 
+def _packaged_better(champion, validation: HypothesisTable, challenger: dict) -> str | None:
+    """A warning when the ranker packaged with the code beats the challenger on validation while another champion
+    is in use: the gate compares with the champion alone, so after a weak ranker was promoted by hand (the gate
+    skipped) a weekly retrain promotes whatever beats it, and a rollback returns to it, not to the packaged one."""
+    packaged = packaged_champion()
+    if packaged is None or champion is None or champion.name == packaged.name:
+        return None
+    theirs = evaluate_scores(validation, packaged.score_table(validation.rows))
+    if challenger_wins(challenger, theirs):
+        return None
+    return (f"the packaged ranker {packaged.name} is better on this validation split than the challenger (AC@1 "
+            f"{theirs['overall']['AC@1']:.3f} vs {challenger['overall']['AC@1']:.3f}): the champion in use may have "
+            "been promoted by hand past the gate; `rca rankers rollback` back to the packaged ranker (or promote "
+            "it) to use it")
+
+
 def _rolled_back_twin(registry: RankerRegistry, challenger: LgbmRanker) -> str | None:
     """Why a challenger that is a model someone rolled back is not promoted again, or None: the same data train
     the same model byte for byte, and promoting it would undo that rollback without a word."""
@@ -155,8 +171,8 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     (`_rolled_back_twin`) or gated against a champion that was replaced while it trained (`RankerRegistry.promote`'s
     ``replacing``). Without validation incidents nothing is stored: `ConfigError`.
     Returns ``{"challenger": version, "champion": version or None, "promoted": bool, "twin": bool, "refused": reason
-    or None, "known": {"n", "challenger", "champion"} or None, "metrics": {"challenger": ..., "champion": ...},
-    "training": {...}}``, the validation metrics overall and per cause kind
+    or None, "known": {"n", "challenger", "champion"} or None, "warning": `_packaged_better` or None, "metrics":
+    {"challenger": ..., "champion": ...}, "training": {...}}``, the validation metrics overall and per cause kind
     (`rca.ranking.report.write_retrain_report` makes the platform team's report of it).
     """
     table = training_table(corpus_dirs, processes=processes, progress=progress, family_dropout=family_dropout)
@@ -197,6 +213,7 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     n_training, n_copies = count_copies(challenger.meta["training_incidents"])
     return {"challenger": version, "champion": champion.name if champion is not None else None,
             "promoted": promoted, "twin": twin, "refused": refused, "known": known,
+            "warning": _packaged_better(champion, validation, ch_metrics),
             "metrics": {"challenger": ch_metrics, "champion": cp_metrics},
             "training": {"incidents": n_training, "reduced_copies": n_copies,
                          "validation_incidents": len(validation.incidents)}}
