@@ -506,6 +506,7 @@ def test_a_retrain_does_not_promote_again_a_model_that_was_rolled_back(training_
     assert first["promoted"] and not again["promoted"] and not again["twin"]
     assert again["refused"] == f"the same model as {first['challenger']}, which was rolled back (ranks the cascade's " \
                                "tail first)"
+    assert again["challenger"] == first["challenger"] and registry.versions() == [first["challenger"]]  # not again
     assert registry.champion_version() is None and [e["action"] for e in registry.history()] == ["promote", "rollback"]
 
 

@@ -150,12 +150,13 @@ def _packaged_better(champion, validation: HypothesisTable, challenger: dict) ->
             "it) to use it")
 
 
-def _rolled_back_twin(registry: RankerRegistry, challenger: LgbmRanker) -> str | None:
-    """Why a challenger that is a model someone rolled back is not promoted again, or None: the same data train
-    the same model byte for byte, and promoting it would undo that rollback without a word."""
+def _rolled_back_twin(registry: RankerRegistry, challenger: LgbmRanker) -> tuple[str, str] | None:
+    """``(version, why it is not promoted again)`` for a challenger that is the model of a version someone rolled
+    back, else None: the same data train the same model byte for byte, and promoting it would undo that rollback
+    without a word (nor is it stored again: that version is it)."""
     for version, reason in registry.rolled_back().items():
         if registry.load(version).model_strings() == challenger.model_strings():
-            return f"the same model as {version}, which was rolled back ({reason})"
+            return version, f"the same model as {version}, which was rolled back ({reason})"
     return None
 
 
@@ -187,7 +188,8 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
     # the same code and data train the same model byte for byte: a twin of the champion is no change to promote,
     # nor to store (a weekly retrain without new reviews stored the same 3 MB every week)
     twin = isinstance(champion, LgbmRanker) and challenger.model_strings() == champion.model_strings()
-    version = champion.name if twin else registry.save(challenger)
+    rolled_back = None if twin else _rolled_back_twin(registry, challenger)
+    version = champion.name if twin else rolled_back[0] if rolled_back else registry.save(challenger)
     ch_scores = challenger.score_table(validation.rows)
     cp_scores = champion.score_table(validation.rows) if champion is not None else None
     ch_metrics = evaluate_scores(validation, ch_scores)
@@ -199,7 +201,7 @@ def retrain(corpus_dirs: list[Path], registry_dir: Path, *, processes: int = 2, 
                  "champion": evaluate_scores(part, cp_scores[rows])}
     else:
         known = None
-    refused = None if twin else (refusal(ch_metrics, cp_metrics, known) or _rolled_back_twin(registry, challenger))
+    refused = None if twin else (refusal(ch_metrics, cp_metrics, known) or (rolled_back[1] if rolled_back else None))
     promoted = not twin and refused is None
     if promoted:
         champion_ac1 = f"{cp_metrics['overall']['AC@1']:.3f}" if cp_metrics else "none"
