@@ -159,9 +159,10 @@ def queue_page(request: Request, session: SessionDep) -> HTMLResponse:
         return _page(request, "error.html", 400, user=user, csrf=csrf_token(key),
                      message="This link to older incidents is not one this console made; start from the newest.")
     reviewed = queries.reviewed_ids(session, incident_ids=[r.id for r in recent])
+    disputed = [] if older else queries.disputed_incidents(session, model=model, limit=QUEUE_SHOWN)
     return _page(request, "queue.html", user=user, csrf=csrf_token(key), queue=queue[:QUEUE_SHOWN],
                  more_queued=len(queue) > QUEUE_SHOWN, recent=recent, reviewed=reviewed, older=older,
-                 next_cursor=next_cursor, model=model)
+                 next_cursor=next_cursor, model=model, disputed=disputed)
 
 
 def _incident_page(request: Request, session: Session, settings, incident_id: str, user, key: str,

@@ -288,6 +288,40 @@ VOTES = {ReviewVerdict.confirm: 1, ReviewVerdict.name_cause: 1, ReviewVerdict.re
 """What each reviewer's latest verdict on a cause adds to its count (`confirmed_causes`)."""
 
 
+def disputed_incidents(session: Session, *, model: str | None = None, limit: int = 50) -> list[IncidentRecord]:
+    """Reviewed incidents on which reviewers disagree: a cause whose latest verdicts include a confirm (or a name)
+    and a reject that cancel out (`confirmed_causes` takes it for unconfirmed), most recently reviewed first. They
+    left the review queue with their first verdict, and no label comes of them until a third reviewer settles it.
+    Only incidents with verdicts of two reviewers or more can be disputed: the others are not read."""
+    if not holds(model):
+        return []
+    two = (select(ReviewRecord.incident_id).group_by(ReviewRecord.incident_id)
+           .having(func.count(func.distinct(ReviewRecord.reviewer)) >= 2))
+    reviews = session.exec(select(ReviewRecord).where(ReviewRecord.incident_id.in_(two))
+                           .order_by(ReviewRecord.incident_id, ReviewRecord.created_at, ReviewRecord.id)).all()
+    by_incident: dict[str, list[ReviewRecord]] = {}
+    for review in reviews:
+        by_incident.setdefault(review.incident_id, []).append(review)
+    disputed = [incident_id for incident_id, rs in by_incident.items() if disputed_causes(rs)]
+    if not disputed:
+        return []
+    last = {incident_id: max(as_utc(r.created_at) for r in by_incident[incident_id]) for incident_id in disputed}
+    query = select(IncidentRecord).options(_NOT_RENDERED).where(IncidentRecord.id.in_(disputed))
+    if model is not None:
+        query = query.where(IncidentRecord.model == model)
+    records = list(session.exec(query))
+    return sorted(records, key=lambda r: (last[r.id], r.id), reverse=True)[:limit]
+
+
+def disputed_causes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[tuple[str, str]]:
+    """Causes (node, kind) whose reviewers' latest verdicts hold both a confirm (or a name) and a reject, and cancel
+    out: a tie `confirmed_causes` leaves out."""
+    votes: dict[tuple[str, str], list[int]] = {}
+    for review in latest_verdicts(reviews):
+        votes.setdefault((review.node, review.kind), []).append(VOTES[review.verdict])
+    return sorted(key for key, v in votes.items() if 1 in v and -1 in v and sum(v) == 0)
+
+
 def incidents_with_reviews(session: Session) -> list[str]:
     return list(session.exec(select(ReviewRecord.incident_id).distinct().order_by(ReviewRecord.incident_id)))
 

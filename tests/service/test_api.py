@@ -573,6 +573,32 @@ def test_a_verdict_withdrawn_counts_neither_way(client, keys, tmp_path):
     assert client.get("/v1/incidents/inc-undo", headers=keys["reviewer"]).json()["confirmed"] == []
 
 
+def test_incidents_reviewers_disagree_on_are_listed_as_disputed(client, keys, settings, tmp_path):
+    """ann confirmed and bob rejected: the incident left the queue as reviewed, no label came of it, and nothing
+    listed it for a third reviewer."""
+    from rca.store.models import Role
+    from tests.service.conftest import create_key
+
+    carol = {"Authorization": "Bearer " + create_key(settings, "carol", Role.reviewer)}
+    for incident_id in ("inc-split", "inc-agreed"):
+        post_json(client, keys["trigger"], inline(bundle_dir(tmp_path, incident_id=incident_id)))
+        url = f"/v1/incidents/{incident_id}/reviews"
+        assert client.post(url, json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"]).status_code == 201
+        second = "reject" if incident_id == "inc-split" else "confirm"
+        assert client.post(url, json={"verdict": second, "rank": 1}, headers=keys["reviewer2"]).status_code == 201
+
+    def disputed(**params):
+        r = client.get("/v1/review-queue", params={"disputed": "true", **params}, headers=keys["reviewer"])
+        assert r.status_code == 200, r.text
+        return [i["id"] for i in r.json()]
+
+    assert disputed() == ["inc-split"] and disputed(model="no-such-model") == []
+    assert client.get("/v1/review-queue", headers=keys["reviewer"]).json() == []   # both reviewed: not queued
+    url = "/v1/incidents/inc-split/reviews"
+    assert client.post(url, json={"verdict": "confirm", "rank": 1}, headers=carol).status_code == 201   # settled
+    assert disputed() == []
+
+
 def test_a_misnamed_inline_key_or_file_is_named_in_the_answer(client, keys, tmp_path):
     """An inline 'predictionz' or an archive's traces.json was taken without a word (201, families []): a trigger
     never learned that a family was left out."""

@@ -400,6 +400,16 @@ def test_each_pieces_detail_has_a_row_of_its_own_across_the_evidence_table(clien
     assert {int(span) for span, _ in rows} == {len(headers)}
 
 
+def test_the_queue_page_lists_the_disputed_incidents(client, keys, incident):
+    _signin(client, keys)
+    assert 'id="disputed"' not in client.get("/").text
+    url = f"/v1/incidents/{incident}/reviews"
+    assert client.post(url, json={"verdict": "confirm", "rank": 1}, headers=keys["reviewer"]).status_code == 201
+    assert client.post(url, json={"verdict": "reject", "rank": 1}, headers=keys["reviewer2"]).status_code == 201
+    section = client.get("/").text.split('id="disputed"')[1].split("</section>")[0]
+    assert f'<a href="/incidents/{incident}">{incident}</a>' in section
+
+
 def test_a_reviewer_withdraws_a_verdict_from_the_page(client, keys, incident):
     _signin(client, keys)
     page = client.get(f"/incidents/{incident}").text

@@ -1,4 +1,5 @@
-"""``/v1/review-queue``: analyzed, unreviewed incidents, least certain first (active learning)."""
+"""``/v1/review-queue``: analyzed, unreviewed incidents, least certain first (active learning); with
+``disputed``, the reviewed ones reviewers disagree on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ router = APIRouter(prefix="/v1/review-queue", tags=["reviews"])
 
 @router.get("", response_model=list[IncidentOut], responses=ERRORS)
 def review_queue(request: Request, session: SessionDep, _: Reviewer, model: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[IncidentOut]:
+                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                 disputed: Annotated[bool, Query(description="instead, the reviewed incidents on which reviewers "
+                                                             "disagree (a cause confirmed and rejected alike: no "
+                                                             "label comes of it until another verdict), most "
+                                                             "recently reviewed first")] = False
+                 ) -> list[IncidentOut]:
+    if disputed:
+        return [incident_out(request, r, reviewed=True)
+                for r in queries.disputed_incidents(session, model=model, limit=limit)]
     return [incident_out(request, r, reviewed=False)
             for r in queries.review_queue(session, model=model, limit=limit)]
