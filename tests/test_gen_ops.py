@@ -457,6 +457,32 @@ def test_a_service_whose_pods_a_rollout_replaced_is_compared_over_its_pods():
                                                                                                   "pod=db-1", ""}
 
 
+def test_a_client_s_series_of_calls_to_a_service_that_sent_no_metrics_are_that_service_s():
+    # Micrometer's client timer on checkout-api, counting the calls to session-store by outcome: session-store
+    # itself (a managed cache) sends nothing. Its failures made checkout-api the cause.
+    rng = np.random.default_rng(11)
+
+    def client(times, cur):
+        ok = pd.DataFrame({"timestamp": times, "service": "checkout-api", "name": "http_client_requests_seconds_count",
+                           "clientName": "session-store", "outcome": "SUCCESS",
+                           "value": 500 + rng.normal(0, 10, len(times))})
+        failed = ok.assign(outcome="SERVER_ERROR", value=rng.poisson(np.where(cur, 80, 1)).astype(float))
+        known = ok.assign(clientName="db", value=100 + rng.normal(0, 3, len(times)))   # db sends its own metrics
+        return pd.concat([ok, failed, known], ignore_index=True)
+
+    frame, _, _ = _metrics(rng, extra=(client,))
+    frame[["clientName", "outcome"]] = frame[["clientName", "outcome"]].fillna("")
+    b = bundle(metrics=frame)
+    series = metric_series(b)
+    moved = series.loc[series["name"] == "http_client_requests_seconds_count"]
+    assert set(moved.loc[moved["clientName"] == "session-store", "service"]) == {"session-store"}
+    assert set(moved.loc[moved["clientName"] == "db", "service"]) == {"checkout-api"}   # db is known: not moved
+    hyps = _by_key(get_generator("metrics").generate(b))
+    errors = hyps[("service:session-store", "dependency_errors")]
+    assert errors.features["metric.error_z"] > 10 and ("service:checkout-api", "dependency_errors") not in hyps
+    assert "measured by checkout-api, a client of a service that sent no metrics" in errors.evidence[0].detail
+
+
 def test_a_count_per_interval_is_not_read_as_a_counter():
     # request_count alone (no unit, no _sum beside it) is as often a gauge; one that steps up stays as it came
     rng = np.random.default_rng(9)

@@ -131,7 +131,7 @@ def series_family(name: str, labels: dict[str, object]) -> tuple[str, int]:
     >>> series_family("http.server.request.count", {"http.response.status_code": "200"})
     ('traffic', 0)
     """
-    present = {k: v for k, v in labels.items() if not (v is None or (isinstance(v, float) and np.isnan(v)) or v == "")}
+    present = {k: v for k, v in labels.items() if not (pd.isna(v) or v == "")}
     if "le" in present:   # one bucket of a histogram (a count of the requests up to that bound): the mean speaks
         return "other", 0
     family, sign = metric_family(name)
@@ -179,6 +179,7 @@ KEY = ("service", "name")
 def metric_series(bundle: Bundle) -> pd.DataFrame | None:
     """The metrics table as it is scored: Prometheus counters as rates, histograms and summaries as their means.
 
+    * A client-side series of calls to a service that sent no metrics is that service's (`_client_series_to_peers`).
     * A series named as Prometheus names a counter (``_total``, ``_bucket``, or a ``_sum`` or ``_count`` beside
       its partner or after a unit: a histogram's or a summary's) whose values never fall but to reset (to at most
       half, at most once in 10 steps: a process restarting), over at least `MIN_COUNTER_POINTS` points, and that
@@ -198,7 +199,7 @@ def metric_series(bundle: Bundle) -> pd.DataFrame | None:
     frame = bundle.metrics
     if frame is None or frame.empty:
         return frame
-    frame = frame.assign(_from="")
+    frame = _client_series_to_peers(frame.assign(_from=""))
     names = frame["name"].astype(str)
     if not names.str.endswith(COUNTER_SUFFIXES).any():
         return frame
@@ -209,11 +210,48 @@ def metric_series(bundle: Bundle) -> pd.DataFrame | None:
     parts, rated = [], False
     for key, g in frame.groupby([*KEY, *labels], sort=False, observed=True, dropna=False):
         if _may_count(str(key[0]), str(key[1]), pairs) and (rate := _counter_rate(g)) is not None:
-            g, rated = rate.assign(name=f"rate({key[1]})", _from=f"{key[1]}, a counter: its increase per second"), True
+            was = str(g["_from"].iloc[0])
+            g, rated = rate.assign(name=f"rate({key[1]})", _from=f"{key[1]}, a counter: its increase per second"
+                                                                  + (f"; {was}" if was else "")), True
         parts.append(g)
     if rated:   # else the rows as they came, in their order (sums over them in another order differ in the last bit)
         frame = pd.concat(parts, ignore_index=True)
     return _histogram_means(frame, labels)
+
+
+PEER_LABELS = frozenset({("peer", "service"), ("server", "address"), ("client", "name"), ("net", "peer", "name"),
+                         ("http", "host")})
+"""Label keys (as words) naming the service a client-side series measures calls to: OpenTelemetry's
+``peer.service``, ``server.address`` and ``net.peer.name``, Micrometer's ``clientName``, ``http.host``."""
+
+
+def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Client-side series (a name with the word ``client``: ``http_client_requests_seconds``,
+    ``http.client.request.duration``) of calls to a service that sent no metrics of its own are that service's:
+    the caller's view is the only one of a database, a cache or a third-party API, and a slow or failing one made
+    its caller the cause. Their ``service`` becomes the peer their `PEER_LABELS` label names, a ``caller`` label
+    keeps who measured them, and the evidence says so. As traces do it for spans (`rca.contract.otlp`)."""
+    keys = [c for c in frame.columns if tuple(_words(str(c))) in PEER_LABELS]
+    if not keys:
+        return frame
+    client = frame["name"].astype(str).map(lambda n: "client" in _words(n)).to_numpy()
+    if not client.any():
+        return frame
+    services = set(frame["service"].astype(str))
+    peer = pd.Series("", index=frame.index, dtype=object)
+    for key in reversed(keys):   # the first key given wins
+        value = frame[key].astype("string").fillna("").astype(object)
+        peer = peer.where(value == "", value)
+    moved = client & (peer != "").to_numpy() & ~peer.isin(services).to_numpy()
+    if not moved.any():
+        return frame
+    out = frame.assign(caller=pd.Series(pd.NA, index=frame.index, dtype="string"))
+    out.loc[moved, "caller"] = frame.loc[moved, "service"].astype(str).to_numpy()
+    out["service"] = out["service"].astype(object)
+    out.loc[moved, "service"] = peer[moved].to_numpy()
+    out.loc[moved, "_from"] = ("measured by " + out.loc[moved, "caller"].astype(str)
+                               + ", a client of a service that sent no metrics")
+    return out
 
 
 def _may_count(service: str, name: str, pairs: set[tuple[str, str]]) -> bool:
