@@ -234,7 +234,8 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in frame.columns if tuple(_words(str(c))) in PEER_LABELS]
     if not keys:
         return frame
-    client = frame["name"].astype(str).map(lambda n: "client" in _words(n)).to_numpy()
+    names = frame["name"].astype(str)
+    client = names.map({n: "client" in _words(n) for n in names.unique()}).to_numpy(dtype=bool)
     if not client.any():
         return frame
     services = set(frame["service"].astype(str))
