@@ -222,6 +222,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.utime(path)
     except FileNotFoundError:   # never stored, or just swept: written (anew)
         _replace_file(path, data)
+    except OSError:   # a store made read-only: the file holds these bytes already (a retry), which is what counts
+        if not path.is_file():
+            raise
 
 
 def _replace_file(path: Path, data: bytes) -> None:

@@ -353,3 +353,18 @@ def test_a_bundles_directory_that_cannot_be_written_is_a_503_naming_the_data_dir
         assert r.json()["error"]["message"].endswith("expected a directory the service can keep bundles in "
                                                      "(File exists)")
     assert client.get("/v1/incidents/inc-disk", headers=keys["reviewer"]).status_code == 404
+
+
+def test_a_retry_is_answered_though_the_bundles_directory_became_read_only(client, keys, tmp_path, monkeypatch):
+    """A retry of a stored JSON body answered 503 'RCA_DATA_DIR' on a read-only store: only because the server
+    touches the stored file (for the orphan sweep), which a stored incident does not need."""
+    body = json.dumps(inline(bundle_dir(tmp_path, incident_id="inc-ro")))
+    headers = {**keys["trigger"], "Content-Type": "application/json"}
+    assert client.post("/v1/incidents", content=body, headers=headers).status_code in (201, 202)
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    monkeypatch.setattr("rca.service.os.utime", read_only)
+    again = client.post("/v1/incidents", content=body, headers=headers)
+    assert again.status_code == 200 and again.json()["id"] == "inc-ro"
