@@ -110,9 +110,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if first.get("type") == "json_invalid":  # FastAPI's loc is ("body", the offset where decoding stopped)
             stop = json.JSONDecodeError(first["ctx"]["error"], exc.body, first["loc"][-1])
             return error_response(422, f"body is {unreadable_json(stop)}", "body")
-        details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
-        return error_response(422, first.get("msg", "invalid request") + _plus_hint(first),
-                              _field(tuple(first.get("loc", ()))), errors=details)
+        # pydantic's prefix of a validator's own message, which says what was wrong already (the loader drops it too)
+        details = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "").removeprefix("Value error, ")}
+                   for e in errors]
+        message = first.get("msg", "invalid request").removeprefix("Value error, ")
+        return error_response(422, message + _plus_hint(first), _field(tuple(first.get("loc", ()))), errors=details)
 
     @app.exception_handler(BundleError)
     async def _bundle(_: Request, exc: BundleError) -> JSONResponse:

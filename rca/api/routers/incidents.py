@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BeforeValidator
 from starlette.datastructures import UploadFile
 
 from rca.api.deps import Admin, Reader, Reviewer, SessionDep, SettingsDep, Trigger, WorkerDep
@@ -183,13 +184,27 @@ def why(incident_id: str, session: SessionDep, settings: SettingsDep, _: Reader,
 
 TIME_FORMS = ("; an ISO 8601 time (UTC when it has no offset; a date alone is its midnight) or a Unix time "
               "(seconds up to 2e10, milliseconds above)")
+LAST_UNIX_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z in Unix milliseconds: the last time a query's filter can name."""
+
+
+def _unix_in_range(value: object) -> object:
+    """A Unix time past the year 9999 gets its own message: pydantic's was 'invalid date separator, expected -'."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.lstrip("-").isascii() and text.lstrip("-").isdigit() \
+            and abs(int(text)) > LAST_UNIX_MS:
+        raise ValueError(f"{text} is past the year 9999 as a Unix time; expected " + TIME_FORMS[2:])
+    return value
+
+
+QueryTime = Annotated[datetime | None, BeforeValidator(_unix_in_range)]
 
 
 @router.get("", response_model=IncidentPage, responses=ERRORS)
 def list_incidents(request: Request, session: SessionDep, _: Reviewer,
                    model: str | None = None, status: IncidentStatus | None = None,
-                   since: Annotated[datetime | None, Query(description="detected_at >= since" + TIME_FORMS)] = None,
-                   until: Annotated[datetime | None, Query(description="detected_at < until" + TIME_FORMS)] = None,
+                   since: Annotated[QueryTime, Query(description="detected_at >= since" + TIME_FORMS)] = None,
+                   until: Annotated[QueryTime, Query(description="detected_at < until" + TIME_FORMS)] = None,
                    reviewed: bool | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> IncidentPage:
     """Newest first, with filters; follow ``next_cursor`` for the next page."""
