@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the store's modules load only for the commands that open it
 
     from rca.config import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Rank the root causes of production ML incidents.")
 
 
