@@ -305,8 +305,11 @@ def analyze_incident(session: Session, *, incident_id: str, settings: Settings,
         # The server's fault, not the bundle's (a damaged ranker, an unreadable registry, the stored file lost):
         # queued again with the reason, analyzed once it is fixed (the worker's recovery, or the body posted again)
         log.warning("analysis of %s waits for the server: %s", incident_id, exc)
+        # the log has the details; the API's callers get no server path (`stored_bundle`'s message has none)
+        said = str(exc) if isinstance(exc, ConflictError) else (
+            "the service's ranker or its registry could not be read (see the service log)")
         return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.queued,
-                                           error=f"waiting: {exc}")
+                                           error=f"waiting: {said}; it is analyzed once the server is fixed")
     except RcaError as exc:
         return queries.set_incident_status(session, incident_id=incident_id, status=IncidentStatus.failed,
                                            error=str(exc))

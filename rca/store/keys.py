@@ -39,10 +39,10 @@ def create_api_key(session: Session, *, name: str, role: Role) -> ApiKeyCreated:
     person's verdict twice: it is stored in Unicode's NFKC form without the blanks around it, invisible characters
     (a zero-width space) are refused, and so is a name that another key's (revoked too) differs from only by
     case."""
-    if not name.strip() or len(name) > NAME_MAX or not holds(name) or any(c < " " or c == "\x7f" for c in name):
+    name = unicodedata.normalize("NFKC", name).strip() if holds(name) else name   # the form it is stored in
+    if not name or len(name) > NAME_MAX or not holds(name) or any(c < " " or c == "\x7f" for c in name):
         raise InputError(f"a name of 1 to {NAME_MAX} characters, not all blank, without control characters (a "
                          f"newline, a tab) is needed (the reviewer's identity); got {shown(name)}", field="name")
-    name = unicodedata.normalize("NFKC", name).strip()
     if invisible := sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) == "Cf"}):
         raise InputError(f"{shown(name)} holds invisible characters ({', '.join(invisible)}); expected a name as "
                          "it reads (the reviewer's identity)", field="name")

@@ -163,6 +163,8 @@ def test_a_reviewer_s_name_is_one_spelling(client, keys):
         assert r.status_code == 422 and said in r.json()["error"]["message"], r.text
     client.delete(f"/v1/keys/{first.json()['id']}", headers=keys["admin"])
     assert create("ANN").status_code == 422      # a revoked key's name still names that reviewer's reviews
+    long = create("\ufdfa" * 12)                  # 12 characters, 216 in NFKC: the stored form is what is checked
+    assert long.status_code == 422 and long.json()["error"]["field"] == "name"
 
 
 def test_a_submission_without_a_key_is_refused_before_its_body_is_read(client, keys, settings):

@@ -121,11 +121,12 @@ def test_a_fault_of_the_server_leaves_the_incident_queued_and_a_retry_analyzes_i
     headers = {**keys["trigger"], "Content-Type": "application/json"}
     first = client.post("/v1/incidents", content=body, headers=headers)
     assert first.status_code == 202 and first.json()["status"] == "queued"
-    assert first.json()["error"].startswith("waiting: ") and "model-2.txt" in first.json()["error"]
+    assert first.json()["error"] == ("waiting: the service's ranker or its registry could not be read (see the "
+                                     "service log); it is analyzed once the server is fixed")   # no server path
     monkeypatch.setattr("rca.service.get_ranker", lambda settings=None: stub_ranker)   # the ranker is fixed
     again = client.post("/v1/incidents", content=body, headers=headers)
-    assert again.status_code == 200
-    done = client.get("/v1/incidents/inc-wait?wait=10", headers=keys["reviewer"]).json()
+    assert again.status_code == 200 and again.json()["status"] == "done"      # analyzed within the retry's budget
+    done = client.get("/v1/incidents/inc-wait", headers=keys["reviewer"]).json()
     assert done["status"] == "done" and done["error"] is None
     assert done["answer"]["causes"][0]["node"] == "feature:amount"
 

@@ -124,7 +124,9 @@ def post_incident(_: Trigger, request: Request, response: Response, upload: Uplo
         if worker.wait(record.id, settings.analysis_budget):
             session.refresh(record)
     elif record.status in PENDING and record.error and not worker.analyzes(record.id):
-        worker.submit(record.id)   # waiting for the server (its error says why): the retry tries again now
+        worker.submit(record.id)   # waiting for the server (its error says why): the retry tries again now,
+        if worker.wait(record.id, settings.analysis_budget):   # and answers as a first post does
+            session.refresh(record)
     out = incident_out(request, record, reviewed=queries.is_reviewed(session, incident_id=record.id))
     response.headers["Location"] = out.url
     if not submission.created:
