@@ -8,6 +8,7 @@ import tarfile
 import zipfile
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from rca.contract import bundle_from_dict, load_bundle, load_label
@@ -193,6 +194,26 @@ def test_dataset_parts_whose_types_disagree_say_so(bundle_dir):
         load_bundle(bundle_dir)
     assert str(err.value).startswith("metrics.parquet: its part files' schemas disagree (")
     assert str(err.value).endswith("); expected one type per column")
+
+
+def test_dataset_parts_written_by_other_writers_read_as_one_table(bundle_dir):
+    # one writer's category is another's text, one's naive time another's UTC one; pandas' index is no column
+    want = load_bundle(bundle_dir).predictions
+    frame = _as_dataset(bundle_dir, "predictions")
+    root = bundle_dir / "predictions.parquet"
+    for part in root.glob("*part-*"):
+        part.unlink()
+    half = len(frame) // 2
+    early = frame.iloc[:half].assign(country=frame["country"].iloc[:half].astype("category"))
+    late = frame.iloc[half:].assign(timestamp=frame["timestamp"].iloc[half:].dt.tz_convert(None))
+    early.index = pd.Index(list(early.index))                 # a concatenated frame's: not a RangeIndex
+    early.to_parquet(root / "part-0.parquet")                 # so written as a column, __index_level_0__
+    assert "__index_level_0__" in pq.read_schema(root / "part-0.parquet").names
+    late.to_parquet(root / "part-1.parquet")
+    got = load_bundle(bundle_dir).predictions
+    assert list(got.columns) == list(want.columns) and "__index_level_0__" not in got.columns
+    pd.testing.assert_series_equal(got["timestamp"].reset_index(drop=True), want["timestamp"].reset_index(drop=True))
+    assert list(got["country"].astype(str)) == list(want["country"].astype(str))
 
 
 def test_hive_partition_values_are_read_as_written_and_the_default_partition_is_null(bundle_dir):

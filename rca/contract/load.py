@@ -585,9 +585,13 @@ def _read_parquet_dataset(path: Path, name: str) -> pd.DataFrame | None:
             raise BundleError(f"not a readable Parquet file ({type(exc).__name__}: {clipped(said, 300)}); expected "
                               f"every part file of the dataset to be Parquet", file=where) from exc
         _one_column_per_name(schemas[-1].names, where, "the schema")
+    # pandas' index (a RangeIndex is no column; another one is, named like __index_level_0__): not data, as
+    # pd.read_parquet leaves it out of a single file's table
+    index = {c for sc in schemas for c in (sc.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
     try:
-        # one schema for all parts: a column all null in one part (type null) takes the others' type, ints widen
-        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        # one schema for all parts: a column all null in one part (type null) takes the others' type, ints widen, a
+        # category of one writer is the text of another, a time without zone is UTC (as everywhere in a bundle)
+        schema = pa.unify_schemas([_plain_schema(sc) for sc in schemas], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         said = " ".join(str(exc).split())
         raise BundleError(f"its part files' schemas disagree ({clipped(said, 300)}); expected one type per column",
@@ -599,11 +603,26 @@ def _read_parquet_dataset(path: Path, name: str) -> pd.DataFrame | None:
     try:
         frame = ds.dataset(path, schema=pa.schema([*schema, *((k, pa.string()) for k in keys)]), format="parquet",
                            partitioning=partitioning).to_table().to_pandas()
+        frame = frame.drop(columns=[c for c in frame.columns if c in index])
     except Exception as exc:  # a value one part's type cannot be cast to the dataset's
         said = " ".join(str(exc).replace(str(path), name).split())
         raise BundleError(f"not a readable Parquet dataset of {len(parts)} part file(s) ({type(exc).__name__}: "
                           f"{clipped(said, 300)}); expected Parquet part files with one schema", file=name) from exc
     return None if len(frame) == 0 else frame
+
+
+def _plain_schema(schema):
+    """``schema`` with dictionary columns as their values' type and times without a zone as UTC: what one writer
+    stores as a category or a naive time, another stores as text or an aware one, and both read alike."""
+    import pyarrow as pa
+
+    def plain(t):
+        if pa.types.is_dictionary(t):
+            return plain(t.value_type)
+        if pa.types.is_timestamp(t) and t.tz is None:
+            return pa.timestamp(t.unit, tz="UTC")
+        return t
+    return pa.schema([f.with_type(plain(f.type)) for f in schema], metadata=schema.metadata)
 
 
 def _one_column_per_name(columns: list[str], name: str, where: str) -> None:
