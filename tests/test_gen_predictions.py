@@ -101,6 +101,18 @@ def test_a_column_that_follows_time_is_not_a_segment():
     assert _keys(get_generator("segments").generate(b)) == {("segment:device=mobile", "segment_shift")}
 
 
+def test_two_values_in_turn_are_a_segment_unless_they_are_dates():
+    # a failover (one region all baseline, another all current) and a value seen once, last: segments still
+    frame = _predictions(4)
+    late = (frame["timestamp"] >= T0 + pd.Timedelta(hours=32)).to_numpy()
+    frame["region"] = np.where(late, "eu-west", "us-east")
+    frame["tier"] = "gold"
+    frame.loc[frame.index[-1], "tier"] = "silver"
+    frame["day"] = np.where(late, "2026-11-21", "2026-11-20")          # a date partition of two days
+    b = _bundle(frame)
+    assert b.time_keys == ["day"] and {"region", "tier"} <= set(b.segment_columns)
+
+
 def test_segments_without_labels_use_traffic_share():
     cands = get_generator("segments").generate(_bundle(_predictions(5, mix=True, labels=False)))
     assert ("segment:device=mobile", "segment_shift") in _keys(cands)

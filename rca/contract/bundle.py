@@ -61,6 +61,12 @@ class FeatureHistograms:
         return first.type
 
 
+def _times(values) -> bool:
+    """Whether every value reads as an ISO 8601 time or date (``2026-10-21``, ``20261021``, ``2026-10-21T05``)."""
+    parsed = pd.to_datetime(pd.Series(list(values), dtype="string"), format="ISO8601", errors="coerce", utc=True)
+    return bool(len(parsed)) and bool(parsed.notna().all())
+
+
 @dataclass(frozen=True)
 class Bundle:
     """One incident's signals. Every family but ``incident`` may be absent (``None`` / empty)."""
@@ -98,9 +104,10 @@ class Bundle:
     def time_keys(self) -> list[str]:
         """Columns of the predictions table the contract does not name that follow time: in the baseline and
         current windows' rows, each value holds one stretch of time that no other value's overlaps, as a date
-        partition does (``dt=2026-10-21``, Spark's habit), or a batch or run id. They say when a row was written,
-        not whom it is for: no segment of theirs can gain traffic share from the others, so they are not segment
-        dimensions. A real segment's values (countries, devices) interleave in time."""
+        partition does (``dt=2026-10-21``, Spark's habit), or a batch or run id; and there are three values or more,
+        or they are times (ISO 8601) themselves. They say when a row was written, not whom it is for: no segment of
+        theirs can gain traffic share from the others, so they are not segment dimensions. A real segment's values
+        (countries, devices) interleave in time; two in turn (a failover from one region to another) stay one."""
         if "time_keys" not in self.derived:
             columns, keys = self._unnamed_prediction_columns(), []
             if columns:
@@ -112,7 +119,10 @@ class Bundle:
                 for column in columns:
                     spans = rows.groupby(rows[column].astype("string"), observed=True)["timestamp"].agg(["min", "max"])
                     spans = spans.sort_values(["min", "max"])
-                    if len(spans) >= 2 and (spans["max"].to_numpy()[:-1] <= spans["min"].to_numpy()[1:]).all():
+                    in_turn = len(spans) >= 2 and (spans["max"].to_numpy()[:-1] <= spans["min"].to_numpy()[1:]).all()
+                    # two values in turn are as often a segment (a failover from one region to another, a rare
+                    # value seen once): a time key has three or more, or values that are times themselves
+                    if in_turn and (len(spans) >= 3 or _times(spans.index)):
                         keys.append(column)
             self.derived["time_keys"] = keys
         return list(self.derived["time_keys"])
