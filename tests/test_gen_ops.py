@@ -468,7 +468,8 @@ def test_a_client_s_series_of_calls_to_a_service_that_sent_no_metrics_are_that_s
                            "value": 500 + rng.normal(0, 10, len(times))})
         failed = ok.assign(outcome="SERVER_ERROR", value=rng.poisson(np.where(cur, 80, 1)).astype(float))
         known = ok.assign(clientName="db", value=100 + rng.normal(0, 3, len(times)))   # db sends its own metrics
-        return pd.concat([ok, failed, known], ignore_index=True)
+        spelled = [known.assign(clientName=name) for name in ("db:5432", " DB", "db.prod.svc.cluster.local")]
+        return pd.concat([ok, failed, known, *spelled], ignore_index=True)
 
     frame, _, _ = _metrics(rng, extra=(client,))
     frame[["clientName", "outcome"]] = frame[["clientName", "outcome"]].fillna("")
@@ -476,7 +477,8 @@ def test_a_client_s_series_of_calls_to_a_service_that_sent_no_metrics_are_that_s
     series = metric_series(b)
     moved = series.loc[series["name"] == "http_client_requests_seconds_count"]
     assert set(moved.loc[moved["clientName"] == "session-store", "service"]) == {"session-store"}
-    assert set(moved.loc[moved["clientName"] == "db", "service"]) == {"checkout-api"}   # db is known: not moved
+    assert set(moved.loc[moved["clientName"] != "session-store", "service"]) == {"checkout-api"}   # db, however
+    # spelled (a port, a case, a domain), sends its own metrics: its calls stay the caller's
     hyps = _by_key(get_generator("metrics").generate(b))
     errors = hyps[("service:session-store", "dependency_errors")]
     assert errors.features["metric.error_z"] > 10 and ("service:checkout-api", "dependency_errors") not in hyps

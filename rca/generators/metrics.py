@@ -230,7 +230,9 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     ``http.client.request.duration``) of calls to a service that sent no metrics of its own are that service's:
     the caller's view is the only one of a database, a cache or a third-party API, and a slow or failing one made
     its caller the cause. Their ``service`` becomes the peer their `PEER_LABELS` label names, a ``caller`` label
-    keeps who measured them, and the evidence says so. As traces do it for spans (`rca.contract.otlp`)."""
+    keeps who measured them, and the evidence says so. As traces do it for spans (`rca.contract.otlp`). A peer
+    named as a service that sent metrics, in another spelling (a port, a domain, another case), is that service:
+    the series stays with its caller."""
     keys = [c for c in frame.columns if tuple(_words(str(c))) in PEER_LABELS]
     if not keys:
         return frame
@@ -238,12 +240,15 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     client = names.map({n: "client" in _words(n) for n in names.unique()}).to_numpy(dtype=bool)
     if not client.any():
         return frame
-    services = set(frame["service"].astype(str))
-    peer = pd.Series("", index=frame.index, dtype=object)
+    known = {spelling for svc in set(frame["service"].astype(str)) for spelling in _host_spellings(svc)}
+    raw = pd.Series("", index=frame.index, dtype=object)
     for key in reversed(keys):   # the first key given wins
         value = frame[key].astype("string").fillna("").astype(object)
-        peer = peer.where(value == "", value)
-    moved = client & (peer != "").to_numpy() & ~peer.isin(services).to_numpy()
+        raw = raw.where(value == "", value)
+    names = {r: _host_name(r) for r in raw.unique()}
+    unknown = [r for r, name in names.items() if name and not _host_spellings(name) & known]
+    moved = client & raw.isin(unknown).to_numpy()
+    peer = raw.map(names)
     if not moved.any():
         return frame
     out = frame.assign(caller=pd.Series(pd.NA, index=frame.index, dtype="string"))
@@ -253,6 +258,18 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     out.loc[moved, "_from"] = ("measured by " + out.loc[moved, "caller"].astype(str)
                                + ", a client of a service that sent no metrics")
     return out
+
+
+def _host_name(value: str) -> str:
+    """A peer label's value as a service name: without blanks around it nor a port (``payments:8080``)."""
+    return re.sub(r":\d+$", "", str(value).strip())
+
+
+def _host_spellings(name: str) -> set[str]:
+    """The spellings one service goes by in peer labels: its name and its first DNS label, in lower case
+    (``payments``, ``Payments``, ``payments.prod.svc.cluster.local`` are one service)."""
+    low = _host_name(name).lower()
+    return {low, low.split(".")[0]} - {""}
 
 
 def _may_count(service: str, name: str, pairs: set[tuple[str, str]]) -> bool:
