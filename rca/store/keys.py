@@ -39,7 +39,8 @@ def create_api_key(session: Session, *, name: str, role: Role) -> ApiKeyCreated:
     person's verdict twice: it is stored in Unicode's NFKC form without the blanks around it, invisible characters
     (a zero-width space) are refused, and so is a name that another key's (revoked too) differs from only by
     case."""
-    name = unicodedata.normalize("NFKC", name).strip() if holds(name) else name   # the form it is stored in
+    if holds(name) and not any(c < " " or c == "\x7f" for c in name):
+        name = unicodedata.normalize("NFKC", name).strip()   # the form it is stored in, which is what is checked
     if not name or len(name) > NAME_MAX or not holds(name) or any(c < " " or c == "\x7f" for c in name):
         raise InputError(f"a name of 1 to {NAME_MAX} characters, not all blank, without control characters (a "
                          f"newline, a tab) is needed (the reviewer's identity); got {shown(name)}", field="name")

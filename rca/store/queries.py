@@ -16,7 +16,7 @@ from functools import cache
 
 from sqlalchemy import Row, bindparam, delete, exists, func, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session, select
 
 from rca.errors import ConflictError, NotFoundError
@@ -172,18 +172,35 @@ _NOT_RENDERED = defer(IncidentRecord.answer_json)
 
 
 def _reviewed():
+    """The incident has a review of any verdict: a person looked at it (what retention keeps)."""
     return exists().where(ReviewRecord.incident_id == IncidentRecord.id)
 
 
+def _standing():
+    """A review that is its reviewer's latest on its cause and not a withdrawal: a verdict that stands."""
+    later = aliased(ReviewRecord)
+    newer = exists().where(later.incident_id == ReviewRecord.incident_id, later.reviewer == ReviewRecord.reviewer,
+                           later.node == ReviewRecord.node, later.kind == ReviewRecord.kind,
+                           (later.created_at > ReviewRecord.created_at)
+                           | ((later.created_at == ReviewRecord.created_at) & (later.id > ReviewRecord.id)))
+    return (ReviewRecord.verdict != ReviewVerdict.withdraw) & ~newer
+
+
+def _judged():
+    """The incident has a verdict that stands (`_standing`): reviewed, for the queue and the ``reviewed`` filter.
+    One whose every verdict was withdrawn is unreviewed again: nothing of it counts, and it goes back to the queue."""
+    return exists().where(ReviewRecord.incident_id == IncidentRecord.id, _standing())
+
+
 def is_reviewed(session: Session, *, incident_id: str) -> bool:
-    return session.exec(select(exists().where(ReviewRecord.incident_id == incident_id))).one()
+    return session.exec(select(exists().where(ReviewRecord.incident_id == incident_id, _standing()))).one()
 
 
 def reviewed_ids(session: Session, *, incident_ids: Sequence[str]) -> set[str]:
     if not incident_ids:
         return set()
-    rows = session.exec(select(ReviewRecord.incident_id).where(ReviewRecord.incident_id.in_(incident_ids))
-                        .distinct())
+    rows = session.exec(select(ReviewRecord.incident_id).where(ReviewRecord.incident_id.in_(incident_ids),
+                                                               _standing()).distinct())
     return set(rows)
 
 
@@ -222,7 +239,7 @@ def list_incidents(session: Session, *, model: str | None = None, status: Incide
     if until is not None:
         query = query.where(IncidentRecord.detected_at < until)
     if reviewed is not None:
-        query = query.where(_reviewed() if reviewed else ~_reviewed())
+        query = query.where(_judged() if reviewed else ~_judged())
     if cursor is not None:
         created, incident_id = decode_cursor(cursor)
         query = query.where((IncidentRecord.created_at < created)
@@ -238,7 +255,7 @@ def review_queue(session: Session, *, model: str | None = None, limit: int = 50)
     if not holds(model):
         return []
     query = (select(IncidentRecord).options(_NOT_RENDERED)
-             .where(IncidentRecord.status == IncidentStatus.done, ~_reviewed()))
+             .where(IncidentRecord.status == IncidentStatus.done, ~_judged()))
     if model is not None:
         query = query.where(IncidentRecord.model == model)
     query = query.order_by(IncidentRecord.top_confidence.asc().nulls_first(), IncidentRecord.created_at,

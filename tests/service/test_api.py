@@ -580,7 +580,14 @@ def test_a_verdict_withdrawn_counts_neither_way(client, keys, tmp_path):
     other = client.post(url, json={"verdict": "withdraw", "rank": 2}, headers=keys["reviewer"])
     assert other.status_code == 409                                                   # never gave one on #2
     assert client.post(url, json={"verdict": "withdraw", "rank": 1}, headers=keys["reviewer2"]).status_code == 201
-    assert client.get("/v1/incidents/inc-undo", headers=keys["reviewer"]).json()["confirmed"] == []
+    got = client.get("/v1/incidents/inc-undo", headers=keys["reviewer"]).json()
+    assert got["confirmed"] == [] and got["reviewed"] is False
+    # every verdict withdrawn: nothing of it counts, so it is unreviewed again, back in the queue
+    assert [i["id"] for i in client.get("/v1/review-queue", headers=keys["reviewer"]).json()] == ["inc-undo"]
+    unreviewed = client.get("/v1/incidents", params={"reviewed": "false"}, headers=keys["reviewer"]).json()
+    assert [i["id"] for i in unreviewed["items"]] == ["inc-undo"]
+    assert client.post(url, json={"verdict": "confirm", "rank": 2}, headers=keys["reviewer"]).status_code == 201
+    assert client.get("/v1/review-queue", headers=keys["reviewer"]).json() == []   # a verdict stands again
 
 
 def test_incidents_reviewers_disagree_on_are_listed_as_disputed(client, keys, settings, tmp_path):

@@ -22,7 +22,7 @@ from rca.ranking.why import Contrast
 from rca.service import BundleFormat, rendered_answer, submit_incident, why_incident
 from rca.service import delete_incident as delete_stored_incident
 from rca.store import queries
-from rca.store.models import PENDING, IncidentRecord, IncidentStatus, ReviewPublic
+from rca.store.models import PENDING, IncidentRecord, IncidentStatus, ReviewPublic, ReviewVerdict
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -153,9 +153,11 @@ def get_incident(incident_id: str, request: Request, session: SessionDep, worker
     if answer_json is None and row.status is IncidentStatus.done:  # stored before answer_json was
         answer_json = rendered_answer(queries.get_incident(session, incident_id=incident_id).answer)
     reviews = [ReviewPublic.model_validate(r) for r in review_rows]
+    verdicts = queries.latest_verdicts(reviews)
     detail = IncidentDetail(**{name: row._mapping[name] for name in STORED_FIELDS},
-                            reviewed=bool(reviews), url=str(request.url_for("get_incident", incident_id=row.id)),
-                            reviews=reviews, verdicts=queries.latest_verdicts(reviews),
+                            reviewed=any(v.verdict is not ReviewVerdict.withdraw for v in verdicts),
+                            url=str(request.url_for("get_incident", incident_id=row.id)),
+                            reviews=reviews, verdicts=verdicts,
                             confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
     return Response(incident_detail_json(detail, answer_json=answer_json), media_type="application/json")
 
