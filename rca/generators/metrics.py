@@ -204,18 +204,15 @@ def metric_series(bundle: Bundle) -> pd.DataFrame | None:
     if not names.str.endswith(COUNTER_SUFFIXES).any():
         return frame
     labels = [c for c in frame.columns if c not in ("timestamp", "service", "name", "value") and not c.startswith("_")]
-    pairs = {(svc, n.removesuffix("_sum")) for svc, n in set(zip(frame["service"].astype(str), names))
-             if n.endswith("_sum")} & {(svc, n.removesuffix("_count")) for svc, n in
-                                       set(zip(frame["service"].astype(str), names)) if n.endswith("_count")}
-    parts, rated = [], False
-    for key, g in frame.groupby([*KEY, *labels], sort=False, observed=True, dropna=False):
-        if _may_count(str(key[0]), str(key[1]), pairs) and (rate := _counter_rate(g)) is not None:
-            was = str(g["_from"].iloc[0])
-            g, rated = rate.assign(name=f"rate({key[1]})", _from=f"{key[1]}, a counter: its increase per second"
-                                                                  + (f"; {was}" if was else "")), True
-        parts.append(g)
-    if rated:   # else the rows as they came, in their order (sums over them in another order differ in the last bit)
-        frame = pd.concat(parts, ignore_index=True)
+    series = pd.MultiIndex.from_arrays([frame["service"].astype(str), names])      # factorized: no loop over rows
+    present = list(series.unique())
+    pairs = ({(svc, n.removesuffix("_sum")) for svc, n in present if n.endswith("_sum")}
+             & {(svc, n.removesuffix("_count")) for svc, n in present if n.endswith("_count")})
+    candidate = series.isin([key for key in present if _may_count(*key, pairs)])
+    if candidate.any():
+        rates = _counter_rates(frame.loc[candidate], [*KEY, *labels])
+        if rates is not None:   # else the rows as they came, in their order (float sums over them depend on it)
+            frame = pd.concat([frame.drop(index=rates.attrs["replaced"]), rates], ignore_index=True)
     return _histogram_means(frame, labels)
 
 
@@ -283,36 +280,64 @@ def _may_count(service: str, name: str, pairs: set[tuple[str, str]]) -> bool:
     return stem != name and ((service, stem) in pairs or bool(words) and words[-1] in _UNITS)
 
 
-def _counter_rate(g: pd.DataFrame) -> pd.DataFrame | None:
-    """The series' per-second increases when it is a running total (`metric_series`), else None."""
-    g = g.sort_values("timestamp", kind="stable")
-    v = g["value"].to_numpy(dtype=float)
-    if v.size < MIN_COUNTER_POINTS or not np.isfinite(v).all():
-        return None
+def _counter_rates(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
+    """The rate rows of the series of ``frame`` (rows named as counters) that are running totals (`metric_series`),
+    all series at once; None when none is. ``attrs["replaced"]``: the index of the rows they replace."""
+    gid = frame.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy()
+    t = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    order = np.lexsort((t, gid))
+    gid, t = gid[order], t[order]
+    v = frame["value"].to_numpy(dtype=float)[order]
+    n_groups = int(gid.max()) + 1
+    same = gid[1:] == gid[:-1]                       # a step inside one series
     d = np.diff(v)
-    falls, rises = d < 0, d > 0
-    if not rises.any() or (v[1:][falls] > 0.5 * v[:-1][falls]).any() or falls.sum() * 10 > d.size:
+    step_gid = gid[1:][same]
+    ds, v0, v1 = d[same], v[:-1][same], v[1:][same]
+    count = lambda mask: np.bincount(step_gid[mask], minlength=n_groups)   # noqa: E731
+    points = np.bincount(gid, minlength=n_groups)
+    finite = np.bincount(gid, weights=np.isfinite(v), minlength=n_groups) == points
+    falls, rises = ds < 0, ds > 0
+    n_steps, n_rises, n_falls = count(np.ones_like(ds, bool)), count(rises), count(falls)
+    bad_falls = count(falls & (v1 > 0.5 * v0))
+    first = v[np.flatnonzero(np.r_[True, ~same])]   # each series' first value (ids 0..n-1, sorted)
+    median_rise = pd.Series(ds[rises]).groupby(step_gid[rises]).median().reindex(range(n_groups)).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        busy = n_rises / np.maximum(n_steps, 1) >= 0.5
+        long_counted = (first > 0) & (10 * median_rise <= first)
+    # A total that never falls but to reset (to at most half, at most once in 10 steps), rising in most steps (a
+    # busy counter) or with a level that dwarfs its steps (one that has counted for long); a count per interval
+    # that stays 0 and then reads 1 never falls either, and is a gauge.
+    counter = ((points >= MIN_COUNTER_POINTS) & finite & (n_rises > 0) & (bad_falls == 0) & (n_falls * 10 <= n_steps)
+               & (busy | long_counted))
+    if not counter.any():
         return None
-    # A total that rises in most steps (a busy counter), or whose level dwarfs its steps (one that has counted
-    # for long). A count per interval that stays 0 and then reads 1 never falls either: it is a gauge.
-    if rises.mean() < 0.5 and not (v[0] > 0 and 10 * np.median(d[rises]) <= v[0]):
-        return None
-    seconds = np.diff(g["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)) / 1e9
-    ok = seconds > 0
-    rate = np.where(falls, v[1:], d)[ok] / seconds[ok]
-    return g.iloc[1:].loc[ok].assign(value=rate)
+    seconds = np.diff(t)[same] / 1e9
+    keep = counter[step_gid] & (seconds > 0)
+    rate = np.where(falls, v1, ds)[keep] / seconds[keep]
+    rows = frame.iloc[order[1:][same][keep]]
+    names = rows["name"].astype(str)
+    was = rows["_from"].astype(str)
+    out = rows.assign(value=rate, name="rate(" + names + ")",
+                      _from=names + ", a counter: its increase per second" + np.where(was != "", "; " + was, ""))
+    out.attrs["replaced"] = frame.index[order[np.isin(gid, np.flatnonzero(counter))]]
+    return out
 
 
 def _histogram_means(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """`metric_series`' second step: each ``<base>_sum`` with a ``<base>_count`` becomes ``<base>_mean``."""
-    plain = frame["name"].str.replace(r"^rate\((.*)\)$", r"\1", regex=True)
-    is_sum, is_count = plain.str.endswith("_sum"), plain.str.endswith("_count")
-    if not (is_sum.any() and is_count.any()):
+    unique = pd.Series(frame["name"].astype(str).unique())       # a few names: the string work is done on them
+    plain = dict(zip(unique, unique.str.replace(r"^rate\((.*)\)$", r"\1", regex=True)))
+    sum_names = [n for n, p in plain.items() if p.endswith("_sum")]
+    count_names = [n for n, p in plain.items() if p.endswith("_count")]
+    if not (sum_names and count_names):
         return frame
+    is_sum, is_count = frame["name"].isin(sum_names), frame["name"].isin(count_names)
     on = ["service", *labels, "timestamp", "_stem", "_rated"]
-    rated = frame["name"].str.startswith("rate(")
-    sums = frame.loc[is_sum].assign(_stem=plain[is_sum].str.removesuffix("_sum"), _rated=rated[is_sum])
-    counts = frame.loc[is_count].assign(_stem=plain[is_count].str.removesuffix("_count"), _rated=rated[is_count])
+    stem = {n: plain[n].removesuffix("_sum").removesuffix("_count") for n in (*sum_names, *count_names)}
+    rated = {n: n.startswith("rate(") for n in stem}
+    sums, counts = frame.loc[is_sum], frame.loc[is_count]
+    sums = sums.assign(_stem=sums["name"].map(stem), _rated=sums["name"].map(rated))
+    counts = counts.assign(_stem=counts["name"].map(stem), _rated=counts["name"].map(rated))
     both = sums.merge(counts[[*on, "value", "name"]], on=on, suffixes=("", "_count"))
     both = both.loc[both["value_count"] > 0]
     if both.empty:
