@@ -498,6 +498,13 @@ def test_a_count_per_interval_is_not_read_as_a_counter():
     frame = pd.concat([frame, pd.DataFrame({"timestamp": times, "service": "db", "name": "requests_total",
                                             "value": idle})], ignore_index=True)
     assert "requests_total" in set(metric_series(bundle(metrics=frame))["name"])
+    # a running total that falls by less than half once (no restart: a gauge that happens to climb) stays too
+    climbing = np.arange(len(times), dtype=float) + 100
+    climbing[len(times) // 2:] -= 10
+    frame = pd.concat([frame, pd.DataFrame({"timestamp": times, "service": "db", "name": "queue_total",
+                                            "value": climbing})], ignore_index=True)
+    names = set(metric_series(bundle(metrics=frame))["name"])
+    assert "queue_total" in names and "rate(queue_total)" not in names
 
 
 # --------------------------------------------------------------------------------------------------- KPIs
