@@ -74,8 +74,8 @@ def read_manifest(corpus_dir: str | Path) -> list[Entry]:
         For a manifest row with a missing value, an unreadable timestamp, a split not in `SPLIT_NAMES` (which
         training would leave out of every split), a kind that is not a `CauseKind`, not one node per kind, an
         ``n_causes`` that is not their number, a ``sha256`` (optional) that is not 64 lowercase hex digits, values
-        past the header's columns (a path holding an unquoted comma), or an id an earlier row has (both rows named): names the manifest's path (a nested corpus' is told apart), the
-        row and the field.
+        past the header's columns (a path holding an unquoted comma), or an id an earlier row has (both rows
+        named): names the manifest's path (a nested corpus' is told apart), the row and the field.
     """
     corpus_dir = Path(corpus_dir).resolve()
     path = corpus_dir / MANIFEST
@@ -381,7 +381,8 @@ def check_corpus(corpus_dir: str | Path, *, progress=None) -> tuple[int, list[tu
             found = [str(p) for p in validate_bundle(entry.path)]
             if root == Path(corpus).resolve() and entry.sha256 and entry.path.is_file() \
                     and sha256_of(entry.path) != entry.sha256:
-                found.append(f"sha256 {sha256_of(entry.path)[:12]}... differs from the manifest's {entry.sha256[:12]}...")
+                found.append(f"sha256 {sha256_of(entry.path)[:12]}... differs from the manifest's "
+                             f"{entry.sha256[:12]}...")
             if not found:  # a label that does not load is among validate_bundle's problems already
                 causes = tuple((c.node, c.kind.value) for c in load_label(entry.path).causes)
                 listed = tuple(zip(entry.nodes, entry.kinds))

@@ -59,8 +59,8 @@ def _create_engine(url: str) -> Engine:
         if parsed.get_backend_name() in ("postgres", "postgresql") and parsed.drivername != "postgresql+psycopg":
             hint = f" (write {parsed.set(drivername='postgresql+psycopg').render_as_string(hide_password=True)})"
         raise ConfigError(DATABASE_SETTING, parsed.render_as_string(hide_password=True),
-                          f"a database whose driver is installed: SQLite, or PostgreSQL as postgresql+psycopg://{hint}; "
-                          f"{exc}") from exc
+                          "a database whose driver is installed: SQLite, or PostgreSQL as "
+                          f"postgresql+psycopg://{hint}; {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
