@@ -371,15 +371,20 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     min_baseline = MIN_BASELINE if most >= MIN_BASELINE else 1   # a one-sample baseline: the best there is
     instance = [c for c in label_cols if INSTANCE_WORDS & set(_words(str(c)))]
     others = [c for c in label_cols if c not in instance]
-    out, compared = [], set()   # compared: (service, name, other labels) of a scored series, for `_pooled_scores`
+    out, compared, uncompared = [], set(), {}   # by series: service, name and the labels but the instance ones
     for key, g in groups:
         score = _score_one(key, label_cols, g, threshold, min_baseline)
+        values = dict(zip(["service", "name", *label_cols], key))
+        series = tuple(values[c] for c in ("service", "name", *others))
         if score is not None:
             out.append(score)
-            values = dict(zip(["service", "name", *label_cols], key))
-            compared.add(_key_text([values[c] for c in ("service", "name", *others)]))
-    if instance:
-        out += _pooled_scores(frame, others, instance, compared, threshold, min_baseline)
+            compared.add(_key_text(series))
+        elif instance:
+            uncompared.setdefault(_key_text(series), (series, []))[1].append(g)
+    for text, (series, instances) in uncompared.items():
+        if text not in compared and len(instances) >= 2:
+            pooled = _pooled_score(series, others, instances, threshold, min_baseline)
+            out += [pooled] if pooled is not None else []
     return out
 
 
@@ -388,36 +393,25 @@ INSTANCE_WORDS = frozenset({"instance", "pod", "host", "hostname", "container", 
 ``service.instance.id``, ``host.name``): a rollout replaces its values."""
 
 
-def _pooled_scores(frame: pd.DataFrame, others: list[str], instance: list[str], compared: set[str], threshold: float,
-                   min_baseline: int) -> list[SeriesScore]:
-    """Scores of the series none of whose instances could be compared, each pooled over its instances.
+def _pooled_score(series: tuple, others: list[str], instances: list[pd.DataFrame], threshold: float,
+                  min_baseline: int) -> SeriesScore | None:
+    """The score of a series none of whose instances could be compared, pooled over its instances.
 
     A rollout shortly before the incident replaces every pod: each pod's series has no baseline of its own, and
     the service's metrics went uncompared, the engine blind where incidents start most often. Such a series
-    (same service, name and ``others`` labels; ``instance``: the `INSTANCE_WORDS` labels) is scored as the mean,
-    at each time, of the values its instances report, the old ones' in the baseline against the new ones' now.
-    ``compared``: the series (`_key_text` of service, name and ``others``) with an instance scored already."""
-    keys = ["service", "name", *others]
-    rows = frame[keys].astype("string").fillna("")
-    text = rows["service"].str.cat([rows[c] for c in keys[1:]], sep="\x1f")
-    wanted = ~text.isin(compared).to_numpy()
-    out = []
-    for key, g in frame.loc[wanted].groupby(keys, sort=True, observed=True, dropna=False):
-        variants = g[instance].drop_duplicates()
-        if len(variants) < 2:
-            continue
-        pooled = g.groupby("timestamp", sort=True).agg(value=("value", "mean"), _base=("_base", "first"),
+    (``series``: its service, name and ``others`` labels; ``instances``: the rows of each of its instances, as
+    told apart by the `INSTANCE_WORDS` labels) is scored as the mean, at each time, of the values its instances
+    report, the old ones' in the baseline against the new ones' now."""
+    rows = pd.concat(instances, ignore_index=True)
+    pooled = rows.groupby("timestamp", sort=True).agg(value=("value", "mean"), _base=("_base", "first"),
                                                       _cur=("_cur", "first")).reset_index()
-        pooled["_base_value"] = pooled["_base"] & np.isfinite(pooled["value"].to_numpy(dtype=float))
-        pooled["_from"] = f"the mean of its {len(variants)} instances' series, none with a baseline of its own"
-        score = _score_one(key, others, pooled, threshold, min_baseline)
-        if score is not None:
-            out.append(score)
-    return out
+    pooled["_base_value"] = pooled["_base"] & np.isfinite(pooled["value"].to_numpy(dtype=float))
+    pooled["_from"] = f"the mean of its {len(instances)} instances' series, none with a baseline of its own"
+    return _score_one(series, others, pooled, threshold, min_baseline)
 
 
-def _key_text(values: list) -> str:
-    """One series' key values as `_pooled_scores` compares them (a null as '')."""
+def _key_text(values) -> str:
+    """One series' key values as `score_series` tells series apart for pooling (a null as '')."""
     return "\x1f".join("" if pd.isna(v) else str(v) for v in values)
 
 
