@@ -17,7 +17,7 @@ from rca.contract.models import (EmptyWindow, GeneratorError, NotCompared, Ranke
                                  families_by_window)
 from rca.service import stored_bundle
 from rca.store import queries
-from rca.store.models import IncidentRecord, ReviewRecord, ReviewVerdict
+from rca.store.models import IncidentRecord, ReviewRecord
 
 FEATURE_CHARTS = 3
 """Feature histograms drawn for at most this many feature causes (the best ranked)."""
@@ -84,9 +84,8 @@ def incident_view(session: Session, *, incident_id: str) -> IncidentView:
     record = queries.get_incident(session, incident_id=incident_id)
     causes = [RankedCause.model_validate(c) for c in (record.answer or {}).get("causes", [])]
     reviews = queries.list_reviews(session, incident_id=incident_id)
-    latest = queries.latest_verdicts(reviews)
+    latest = queries.standing_verdicts(reviews)   # a withdrawn verdict counts no more, and is shown no more
     confirmed = set(queries.confirmed_causes(reviews))
-    latest = [r for r in latest if r.verdict is not ReviewVerdict.withdraw]   # withdrawn: counts no more, shown no more
     rows = [CauseView(c, [r for r in latest if (r.node, r.kind) == (c.node, c.kind.value)],
                       (c.node, c.kind.value) in confirmed) for c in causes]
     ranked = {(c.node, c.kind.value) for c in causes}

@@ -190,8 +190,7 @@ def _incident_page(request: Request, session: Session, settings, incident_id: st
     if done:
         up_next = [r for r in queries.review_queue(session, model=view.record.model, limit=2) if r.id != incident_id] \
             or [r for r in queries.review_queue(session, limit=2) if r.id != incident_id]
-    mine = {(r.node, r.kind) for r in queries.latest_verdicts(view.reviews)   # this reviewer's, to withdraw
-            if r.reviewer == user.name and r.verdict is not ReviewVerdict.withdraw}
+    mine = {(r.node, r.kind) for r in queries.standing_verdicts(view.reviews) if r.reviewer == user.name}
     return _page(request, "incident.html", status, user=user, csrf=csrf_token(key), view=view, charts=chart_refs,
                  chart_error=chart_error, error=error, form=form or {}, kinds=[k.value for k in CauseKind], nodes=nodes,
                  done=done, up_next=up_next[0] if up_next else None, quote=quote, mine=mine)

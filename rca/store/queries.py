@@ -294,15 +294,24 @@ def latest_verdicts(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[Revi
 def confirmed_causes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[tuple[str, str]]:
     """Causes (node, kind) that more reviewers confirm or name than reject, by their latest verdicts (a withdrawn
     verdict counts neither way)."""
-    votes: dict[tuple[str, str], int] = {}
-    for review in latest_verdicts(reviews):
-        key = (review.node, review.kind)
-        votes[key] = votes.get(key, 0) + VOTES[review.verdict]
-    return sorted(key for key, v in votes.items() if v > 0)
+    return sorted(cause for cause, votes in _votes(reviews).items() if sum(votes) > 0)
 
 
 VOTES = {ReviewVerdict.confirm: 1, ReviewVerdict.name_cause: 1, ReviewVerdict.reject: -1, ReviewVerdict.withdraw: 0}
 """What each reviewer's latest verdict on a cause adds to its count (`confirmed_causes`)."""
+
+
+def _votes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> dict[tuple[str, str], list[int]]:
+    """Each cause (node, kind) with the `VOTES` of its reviewers' latest verdicts."""
+    votes: dict[tuple[str, str], list[int]] = {}
+    for review in latest_verdicts(reviews):
+        votes.setdefault((review.node, review.kind), []).append(VOTES[review.verdict])
+    return votes
+
+
+def standing_verdicts(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[ReviewRecord | ReviewPublic]:
+    """The latest verdicts that stand: not withdrawals (`_standing`, the same rule in SQL)."""
+    return [r for r in latest_verdicts(reviews) if r.verdict is not ReviewVerdict.withdraw]
 
 
 def disputed_incidents(session: Session, *, model: str | None = None, limit: int = 50) -> list[IncidentRecord]:
@@ -333,10 +342,8 @@ def disputed_incidents(session: Session, *, model: str | None = None, limit: int
 def disputed_causes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[tuple[str, str]]:
     """Causes (node, kind) whose reviewers' latest verdicts hold both a confirm (or a name) and a reject, and cancel
     out: a tie `confirmed_causes` leaves out."""
-    votes: dict[tuple[str, str], list[int]] = {}
-    for review in latest_verdicts(reviews):
-        votes.setdefault((review.node, review.kind), []).append(VOTES[review.verdict])
-    return sorted(key for key, v in votes.items() if 1 in v and -1 in v and sum(v) == 0)
+    return sorted(cause for cause, votes in _votes(reviews).items()
+                  if 1 in votes and -1 in votes and sum(votes) == 0)
 
 
 def incidents_with_reviews(session: Session) -> list[str]:

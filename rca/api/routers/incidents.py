@@ -22,7 +22,7 @@ from rca.ranking.why import Contrast
 from rca.service import BundleFormat, rendered_answer, submit_incident, why_incident
 from rca.service import delete_incident as delete_stored_incident
 from rca.store import queries
-from rca.store.models import PENDING, IncidentRecord, IncidentStatus, ReviewPublic, ReviewVerdict
+from rca.store.models import PENDING, IncidentRecord, IncidentStatus, ReviewPublic
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -155,7 +155,7 @@ def get_incident(incident_id: str, request: Request, session: SessionDep, worker
     reviews = [ReviewPublic.model_validate(r) for r in review_rows]
     verdicts = queries.latest_verdicts(reviews)
     detail = IncidentDetail(**{name: row._mapping[name] for name in STORED_FIELDS},
-                            reviewed=any(v.verdict is not ReviewVerdict.withdraw for v in verdicts),
+                            reviewed=bool(queries.standing_verdicts(reviews)),
                             url=str(request.url_for("get_incident", incident_id=row.id)),
                             reviews=reviews, verdicts=verdicts,
                             confirmed=[Cause(node=n, kind=k) for n, k in queries.confirmed_causes(reviews)])
