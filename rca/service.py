@@ -31,7 +31,7 @@ from sqlmodel import Session
 from rca.config import Settings, bundles_dir, get_settings, reviewed_dir
 from rca.contract import (Answer, Bundle, GeneratorError, NotCompared, Unread, bundle_from_dict, empty_windows,
                           load_bundle)
-from rca.contract.load import TOO_DEEP, unreadable_json
+from rca.contract.load import TOO_DEEP, inline_name, unreadable_json
 from rca.contract.models import CauseKind, cause_node_problem
 from rca.errors import BundleError, ConfigError, ConflictError, InputError, RcaError, clipped, error_detail, shown
 from rca.generators import generate_candidates
@@ -160,7 +160,7 @@ def load_submission(body: bytes, fmt: BundleFormat, *, settings: Settings) -> tu
         store.mkdir(parents=True, exist_ok=True)
         if fmt == "json":
             bundle = bundle_from_dict(_json_body(body), source="body")
-            check_storable(bundle.incident, sha, file="incident (inline)")
+            check_storable(bundle.incident, sha, file=inline_name("incident.json"))
             _write_atomic(store / name, body)
             return bundle, sha, name
         with tempfile.TemporaryDirectory(prefix="rca-upload-", dir=store) as tmp:

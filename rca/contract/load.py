@@ -174,6 +174,11 @@ def bundle_directory(path: str | Path) -> Iterator[Path]:
 
 
 # ----------------------------------------------------------------------------------------------- the loader
+def inline_name(name: str) -> str:
+    """What errors call a bundle file of an inline (JSON) body: its key, as ``histograms (inline)``."""
+    return f"{name.split('.')[0]} (inline)"
+
+
 class _Loader:
     def __init__(self, root: Path | None, *, collect: bool, inline: dict | None = None,
                  incident_checks: Callable[[Incident], list[BundleError]] | None = None) -> None:
@@ -187,7 +192,7 @@ class _Loader:
     def where(self, name: str) -> str:
         """What errors call the bundle file ``name``: itself, or for an inline body its key, as ``histograms (inline)``
         (rows are then the array's items, from 1), as the tables are named."""
-        return name if self.inline is None else f"{name.split('.')[0]} (inline)"
+        return name if self.inline is None else inline_name(name)
 
     # -- error handling: raise at once, or collect and go on with the next file
     def fail(self, message: str, *, file: str, row: int | None = None, field: str | None = None) -> None:
@@ -273,7 +278,7 @@ class _Loader:
             rows = self.inline.get(stem)
             if rows is None:
                 return None
-            name = f"{stem} (inline)"
+            name = inline_name(stem)
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 self.fail("expected a JSON array of row objects", file=name)
             if not rows:
