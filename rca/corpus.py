@@ -379,10 +379,10 @@ def check_corpus(corpus_dir: str | Path, *, progress=None) -> tuple[int, list[tu
         for entry in read_manifest(root):
             n += 1
             found = [str(p) for p in validate_bundle(entry.path)]
-            if root == Path(corpus).resolve() and entry.sha256 and entry.path.is_file() \
-                    and sha256_of(entry.path) != entry.sha256:
-                found.append(f"sha256 {sha256_of(entry.path)[:12]}... differs from the manifest's "
-                             f"{entry.sha256[:12]}...")
+            digest = sha256_of(entry.path) if root == Path(corpus).resolve() and entry.sha256 \
+                and entry.path.is_file() else entry.sha256
+            if digest != entry.sha256:
+                found.append(f"sha256 {digest[:12]}... differs from the manifest's {entry.sha256[:12]}...")
             if not found:  # a label that does not load is among validate_bundle's problems already
                 causes = tuple((c.node, c.kind.value) for c in load_label(entry.path).causes)
                 listed = tuple(zip(entry.nodes, entry.kinds))
