@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, bindparam, delete, exists, func, text, update
+from sqlalchemy import Row, bindparam, case, delete, exists, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session, select
@@ -318,25 +318,21 @@ def disputed_incidents(session: Session, *, model: str | None = None, limit: int
     """Reviewed incidents on which reviewers disagree: a cause whose latest verdicts include a confirm (or a name)
     and a reject that cancel out (`confirmed_causes` takes it for unconfirmed), most recently reviewed first. They
     left the review queue with their first verdict, and no label comes of them until a third reviewer settles it.
-    Only incidents with verdicts of two reviewers or more can be disputed: the others are not read."""
+
+    One query: the store counts the standing verdicts of each cause (`_standing`; a withdrawal adds nothing either
+    way, so leaving it out changes no sum), so a page load reads the incidents it lists and no review."""
     if not holds(model):
         return []
-    two = (select(ReviewRecord.incident_id).group_by(ReviewRecord.incident_id)
-           .having(func.count(func.distinct(ReviewRecord.reviewer)) >= 2))
-    reviews = session.exec(select(ReviewRecord).where(ReviewRecord.incident_id.in_(two))
-                           .order_by(ReviewRecord.incident_id, ReviewRecord.created_at, ReviewRecord.id)).all()
-    by_incident: dict[str, list[ReviewRecord]] = {}
-    for review in reviews:
-        by_incident.setdefault(review.incident_id, []).append(review)
-    disputed = [incident_id for incident_id, rs in by_incident.items() if disputed_causes(rs)]
-    if not disputed:
-        return []
-    last = {incident_id: max(as_utc(r.created_at) for r in by_incident[incident_id]) for incident_id in disputed}
-    query = select(IncidentRecord).options(_NOT_RENDERED).where(IncidentRecord.id.in_(disputed))
+    vote = case((ReviewRecord.verdict == ReviewVerdict.reject, -1), else_=1)
+    split = (select(ReviewRecord.incident_id).where(_standing())
+             .group_by(ReviewRecord.incident_id, ReviewRecord.node, ReviewRecord.kind)
+             .having(func.sum(vote) == 0))  # standing votes are +1 or -1: a zero sum holds both
+    last = (select(func.max(ReviewRecord.created_at)).where(ReviewRecord.incident_id == IncidentRecord.id)
+            .scalar_subquery())
+    query = select(IncidentRecord).options(_NOT_RENDERED).where(IncidentRecord.id.in_(split))
     if model is not None:
         query = query.where(IncidentRecord.model == model)
-    records = list(session.exec(query))
-    return sorted(records, key=lambda r: (last[r.id], r.id), reverse=True)[:limit]
+    return list(session.exec(query.order_by(last.desc(), IncidentRecord.id.desc()).limit(limit)))
 
 
 def disputed_causes(reviews: Sequence[ReviewRecord | ReviewPublic]) -> list[tuple[str, str]]:

@@ -48,6 +48,41 @@ def test_confirmed_causes_count_each_reviewers_latest_verdict():
     assert {r.id for r in queries.latest_verdicts(reviews)} == {2, 3, 4}
 
 
+def test_the_disputed_incidents_query_agrees_with_the_rule_on_review_histories(session):
+    """`disputed_incidents` counts the votes in SQL; `disputed_causes` is the rule written out. On random
+    histories (changed minds, withdrawals, ties, named causes, equal timestamps) they pick the same incidents,
+    most recently reviewed first."""
+    import numpy as np
+
+    from rca.store.models import IncidentRecord
+
+    rng = np.random.default_rng(5)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    verdicts = ["confirm", "reject", "name_cause", "withdraw"]
+    expected = {}
+    for i in range(60):
+        incident_id = f"inc-{i:02d}"
+        session.add(IncidentRecord(id=incident_id, model="m" if i % 3 else "other", detected_at=start,
+                                   created_at=start, updated_at=start, body_sha256="0" * 64, bundle_file="x.json"))
+        session.commit()
+        reviews = []
+        for _ in range(int(rng.integers(0, 7))):
+            review = ReviewRecord(incident_id=incident_id, reviewer=str(rng.choice(["ann", "bob", "cy"])),
+                                  verdict=ReviewVerdict(rng.choice(verdicts)), node=str(rng.choice(["n:a", "n:b"])),
+                                  kind="data_drift", created_at=start + timedelta(minutes=int(rng.integers(0, 40))))
+            session.add(review)
+            session.commit()
+            session.refresh(review)
+            reviews.append(review)
+        if queries.disputed_causes(reviews):
+            expected[incident_id] = max(r.created_at for r in reviews)
+    ranked = sorted(expected, key=lambda k: (expected[k], k), reverse=True)
+    assert len(ranked) >= 5   # the draw holds disputes to find
+    assert [r.id for r in queries.disputed_incidents(session, limit=100)] == ranked
+    assert [r.id for r in queries.disputed_incidents(session, model="other", limit=3)] == [
+        k for k in ranked if int(k[4:]) % 3 == 0][:3]
+
+
 def _submit(session, settings, path, fmt):
     data = json.dumps(inline(path)).encode() if fmt == "json" else tar_gz(path)
     return service.submit_incident(session, body=data, fmt=fmt, settings=settings)
