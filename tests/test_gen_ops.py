@@ -294,19 +294,27 @@ def test_metric_families():
     assert metric_family("memory_usage") == ("memory", 1)
     assert metric_family("request_count") == ("traffic", 0)
     assert metric_family("gc_pauses")[0] == "other"
+    # what is left falls when it is bad; memory in use rises
+    assert metric_family("node_memory_MemAvailable_bytes") == ("memory", -1)
+    assert metric_family("go_memstats_alloc_bytes") == ("memory", 1)
 
 
 @pytest.mark.parametrize("family, names", [
     ("latency", ["http.server.request.duration", "http_server_requests_seconds_max", "grpc_server_handling_seconds",
                  "istio_request_duration_milliseconds", "responseTime", "rt", "mrt", "latency-90", "ttfb_ms",
                  "http_p99", "duration_mean_seconds", "p95_latency_ms"]),
-    ("errors", ["http_5xx_total", "request_timeouts", "errorCount", "err"]),
+    ("errors", ["http_5xx_total", "request_timeouts", "errorCount", "err", "kube_pod_container_status_restarts_total",
+                "rate(kube_pod_container_status_restarts_total)"]),
     ("availability", ["success_rate", "apdex_score", "sr"]),
     ("cpu", ["process_cpu_seconds_total", "container_cpu_usage_seconds_total", "CPU_util_pct"]),
     ("memory", ["container_memory_working_set_bytes", "jvm_heap_used", "rss", "Memory_used_pct"]),
-    ("traffic", ["http_server_requests_seconds_count", "requests_per_second", "istio_requests_total", "tps",
+    ("traffic", ["http_server_request_duration_seconds_count", "istio_request_duration_milliseconds_count",
+                 "rate(http_server_request_duration_seconds_count)", "request_duration_seconds_bucket",
+                 "http_server_requests_seconds_count", "requests_per_second", "istio_requests_total", "tps",
                  "workload", "TCP_conn", "node_network_receive_bytes_total", "https_requests", "approval_rate"]),
-    ("other", ["process_start_time_seconds", "gc_pauses", "disk_io_util", "model_precision", "restart_time"]),
+    ("other", ["process_start_time_seconds", "gc_pauses", "disk_io_util", "model_precision", "restart_time",
+               "jvm_gc_pause_seconds_max", "go_gc_duration_seconds", "node_boot_time_seconds",
+               "kafka_consumergroup_members", "rate(orders_total)"]),
 ])
 def test_metric_names_from_other_sources_find_their_family(family, names):
     # OpenTelemetry's dotted names, Prometheus' unit suffixes, camelCase, the short forms of AIOps datasets;
@@ -318,7 +326,8 @@ def test_metric_names_from_other_sources_find_their_family(family, names):
     {"outcome": "SERVER_ERROR", "uri": "/pay"}, {"otel.status_code": "ERROR"}, {"http.response.status_code": 503},
     {"status_code": "5xx"}, {"code": "500"}, {"error": "true"}, {"success": "false"}, {"error.type": "timeout"},
     {"grpc.status_code": "UNAVAILABLE"}, {"result": "failure"}, {"rpc_grpc_status_code": "14"},
-    {"rpc.grpc.status_code": 13}, {"envoy_response_code_class": "5"}])
+    {"rpc.grpc.status_code": 13}, {"envoy_response_code_class": "5"}, {"response_code": "0"},
+    {"response_flags": "UF,URX"}, {"response_flags": "UH"}])
 def test_a_count_whose_labels_pick_out_failures_is_an_error_series(labels):
     # Exporters count failed requests under the request counter's name, with a label saying how they ended.
     assert series_family("http_server_requests_seconds_count", labels) == ("errors", 1)
@@ -328,7 +337,8 @@ def test_a_count_whose_labels_pick_out_failures_is_an_error_series(labels):
 @pytest.mark.parametrize("labels", [
     {"outcome": "SUCCESS"}, {"outcome": "CLIENT_ERROR"}, {"http.response.status_code": "404"}, {"status": "200"},
     {"network": "internal"}, {"instance": "503"}, {"error": "false"}, {"success": "true"}, {},
-    {"rpc.grpc.status_code": "5"}, {"code": "5"}, {"envoy_response_code_class": "4"}])
+    {"rpc.grpc.status_code": "5"}, {"code": "5"}, {"envoy_response_code_class": "4"}, {"response_flags": "-"},
+    {"response_flags": "DC"}, {"grpc_response_code": "0"}, {"response_code": "200"}])
 def test_a_count_of_other_requests_stays_traffic(labels):
     # client errors are the caller's; 'internal' or '503' mean nothing under a key that is not an outcome
     assert series_family("http_server_requests_seconds_count", labels) == ("traffic", 0)
@@ -482,7 +492,97 @@ def test_a_client_s_series_of_calls_to_a_service_that_sent_no_metrics_are_that_s
     hyps = _by_key(get_generator("metrics").generate(b))
     errors = hyps[("service:session-store", "dependency_errors")]
     assert errors.features["metric.error_z"] > 10 and ("service:checkout-api", "dependency_errors") not in hyps
-    assert "measured by checkout-api, a client of a service that sent no metrics" in errors.evidence[0].detail
+    assert "measured by checkout-api, a client of a service that sent no server-side metrics" in errors.evidence[0].detail
+
+
+def test_a_mesh_sidecar_s_series_reported_for_the_caller_are_the_callee_s():
+    # Istio with reporter=source only: every series is a caller's sidecar measuring its calls, so a slow cart
+    # showed as its caller's latency. The destination_workload is the service measured.
+    rng = np.random.default_rng(12)
+
+    def mesh(times, cur):
+        calls = pd.DataFrame({"timestamp": times, "service": "checkout", "name": "istio_request_duration_p95",
+                              "reporter": "source", "destination_workload": "cart",
+                              "destination_service": "cart.shop.svc.cluster.local",
+                              "value": np.where(cur, 400.0, 50.0) + rng.normal(0, 2, len(times))})
+        ingress = calls.assign(service="ingress", destination_workload="checkout",
+                               destination_service="checkout.shop.svc.cluster.local")
+        return pd.concat([calls, ingress], ignore_index=True)
+
+    frame, _, _ = _metrics(rng, extra=(mesh,))
+    series = metric_series(bundle(metrics=frame))
+    mesh_rows = series.loc[series["name"] == "istio_request_duration_p95"]
+    assert set(zip(mesh_rows["service"], mesh_rows["caller"])) == {("cart", "checkout"), ("checkout", "ingress")}
+    hyps = _by_key(get_generator("metrics").generate(bundle(metrics=frame)))
+    assert hyps[("service:cart", "dependency_latency")].features["metric.latency_z"] > 10
+    # once cart's own sidecar reports its server side, checkout's view of it stays checkout's (checkout, which
+    # still reports only as a caller, keeps getting ingress's view of it)
+    server = mesh_rows.loc[mesh_rows["service"] == "cart"].drop(columns=["caller", "_from"]).assign(
+        reporter="destination")
+    series = metric_series(bundle(metrics=pd.concat([frame, server], ignore_index=True)))
+    source = series.loc[(series["name"] == "istio_request_duration_p95") & (series["reporter"] == "source")]
+    assert set(zip(source["destination_workload"], source["service"])) == {("cart", "checkout"),
+                                                                           ("checkout", "checkout")}
+
+
+def test_an_error_series_new_in_the_current_window_is_compared_with_zeros():
+    # Prometheus exports code="503" from its first increment: a service that never failed had no such series.
+    rng = np.random.default_rng(13)
+
+    def requests(times, cur):
+        ok = pd.DataFrame({"timestamp": times, "service": "email", "name": "http_requests_per_interval",
+                           "code": "200", "value": 300 + rng.normal(0, 5, len(times))})
+        failed = ok.assign(code="503", value=rng.poisson(40, len(times)).astype(float))[cur]
+        new_endpoint = ok.assign(code="200", endpoint="/v2", value=10.0)[cur]   # new, but no failures
+        return pd.concat([ok, failed, new_endpoint], ignore_index=True)
+
+    frame, _, _ = _metrics(rng, extra=(requests,))
+    frame[["code", "endpoint"]] = frame[["code", "endpoint"]].fillna("")
+    b = bundle(metrics=frame)
+    scores = [s for s in score_series(b) if s.service == "email"]
+    assert {s.labels for s in scores} == {"code=200", "code=503"}          # the new endpoint is not compared
+    failed = next(s for s in scores if s.labels == "code=503")
+    assert failed.baseline == 0 and failed.bad_z > 10 and "read as 0 then" in failed.source
+    assert ("service:email", "dependency_errors") in _by_key(get_generator("metrics").generate(b))
+
+
+def test_a_sparse_total_beside_a_counter_of_the_same_name_is_a_counter():
+    # The 503 series of a request counter rises once in a while: neither busy nor long counted, its running
+    # total was scored as a level. Its 200 sibling is plainly a counter, and so is it.
+    rng = np.random.default_rng(14)
+
+    def requests(times, cur):
+        ok = _prometheus(lambda t: 20 + rng.normal(0, 0.5, len(t)), times, name="istio_requests_total", code="200")
+        steps = np.zeros(len(times))
+        steps[::9] = 1.0
+        failed = ok.assign(code="503", value=1.0 + np.cumsum(steps))
+        return pd.concat([ok, failed], ignore_index=True)
+
+    frame, _, _ = _metrics(rng, extra=(requests,))
+    names = metric_series(bundle(metrics=frame)).groupby("code")["name"].unique()
+    assert list(names["503"]) == ["rate(istio_requests_total)"] and list(names["200"]) == ["rate(istio_requests_total)"]
+
+
+def test_counts_of_errors_are_not_shares_and_bytes_are_not_requests():
+    from rca.generators.metrics import SeriesScore, counts_requests, is_share, service_features
+
+    assert is_share("error_rate", "errors") and is_share("availability", "availability")
+    assert is_share("5xx_percent", "errors")
+    assert not is_share("error", "errors") and not is_share("errors_total", "errors")
+    assert not is_share("rate(http_requests_total)", "errors")        # errors per second
+    assert counts_requests("request_count") and not counts_requests("rate(container_network_receive_bytes_total)")
+
+    def series(service, name, family, baseline, current):
+        return SeriesScore(service, name, "", family, 10.0, 10.0, 10.0, baseline, current, 30, 3, None, current)
+
+    # 8 -> 15 errors per interval is not 8 % -> 15 % failed; 72,000 bytes/s is not the request volume
+    f = service_features([series("front", "error", "errors", 8.0, 15.0),
+                          series("front", "request_count", "traffic", 500.0, 500.0),
+                          series("cart", "error_rate", "errors", 0.01, 0.2),
+                          series("cart", "rate(container_network_receive_bytes_total)", "traffic", 7e4, 7.2e4),
+                          series("cart", "request_count", "traffic", 90.0, 100.0)])
+    assert "metric.error_excess_share" not in f["front"]
+    assert f["cart"]["_metric.error_excess_share"] == pytest.approx(0.19 * 100)
 
 
 def test_a_count_per_interval_is_not_read_as_a_counter():
@@ -690,7 +790,7 @@ def test_renaming_metrics_to_another_conventions_names_leaves_the_answer_alone(t
 
     renamed = {"cpu_usage": "container_cpu_usage_seconds_total", "memory_usage": "container_memory_working_set_bytes",
                "latency_p95": "http_server_requests_seconds_max", "request_rate": "http.server.requestRate",
-               "error_rate": "http_5xx_errors"}
+               "error_rate": "http_5xx_error_ratio"}
     root = shutil.copytree(REPO / "examples" / "feature-store-outage", tmp_path / "b")
     metrics = pd.read_parquet(root / "metrics.parquet")
     assert set(metrics["name"]) == set(renamed)

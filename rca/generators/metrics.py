@@ -57,12 +57,13 @@ Z_CAP = 50.0
 # a fall is bad, 0 for either direction. Short words (``rt``, ``tps``) must be whole words: as parts of a name they
 # would match ``start`` or ``https``. The first family that matches wins.
 _FAMILIES = (
-    ("errors", ("error", "fail", "fault", "exception", "5xx", "timeout", "unavailable"), ("err", "errs"), 1),
+    ("errors", ("error", "fail", "fault", "exception", "5xx", "timeout", "unavailable"),
+     ("err", "errs", "restarts", "crashloop", "crashloopbackoff"), 1),
     ("availability", ("availability", "success", "uptime", "apdex"), ("sr",), -1),
     ("latency", ("latency", "duration", "response_time", "elapsed"),
      ("rt", "mrt", "rtt", "ttfb", "p50", "p75", "p90", "p95", "p99", "p999"), 1),
     ("cpu", ("cpu",), (), 1),
-    ("memory", ("mem", "heap", "swap"), ("rss", "oom"), 1),
+    ("memory", ("memory", "heap", "swap"), ("mem", "memstats", "rss", "oom"), 1),
     ("traffic", ("request", "count", "rate", "throughput", "qps", "rps", "network", "receive", "transmit",
                  "workload", "bytes", "packets", "queue"), ("tps", "conn", "conns", "connection", "connections"), 0),
 )
@@ -72,6 +73,15 @@ _NOT_A_TIME = frozenset({"count", "total", "bucket", "sum", "per", "rate", "star
 """A name in a unit of time (``http_server_requests_seconds_max``) is a latency unless it counts, sums or dates
 (``..._seconds_count``, ``..._seconds_total``, ``requests_per_second``, ``process_start_time_seconds``): checked
 after cpu and memory (``process_cpu_seconds_total``) and before traffic."""
+_COUNTING = frozenset({"count", "total", "bucket", "sum"})
+"""Last words of a name that counts or sums requests (a histogram's ``_count``, ``_bucket`` and ``_sum``, a
+counter's ``_total``): never a latency, whatever else it says (``request_duration_seconds_count``)."""
+_NOT_LATENCY = frozenset({"gc", "boot"})
+"""Words of a name in seconds that no request waits on: garbage collection (``jvm_gc_pause_seconds``,
+``go_gc_duration_seconds``) and the boot time."""
+_LEFT = frozenset({"available", "avail", "free", "remaining", "idle"})
+"""Words of a cpu or memory name that measure what is left (``node_memory_MemAvailable_bytes``): a fall is bad."""
+_DERIVED = re.compile(r"^rate\((.*)\)$")
 
 
 def _words(name: str) -> list[str]:
@@ -91,15 +101,43 @@ def metric_family(name: str) -> tuple[str, int]:
     (``http.server.request.duration``), Prometheus' unit suffixes (``http_server_requests_seconds_max``),
     camelCase (``responseTime``), short forms (``rt``, ``sr``, ``tps``). Anything else is ``("other", 0)``.
     """
-    words = _words(name)
+    words = _words(_DERIVED.sub(r"\1", name))   # a counter's rate (`metric_series`) is of the counter's family
     joined = "_".join(words)
+    timed = not (words[-1:] and words[-1] in _COUNTING) and not _NOT_LATENCY.intersection(words)
     for family, parts, whole, sign in _FAMILIES:
+        if family == "latency" and not timed:
+            continue
         # between memory and traffic: a time unit makes a latency (`_TIME_UNITS`)
-        if family == "traffic" and _TIME_UNITS.intersection(words) and not _NOT_A_TIME.intersection(words):
+        if (family == "traffic" and timed and _TIME_UNITS.intersection(words)
+                and not _NOT_A_TIME.intersection(words)):
             return "latency", 1
         if any(k in joined for k in parts) or any(w in whole for w in words):
-            return family, sign
+            return family, -1 if family in ("cpu", "memory") and _LEFT.intersection(words) else sign
     return "other", 0
+
+
+_SHARE_WORDS = frozenset({"rate", "ratio", "percent", "percentage", "pct", "perc", "share", "fraction", "frac"})
+_NOT_VOLUME = frozenset({"bytes", "byte", "packets", "network", "receive", "transmit", "queue", "conn", "conns",
+                         "connection", "connections"})
+"""Words of a traffic name that does not count requests (bytes, packets, queue lengths, open connections)."""
+
+
+def is_share(name: str, family: str) -> bool:
+    """Whether a series of this family may be a share of requests (when its values lie in [0, 1] or [0, 100]):
+    any availability (``availability``, ``success_rate``, ``apdex``), an error name that says it is a share
+    (``error_rate``, ``error_ratio``, ``5xx_percent``). Not a count of errors (``errors``, ``error``,
+    ``http_5xx_total``: 8 errors are not 8 % failed) nor a counter's ``rate(...)`` (errors per second)."""
+    if family == "availability":
+        return True
+    if family != "errors" or _DERIVED.match(name):
+        return False
+    words = _words(name)
+    return bool(_SHARE_WORDS.intersection(words)) and not (words[-1:] and words[-1] in _COUNTING)
+
+
+def counts_requests(name: str) -> bool:
+    """Whether a traffic series counts requests (a volume), not bytes, packets, queued items or connections."""
+    return not _NOT_VOLUME.intersection(_words(name))
 
 
 _SIGNS = {family: sign for family, _, _, sign in _FAMILIES}
@@ -112,6 +150,10 @@ _OUTCOME_KEYS = frozenset({"outcome", "status", "result", "code", "state", "resp
 """Words of a label key whose values say how a request ended (``outcome``, ``otel.status_code``, ``error.type``):
 only there does a value such as ``internal`` or ``timeout`` name a failure."""
 _YES, _NO = frozenset({"true", "yes", "1"}), frozenset({"false", "no", "0"})
+_UPSTREAM_FLAGS = frozenset({"UH", "UF", "UO", "NR", "URX", "UT", "UC", "UR", "LR", "NC", "UPE", "UMSDR", "OM", "DT"})
+"""Envoy's response flags (Istio's ``response_flags``) for a request the upstream failed: no healthy host,
+connection failure or reset, overflow, no route, retries exhausted, timeouts. ``DC`` (the downstream hung up),
+``RL`` (rate limited, a 429) and ``-`` (none) are not the upstream's failures."""
 
 
 def series_family(name: str, labels: dict[str, object]) -> tuple[str, int]:
@@ -122,8 +164,9 @@ def series_family(name: str, labels: dict[str, object]) -> tuple[str, int]:
     outcome or status (`_OUTCOME_KEYS`: Micrometer's ``outcome=SERVER_ERROR``, OpenTelemetry's
     ``otel.status_code=ERROR`` and ``error.type=timeout``, gRPC's ``grpc.status_code=UNAVAILABLE``),
     a 5xx status code under a key naming a status or code (``http.response.status_code=503``; Envoy's
-    ``response_code_class=5``), a server-failure gRPC code as a number (``rpc.grpc.status_code=14``), or a flag
-    (``error=true``, ``success=false``). Client errors (4xx) are the caller's, and stay traffic. A series with an
+    ``response_code_class=5``), a server-failure gRPC code as a number (``rpc.grpc.status_code=14``), Envoy's
+    and Istio's ``response_code=0`` (no response: the connection failed) and upstream failure
+    ``response_flags`` (`_UPSTREAM_FLAGS`), or a flag (``error=true``, ``success=false``). Client errors (4xx) are the caller's, and stay traffic. A series with an
     ``le`` label is one bucket of a histogram: ``other`` (the histogram's mean, `metric_series`, speaks for it).
 
     >>> series_family("http_server_requests_seconds_count", {"outcome": "SERVER_ERROR", "uri": "/pay"})
@@ -143,6 +186,8 @@ def series_family(name: str, labels: dict[str, object]) -> tuple[str, int]:
                 or (re.fullmatch(r"5(\d\d|xx)", text) and {"status", "code"} & set(words))
                 or (text in ("5", "5xx") and "class" in words)                       # envoy_response_code_class
                 or (text in _GRPC_ERROR_CODES and "grpc" in words and {"status", "code"} & set(words))
+                or (text == "0" and {"response", "code"} <= set(words) and "grpc" not in words)   # envoy: no reply
+                or (words[-2:] == ["response", "flags"] and _UPSTREAM_FLAGS & set(str(value).upper().split(",")))
                 or (words[-1:] in (["error"], ["failed"], ["fault"]) and text in _YES)
                 or (words[-1:] in (["success"], ["ok"], ["succeeded"]) and text in _NO)):
             return "errors", _SIGNS["errors"]
@@ -217,27 +262,41 @@ def metric_series(bundle: Bundle) -> pd.DataFrame | None:
 
 
 PEER_LABELS = frozenset({("peer", "service"), ("server", "address"), ("client", "name"), ("net", "peer", "name"),
-                         ("http", "host")})
+                         ("http", "host"), ("destination", "workload"), ("destination", "service", "name"),
+                         ("destination", "app"), ("destination", "service"), ("dst", "deployment"),
+                         ("dst", "service")})
 """Label keys (as words) naming the service a client-side series measures calls to: OpenTelemetry's
-``peer.service``, ``server.address`` and ``net.peer.name``, Micrometer's ``clientName``, ``http.host``."""
+``peer.service``, ``server.address`` and ``net.peer.name``, Micrometer's ``clientName``, ``http.host``, Istio's
+``destination_workload``, ``destination_service_name``, ``destination_app`` and ``destination_service``,
+Linkerd's ``dst_deployment`` and ``dst_service``."""
+CLIENT_SIDE = {("reporter",): "source", ("direction",): "outbound"}
+"""A label (key as words: value) that marks a series as measured by the caller: Istio's ``reporter=source``,
+Linkerd's ``direction=outbound``. A name with the word ``client`` does as well."""
 
 
 def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     """Client-side series (a name with the word ``client``: ``http_client_requests_seconds``,
-    ``http.client.request.duration``) of calls to a service that sent no metrics of its own are that service's:
-    the caller's view is the only one of a database, a cache or a third-party API, and a slow or failing one made
-    its caller the cause. Their ``service`` becomes the peer their `PEER_LABELS` label names, a ``caller`` label
-    keeps who measured them, and the evidence says so. As traces do it for spans (`rca.contract.otlp`). A peer
-    named as a service that sent metrics, in another spelling (a port, a domain, another case), is that service:
-    the series stays with its caller."""
+    ``http.client.request.duration``; a `CLIENT_SIDE` label: a mesh's sidecar reporting for the caller) of calls
+    to a service that sent no server-side metrics of its own are that service's: the caller's view is the only one
+    of a database, a cache, a third-party API or a service whose sidecar reports only for callers, and a slow or
+    failing one made its caller the cause. Their ``service`` becomes the peer their `PEER_LABELS` label names, a
+    ``caller`` label keeps who measured them, and the evidence says so. As traces do it for spans
+    (`rca.contract.otlp`). A peer named as a service that sent server-side metrics, in another spelling (a port, a
+    domain, another case), is that service: the series stays with its caller."""
     keys = [c for c in frame.columns if tuple(_words(str(c))) in PEER_LABELS]
     if not keys:
         return frame
+    # a workload's name before a mesh's fully qualified one (Istio sends both): the first key given wins
+    keys.sort(key=lambda c: tuple(_words(str(c))) in (("destination", "service"), ("dst", "service")))
     names = frame["name"].astype(str)
-    client = names.map({n: "client" in _words(n) for n in names.unique()}).to_numpy(dtype=bool)
+    client = names.map({n: "client" in _words(n) for n in names.unique()}).to_numpy(dtype=bool, copy=True)
+    for c in frame.columns:
+        side = CLIENT_SIDE.get(tuple(_words(str(c))))
+        if side is not None:
+            client |= (frame[c].astype("string").str.lower() == side).fillna(False).to_numpy(dtype=bool)
     if not client.any():
         return frame
-    known = {spelling for svc in set(frame["service"].astype(str)) for spelling in _host_spellings(svc)}
+    known = {spelling for svc in set(frame.loc[~client, "service"].astype(str)) for spelling in _host_spellings(svc)}
     raw = pd.Series("", index=frame.index, dtype=object)
     for key in reversed(keys):   # the first key given wins
         value = frame[key].astype("string").fillna("").astype(object)
@@ -253,7 +312,7 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     out["service"] = out["service"].astype(object)
     out.loc[moved, "service"] = peer[moved].to_numpy()
     out.loc[moved, "_from"] = ("measured by " + out.loc[moved, "caller"].astype(str)
-                               + ", a client of a service that sent no metrics")
+                               + ", a client of a service that sent no server-side metrics")
     return out
 
 
@@ -307,8 +366,14 @@ def _counter_rates(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
     # A total that never falls but to reset (to at most half, at most once in 10 steps), rising in most steps (a
     # busy counter) or with a level that dwarfs its steps (one that has counted for long); a count per interval
     # that stays 0 and then reads 1 never falls either, and is a gauge.
-    counter = ((points >= MIN_COUNTER_POINTS) & finite & (n_rises > 0) & (bad_falls == 0) & (n_falls * 10 <= n_steps)
-               & (busy | long_counted))
+    monotone = (points >= MIN_COUNTER_POINTS) & finite & (n_rises > 0) & (bad_falls == 0) & (n_falls * 10 <= n_steps)
+    counter = monotone & (busy | long_counted)
+    # A sparse total (the code="503" series that rose twice) beside a counter of the same service and name (its
+    # code="200" series) is the same counter, under other label values.
+    metric = frame.groupby(list(KEY), sort=False, observed=True, dropna=False).ngroup().to_numpy()[order]
+    metric_of = np.zeros(n_groups, dtype=np.int64)
+    metric_of[gid] = metric
+    counter |= monotone & np.isin(metric_of, metric_of[counter])
     if not counter.any():
         return None
     seconds = np.diff(t)[same] / 1e9
@@ -325,8 +390,8 @@ def _counter_rates(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
 
 def _histogram_means(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """`metric_series`' second step: each ``<base>_sum`` with a ``<base>_count`` becomes ``<base>_mean``."""
-    unique = pd.Series(frame["name"].astype(str).unique())       # a few names: the string work is done on them
-    plain = dict(zip(unique, unique.str.replace(r"^rate\((.*)\)$", r"\1", regex=True)))
+    unique = frame["name"].astype(str).unique()       # a few names: the string work is done on them
+    plain = {n: _DERIVED.sub(r"\1", n) for n in unique}
     sum_names = [n for n, p in plain.items() if p.endswith("_sum")]
     count_names = [n for n, p in plain.items() if p.endswith("_count")]
     if not (sum_names and count_names):
@@ -372,10 +437,15 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
     instance = [c for c in label_cols if INSTANCE_WORDS & set(_words(str(c)))]
     others = [c for c in label_cols if c not in instance]
     out, compared, uncompared = [], set(), {}   # by series: service, name and the labels but the instance ones
+    based = frame.loc[frame["_base_value"], ["service", "name", *others]].drop_duplicates()
+    measured = {_key_text(row[:2]) for row in based.itertuples(index=False)}
+    measured_series = {_key_text(row) for row in based.itertuples(index=False)}
     for key, g in groups:
         score = _score_one(key, label_cols, g, threshold, min_baseline)
         values = dict(zip(["service", "name", *label_cols], key))
         series = tuple(values[c] for c in ("service", "name", *others))
+        if score is None and _key_text(key[:2]) in measured and _key_text(series) not in measured_series:
+            score = _new_failures(key, label_cols, g, frame, threshold, min_baseline)
         if score is not None:
             out.append(score)
             compared.add(_key_text(series))
@@ -386,6 +456,28 @@ def score_series(bundle: Bundle, *, threshold: float = THRESHOLD) -> list[Series
             pooled = _pooled_score(series, others, instances, threshold, min_baseline)
             out += [pooled] if pooled is not None else []
     return out
+
+
+def _new_failures(key, label_cols, g: pd.DataFrame, frame: pd.DataFrame, threshold: float,
+                  min_baseline: int) -> SeriesScore | None:
+    """The score of an error series that is new in the current window, against a baseline of zeros.
+
+    Prometheus exports a label combination from its first increment: a service that never failed has no
+    ``code="503"`` series until it fails. When the same service's metric of that name was measured in the
+    baseline (other label values: its ``code="200"`` series) and no instance of this series was, its absence
+    then says there were no such failures: it is compared with zeros at those times. Only an error series
+    (`series_family`), and not a new pod's (its service's other pods were measured: `_pooled_score` reads it): a
+    new series of another kind (a new endpoint) says nothing of its past. None otherwise."""
+    if series_family(str(key[1]), dict(zip(label_cols, key[2:])))[0] != "errors":
+        return None
+    sibling = frame.loc[(frame["service"] == key[0]) & (frame["name"] == key[1]) & frame["_base_value"]]
+    times = np.unique(sibling["timestamp"].to_numpy())
+    zeros = pd.DataFrame({"timestamp": times, "value": 0.0, "_base": True, "_cur": False, "_base_value": True})
+    rows = pd.concat([zeros, g[["timestamp", "value", "_base", "_cur", "_base_value"]]], ignore_index=True)
+    rows = rows.sort_values("timestamp", kind="stable", ignore_index=True)
+    why = f"new in the current window; no such series in the baseline, while {key[1]} was measured: read as 0 then"
+    rows["_from"] = why if not g["_from"].iloc[0] else f"{g['_from'].iloc[0]}; {why}"
+    return _score_one(key, label_cols, rows, threshold, min_baseline)
 
 
 INSTANCE_WORDS = frozenset({"instance", "pod", "host", "hostname", "container", "replica", "node"})
@@ -452,7 +544,7 @@ def _score_one(key, label_cols, g: pd.DataFrame, threshold: float, min_baseline:
     family, sign = series_family(name, dict(zip(label_cols, key[2:])))
     floor, rel_floor = max(1e-9, resolution(base)), REL_FLOOR
     top = max(base.max(), cur.max())
-    if family in _PROPORTION and 0 <= min(base.min(), cur.min()) and top <= 100:
+    if is_share(name, family) and 0 <= min(base.min(), cur.min()) and top <= 100:
         # A proportion's level says nothing of its noise (99% available is not "noisier" than 1%
         # failing): the floor is one percentage point instead.
         floor, rel_floor = max(floor, 0.01 if top <= 1 else 1.0), 0.0
@@ -543,19 +635,21 @@ def _impact_features(by_service: dict[str, list[SeriesScore]], out: dict[str, di
     series (0 = unchanged, 1 = doubled). ``metric.latency_excess_share`` and ``metric.error_excess_share``:
     the service's excess latency (current minus baseline, averaged over its latency series) or excess failed
     requests (failed share now minus before) times its current request volume, over the largest such excess
-    among the incident's services. A service that failed 2 requests cannot explain a front end that failed
+    among the incident's services. The volume is a request count or rate (`counts_requests`), not bytes or
+    connections; a count of failed requests is no share (`is_share`) and gets none: its unit need not be the
+    volume's. A service that failed 2 requests cannot explain a front end that failed
     200; a slow endpoint called 3 times adds little waiting in total. NaN when the service lacks the series.
     """
     lat_excess, err_excess = {}, {}
     for svc, ss in by_service.items():
-        volume = max((s.current for s in ss if s.family == "traffic"), default=np.nan)
+        volume = max((s.current for s in ss if s.family == "traffic" and counts_requests(s.name)), default=np.nan)
         lat = [s for s in ss if s.family == "latency" and s.baseline > 0]
         if lat:
             out[svc]["metric.latency_log_ratio"] = max(float(np.log2(max(s.current, 1e-12) / s.baseline))
                                                        for s in lat)
             lat_excess[svc] = float(np.mean([max(s.current - s.baseline, 0.0) for s in lat])) * (
                 volume if np.isfinite(volume) else 1.0)
-        fails = [_failed_share(s) for s in ss if s.family in _PROPORTION]
+        fails = [_failed_share(s) for s in ss if is_share(s.name, s.family)]
         fails = [f for f in fails if f is not None]
         if fails and np.isfinite(volume):
             err_excess[svc] = max(max(now - before, 0.0) for before, now in fails) * volume
