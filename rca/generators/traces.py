@@ -1,7 +1,8 @@
 """Traces: which service got slow or started failing, and whether the whole server is starved.
 
-From the span table (`rca.contract.bundle`) it derives, per span, the self-time (duration minus the sum of
-its direct children's durations, clipped at 0) and whether an error is the span's own (no child failed too).
+From the span table (`rca.contract.bundle`) it derives, per span, the self-time (duration minus the time its direct
+children cover: the union of their intervals, clipped to the span's) and whether an error is the span's own (no
+child failed too).
 Per service it compares baseline and current windows:
 
 * latency: the per-trace self-time spent in the service; the test is the difference of medians over its
@@ -56,16 +57,47 @@ def prepare_spans(spans: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
     s["span_id"], s["parent_span_id"] = codes[:len(s)], codes[len(s):]
     is_root = (spans["parent_span_id"] == "").to_numpy()[keep]
     s["is_root"] = is_root
-    child = s[~is_root]
-    agg = child.groupby(["trace_id", "parent_span_id"], sort=False).agg(child_ms=("duration_ms", "sum"),
-                                                                        child_err=("error", "any"))
     idx = pd.MultiIndex.from_arrays([s["trace_id"], s["span_id"]])
+    child = s[~is_root].assign(covered_ms=_covered_ms(s, idx, ~is_root))
+    agg = child.groupby(["trace_id", "parent_span_id"], sort=False).agg(child_ms=("covered_ms", "sum"),
+                                                                        child_err=("error", "any"))
     got = agg.reindex(idx)
     s["self_ms"] = np.clip(s["duration_ms"].to_numpy() - got["child_ms"].fillna(0.0).to_numpy(), 0.0, None)
     s["own_error"] = s["error"].to_numpy() & ~got["child_err"].fillna(False).to_numpy(dtype=bool)
     for col in ("service", "operation"):
         s[col] = s[col].astype(str).astype("category")
     return s
+
+
+def _covered_ms(s: pd.DataFrame, idx: pd.MultiIndex, is_child: np.ndarray) -> np.ndarray:
+    """For each child span (``is_child`` rows of ``s``, whose ``(trace_id, span_id)`` is ``idx``), the milliseconds
+    of its parent's interval it covers that no child before it (by start) of the same parent covers: summed per
+    parent, the length of the union of the children's intervals clipped to the parent's.
+
+    The parent's self-time is what this union leaves: concurrent children (a fan-out) wait together, so summing
+    their durations clipped the parent's self-time to 0 whatever the parent did itself, and a child whose clock
+    runs ahead or behind (another host) counted time outside its parent. A child inside its parent that overlaps
+    no earlier sibling covers exactly its duration, as before."""
+    child = s[is_child]
+    start = ((s["start"] - s["start"].min()) / pd.Timedelta(milliseconds=1)).to_numpy()
+    end = start + s["duration_ms"].to_numpy()
+    first = ~idx.duplicated()   # a span id given twice (Zipkin's shared client and server span): its first span
+    parent = idx[first].get_indexer(pd.MultiIndex.from_arrays([child["trace_id"], child["parent_span_id"]]))
+    parent = np.where(parent >= 0, np.flatnonzero(first)[parent], -1)
+    found = parent >= 0         # a parent outside the windows is not measured: nothing to clip to
+    c_start, c_end = start[is_child], end[is_child]
+    lo = np.where(found, np.maximum(c_start, start[parent]), c_start)
+    hi = np.where(found, np.minimum(c_end, end[parent]), c_end)
+    order = np.lexsort((lo, parent))
+    frame = pd.DataFrame({"p": parent[order], "hi": hi[order]})
+    # the latest end of the siblings that started earlier (-inf for a parent's first child)
+    before = frame.groupby("p", sort=False)["hi"].cummax().groupby(frame["p"], sort=False).shift(1)
+    reach = np.empty(len(order))
+    reach[order] = before.fillna(-np.inf).to_numpy()
+    reach[~found] = -np.inf
+    fresh = np.maximum(hi - np.maximum(lo, reach), 0.0)
+    exact = (lo == c_start) & (hi == c_end) & (reach <= c_start)
+    return np.where(exact, child["duration_ms"].to_numpy(), fresh)
 
 
 def _median_z(stats: pd.DataFrame) -> pd.Series:
