@@ -70,3 +70,28 @@ def test_self_time_counts_a_skewed_child_only_inside_its_parent():
                 ("db", "q", "t", "c", "p", 160.0, 10.0, SERVER)])
     s = prepare_spans(f, bundle())
     assert s.loc[s["service"] == "api", "self_ms"].item() == pytest.approx(100.0 - 30.0 - 20.0 - 10.0)
+
+
+def test_a_service_slow_in_its_own_work_around_a_fan_out_is_named():
+    """mid calls leaf four times at once; its own work grows by 12 ms: summed, the concurrent calls hid it."""
+    out = _by_key(get_generator("traces").generate(bundle(spans=mid_tier(parallel=True, added_ms=12.0))))
+    assert ("service:mid", "dependency_latency") in out
+    assert not any(node == "service:leaf" for node, _ in out)
+
+
+# --------------------------------------------------------------------------------- own work of a caller (F1)
+def test_a_service_that_calls_others_is_named_for_its_own_slowness():
+    """mid's own work grows by 12 ms between its sequential calls: the median self-time over all its spans is that
+    of its four CLIENT spans' network gaps and did not move; over the spans of its own work it did, and the
+    evidence reports those (about 5 ms -> 17 ms)."""
+    out = _by_key(get_generator("traces").generate(bundle(spans=mid_tier(added_ms=12.0))))
+    lat = out[("service:mid", "dependency_latency")]
+    assert lat.evidence[0].baseline == pytest.approx(5.0, rel=0.2)
+    assert lat.evidence[0].current == pytest.approx(17.0, rel=0.1)
+    assert lat.features["trace.ops_affected_share"] == 1.0   # its one operation of its own; calls are not its own
+    assert not any(node == "service:leaf" for node, _ in out)
+
+
+def test_quiet_mid_tier_gives_nothing():
+    for parallel in (False, True):
+        assert get_generator("traces").generate(bundle(spans=mid_tier(parallel=parallel))).hypotheses == []

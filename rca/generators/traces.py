@@ -27,6 +27,7 @@ from scipy.stats import norm
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
 from rca.contract.nodes import node_id
+from rca.contract.otlp import CALLER_KINDS
 from rca.generators import register
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.generators.windows import window_masks
@@ -41,8 +42,10 @@ MEDIAN_SE = 1.2533141373155001   # sqrt(pi / 2): sd of a sample median = MEDIAN_
 
 
 def prepare_spans(spans: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
-    """Spans with ``self_ms``, ``own_error`` and ``w`` (0 baseline, 1 current, 2 other onset region)."""
-    s = spans[["service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms", "error"]]
+    """Spans with ``self_ms``, ``own_error``, ``own_work`` (`own_work`) and ``w`` (0 baseline, 1 current, 2 other
+    onset region)."""
+    s = spans[["service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms", "error",
+               "kind"]]
     masks = window_masks(s["start"], bundle.incident)
     w = np.full(len(s), -1, dtype=np.int8)
     w[masks.region] = 2
@@ -66,7 +69,27 @@ def prepare_spans(spans: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
     s["own_error"] = s["error"].to_numpy() & ~got["child_err"].fillna(False).to_numpy(dtype=bool)
     for col in ("service", "operation"):
         s[col] = s[col].astype(str).astype("category")
+    s["own_work"] = own_work(s)
     return s
+
+
+def own_work(s: pd.DataFrame) -> np.ndarray:
+    """Which spans measure a service's own work: all but its CLIENT and PRODUCER spans (`CALLER_KINDS`), unless a
+    service has no other span in one of the windows (a peer that exported no spans, measured by its callers' CLIENT
+    spans given to it; a job that only calls out), when all its spans do.
+
+    A CLIENT span's self-time is the network and the callee's queue around the server span under it, a PRODUCER
+    span's the hand-off to a broker: not the caller's work, and a mid-tier service has several per request, so a
+    median over all its spans is the median of those gaps and does not move when the service itself slows down.
+    The span-level statistics (``self_p50_ratio`` and its evidence, ``self_p95_ratio``, the operations' shares)
+    are taken over these spans; the per-trace self-time the z tests keeps every span (the attribution of the
+    end-to-end rise must add up). Per span rather than per trace, so that the ratio says how much slower one unit
+    of the service's work got, whatever the number of calls a request makes."""
+    work = ~np.isin(s["kind"].to_numpy(), CALLER_KINDS)
+    windows = pd.Series(work & (s["w"].to_numpy() <= 1)).groupby([s["service"].to_numpy(), s["w"].to_numpy()])
+    has = windows.any().unstack(fill_value=False)
+    measured = has.get(0, False) & has.get(1, False)
+    return work | ~s["service"].map(measured).fillna(False).to_numpy(dtype=bool)
 
 
 def _covered_ms(s: pd.DataFrame, idx: pd.MultiIndex, is_child: np.ndarray) -> np.ndarray:
@@ -182,7 +205,8 @@ def service_table(bundle: Bundle) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     pt = per_trace[per_trace["w"] <= 1]
     self_stats = _robust_stats(pt, ["service", "w"], "self_ms")
     dur_stats = _robust_stats(both, ["service", "w"], "duration_ms")
-    span_self = _robust_stats(both, ["service", "w"], "self_ms")
+    work = both[both["own_work"]]
+    span_self = _robust_stats(work, ["service", "w"], "self_ms")
     ok = (self_stats["n"] >= MIN_SPANS).groupby(level="service").sum() == 2
     services = ok.index[ok]
     if services.empty:
@@ -199,8 +223,8 @@ def service_table(bundle: Bundle) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     rel_iqr = (self_stats["q75"] - self_stats["q25"]) / np.maximum(self_stats["med"], 1e-9)
     t["dispersion_ratio"] = _ratio(rel_iqr.to_frame("d"), "d")
 
-    # breadth: operations whose own self-time rose, traces above the baseline p95
-    op_stats = _robust_stats(both, ["service", "operation", "w"], "self_ms")
+    # breadth: operations (of own work) whose self-time rose, traces above the baseline p95
+    op_stats = _robust_stats(work, ["service", "operation", "w"], "self_ms")
     op_n = op_stats["n"].unstack("w")
     op_ok = op_n.index[(op_n.get(0, 0) >= MIN_SPANS) & (op_n.get(1, 0) >= MIN_SPANS)]
     op_z = _median_z(op_stats).reindex(op_ok)
