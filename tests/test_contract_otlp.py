@@ -125,6 +125,46 @@ def test_both_readers_read_peers_and_status_code_failures_alike(numbers):
                                                  "e": "orders-queue", "f": "", "g": "checkout-api"}
 
 
+def _tagged(bools: bool) -> list[dict]:
+    """Spans converted from Jaeger or Zipkin: no kind and no status, both said by tags only (``error`` as a bool,
+    its text, or Zipkin's message; ``otel.status_code``; ``span.kind``); one spelling of ``error`` per file
+    (``bools``), as one exporter writes it."""
+    true, false = ({"boolValue": True}, {"boolValue": False}) if bools else ({"stringValue": "true"},
+                                                                             {"stringValue": "False"})
+    return [otlp_request("reservation", [
+        _with(span("t1", "a", "", "GET /reserve", T, 50), 0, None, _attr("span.kind", stringValue="server"),
+              _attr("error", **true)),
+        _with(span("t1", "b", "a", "find", T + 1_000, 5), 0, None, _attr("span.kind", stringValue="CLIENT"),
+              _attr("peer.service", stringValue="mongodb-rsv"), _attr("error", **false)),
+        _with(span("t2", "c", "", "GET /reserve", T + 2_000, 9), 0, None, _attr("span.kind", stringValue="producer"),
+              _attr("otel.status_code", stringValue="ERROR"), _attr("peer.service", stringValue="queue")),
+        _with(span("t2", "d", "c", "work", T + 3_000, 2), 1, 0, _attr("span.kind", stringValue="client"),
+              _attr("otel.status_code", stringValue="OK"), _attr("zipkin.error", stringValue="x")),
+        _with(span("t3", "e", "", "GET /reserve", T + 4_000, 3), 0, 0,
+              _attr("span.kind", stringValue="consumer"), _attr("error", stringValue="connection refused")),
+        _with(span("t3", "f", "e", "ok", T + 5_000, 1), 2, 1, _attr("error", **true)),
+        _with(span("t4", "g", "", "GET /reserve", T + 6_000, 1), 0, 0, _attr("span.kind", stringValue="gateway"),
+              _attr("error", stringValue=""))])]
+
+
+@pytest.mark.parametrize("bools", [False, True])
+def test_both_readers_read_errors_and_kinds_given_as_tags_alike(bools):
+    """A span with no status failed when its ``error`` tag is true or a message, or its ``otel.status_code`` is
+    ERROR; an explicit OK wins. A span whose kind is unspecified takes its ``span.kind`` tag (any case), one of
+    OpenTelemetry's five kinds, so a CLIENT call finds its peer; a kind of its own wins."""
+    data = _jsonl(_tagged(bools))
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    got = columnar.set_index("span_id")
+    assert got["error"].to_dict() == {"a": True, "b": False, "c": True, "d": False, "e": True, "f": False,
+                                      "g": False}
+    assert got["kind"].to_dict() == {"a": 2, "b": 3, "c": 4, "d": 1, "e": 5, "f": 2, "g": 0}
+    # the childless CLIENT call (a kind from its tag) to a peer that exported nothing is the peer's span
+    assert got["service"].astype(str)["b"] == "mongodb-rsv" and got["peer"].astype(str)["b"] == "reservation"
+    assert got["peer"].astype(str)["c"] == "queue"
+
+
 @pytest.mark.parametrize("attributes", ["absent", None, []])
 def test_spans_without_attributes_are_read_by_the_columnar_reader(attributes):
     spans = [_with(span("t1", "a", "", "GET session", T, 5), 3, 0)]

@@ -7,9 +7,10 @@ large file; it handles the common shape only (string ids, integer or string time
 ``service.name`` string per resource) and returns ``None`` for anything else, a bad span included, so the
 loader falls back to `parse_otlp` and its messages.
 
-Of a span's attributes both read only what says whom a CLIENT or PRODUCER span calls (`PEER_KEYS`) and whether a
-span with no status failed (`HTTP_STATUS_KEYS`, `GRPC_STATUS_KEY`), each through one scalar rule (`_peer_name`,
-`_failure`) that the columnar reader applies to the few distinct values. Both end in `_span_table`, which also
+Of a span's attributes both read only what says whom a CLIENT or PRODUCER span calls (`PEER_KEYS`), whether a
+span with no status failed (`HTTP_STATUS_KEYS`, `GRPC_STATUS_KEY`, the tags `ERROR_TAG_KEY` and `STATUS_TAG_KEY`)
+and the kind of a span whose kind is unspecified (`SPAN_KIND_KEY`), each through one scalar rule (`_peer_name`,
+`_failure`, `_tag_kind`) that the columnar reader applies to the few distinct values. Both end in `_span_table`, which also
 gives the calls to a peer that exported no spans to that peer (`_attribute_to_uninstrumented_peers`).
 """
 
@@ -45,6 +46,15 @@ GRPC_STATUS_KEY = "rpc.grpc.status_code"
 GRPC_SERVER_FAILURES = frozenset({2, 4, 12, 13, 14, 15})
 """gRPC status codes that are the server's failure (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
 DATA_LOSS: OpenTelemetry's server-span errors). Client errors (INVALID_ARGUMENT, NOT_FOUND...) are the caller's."""
+ERROR_TAG_KEY = "error"
+"""The OpenTracing, Jaeger and Zipkin tag of a failed span: ``true`` (a bool or its text), or in Zipkin the error
+message itself. Spans converted to OTLP from those formats may carry it and no status."""
+STATUS_TAG_KEY = "otel.status_code"
+"""The attribute OpenTelemetry's Jaeger and Zipkin exporters write the status to (``OK``, ``ERROR``): a span read
+back from them carries its status there only."""
+SPAN_KIND_KEY = "span.kind"
+"""The tag OpenTracing, Jaeger and Zipkin converters write the span kind to, when the span's ``kind`` is unset."""
+SPAN_KIND_TAGS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 
 
 # -------------------------------------------------------------------------------------- the Python reader
@@ -79,6 +89,12 @@ def _attributes(items: Any) -> dict[str, Any]:
             if isinstance(a, dict) and isinstance(a.get("key"), str)}
 
 
+def _tag_kind(value: Any) -> int:
+    """A `SPAN_KIND_KEY` attribute's value as a kind (`SPAN_KIND_TAGS`, any case); 0 (unspecified) for anything
+    else. It is read only for a span whose own ``kind`` is unspecified."""
+    return SPAN_KIND_TAGS.get(value.strip().lower(), 0) if isinstance(value, str) else 0
+
+
 def _kind(kind: Any) -> int:
     if isinstance(kind, int):
         return kind
@@ -106,20 +122,25 @@ def _code(value: Any) -> int | None:
 
 
 def _failure(key: str, value: Any) -> bool:
-    """Whether attribute ``key`` (one of `HTTP_STATUS_KEYS` or `GRPC_STATUS_KEY`) with ``value`` says the server
-    failed: an HTTP status of 500 or more, a gRPC code of `GRPC_SERVER_FAILURES`."""
+    """Whether attribute ``key`` (one of `_FAILURE_KEYS`) with ``value`` says the span failed: an HTTP status of 500
+    or more, a gRPC code of `GRPC_SERVER_FAILURES`, an `ERROR_TAG_KEY` that is true or a message (a non-empty text
+    other than ``false``, any case), a `STATUS_TAG_KEY` of ``ERROR`` (any case)."""
+    if key == ERROR_TAG_KEY:
+        return value is True or isinstance(value, str) and value.strip().lower() not in ("", "false")
+    if key == STATUS_TAG_KEY:
+        return isinstance(value, str) and value.strip().upper() == "ERROR"
     code = _code(value)
     if code is None:
         return False
     return code in GRPC_SERVER_FAILURES if key == GRPC_STATUS_KEY else code >= 500
 
 
-_FAILURE_KEYS = (*HTTP_STATUS_KEYS, GRPC_STATUS_KEY)
+_FAILURE_KEYS = (*HTTP_STATUS_KEYS, GRPC_STATUS_KEY, ERROR_TAG_KEY, STATUS_TAG_KEY)
 
 
 def _error(code: Any, failed: bool) -> bool:
     """Whether a span with ``status.code`` ``code`` failed: its status says so, or it set none (`UNSET_CODES`) and
-    its attributes say the server failed (``failed``, `_failure`)."""
+    its attributes say it failed (``failed``, `_failure`)."""
     return code in ERROR_CODES or (failed and code in UNSET_CODES)
 
 
@@ -232,7 +253,8 @@ def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
                 if not isinstance(status, dict):
                     raise BundleError(f"span {shown(span_id)}: 'status' is {type(status).__name__}; expected an "
                                       "object with 'code'", file=name, row=lineno, field="status")
-                attributes, kind = _attributes(span.get("attributes")), _kind(span.get("kind", 0))
+                attributes = _attributes(span.get("attributes"))
+                kind = _kind(span.get("kind", 0)) or _tag_kind(attributes.get(SPAN_KIND_KEY))
                 code = status.get("code")
                 failed = any(_failure(key, attributes.get(key)) for key in _FAILURE_KEYS)
                 peer = next(filter(None, (_peer_name(attributes.get(key)) for key in PEER_KEYS)), "")
@@ -389,10 +411,10 @@ def _columnar(table: pa.Table) -> pd.DataFrame:
                "operation": _str_series(name),
                "trace_id": _str_series(strings("traceId", required=True)),
                "span_id": _str_series(strings("spanId", required=True)),
-               "parent_span_id": _str_series(pc.fill_null(strings("parentSpanId", required=False), "")),
-               "kind": _by_value(_child(spans, "kind", pa.types.is_int64, pa.types.is_string), _kind, np.int64,
-                                 n=n)}
+               "parent_span_id": _str_series(pc.fill_null(strings("parentSpanId", required=False), ""))}
     attribute = _attribute_reader(spans)
+    kind = _by_value(_child(spans, "kind", pa.types.is_int64, pa.types.is_string), _kind, np.int64, n=n)
+    columns["kind"] = np.where(kind == 0, attribute(SPAN_KIND_KEY, _tag_kind, np.int64), kind)
     failed = np.zeros(n, dtype=bool)
     for key in _FAILURE_KEYS:
         failed |= attribute(key, lambda value, key=key: _failure(key, value), bool)
