@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from rca.contract import load_bundle
+from rca.contract.hosts import service_of, spelled_services
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.errors import BundleError
 from tests.builders import otlp_request, span
@@ -163,6 +164,56 @@ def test_both_readers_read_errors_and_kinds_given_as_tags_alike(bools):
     # the childless CLIENT call (a kind from its tag) to a peer that exported nothing is the peer's span
     assert got["service"].astype(str)["b"] == "mongodb-rsv" and got["peer"].astype(str)["b"] == "reservation"
     assert got["peer"].astype(str)["c"] == "queue"
+
+
+def _spelled_calls() -> list[dict]:
+    """cart's childless CLIENT calls to peers that exported nothing, addressed as callers write them: redis-cart
+    with a port and by its Kubernetes service domain; a MongoDB by the IPs of two replicas (``db.name``, or the
+    current ``db.namespace``), a PostgreSQL by an IP and ``db.system.name`` only, an IP alone; and calls to the
+    instrumented model-server spelled with another case and a port, or by its service domain."""
+    def call(span_id: str, *attributes) -> dict:
+        return _with(span("t1", span_id, "a", "call", T + 1_000, 1), 3, 0, *attributes)
+
+    def to(address: str) -> dict:
+        return _attr("server.address", stringValue=address)
+
+    cart = [_with(span("t1", "a", "", "POST /cart", T, 50), 2, 0),
+            call("r1", _attr("net.peer.name", stringValue="redis-cart:6379")),
+            call("r2", to("redis-cart.default.svc.cluster.local")),
+            call("m1", to("10.42.5.9"), _attr("db.system", stringValue="mongodb"), _attr("db.name", stringValue="geo")),
+            call("m2", to("10.42.7.3:27017"), _attr("db.system", stringValue="mongodb"),
+                 _attr("db.namespace", stringValue="geo")),
+            call("p1", to("10.0.0.12"), _attr("db.system.name", stringValue="postgresql")),
+            call("i1", to("10.0.0.99:8443")),
+            call("s1", to("Model-Server:8080")),
+            call("s2", to("model-server.prod.svc.cluster.local"))]
+    model = [_with(span("t2", "b", "", "predict", T + 2_000, 5), 2, 0)]
+    return [otlp_request("cart", cart), otlp_request("model-server", model)]
+
+
+def test_both_readers_name_one_peer_whatever_address_it_was_called_by():
+    """A port and a Kubernetes service domain are no part of a peer's name; an address that spells a service with
+    spans is that service (and its calls stay the caller's); replicas of a database called by IP are one node
+    named by the database's kind and name."""
+    data = _jsonl(_spelled_calls())
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    got = columnar.set_index("span_id")
+    assert got["service"].astype(str).to_dict() == {
+        "a": "cart", "r1": "redis-cart", "r2": "redis-cart", "m1": "mongodb-geo", "m2": "mongodb-geo",
+        "p1": "postgresql", "i1": "10.0.0.99", "s1": "cart", "s2": "cart", "b": "model-server"}
+    assert got["peer"].astype(str)[["r1", "m2", "s1", "s2"]].tolist() == ["cart", "cart", "model-server",
+                                                                         "model-server"]
+
+
+@pytest.mark.parametrize("address, service", [
+    ("payments", "Payments"), ("PAYMENTS:8080", "Payments"), ("payments.prod.svc.cluster.local", "Payments"),
+    ("cart.prod.svc", "cart.prod"), ("cart", "cart"), ("cart.dev.svc.cluster.local.", "cart"),
+    ("10.0.0.7:80", None), ("[fe80::1]:80", None), ("api.stripe.com:443", None)])
+def test_an_address_finds_the_service_it_spells(address, service):
+    """Full names first; a first DNS label names a service only when one service has it."""
+    assert service_of(address, spelled_services(["Payments", "cart", "cart.prod"])) == service
 
 
 @pytest.mark.parametrize("attributes", ["absent", None, []])
