@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from rca.contract import load_bundle
+from rca.contract.hosts import service_of, spelled_services
 from rca.contract.otlp import parse_otlp, read_otlp_columnar
 from rca.errors import BundleError
 from tests.builders import otlp_request, span
@@ -123,6 +124,96 @@ def test_both_readers_read_peers_and_status_code_failures_alike(numbers):
         "f": "checkout-api", "g": "cache"}
     assert got["peer"].astype(str).to_dict() == {"a": "", "b": "checkout-api", "c": "model-server", "d": "",
                                                  "e": "orders-queue", "f": "", "g": "checkout-api"}
+
+
+def _tagged(bools: bool) -> list[dict]:
+    """Spans converted from Jaeger or Zipkin: no kind and no status, both said by tags only (``error`` as a bool,
+    its text, or Zipkin's message; ``otel.status_code``; ``span.kind``); one spelling of ``error`` per file
+    (``bools``), as one exporter writes it."""
+    true, false = ({"boolValue": True}, {"boolValue": False}) if bools else ({"stringValue": "true"},
+                                                                             {"stringValue": "False"})
+    return [otlp_request("reservation", [
+        _with(span("t1", "a", "", "GET /reserve", T, 50), 0, None, _attr("span.kind", stringValue="server"),
+              _attr("error", **true)),
+        _with(span("t1", "b", "a", "find", T + 1_000, 5), 0, None, _attr("span.kind", stringValue="CLIENT"),
+              _attr("peer.service", stringValue="mongodb-rsv"), _attr("error", **false)),
+        _with(span("t2", "c", "", "GET /reserve", T + 2_000, 9), 0, None, _attr("span.kind", stringValue="producer"),
+              _attr("otel.status_code", stringValue="ERROR"), _attr("peer.service", stringValue="queue")),
+        _with(span("t2", "d", "c", "work", T + 3_000, 2), 1, 0, _attr("span.kind", stringValue="client"),
+              _attr("otel.status_code", stringValue="OK"), _attr("zipkin.error", stringValue="x")),
+        _with(span("t3", "e", "", "GET /reserve", T + 4_000, 3), 0, 0,
+              _attr("span.kind", stringValue="consumer"), _attr("error", stringValue="connection refused")),
+        _with(span("t3", "f", "e", "ok", T + 5_000, 1), 2, 1, _attr("error", **true)),
+        _with(span("t4", "g", "", "GET /reserve", T + 6_000, 1), 0, 0, _attr("span.kind", stringValue="gateway"),
+              _attr("error", stringValue=""))])]
+
+
+@pytest.mark.parametrize("bools", [False, True])
+def test_both_readers_read_errors_and_kinds_given_as_tags_alike(bools):
+    """A span with no status failed when its ``error`` tag is true or a message, or its ``otel.status_code`` is
+    ERROR; an explicit OK wins. A span whose kind is unspecified takes its ``span.kind`` tag (any case), one of
+    OpenTelemetry's five kinds, so a CLIENT call finds its peer; a kind of its own wins."""
+    data = _jsonl(_tagged(bools))
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    got = columnar.set_index("span_id")
+    assert got["error"].to_dict() == {"a": True, "b": False, "c": True, "d": False, "e": True, "f": False,
+                                      "g": False}
+    assert got["kind"].to_dict() == {"a": 2, "b": 3, "c": 4, "d": 1, "e": 5, "f": 2, "g": 0}
+    # the childless CLIENT call (a kind from its tag) to a peer that exported nothing is the peer's span
+    assert got["service"].astype(str)["b"] == "mongodb-rsv" and got["peer"].astype(str)["b"] == "reservation"
+    assert got["peer"].astype(str)["c"] == "queue"
+
+
+def _spelled_calls() -> list[dict]:
+    """cart's childless CLIENT calls to peers that exported nothing, addressed as callers write them: redis-cart
+    with a port and by its Kubernetes service domain; a MongoDB by the IPs of two replicas (``db.name``, or the
+    current ``db.namespace``), a PostgreSQL by an IP and ``db.system.name`` only, an IP alone; and calls to the
+    instrumented model-server spelled with another case and a port, or by its service domain."""
+    def call(span_id: str, *attributes) -> dict:
+        return _with(span("t1", span_id, "a", "call", T + 1_000, 1), 3, 0, *attributes)
+
+    def to(address: str) -> dict:
+        return _attr("server.address", stringValue=address)
+
+    cart = [_with(span("t1", "a", "", "POST /cart", T, 50), 2, 0),
+            call("r1", _attr("net.peer.name", stringValue="redis-cart:6379")),
+            call("r2", to("redis-cart.default.svc.cluster.local")),
+            call("m1", to("10.42.5.9"), _attr("db.system", stringValue="mongodb"), _attr("db.name", stringValue="geo")),
+            call("m2", to("10.42.7.3:27017"), _attr("db.system", stringValue="mongodb"),
+                 _attr("db.namespace", stringValue="geo")),
+            call("p1", to("10.0.0.12"), _attr("db.system.name", stringValue="postgresql")),
+            call("i1", to("10.0.0.99:8443")),
+            call("s1", to("Model-Server:8080")),
+            call("s2", to("model-server.prod.svc.cluster.local"))]
+    model = [_with(span("t2", "b", "", "predict", T + 2_000, 5), 2, 0)]
+    return [otlp_request("cart", cart), otlp_request("model-server", model)]
+
+
+def test_both_readers_name_one_peer_whatever_address_it_was_called_by():
+    """A port and a Kubernetes service domain are no part of a peer's name; an address that spells a service with
+    spans is that service (and its calls stay the caller's); replicas of a database called by IP are one node
+    named by the database's kind and name."""
+    data = _jsonl(_spelled_calls())
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    got = columnar.set_index("span_id")
+    assert got["service"].astype(str).to_dict() == {
+        "a": "cart", "r1": "redis-cart", "r2": "redis-cart", "m1": "mongodb-geo", "m2": "mongodb-geo",
+        "p1": "postgresql", "i1": "10.0.0.99", "s1": "cart", "s2": "cart", "b": "model-server"}
+    assert got["peer"].astype(str)[["r1", "m2", "s1", "s2"]].tolist() == ["cart", "cart", "model-server",
+                                                                         "model-server"]
+
+
+@pytest.mark.parametrize("address, service", [
+    ("payments", "Payments"), ("PAYMENTS:8080", "Payments"), ("payments.prod.svc.cluster.local", "Payments"),
+    ("cart.prod.svc", "cart.prod"), ("cart", "cart"), ("cart.dev.svc.cluster.local.", "cart"),
+    ("10.0.0.7:80", None), ("[fe80::1]:80", None), ("api.stripe.com:443", None)])
+def test_an_address_finds_the_service_it_spells(address, service):
+    """Full names first; a first DNS label names a service only when one service has it."""
+    assert service_of(address, spelled_services(["Payments", "cart", "cart.prod"])) == service
 
 
 @pytest.mark.parametrize("attributes", ["absent", None, []])

@@ -7,10 +7,13 @@ large file; it handles the common shape only (string ids, integer or string time
 ``service.name`` string per resource) and returns ``None`` for anything else, a bad span included, so the
 loader falls back to `parse_otlp` and its messages.
 
-Of a span's attributes both read only what says whom a CLIENT or PRODUCER span calls (`PEER_KEYS`) and whether a
-span with no status failed (`HTTP_STATUS_KEYS`, `GRPC_STATUS_KEY`), each through one scalar rule (`_peer_name`,
-`_failure`) that the columnar reader applies to the few distinct values. Both end in `_span_table`, which also
-gives the calls to a peer that exported no spans to that peer (`_attribute_to_uninstrumented_peers`).
+Of a span's attributes both read only what says whom a CLIENT or PRODUCER span calls (`PEER_KEYS`; for a database
+called by its IP, `DB_SYSTEM_KEYS` and `DB_NAME_KEYS`), whether a span with no status failed (`HTTP_STATUS_KEYS`,
+`GRPC_STATUS_KEY`, the tags `ERROR_TAG_KEY` and `STATUS_TAG_KEY`) and the kind of a span whose kind is unspecified
+(`SPAN_KIND_KEY`), each through one scalar rule (`_peer_name`, `_failure`, `_tag_kind`) that the columnar reader
+applies to the few distinct values. Both end in `_span_table`, which also names each peer once, whatever address
+it was called by (`_peer_names`), and gives the calls to a peer that exported no spans to that peer
+(`_attribute_to_uninstrumented_peers`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.json as paj
 
 from rca.contract import bundle as B
+from rca.contract.hosts import host_name, is_ip, service_of, spelled_services
 from rca.errors import BundleError, BundleErrors, shown
 
 ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
@@ -39,12 +43,25 @@ CALLER_KINDS = (3, 4)
 PEER_KEYS = ("peer.service", "server.address", "net.peer.name")
 """Attributes naming the service a CLIENT or PRODUCER span calls, the first one given wins: the name the caller
 gives it (``peer.service``), else the host it called (current and older semantic conventions)."""
+DB_SYSTEM_KEYS = ("db.system", "db.system.name")
+DB_NAME_KEYS = ("db.name", "db.namespace")
+"""Attributes of a database call naming the database's kind and the database (older and current semantic
+conventions, the first one given wins): the peer of a call addressed to an IP literal (`_peer_names`)."""
 HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
 """A span's HTTP status (current and older semantic conventions): 500 and above is the server's failure."""
 GRPC_STATUS_KEY = "rpc.grpc.status_code"
 GRPC_SERVER_FAILURES = frozenset({2, 4, 12, 13, 14, 15})
 """gRPC status codes that are the server's failure (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
 DATA_LOSS: OpenTelemetry's server-span errors). Client errors (INVALID_ARGUMENT, NOT_FOUND...) are the caller's."""
+ERROR_TAG_KEY = "error"
+"""The OpenTracing, Jaeger and Zipkin tag of a failed span: ``true`` (a bool or its text), or in Zipkin the error
+message itself. Spans converted to OTLP from those formats may carry it and no status."""
+STATUS_TAG_KEY = "otel.status_code"
+"""The attribute OpenTelemetry's Jaeger and Zipkin exporters write the status to (``OK``, ``ERROR``): a span read
+back from them carries its status there only."""
+SPAN_KIND_KEY = "span.kind"
+"""The tag OpenTracing, Jaeger and Zipkin converters write the span kind to, when the span's ``kind`` is unset."""
+SPAN_KIND_TAGS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 
 
 # -------------------------------------------------------------------------------------- the Python reader
@@ -79,6 +96,12 @@ def _attributes(items: Any) -> dict[str, Any]:
             if isinstance(a, dict) and isinstance(a.get("key"), str)}
 
 
+def _tag_kind(value: Any) -> int:
+    """A `SPAN_KIND_KEY` attribute's value as a kind (`SPAN_KIND_TAGS`, any case); 0 (unspecified) for anything
+    else. It is read only for a span whose own ``kind`` is unspecified."""
+    return SPAN_KIND_TAGS.get(value.strip().lower(), 0) if isinstance(value, str) else 0
+
+
 def _kind(kind: Any) -> int:
     if isinstance(kind, int):
         return kind
@@ -89,7 +112,8 @@ def _kind(kind: Any) -> int:
 
 
 def _peer_name(value: Any) -> str:
-    """A `PEER_KEYS` attribute's value as a peer: a non-empty string, else '' (absent: the next key is read)."""
+    """A `PEER_KEYS`, `DB_SYSTEM_KEYS` or `DB_NAME_KEYS` attribute's value as text: a non-empty string, else ''
+    (absent: the next key is read)."""
     return value if isinstance(value, str) else ""
 
 
@@ -106,20 +130,25 @@ def _code(value: Any) -> int | None:
 
 
 def _failure(key: str, value: Any) -> bool:
-    """Whether attribute ``key`` (one of `HTTP_STATUS_KEYS` or `GRPC_STATUS_KEY`) with ``value`` says the server
-    failed: an HTTP status of 500 or more, a gRPC code of `GRPC_SERVER_FAILURES`."""
+    """Whether attribute ``key`` (one of `_FAILURE_KEYS`) with ``value`` says the span failed: an HTTP status of 500
+    or more, a gRPC code of `GRPC_SERVER_FAILURES`, an `ERROR_TAG_KEY` that is true or a message (a non-empty text
+    other than ``false``, any case), a `STATUS_TAG_KEY` of ``ERROR`` (any case)."""
+    if key == ERROR_TAG_KEY:
+        return value is True or isinstance(value, str) and value.strip().lower() not in ("", "false")
+    if key == STATUS_TAG_KEY:
+        return isinstance(value, str) and value.strip().upper() == "ERROR"
     code = _code(value)
     if code is None:
         return False
     return code in GRPC_SERVER_FAILURES if key == GRPC_STATUS_KEY else code >= 500
 
 
-_FAILURE_KEYS = (*HTTP_STATUS_KEYS, GRPC_STATUS_KEY)
+_FAILURE_KEYS = (*HTTP_STATUS_KEYS, GRPC_STATUS_KEY, ERROR_TAG_KEY, STATUS_TAG_KEY)
 
 
 def _error(code: Any, failed: bool) -> bool:
     """Whether a span with ``status.code`` ``code`` failed: its status says so, or it set none (`UNSET_CODES`) and
-    its attributes say the server failed (``failed``, `_failure`)."""
+    its attributes say it failed (``failed``, `_failure`)."""
     return code in ERROR_CODES or (failed and code in UNSET_CODES)
 
 
@@ -174,7 +203,8 @@ def parse_otlp(lines: list[tuple[int, Any]], name: str = "traces.jsonl", *, coll
         first one, or with ``collect`` (`rca validate`) `BundleErrors`, one for each bad line (its first problem).
     """
     columns: dict[str, list] = {c: [] for c in ("service", "operation", "trace_id", "span_id", "parent_span_id",
-                                                  "start_ns", "end_ns", "error", "kind", "peer")}
+                                                  "start_ns", "end_ns", "error", "kind", "peer", "db_system",
+                                                  "db_name")}
     errors: list[BundleError] = []
     for lineno, request in lines:
         try:
@@ -232,13 +262,15 @@ def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
                 if not isinstance(status, dict):
                     raise BundleError(f"span {shown(span_id)}: 'status' is {type(status).__name__}; expected an "
                                       "object with 'code'", file=name, row=lineno, field="status")
-                attributes, kind = _attributes(span.get("attributes")), _kind(span.get("kind", 0))
+                attributes = _attributes(span.get("attributes"))
+                kind = _kind(span.get("kind", 0)) or _tag_kind(attributes.get(SPAN_KIND_KEY))
                 code = status.get("code")
                 failed = any(_failure(key, attributes.get(key)) for key in _FAILURE_KEYS)
-                peer = next(filter(None, (_peer_name(attributes.get(key)) for key in PEER_KEYS)), "")
+                peer, system, db = (next(filter(None, (_peer_name(attributes.get(key)) for key in keys)), "")
+                                    for keys in (PEER_KEYS, DB_SYSTEM_KEYS, DB_NAME_KEYS))
                 rows.append((service, span.get("name", ""), trace_id, span_id, span.get("parentSpanId") or "",
                              start, end, _error(0 if code is None else code, failed), kind,
-                             peer if kind in CALLER_KINDS else ""))
+                             peer if kind in CALLER_KINDS else "", system, db))
     return rows
 
 
@@ -259,13 +291,16 @@ def _attribute_to_uninstrumented_peers(frame: pd.DataFrame) -> None:
     (a CLIENT or PRODUCER span, `PEER_KEYS`) that no span of the bundle has as its service, and that has no child
     span, is the only view of that call (a database, a cache, a third-party API). Its ``service`` becomes the
     peer and its ``peer`` the caller that recorded it, so the time and errors of the call count to the peer, and
-    the call graph gets the edge between the two, as if the peer had exported a span for it.
+    the call graph gets the edge between the two, as if the peer had exported a span for it. The peer is named
+    as one name per service, whatever address the caller dialled (`_peer_names`).
 
     A call with a child (the peer's own server span, or the caller's retries under it) is left to the caller: the
     children say what happened below it."""
     calls = (frame["peer"] != "").to_numpy()
     if not calls.any():
         return
+    frame.loc[calls, "peer"] = _peer_names(frame.loc[calls, ["peer", "db_system", "db_name"]],
+                                           frame["service"].unique())
     calls = calls & ~frame["peer"].isin(frame["service"].unique()).to_numpy()
     if not calls.any():
         return
@@ -275,6 +310,29 @@ def _attribute_to_uninstrumented_peers(frame: pd.DataFrame) -> None:
     calls[calls] = ~ends.isin(parents)
     if calls.any():
         frame.loc[calls, ["service", "peer"]] = frame.loc[calls, ["peer", "service"]].to_numpy()
+
+
+def _peer_names(calls: pd.DataFrame, services) -> np.ndarray:
+    """The peer of each call (``peer``, ``db_system``, ``db_name`` columns) as one name per service, whatever
+    address the caller dialled (`rca.contract.hosts`): a service that has spans when the address spells it (a port,
+    a Kubernetes service domain, another case: ``Payments:8080``, ``payments.prod.svc.cluster.local``); else the
+    address without port or service domain (``redis-cart:6379`` and ``redis-cart.default.svc.cluster.local`` are
+    ``redis-cart``); and for an IP literal, the database's kind and name when the span gives them,
+    ``<db.system>-<db.name>`` or ``<db.system>`` (``mongodb-geo``), so the replicas or pods behind one database are
+    one node. The hyphen keeps the name one a Kubernetes service may bear (the metrics' ``service``); an IP without
+    them stays as written. Applied to the few distinct triples."""
+    spelled = spelled_services(services)
+
+    def name(address: str, system: str, db: str) -> str:
+        host = host_name(address)
+        if is_ip(host) and system:
+            host = f"{system}-{db}" if db else system
+        return service_of(host, spelled) or host
+
+    keys = pd.MultiIndex.from_frame(calls.astype(str))
+    distinct = keys.unique()
+    names = np.array([name(*triple) for triple in distinct], dtype=object)
+    return names[distinct.get_indexer(keys)]
 
 
 def _unparent_orphans(frame: pd.DataFrame) -> None:
@@ -389,21 +447,24 @@ def _columnar(table: pa.Table) -> pd.DataFrame:
                "operation": _str_series(name),
                "trace_id": _str_series(strings("traceId", required=True)),
                "span_id": _str_series(strings("spanId", required=True)),
-               "parent_span_id": _str_series(pc.fill_null(strings("parentSpanId", required=False), "")),
-               "kind": _by_value(_child(spans, "kind", pa.types.is_int64, pa.types.is_string), _kind, np.int64,
-                                 n=n)}
+               "parent_span_id": _str_series(pc.fill_null(strings("parentSpanId", required=False), ""))}
     attribute = _attribute_reader(spans)
+    kind = _by_value(_child(spans, "kind", pa.types.is_int64, pa.types.is_string), _kind, np.int64, n=n)
+    columns["kind"] = np.where(kind == 0, attribute(SPAN_KIND_KEY, _tag_kind, np.int64), kind)
     failed = np.zeros(n, dtype=bool)
     for key in _FAILURE_KEYS:
         failed |= attribute(key, lambda value, key=key: _failure(key, value), bool)
     codes = _status_codes(spans)
     columns["error"] = (_by_value(codes, lambda code: code in ERROR_CODES, bool, n=n)
                         | (failed & _by_value(codes, lambda code: code in UNSET_CODES, bool, n=n)))
-    peer = np.full(n, "", dtype=object)
-    for key in reversed(PEER_KEYS):  # the first key given wins
-        name = attribute(key, _peer_name, object)
-        peer = np.where(name != "", name, peer)
-    columns["peer"] = pd.Series(np.where(np.isin(columns["kind"], CALLER_KINDS), peer, ""), dtype=object)
+    text = {}
+    for column, keys in (("peer", PEER_KEYS), ("db_system", DB_SYSTEM_KEYS), ("db_name", DB_NAME_KEYS)):
+        text[column] = np.full(n, "", dtype=object)
+        for key in reversed(keys):  # the first key given wins
+            name = attribute(key, _peer_name, object)
+            text[column] = np.where(name != "", name, text[column])
+    columns["peer"] = pd.Series(np.where(np.isin(columns["kind"], CALLER_KINDS), text["peer"], ""), dtype=object)
+    columns["db_system"], columns["db_name"] = text["db_system"], text["db_name"]
     return _span_table(columns, start_ns, end_ns)
 
 

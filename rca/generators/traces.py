@@ -1,7 +1,8 @@
 """Traces: which service got slow or started failing, and whether the whole server is starved.
 
-From the span table (`rca.contract.bundle`) it derives, per span, the self-time (duration minus the sum of
-its direct children's durations, clipped at 0) and whether an error is the span's own (no child failed too).
+From the span table (`rca.contract.bundle`) it derives, per span, the self-time (duration minus the time its direct
+children cover: the union of their intervals, clipped to the span's) and whether an error is the span's own (no
+child failed too).
 Per service it compares baseline and current windows:
 
 * latency: the per-trace self-time spent in the service; the test is the difference of medians over its
@@ -26,6 +27,7 @@ from scipy.stats import norm
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
 from rca.contract.nodes import node_id
+from rca.contract.otlp import CALLER_KINDS
 from rca.generators import register
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.generators.windows import window_masks
@@ -40,8 +42,10 @@ MEDIAN_SE = 1.2533141373155001   # sqrt(pi / 2): sd of a sample median = MEDIAN_
 
 
 def prepare_spans(spans: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
-    """Spans with ``self_ms``, ``own_error`` and ``w`` (0 baseline, 1 current, 2 other onset region)."""
-    s = spans[["service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms", "error"]]
+    """Spans with ``self_ms``, ``own_error``, ``own_work`` (`own_work`) and ``w`` (0 baseline, 1 current, 2 other
+    onset region)."""
+    s = spans[["service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms", "error",
+               "kind"]]
     masks = window_masks(s["start"], bundle.incident)
     w = np.full(len(s), -1, dtype=np.int8)
     w[masks.region] = 2
@@ -56,16 +60,67 @@ def prepare_spans(spans: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
     s["span_id"], s["parent_span_id"] = codes[:len(s)], codes[len(s):]
     is_root = (spans["parent_span_id"] == "").to_numpy()[keep]
     s["is_root"] = is_root
-    child = s[~is_root]
-    agg = child.groupby(["trace_id", "parent_span_id"], sort=False).agg(child_ms=("duration_ms", "sum"),
-                                                                        child_err=("error", "any"))
     idx = pd.MultiIndex.from_arrays([s["trace_id"], s["span_id"]])
+    child = s[~is_root].assign(covered_ms=_covered_ms(s, idx, ~is_root))
+    agg = child.groupby(["trace_id", "parent_span_id"], sort=False).agg(child_ms=("covered_ms", "sum"),
+                                                                        child_err=("error", "any"))
     got = agg.reindex(idx)
     s["self_ms"] = np.clip(s["duration_ms"].to_numpy() - got["child_ms"].fillna(0.0).to_numpy(), 0.0, None)
     s["own_error"] = s["error"].to_numpy() & ~got["child_err"].fillna(False).to_numpy(dtype=bool)
     for col in ("service", "operation"):
         s[col] = s[col].astype(str).astype("category")
+    s["own_work"] = own_work(s)
     return s
+
+
+def own_work(s: pd.DataFrame) -> np.ndarray:
+    """Which spans measure a service's own work: all but its CLIENT and PRODUCER spans (`CALLER_KINDS`), unless a
+    service has no other span in one of the windows (a peer that exported no spans, measured by its callers' CLIENT
+    spans given to it; a job that only calls out), when all its spans do.
+
+    A CLIENT span's self-time is the network and the callee's queue around the server span under it, a PRODUCER
+    span's the hand-off to a broker: not the caller's work, and a mid-tier service has several per request, so a
+    median over all its spans is the median of those gaps and does not move when the service itself slows down.
+    The span-level statistics (``self_p50_ratio`` and its evidence, ``self_p95_ratio``, the operations' shares)
+    are taken over these spans; the per-trace self-time the z tests keeps every span (the attribution of the
+    end-to-end rise must add up). Per span rather than per trace, so that the ratio says how much slower one unit
+    of the service's work got, whatever the number of calls a request makes."""
+    work = ~np.isin(s["kind"].to_numpy(), CALLER_KINDS)
+    windows = pd.Series(work & (s["w"].to_numpy() <= 1)).groupby([s["service"].to_numpy(), s["w"].to_numpy()])
+    has = windows.any().unstack(fill_value=False)
+    measured = has.get(0, False) & has.get(1, False)
+    return work | ~s["service"].map(measured).fillna(False).to_numpy(dtype=bool)
+
+
+def _covered_ms(s: pd.DataFrame, idx: pd.MultiIndex, is_child: np.ndarray) -> np.ndarray:
+    """For each child span (``is_child`` rows of ``s``, whose ``(trace_id, span_id)`` is ``idx``), the milliseconds
+    of its parent's interval it covers that no child before it (by start) of the same parent covers: summed per
+    parent, the length of the union of the children's intervals clipped to the parent's.
+
+    The parent's self-time is what this union leaves: concurrent children (a fan-out) wait together, so summing
+    their durations clipped the parent's self-time to 0 whatever the parent did itself, and a child whose clock
+    runs ahead or behind (another host) counted time outside its parent. A child inside its parent that overlaps
+    no earlier sibling covers exactly its duration, as before."""
+    child = s[is_child]
+    start = ((s["start"] - s["start"].min()) / pd.Timedelta(milliseconds=1)).to_numpy()
+    end = start + s["duration_ms"].to_numpy()
+    first = ~idx.duplicated()   # a span id given twice (Zipkin's shared client and server span): its first span
+    parent = idx[first].get_indexer(pd.MultiIndex.from_arrays([child["trace_id"], child["parent_span_id"]]))
+    parent = np.where(parent >= 0, np.flatnonzero(first)[parent], -1)
+    found = parent >= 0         # a parent outside the windows is not measured: nothing to clip to
+    c_start, c_end = start[is_child], end[is_child]
+    lo = np.where(found, np.maximum(c_start, start[parent]), c_start)
+    hi = np.where(found, np.minimum(c_end, end[parent]), c_end)
+    order = np.lexsort((lo, parent))
+    frame = pd.DataFrame({"p": parent[order], "hi": hi[order]})
+    # the latest end of the siblings that started earlier (-inf for a parent's first child)
+    before = frame.groupby("p", sort=False)["hi"].cummax().groupby(frame["p"], sort=False).shift(1)
+    reach = np.empty(len(order))
+    reach[order] = before.fillna(-np.inf).to_numpy()
+    reach[~found] = -np.inf
+    fresh = np.maximum(hi - np.maximum(lo, reach), 0.0)
+    exact = (lo == c_start) & (hi == c_end) & (reach <= c_start)
+    return np.where(exact, child["duration_ms"].to_numpy(), fresh)
 
 
 def _median_z(stats: pd.DataFrame) -> pd.Series:
@@ -150,7 +205,8 @@ def service_table(bundle: Bundle) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     pt = per_trace[per_trace["w"] <= 1]
     self_stats = _robust_stats(pt, ["service", "w"], "self_ms")
     dur_stats = _robust_stats(both, ["service", "w"], "duration_ms")
-    span_self = _robust_stats(both, ["service", "w"], "self_ms")
+    work = both[both["own_work"]]
+    span_self = _robust_stats(work, ["service", "w"], "self_ms")
     ok = (self_stats["n"] >= MIN_SPANS).groupby(level="service").sum() == 2
     services = ok.index[ok]
     if services.empty:
@@ -167,8 +223,8 @@ def service_table(bundle: Bundle) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     rel_iqr = (self_stats["q75"] - self_stats["q25"]) / np.maximum(self_stats["med"], 1e-9)
     t["dispersion_ratio"] = _ratio(rel_iqr.to_frame("d"), "d")
 
-    # breadth: operations whose own self-time rose, traces above the baseline p95
-    op_stats = _robust_stats(both, ["service", "operation", "w"], "self_ms")
+    # breadth: operations (of own work) whose self-time rose, traces above the baseline p95
+    op_stats = _robust_stats(work, ["service", "operation", "w"], "self_ms")
     op_n = op_stats["n"].unstack("w")
     op_ok = op_n.index[(op_n.get(0, 0) >= MIN_SPANS) & (op_n.get(1, 0) >= MIN_SPANS)]
     op_z = _median_z(op_stats).reindex(op_ok)
