@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from rca.contract.bundle import Bundle
+from rca.contract.hosts import host_name, service_of, spelled_services
 from rca.contract.models import CauseKind, Evidence
 from rca.contract.nodes import node_id
 from rca.contract.otlp import GRPC_SERVER_FAILURES
@@ -279,7 +280,8 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     ``http.client.request.duration``; a `CLIENT_SIDE` label: a mesh's sidecar reporting for the caller) of calls
     to a service that sent no server-side metrics of its own are that service's: the caller's view is the only one
     of a database, a cache, a third-party API or a service whose sidecar reports only for callers, and a slow or
-    failing one made its caller the cause. Their ``service`` becomes the peer their `PEER_LABELS` label names, a
+    failing one made its caller the cause. Their ``service`` becomes the peer their `PEER_LABELS` label names
+    (`rca.contract.hosts.host_name`: without a port or a Kubernetes service domain, as traces name peers), a
     ``caller`` label keeps who measured them, and the evidence says so. As traces do it for spans
     (`rca.contract.otlp`). A peer named as a service that sent server-side metrics, in another spelling (a port, a
     domain, another case), is that service: the series stays with its caller."""
@@ -296,13 +298,13 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
             client |= (frame[c].astype("string").str.lower() == side).fillna(False).to_numpy(dtype=bool)
     if not client.any():
         return frame
-    known = {spelling for svc in set(frame.loc[~client, "service"].astype(str)) for spelling in _host_spellings(svc)}
+    known = spelled_services(set(frame.loc[~client, "service"].astype(str)))
     raw = pd.Series("", index=frame.index, dtype=object)
     for key in reversed(keys):   # the first key given wins
         value = frame[key].astype("string").fillna("").astype(object)
         raw = raw.where(value == "", value)
-    names = {r: _host_name(r) for r in raw.unique()}
-    unknown = [r for r, name in names.items() if name and not _host_spellings(name) & known]
+    names = {r: host_name(r) for r in raw.unique()}
+    unknown = [r for r, name in names.items() if name and service_of(name, known) is None]
     moved = client & raw.isin(unknown).to_numpy()
     peer = raw.map(names)
     if not moved.any():
@@ -314,18 +316,6 @@ def _client_series_to_peers(frame: pd.DataFrame) -> pd.DataFrame:
     out.loc[moved, "_from"] = ("measured by " + out.loc[moved, "caller"].astype(str)
                                + ", a client of a service that sent no server-side metrics")
     return out
-
-
-def _host_name(value: str) -> str:
-    """A peer label's value as a service name: without blanks around it nor a port (``payments:8080``)."""
-    return re.sub(r":\d+$", "", str(value).strip())
-
-
-def _host_spellings(name: str) -> set[str]:
-    """The spellings one service goes by in peer labels: its name and its first DNS label, in lower case
-    (``payments``, ``Payments``, ``payments.prod.svc.cluster.local`` are one service)."""
-    low = _host_name(name).lower()
-    return {low, low.split(".")[0]} - {""}
 
 
 def _may_count(service: str, name: str, pairs: set[tuple[str, str]]) -> bool:
