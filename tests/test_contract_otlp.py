@@ -249,6 +249,31 @@ def test_a_call_to_a_service_of_the_bundle_without_a_child_stays_the_caller_s():
     assert columnar["peer"].astype(str).tolist() == ["session-store", ""]
 
 
+def test_a_failed_call_that_got_no_answer_is_the_callee_s():
+    """checkout-api's call to payments (which has spans of its own) failed with gRPC UNAVAILABLE and has no child:
+    the connection was refused, the request never reached payments. It was checkout-api's own failure, so the
+    caller of an unreachable service was named for it; it is now payments' span, its caller kept as its peer. A
+    childless call that succeeded stays the caller's (the callee's span for it was lost)."""
+    calls = [_with(span("t1", "a", "", "POST /checkout", T, 9), 2, 0),
+             _with(span("t1", "b", "a", "Charge", T + 1_000, 1), 3, 0,
+                   _attr("peer.service", stringValue="payments:50051"), _attr("rpc.grpc.status_code", intValue="14")),
+             _with(span("t2", "c", "", "Charge", T + 2_000, 5), 3, 0, _attr("peer.service", stringValue="payments")),
+             # an Istio sidecar's span, its peer only in the Envoy cluster it sent the request to: 503, no upstream
+             _with(span("t4", "e", "", "payments.shop.svc.cluster.local:50051/*", T + 4_000, 1), 3, 0,
+                   _attr("upstream_cluster", stringValue="outbound|50051||payments.shop.svc.cluster.local"),
+                   _attr("http.status_code", stringValue="503"))]
+    own = [_with(span("t3", "d", "", "Charge", T + 3_000, 4), 2, 0)]
+    data = _jsonl([otlp_request("checkout-api", calls), otlp_request("payments", own)])
+    columnar = read_otlp_columnar(data)
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    got = columnar.set_index("span_id")
+    assert got["service"].astype(str).to_dict() == {"a": "checkout-api", "b": "payments", "c": "checkout-api",
+                                                    "d": "payments", "e": "payments"}
+    assert got["peer"].astype(str).to_dict() == {"a": "", "b": "checkout-api", "c": "payments", "d": "",
+                                                 "e": "checkout-api"}
+    assert got["error"].to_dict() == {"a": False, "b": True, "c": False, "d": False, "e": True}
+
+
 def _edit(fn) -> bytes:
     requests = _varied()
     fn(requests)

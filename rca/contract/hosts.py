@@ -7,6 +7,8 @@ Shared by the traces' peers (`rca.contract.otlp`) and meant for the metrics' pee
 
 >>> host_name("redis-cart.default.svc.cluster.local:6379")
 'redis-cart'
+>>> host_name("outbound|8080||cartservice.default.svc.cluster.local")
+'cartservice'
 >>> service_of("payments.prod.svc:8080", spelled_services(["Payments", "cart"]))
 'Payments'
 """
@@ -25,15 +27,18 @@ _K8S_SERVICE = re.compile(r"^(?P<svc>[^.]+)\.(?P<ns>[^.]+)\.svc(?:\.cluster\.loc
 def host_name(value: str) -> str:
     """A peer's address as a service name: without blanks around it, a port (``payments:8080``, ``[::1]:80``)
     or a Kubernetes service domain (``<svc>.<namespace>.svc.cluster.local`` and ``<svc>.<namespace>.svc`` are
-    ``<svc>``). An IP literal stays one (``10.0.0.7``, ``fe80::1``); other names are kept as written."""
+    ``<svc>``); of an Envoy cluster name (``outbound|8080||cart.shop.svc.cluster.local``), the host it ends with. An IP literal stays one (``10.0.0.7``, ``fe80::1``); other names are kept as written."""
     text = _address(value)
     service = _K8S_SERVICE.match(text)
     return service["svc"] if service else text
 
 
 def _address(value: str) -> str:
-    """``value`` without blanks around it nor a port."""
+    """``value`` without blanks around it nor a port; of an Envoy cluster name (``outbound|8080||cart.shop.svc``),
+    its host."""
     text = str(value).strip()
+    if "|" in text:
+        text = next((part for part in reversed(text.split("|")) if part), "")
     if is_ip(text):
         return text
     bracketed = _BRACKETED.match(text)

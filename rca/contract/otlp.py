@@ -40,9 +40,11 @@ SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SE
               "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
 CALLER_KINDS = (3, 4)
 """CLIENT and PRODUCER: the span kinds that record a call to another service (its `peer`)."""
-PEER_KEYS = ("peer.service", "server.address", "net.peer.name")
+PEER_KEYS = ("peer.service", "server.address", "net.peer.name", "upstream_cluster", "upstream_cluster.name")
 """Attributes naming the service a CLIENT or PRODUCER span calls, the first one given wins: the name the caller
-gives it (``peer.service``), else the host it called (current and older semantic conventions)."""
+gives it (``peer.service``), else the host it called (current and older semantic conventions), else the Envoy
+cluster an Istio sidecar's span sent it to (``outbound|8080||cart.shop.svc.cluster.local``: its host,
+`rca.contract.hosts.host_name`)."""
 DB_SYSTEM_KEYS = ("db.system", "db.system.name")
 DB_NAME_KEYS = ("db.name", "db.namespace")
 """Attributes of a database call naming the database's kind and the database (older and current semantic
@@ -287,12 +289,19 @@ def _span_table(columns: dict[str, Any], start_ns: np.ndarray, end_ns: np.ndarra
 
 
 def _attribute_to_uninstrumented_peers(frame: pd.DataFrame) -> None:
-    """Give each call to a service that exported no spans of its own to that service: a span with a ``peer``
-    (a CLIENT or PRODUCER span, `PEER_KEYS`) that no span of the bundle has as its service, and that has no child
-    span, is the only view of that call (a database, a cache, a third-party API). Its ``service`` becomes the
+    """Give each call to a service that exported no spans of its own, and each failed call that got no answer,
+    to the service called: a span with a ``peer`` (a CLIENT or PRODUCER span, `PEER_KEYS`) that no span of the
+    bundle has as its service, and that has no child span, is the only view of that call (a database, a cache, a
+    third-party API). Its ``service`` becomes the
     peer and its ``peer`` the caller that recorded it, so the time and errors of the call count to the peer, and
     the call graph gets the edge between the two, as if the peer had exported a span for it. The peer is named
     as one name per service, whatever address the caller dialled (`_peer_names`).
+
+    A childless call to a service that has spans of its own stays the caller's when it succeeded (the callee's
+    span for it was sampled out or its context lost: it is not made up from the caller's), and is the callee's when
+    it failed: the request never reached the callee, or reached it and got no answer (connection refused, no
+    healthy upstream, a reset, a timeout: gRPC's UNAVAILABLE, Envoy's 503 with ``UF``). Before, such a failure
+    was the caller's own (it has no failing child), and the caller of an unreachable service was named for it.
 
     A call with a child (the peer's own server span, or the caller's retries under it) is left to the caller: the
     children say what happened below it."""
@@ -301,7 +310,7 @@ def _attribute_to_uninstrumented_peers(frame: pd.DataFrame) -> None:
         return
     frame.loc[calls, "peer"] = _peer_names(frame.loc[calls, ["peer", "db_system", "db_name"]],
                                            frame["service"].unique())
-    calls = calls & ~frame["peer"].isin(frame["service"].unique()).to_numpy()
+    calls = calls & (~frame["peer"].isin(frame["service"].unique()).to_numpy() | frame["error"].to_numpy(dtype=bool))
     if not calls.any():
         return
     has_parent = (frame["parent_span_id"] != "").to_numpy()
