@@ -274,6 +274,25 @@ def test_a_failed_call_that_got_no_answer_is_the_callee_s():
     assert got["error"].to_dict() == {"a": False, "b": True, "c": False, "d": False, "e": True}
 
 
+def test_the_two_halves_of_a_span_zipkin_shares_are_told_apart():
+    """Zipkin's B3: the client and the server of one call record one span id, both under the client's parent. The
+    gateway's span looked like the parent of both halves (its self-time spent twice, a failing order service's
+    error its own). The server half gets an id of its own under the client half, and the order service's spans
+    under the shared id follow it; an id two spans share that are not a client and a server is left alone."""
+    gateway = [_with(span("t1", "g", "", "GET /order", T, 40), 2, 0),
+               _with(span("t1", "x", "g", "POST order", T + 1_000, 30), 3, 0),
+               _with(span("t1", "y", "g", "log", T + 2_000, 3), 1, 0)]
+    order = [_with(span("t1", "x", "g", "POST /order", T + 1_500, 29), 2, 2),
+             _with(span("t1", "q", "x", "SELECT", T + 2_000, 20), 1, 0),
+             _with(span("t1", "y", "g", "cache", T + 2_500, 1), 1, 0)]
+    data = _jsonl([otlp_request("gateway", gateway), otlp_request("order", order)])
+    columnar = read_otlp_columnar(data)
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    got = {r.operation: (r.span_id, r.parent_span_id) for r in columnar.itertuples()}
+    assert got == {"GET /order": ("g", ""), "POST order": ("x", "g"), "POST /order": ("x~server", "x"),
+                   "SELECT": ("q", "x~server"), "log": ("y", "g"), "cache": ("y", "g")}
+
+
 def _edit(fn) -> bytes:
     requests = _varied()
     fn(requests)

@@ -278,6 +278,7 @@ def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
 
 def _span_table(columns: dict[str, Any], start_ns: np.ndarray, end_ns: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
+    _split_shared_spans(frame)
     _unparent_orphans(frame)
     _attribute_to_uninstrumented_peers(frame)
     frame["start"] = pd.to_datetime(start_ns, unit="ns", utc=True)
@@ -342,6 +343,34 @@ def _peer_names(calls: pd.DataFrame, services) -> np.ndarray:
     distinct = keys.unique()
     names = np.array([name(*triple) for triple in distinct], dtype=object)
     return names[distinct.get_indexer(keys)]
+
+
+SHARED_SUFFIX = "~server"
+"""Appended to the span id of the server half of a span Zipkin's B3 shares between client and server."""
+
+
+def _split_shared_spans(frame: pd.DataFrame) -> None:
+    """Tell apart the two halves of a span Zipkin's B3 propagation shares: the client and the server of one call
+    record the same span id (and the client's parent), so the caller's span looked like the parent of both, its
+    self-time spent twice, and a failing callee's error the caller's own. The SERVER half gets its own id (the
+    shared one with `SHARED_SUFFIX`) under the CLIENT half, and the spans of its service under the shared id
+    move under it: the call reads as OpenTelemetry writes it, the client's span the parent of the server's."""
+    ids = pd.MultiIndex.from_arrays([frame["trace_id"], frame["span_id"]])
+    twice = ids.duplicated(keep=False)
+    if not twice.any():
+        return
+    kind = frame["kind"].to_numpy()
+    shared = ids[twice & (kind == 3)].intersection(ids[twice & (kind == 2)])   # a CLIENT and a SERVER half
+    if shared.empty:
+        return
+    server = ids.isin(shared) & (kind == 2)
+    owner = pd.Series(frame.loc[server, "service"].to_numpy(), index=ids[server])
+    owner = owner[~owner.index.duplicated()]
+    under = pd.MultiIndex.from_arrays([frame["trace_id"], frame["parent_span_id"]])
+    moved = (owner.reindex(under).to_numpy() == frame["service"].to_numpy()) & ~server
+    frame.loc[moved, "parent_span_id"] = frame.loc[moved, "parent_span_id"] + SHARED_SUFFIX
+    frame.loc[server, "parent_span_id"] = frame.loc[server, "span_id"].to_numpy()
+    frame.loc[server, "span_id"] = frame.loc[server, "span_id"] + SHARED_SUFFIX
 
 
 def _unparent_orphans(frame: pd.DataFrame) -> None:
