@@ -293,6 +293,21 @@ def test_the_two_halves_of_a_span_zipkin_shares_are_told_apart():
                    "SELECT": ("q", "x~server"), "log": ("y", "g"), "cache": ("y", "g")}
 
 
+def test_an_istio_sidecar_s_spans_are_the_workload_s_it_proxies():
+    """Sidecars export spans as <app>.<namespace> or istio-proxy, one node per proxy (or one for all of them), so
+    a wait in shipping's proxy before its handler was a node of its own; istio.canonical_service names the app."""
+    proxy = [_with(span("t1", "p", "", "shipping.default.svc.cluster.local:80/*", T, 70), 2, 0,
+                   _attr("istio.canonical_service", stringValue="shipping"))]
+    other = [_with(span("t1", "o", "", "cart", T, 5), 3, 0, _attr("istio.canonical_service", stringValue="cart"))]
+    app = [_with(span("t1", "a", "p", "GetQuote", T + 60_000_000, 9), 2, 0)]
+    data = _jsonl([otlp_request("shipping.default", proxy), otlp_request("istio-proxy", other),
+                   otlp_request("shipping", app)])
+    columnar = read_otlp_columnar(data)
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    assert columnar.set_index("span_id")["service"].astype(str).to_dict() == {"p": "shipping", "o": "cart",
+                                                                              "a": "shipping"}
+
+
 def _edit(fn) -> bytes:
     requests = _varied()
     fn(requests)

@@ -10,7 +10,8 @@ loader falls back to `parse_otlp` and its messages.
 Of a span's attributes both read only what says whom a CLIENT or PRODUCER span calls (`PEER_KEYS`; for a database
 called by its IP, `DB_SYSTEM_KEYS` and `DB_NAME_KEYS`), whether a span with no status failed (`HTTP_STATUS_KEYS`,
 `GRPC_STATUS_KEY`, the tags `ERROR_TAG_KEY` and `STATUS_TAG_KEY`) and the kind of a span whose kind is unspecified
-(`SPAN_KIND_KEY`), each through one scalar rule (`_peer_name`, `_failure`, `_tag_kind`) that the columnar reader
+(`SPAN_KIND_KEY`), and the workload an Istio sidecar's span proxies (`MESH_SERVICE_KEY`), each through one scalar
+rule (`_peer_name`, `_failure`, `_tag_kind`) that the columnar reader
 applies to the few distinct values. Both end in `_span_table`, which also names each peer once, whatever address
 it was called by (`_peer_names`), and gives the calls to a peer that exported no spans to that peer
 (`_attribute_to_uninstrumented_peers`).
@@ -61,6 +62,9 @@ message itself. Spans converted to OTLP from those formats may carry it and no s
 STATUS_TAG_KEY = "otel.status_code"
 """The attribute OpenTelemetry's Jaeger and Zipkin exporters write the status to (``OK``, ``ERROR``): a span read
 back from them carries its status there only."""
+MESH_SERVICE_KEY = "istio.canonical_service"
+"""The attribute an Istio sidecar's spans name the workload they proxy by: those spans are that service's, not a
+node of their own (the proxy's ``service.name`` is ``<app>.<namespace>`` or ``istio-proxy``, one for every app)."""
 SPAN_KIND_KEY = "span.kind"
 """The tag OpenTracing, Jaeger and Zipkin converters write the span kind to, when the span's ``kind`` is unset."""
 SPAN_KIND_TAGS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
@@ -270,7 +274,8 @@ def _request_spans(request: Any, name: str, lineno: int) -> list[tuple]:
                 failed = any(_failure(key, attributes.get(key)) for key in _FAILURE_KEYS)
                 peer, system, db = (next(filter(None, (_peer_name(attributes.get(key)) for key in keys)), "")
                                     for keys in (PEER_KEYS, DB_SYSTEM_KEYS, DB_NAME_KEYS))
-                rows.append((service, span.get("name", ""), trace_id, span_id, span.get("parentSpanId") or "",
+                rows.append((_peer_name(attributes.get(MESH_SERVICE_KEY)) or service, span.get("name", ""),
+                             trace_id, span_id, span.get("parentSpanId") or "",
                              start, end, _error(0 if code is None else code, failed), kind,
                              peer if kind in CALLER_KINDS else "", system, db))
     return rows
@@ -487,6 +492,8 @@ def _columnar(table: pa.Table) -> pd.DataFrame:
                "span_id": _str_series(strings("spanId", required=True)),
                "parent_span_id": _str_series(pc.fill_null(strings("parentSpanId", required=False), ""))}
     attribute = _attribute_reader(spans)
+    mesh_service = attribute(MESH_SERVICE_KEY, _peer_name, object)
+    columns["service"] = np.where(mesh_service != "", mesh_service, columns["service"])
     kind = _by_value(_child(spans, "kind", pa.types.is_int64, pa.types.is_string), _kind, np.int64, n=n)
     columns["kind"] = np.where(kind == 0, attribute(SPAN_KIND_KEY, _tag_kind, np.int64), kind)
     failed = np.zeros(n, dtype=bool)
