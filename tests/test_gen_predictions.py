@@ -75,6 +75,20 @@ def test_late_labels_are_label_issue_with_delay():
     assert h.features["pred.coverage_drop"] > 0.4 and h.features["pred.label_delay_hours"] == 3.0
 
 
+def test_labels_not_yet_arrived_while_the_scores_moved_are_no_label_issue():
+    """Labels come late in every production system: none has arrived for the current window yet. With the scores
+    shifted too (an input drift moved them), the model changed, and the missing labels were ranked first as a
+    label_issue (1.00) over the drift; the contract's label_issue is "the metric fell, the model did not"."""
+    frame = _predictions(3)
+    cur = (frame["timestamp"] >= T0 + pd.Timedelta(hours=32)).to_numpy()
+    frame.loc[cur, "label"] = np.nan
+    held = get_generator("predictions").generate(_bundle(frame))
+    assert ("labels:fraud-scorer", "label_issue") in _keys(held)            # the scores held: the labels are late
+    frame.loc[cur, "score"] = np.sqrt(frame.loc[cur, "score"])
+    moved = get_generator("predictions").generate(_bundle(frame))
+    assert moved.anomalies and ("labels:fraud-scorer", "label_issue") not in _keys(moved)   # the scores did move
+
+
 def test_mix_shift_toward_weak_segment_is_segment_shift():
     cands = get_generator("segments").generate(_bundle(_predictions(4, mix=True)))
     assert _keys(cands) == {("segment:device=mobile", "segment_shift")}

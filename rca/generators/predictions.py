@@ -26,6 +26,9 @@ from rca.stats.series import two_proportion_test
 SIGNAL = "predictions"
 P_GATE = 1e-3
 MIN_VERSION_SHARE = 0.01
+SCORES_HELD = 0.1
+"""Score distributions closer than this (KS D, current vs baseline) are the same model's: only then do labels missing
+from the current window point at the label pipeline (`PredictionGenerator.generate`)."""
 
 
 def row_loss(labels: np.ndarray, scores: np.ndarray, binary: bool) -> np.ndarray:
@@ -130,10 +133,14 @@ class PredictionGenerator:
             out.hypotheses.append(Hypothesis(node=model_node(model, serving), kind=CauseKind.CONCEPT_DRIFT,
                                              generator=self.name, score=round(strength, 6), onset=onset,
                                              features=dict(f), evidence=list(evidence)))
+        # Labels missing from the current window say the label pipeline is late only while the model's scores hold
+        # (the contract's label_issue: "the metric fell, the model did not"). Labels come late in every production
+        # system; when the scores moved as well, the model changed and the gap in the labels explains nothing.
+        held = f["pred.score_ks_d"] < SCORES_HELD
         if bundle.has_labels and (f.get("pred.loss_p_log10", 0.0) >= 3 or f.get("pred.auc_drop", 0.0) >= 0.02
-                                  or f["pred.coverage_drop"] >= 0.05 or f["pred.label_rate_p_log10"] >= 3):
+                                  or (held and f["pred.coverage_drop"] >= 0.05) or f["pred.label_rate_p_log10"] >= 3):
             strength = max(f.get("pred.loss_p_log10", 0.0), f["pred.label_rate_p_log10"],
-                           f["pred.coverage_p_log10"] * min(1.0, f["pred.coverage_drop"] / 0.2))
+                           f["pred.coverage_p_log10"] * min(1.0, f["pred.coverage_drop"] / 0.2) if held else 0.0)
             out.hypotheses.append(Hypothesis(node=labels_node(model), kind=CauseKind.LABEL_ISSUE,
                                              generator=self.name, score=round(strength, 6),
                                              onset=inc.current.start, features=dict(f), evidence=list(evidence)))
