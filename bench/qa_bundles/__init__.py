@@ -10,5 +10,9 @@ ranker fitted to them would learn the QA's simulator instead of incidents.
 
 from bench.qa_bundles.common import QaBundle
 from bench.qa_bundles.metrics import METRIC_BUNDLES
+from bench.qa_bundles.traces import TRACE_BUNDLES
 
-__all__ = ["METRIC_BUNDLES", "QaBundle"]
+ALL = (*METRIC_BUNDLES, *TRACE_BUNDLES)
+"""Every bundle, the metrics family first, each in the order QA numbered them."""
+
+__all__ = ["ALL", "METRIC_BUNDLES", "TRACE_BUNDLES", "QaBundle"]
