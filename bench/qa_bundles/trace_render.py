@@ -5,7 +5,7 @@ sidecars, messaging links, databases without spans, clock skew, sampling).
 A bundle is a 30 min baseline (11:30-12:00) and a 25 min current window (12:05-12:30) of requests arriving at
 random (one per ``rate_s / scale`` seconds on average), the fault from 12:07; ``traces.jsonl`` holds one
 ``ExportTraceServiceRequest`` per trace, each service its own resource as the Collector batches them. QA wrote a
-2 h baseline at the full rate; the benchmark writes a share ``scale`` of it (`bench.other_sources`).
+2 h baseline and more requests (`bench.qa_bundles.traces.BOUTIQUE`).
 """
 
 from __future__ import annotations
