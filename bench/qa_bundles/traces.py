@@ -327,7 +327,7 @@ TRACE_BUNDLES = (
     _bundle("b24_zipkin_shared_fail_order", "Zipkin B3 shared spans", "40% fail", "ts-order-service", ERR,
             plain(trainticket, partial(fail, service="ts-order-service", share=0.4)),
             style=Style(zipkin_shared=True, **ZIPKIN), kpi="errors", rate_s=TRAINS),
-    _bundle("b25_istio_svcns_slow_shipping_queue", "Istio, sidecars named <app>.default", "waits 60 ms before handler",
+    _bundle("b25_istio_svcns_slow_shipping_queue", "Istio, sidecars named {app}.default", "waits 60 ms before handler",
             "shippingservice", LAT, SLOW_SHIPPING_QUEUE, style=Style(mesh="svcns"), kpi="latency", rate_s=MESH),
     _bundle("b26_parallel_fanout_slow_frontend_own", "OTel, parallel fan-out", "frontend's own time +30 ms",
             "frontend", LAT, own_time("frontend", 30, parallel="frontend"), kpi="latency"),
