@@ -15,11 +15,16 @@ AC@3 per family.
 
 QA wrote the trace bundles with a 2 h baseline and a request every 4 s (705 MB); these have a 30 min baseline and
 fewer requests (`bench.qa_bundles.traces.BOUTIQUE`), about 125 MB, 145 MB with the metric bundles (written whole).
-Compared on 2026-12-07 with the QA's own bundles (same engine): the metric bundles rank alike; of the trace
-bundles, b16 ranks its true cause first instead of second, b27 and b28 second instead of first (the first cause
-is the same service as ``resource_saturation``, at confidence 0.50-0.51: the two kinds nearly tie), b01 and b20
-rank it second in both. At the QA's size with these generators' random draws, b01 and b27 rank it first, b28
-second: these three move with the noise of the draws, not with the size.
+Compared on 2026-12-07 with the QA's own bundles (same engine): the metric bundles rank alike. Of the trace
+bundles, b16 ranks its true cause first instead of second (the QA's first cause was checkoutservice), b27 and b28
+second instead of first (their first cause is the right service as ``resource_saturation``, confidence 0.50-0.51),
+b01 and b20 second in both. At the QA's size with these generators' draws (numpy instead of `random`), b01, b16
+and b27 rank it first, b20 and b28 second: b16 and b28 moved with the draws, b27 with the size, b01 with both.
+All five are near ties between two kinds on the right service, or (b16) between two services.
+
+Measured 2026-12-07 (e476d74, ranker lgbm-packaged-c67f554): 1 min 49 s on 2 shared cores (load 4-7), 146 MB
+written; AC@1 0.87 (metrics 0.87, traces 0.86), AC@3 1.00, node AC@1 0.94 (metrics 0.87, traces 1.00). Misses at
+1: B03, B04, E03 (another service first) and b01, b20, b27, b28 (the right service, another kind).
 
     PYTHONPATH=. python bench/other_sources.py [--quick] [--only A01,b09] [--scale 1]
 """
