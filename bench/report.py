@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from bench import other_sources
+
 STAGES = ("load", "candidates", "graph", "ranking", "total")
 TARGETS = {"end_to_end_s": 1.0, "slope": 1.1, "drift_ratio": 50.0, "read_rps": 300.0, "read_p99_ms": 100.0}
 
@@ -43,6 +45,8 @@ def write_report(results: dict, out: Path, figures: Path) -> None:
         lines += _api(results["api"], figures, out.parent)
     if "train" in results:
         lines += _train(results["train"])
+    if "other_sources" in results:
+        lines += [other_sources.markdown(results["other_sources"])]
     lines += ["## Run time of this document", "",
               ", ".join(f"{k} {v:.0f} s" for k, v in results["seconds"].items()) + ".", ""]
     out.write_text("\n".join(lines))

@@ -1,7 +1,8 @@
 """Run every benchmark and write docs/benchmarks.md (tables) and docs/figures/bench-*.png (charts).
 
     ./dev bench                      # installs .[dev,bench], then runs this
-    PYTHONPATH=. python bench/run_all.py [--quick] [--only scaling,drift,api,train] [--out docs/benchmarks.md]
+    PYTHONPATH=. python bench/run_all.py [--quick] [--only scaling,drift,api,train,other_sources]
+        [--out docs/benchmarks.md]
 
 Each benchmark prints its figures as it goes and returns them; this script gathers them into one document.
 """
@@ -15,11 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import api_load, drift, scaling, train_time  # noqa: E402
+from bench import api_load, drift, other_sources, scaling, train_time  # noqa: E402
 from bench.common import machine, reference_seconds  # noqa: E402
 from bench.report import write_report  # noqa: E402
 
-BENCHMARKS = {"scaling": scaling.run, "drift": drift.run, "api": api_load.run, "train": train_time.run}
+BENCHMARKS = {"scaling": scaling.run, "drift": drift.run, "api": api_load.run, "train": train_time.run,
+              "other_sources": other_sources.run}
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -164,3 +164,40 @@ def test_transfer_mesh_settings_share_their_worlds_and_differ_in_baseline_length
     (one_window, one_nodes, one_step), (three_window, three_nodes, three_step) = (
         lengths["mesh, 1-step baseline"], lengths["mesh, 3-step baseline"])
     assert one_nodes == three_nodes and one_step == three_step and three_window == 3 * one_window
+
+
+def test_other_sources_accuracy_counts_ranks_within_k():
+    from bench.other_sources import accuracy
+
+    rows = [{"rank": 1, "node_rank": 1}, {"rank": 3, "node_rank": 1}, {"rank": None, "node_rank": 2},
+            {"rank": None, "node_rank": None}]
+    assert accuracy(rows) == {"n": 4, "AC@1": 0.25, "AC@3": 0.5, "node AC@1": 0.5, "node AC@3": 0.75}
+
+
+def test_other_sources_bundles_are_written_the_same_every_time(tmp_path):
+    from bench.qa_bundles import ALL
+
+    for name in ("C01_rcaeval_cpu_route", "b21_jaeger_error_tag_only_fail_reservation"):
+        qa = next(b for b in ALL if b.name == name)
+        first, second = qa.write(tmp_path / "1" / name, 0.3), qa.write(tmp_path / "2" / name, 0.3)
+        files = sorted(p.name for p in first.iterdir())
+        assert files == sorted(p.name for p in second.iterdir()) and "label.json" in files
+        assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files), name
+
+
+def test_run_all_quick_other_sources_finds_the_true_cause_in_each_family(tmp_path, capsys):
+    from bench import other_sources
+
+    results = run_all.main(["--quick", "--only", "other_sources", "--out", str(tmp_path / "b.md")])
+    result = results["other_sources"]
+    rows = result["rows"]
+    assert [r["bundle"] for r in rows] == list(other_sources.QUICK)
+    assert {r["family"] for r in rows} == set(other_sources.FAMILIES) and all(r["bytes"] > 0 for r in rows)
+    for family in other_sources.FAMILIES:    # the quick bundles are ones the engine gets right: a regression fails
+        assert any(r["rank"] == 1 for r in rows if r["family"] == family), family
+    assert result["totals"]["all"]["n"] == len(rows) and 0 < result["totals"]["all"]["AC@1"] <= 1
+    printed = capsys.readouterr().out
+    assert all(r["bundle"] in printed for r in rows) and "node AC@3" in printed
+    text = (tmp_path / "b.md").read_text()
+    assert "## Bundles written the way other tools write them (QA)" in text
+    assert all(f"\n| {r['bundle']} | {r['style']} |" in text for r in rows)
