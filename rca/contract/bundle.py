@@ -96,8 +96,8 @@ class Bundle:
     @property
     def segment_columns(self) -> list[str]:
         """Segment dimensions of the predictions table: every column the contract does not name, but its time keys
-        (`time_keys`)."""
-        keys = set(self.time_keys)
+        (`time_keys`) and the functions of the score (`score_keys`)."""
+        keys = set(self.time_keys) | set(self.score_keys)
         return [c for c in self._unnamed_prediction_columns() if c not in keys]
 
     @property
@@ -111,11 +111,7 @@ class Bundle:
         if "time_keys" not in self.derived:
             columns, keys = self._unnamed_prediction_columns(), []
             if columns:
-                p, inc = self.predictions, self.incident
-                ts = p["timestamp"]
-                keep = (((ts >= pd.Timestamp(inc.baseline.start)) & (ts < pd.Timestamp(inc.baseline.end)))
-                        | ((ts >= pd.Timestamp(inc.current.start)) & (ts < pd.Timestamp(inc.current.end))))
-                rows = p.loc[keep.to_numpy()]
+                rows = self._window_rows()
                 for column in columns:
                     spans = rows.groupby(rows[column].astype("string"), observed=True)["timestamp"].agg(["min", "max"])
                     spans = spans.sort_values(["min", "max"])
@@ -126,6 +122,40 @@ class Bundle:
                         keys.append(column)
             self.derived["time_keys"] = keys
         return list(self.derived["time_keys"])
+
+    @property
+    def score_keys(self) -> list[str]:
+        """Columns of the predictions table the contract does not name that are functions of the score: in the
+        baseline and current windows' rows, each of their values holds a range of scores that no other value's
+        overlaps, and two of them hold two rows or more, as a predicted class (``predicted_label``, the score
+        against a threshold) or a score bucket (``score_bucket``) does. They are the model's output, not whom a
+        request is for: read as segments, the class the model now predicts more often 'gained' traffic and was
+        named as a `segment_shift` of the model's own making. A real segment's scores (countries, devices)
+        overlap. The rule of `time_keys`, on the score instead of the time."""
+        if "score_keys" not in self.derived:
+            time_keys = set(self.time_keys)
+            columns, keys = [c for c in self._unnamed_prediction_columns() if c not in time_keys], []
+            if columns:
+                rows = self._window_rows()
+                for column in columns:
+                    ranges = rows.groupby(rows[column].astype("string"), observed=True)["score"].agg(
+                        ["min", "max", "size"]).sort_values(["min", "max"])
+                    # strictly apart: a score on a threshold belongs to one class only. Two values with rows to
+                    # spare: a value seen once has a point for a range, apart from the rest when it is the extreme
+                    # score (a rare device), which says nothing of the column
+                    apart = (ranges["max"].to_numpy()[:-1] < ranges["min"].to_numpy()[1:]).all()
+                    if (ranges["size"].to_numpy() >= 2).sum() >= 2 and apart:
+                        keys.append(column)
+            self.derived["score_keys"] = keys
+        return list(self.derived["score_keys"])
+
+    def _window_rows(self) -> pd.DataFrame:
+        """The predictions rows in the baseline or the current window, the rows `time_keys` and `score_keys` read."""
+        p, inc = self.predictions, self.incident
+        ts = p["timestamp"]
+        keep = (((ts >= pd.Timestamp(inc.baseline.start)) & (ts < pd.Timestamp(inc.baseline.end)))
+                | ((ts >= pd.Timestamp(inc.current.start)) & (ts < pd.Timestamp(inc.current.end))))
+        return p.loc[keep.to_numpy()]
 
     def _unnamed_prediction_columns(self) -> list[str]:
         if self.predictions is None:
