@@ -214,6 +214,59 @@ def time_key_notes(bundle: Bundle) -> list[str]:
             "partition, a batch id), so it is not read as a segment dimension" for column in bundle.time_keys]
 
 
+def score_key_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a predictions column read as a function of the score, not a segment
+    (`Bundle.score_keys`)."""
+    return [f"predictions: column {column!r} is a function of the score (each value holds a score range of its own: "
+            "a predicted class, a score bucket), so it is not read as a segment dimension"
+            for column in bundle.score_keys]
+
+
+LABEL_LIKE_NAMES = frozenset({"groundtruth", "actual", "target", "ytrue", "truelabel", "labelvalue"})
+"""Column names (lower case, letters and digits only) other tools give the labels: SageMaker Model Monitor's
+``groundTruth``, Arize's and Evidently's ``actual`` and ``target``, scikit-learn's ``y_true``."""
+
+
+def label_name_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a predictions column named like the labels when there is no ``label`` column.
+    The contract names the column, so it is not read as the labels (the names above are as often the model's
+    target or a feature of the request); but without ``label`` no quality, concept drift or label issue is
+    measured, and the column is read as a segment dimension."""
+    p = bundle.predictions
+    if p is None or bundle.has_labels:
+        return []
+    return [f"predictions: column {column!r} looks like the labels, but the contract reads them from a column "
+            "named 'label' only: rename it to label (it is read as a segment dimension; without labels no quality "
+            "is measured)" for column in bundle.segment_columns
+            if "".join(ch for ch in str(column).lower() if ch.isalnum()) in LABEL_LIKE_NAMES]
+
+
+def score_scale_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of scores outside [0, 1] beside 0/1 labels (a 0-100 score, a logit, a margin): the
+    quality measures read a classifier's scores as probabilities (log-loss clips them to (0, 1), the operating
+    threshold is 0.5), so its log-loss and calibration mean nothing. They are not rescaled: which map the producer
+    meant (a division by 100, a sigmoid) cannot be told from the numbers."""
+    p = bundle.predictions
+    if p is None or not bundle.has_labels:
+        return []
+    y = p["label"].to_numpy(dtype=float)
+    y = y[~np.isnan(y)]
+    score = p["score"].to_numpy(dtype=float)
+    outside = (score < 0) | (score > 1)
+    if not y.size or not np.isin(y, (0.0, 1.0)).all() or not outside.any():
+        return []
+    return [f"predictions: scores are not probabilities: {int(outside.sum())} of {score.size} are outside [0, 1] "
+            f"(from {score.min():.4g} to {score.max():.4g}) while the labels are 0/1, so log-loss, calibration and "
+            "the operating threshold read them wrong; send probabilities (a 0-100 score divided by 100, a logit "
+            "through the sigmoid)"]
+
+
+def bundle_notes(bundle: Bundle) -> list[str]:
+    """Every note `rca validate` gives of a loaded bundle: what the engine will not read as its producer meant."""
+    return (symptom_notes(bundle) + time_key_notes(bundle) + score_key_notes(bundle) + label_name_notes(bundle)
+            + score_scale_notes(bundle))
+
+
 def nodes_like(node: str, known: set[str] | list[str]) -> str:
     """What to suggest for ``node``, which is not among ``known``: the closest names of its kind (a typo), else the
     first of its kind, else that there is none.
