@@ -162,3 +162,16 @@ def test_a_missing_dimension_value_is_never_a_segment_shift():
     frame["channel"] = np.where(frame["timestamp"] >= T0 + pd.Timedelta(hours=32), None, "app")
     frame.loc[frame.index[:100], "channel"] = "web"
     assert _keys(get_generator("segments").generate(_bundle(frame))) == {("segment:device=mobile", "segment_shift")}
+
+
+def test_any_event_on_a_model_version_deploys_it():
+    """An MLflow stage transition or a SageMaker endpoint update on `model:fraud-scorer@v2`: only `model_deploy`
+    counted, so a version already serving in the baseline was not linked to its promotion."""
+    frame = _predictions(1, new_version=True)
+    frame["model_version"] = frame["model_version"].astype(str)
+    frame.loc[frame.index[:50], "model_version"] = "v2"           # a canary: v2 served in the baseline too
+    for kind in ("model_deploy", "model_version_transition", "endpoint_update"):
+        event = {"timestamp": "2026-11-20T07:55:00Z", "kind": kind, "target": "model:fraud-scorer@v2"}
+        h = next(h for h in get_generator("predictions").generate(_bundle(frame, [event])).hypotheses
+                 if h.kind == "model_regression")
+        assert h.node == "model:fraud-scorer@v2" and h.features["pred.version_deployed"] == 1.0, kind

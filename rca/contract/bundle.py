@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rca.contract.models import CategoricalHistogram, EmptyWindow, Event, Incident, NumericHistogram, Window
+from rca.contract.nodes import labels_node, model_node, node_id, segment_node, spelled_as
 
 PREDICTION_COLUMNS = ("timestamp", "model_version", "score")
 PREDICTION_OPTIONAL = ("label", "latency_ms", "trace_id")
@@ -40,6 +41,9 @@ SAMPLE_COLUMNS = ("timestamp",)
 SPAN_COLUMNS = ("service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms",
                 "error", "kind", "peer")
 
+
+MAX_SEGMENT_VALUES = 50
+"""Segment dimensions with more distinct values than this are identifiers, not segments: no nodes."""
 
 EMPTY_FAMILY = {"predictions": ("predictions", None), "histograms": ("histograms", {}),
                 "feature_samples": ("feature_samples", None), "traces": ("spans", None), "kpis": ("kpis", None),
@@ -196,6 +200,63 @@ class Bundle:
             "graph": self.graph is not None,
         }
         return [name for name, ok in present.items() if ok]
+
+
+def signal_nodes(bundle: Bundle) -> set[str]:
+    """Every node the bundle's signals mention, its events aside (the contract's "Node ids" section): features,
+    model versions, segment values (of dimensions with at most `MAX_SEGMENT_VALUES`), ``labels:<model>``, KPIs
+    and the services of ``metrics``. The spans' services and graph.json's nodes are not among them
+    (`rca.graph.build` adds them on its own)."""
+    nodes: set[str] = set()
+    model = bundle.incident.model
+    nodes.update(node_id("feature", f) for f in bundle.histograms)
+    if bundle.feature_samples is not None:
+        nodes.update(node_id("feature", str(c)) for c in bundle.feature_samples.columns
+                     if c not in ("timestamp", "role"))
+    p = bundle.predictions
+    if p is not None:
+        nodes.update(model_node(model, str(v)) for v in p["model_version"].unique())
+        for column in bundle.segment_columns:
+            values = p[column].dropna().unique()
+            if len(values) <= MAX_SEGMENT_VALUES:
+                nodes.update(segment_node(column, v) for v in values)
+        if bundle.has_labels:
+            nodes.add(labels_node(model))
+    if bundle.kpis is not None:
+        nodes.update(node_id("kpi", str(n)) for n in bundle.kpis["name"].unique())
+    if bundle.metrics is not None:
+        nodes.update(node_id("service", str(s)) for s in bundle.metrics["service"].unique())
+    return nodes
+
+
+def bundle_nodes_but_events(bundle: Bundle) -> set[str]:
+    """The nodes of the bundle's signals (`signal_nodes`), spans and graph.json: what an event's target can name."""
+    nodes = signal_nodes(bundle)
+    if bundle.graph is not None:
+        nodes.update(bundle.graph.nodes)
+    if bundle.spans is not None:
+        nodes.update(node_id("service", str(s)) for s in bundle.spans["service"].unique())
+    return nodes
+
+
+def with_event_nodes(bundle: Bundle) -> Bundle:
+    """``bundle`` with each event's ``target`` spelled as the node of the bundle it names (`spelled_as`): change
+    events come from other tools (MLflow's ``models:/fraud-scorer/2``, Argo CD's ``pipeline:user-profile`` for
+    graph.json's ``pipeline:user_profile``), and a target that names no node linked the change to nothing, or
+    made a node of its own (``model:fraud-scorer@2`` beside the predictions' ``v2``). The target as sent is kept
+    in the event's ``target_sent`` (an extra field). A target that matches no node stays as it is; `rca
+    validate` notes it. The loader calls this once all families are read."""
+    if not bundle.events:
+        return bundle
+    nodes = bundle_nodes_but_events(bundle)
+    events = []
+    for event in bundle.events:
+        node = spelled_as(event.target, nodes)
+        events.append(event if node == event.target else event.model_copy(
+            update={"target": node, "target_sent": event.target}))
+    resolved = replace(bundle, events=tuple(events))
+    resolved.derived.update(bundle.derived)    # what was computed does not depend on the events
+    return resolved
 
 
 def empty_windows(bundle: Bundle) -> list[EmptyWindow]:

@@ -6,13 +6,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from rca.contract.bundle import Bundle
-from rca.contract.nodes import labels_node, model_node, node_id, node_kind, segment_node
+from rca.contract.bundle import Bundle, bundle_nodes_but_events, signal_nodes
+from rca.contract.nodes import node_id, node_kind
 from rca.generators.base import Candidates
 from rca.generators.metrics import score_series
-
-MAX_SEGMENT_VALUES = 50
-"""Segment dimensions with more distinct values than this are identifiers, not segments: no nodes."""
 
 MIRROR_SCORE = 3.0
 """Bad-direction robust z from which a metric series counts as changed for `mirror_edges` (the metrics
@@ -261,10 +258,27 @@ def score_scale_notes(bundle: Bundle) -> list[str]:
             "through the sigmoid)"]
 
 
+def event_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of an event whose target names no node of the bundle's signals or graph, even
+    spelled as the loader reads other tools' spellings (`rca.contract.bundle.with_event_nodes`): the change is a
+    node of its own, with no data (a pipeline not in graph.json reaches no feature)."""
+    nodes = bundle_nodes_but_events(bundle)
+    notes = []
+    for event in bundle.events:
+        if event.target not in nodes:
+            sent = (event.model_extra or {}).get("target_sent")
+            notes.append(f"events.jsonl: target {sent or event.target}"
+                         + (f" (read as {event.target})" if sent else "")
+                         + f" of the {event.kind} event at {event.timestamp:%Y-%m-%d %H:%M} names no node of the "
+                         f"bundle's signals or graph ({nodes_like(event.target, nodes)}): no data of the bundle can "
+                         "back or clear a cause there")
+    return notes
+
+
 def bundle_notes(bundle: Bundle) -> list[str]:
     """Every note `rca validate` gives of a loaded bundle: what the engine will not read as its producer meant."""
     return (symptom_notes(bundle) + time_key_notes(bundle) + score_key_notes(bundle) + label_name_notes(bundle)
-            + score_scale_notes(bundle))
+            + score_scale_notes(bundle) + event_notes(bundle))
 
 
 def nodes_like(node: str, known: set[str] | list[str]) -> str:
@@ -289,26 +303,8 @@ def nodes_like(node: str, known: set[str] | list[str]) -> str:
 
 
 def _mentioned_nodes(bundle: Bundle, candidates: Candidates | None) -> set[str]:
-    """Every node the signals mention (the contract's "Node ids" section)."""
-    nodes: set[str] = set()
-    model = bundle.incident.model
-    nodes.update(node_id("feature", f) for f in bundle.histograms)
-    if bundle.feature_samples is not None:
-        nodes.update(node_id("feature", str(c)) for c in bundle.feature_samples.columns
-                     if c not in ("timestamp", "role"))
-    p = bundle.predictions
-    if p is not None:
-        nodes.update(model_node(model, str(v)) for v in p["model_version"].unique())
-        for column in bundle.segment_columns:
-            values = p[column].dropna().unique()
-            if len(values) <= MAX_SEGMENT_VALUES:
-                nodes.update(segment_node(column, v) for v in values)
-        if bundle.has_labels:
-            nodes.add(labels_node(model))
-    if bundle.kpis is not None:
-        nodes.update(node_id("kpi", str(n)) for n in bundle.kpis["name"].unique())
-    if bundle.metrics is not None:
-        nodes.update(node_id("service", str(s)) for s in bundle.metrics["service"].unique())
+    """Every node the signals mention (the contract's "Node ids" section), event targets and candidates too."""
+    nodes = signal_nodes(bundle)
     nodes.update(e.target for e in bundle.events)
     if candidates is not None:
         nodes.update(h.node for h in candidates.hypotheses)
