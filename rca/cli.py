@@ -57,11 +57,10 @@ def validate(bundle: BundleArg) -> None:
     """Check a bundle against the contract, and that the review service would take it, and report every problem
     found."""
     from rca.contract.load import check_bundle
-    from rca.graph.build import symptom_notes, time_key_notes
+    from rca.graph.build import bundle_notes
     from rca.service import refused_by_service
 
-    problems, notes = check_bundle(bundle, incident_checks=refused_by_service,
-                                   bundle_notes=lambda b: symptom_notes(b) + time_key_notes(b))
+    problems, notes = check_bundle(bundle, incident_checks=refused_by_service, bundle_notes=bundle_notes)
     for note in notes:
         typer.echo(f"note: {note}")
     if problems:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from rca.config import get_settings
@@ -265,6 +266,53 @@ def test_validate_notes_a_predictions_column_that_follows_time(capsys, bundle_di
     assert code == 0 and out.out.splitlines() == [
         "note: predictions: column 'run' follows time (each value holds a stretch of time of its own: a date "
         "partition, a batch id), so it is not read as a segment dimension", f"{bundle_dir}: valid"]
+
+
+def test_validate_notes_a_predictions_column_that_is_a_function_of_the_score(capsys, bundle_dir):
+    import pandas as pd
+
+    predictions = pd.read_parquet(bundle_dir / "predictions.parquet")
+    predictions["predicted_label"] = (predictions["score"] >= 0.5).map({True: "fraud", False: "legit"})
+    predictions.to_parquet(bundle_dir / "predictions.parquet")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == [
+        "note: predictions: column 'predicted_label' is a function of the score (each value holds a score range of "
+        "its own: a predicted class, a score bucket), so it is not read as a segment dimension", f"{bundle_dir}: valid"]
+
+
+@pytest.mark.parametrize("name", ["ground_truth", "groundTruth", "actual", "target", "y_true", "true_label",
+                                  "label_value"])
+def test_validate_notes_labels_in_a_column_not_named_label(capsys, bundle_dir, name):
+    """SageMaker's ground truth merge, Arize's `actual`: the labels were read as a segment dimension without a
+    word, and their missing values ('<null>') were ranked first."""
+    import pandas as pd
+
+    predictions = pd.read_parquet(bundle_dir / "predictions.parquet").rename(columns={"label": name})
+    predictions.to_parquet(bundle_dir / "predictions.parquet")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == [
+        f"note: predictions: column {name!r} looks like the labels, but the contract reads them from a column named "
+        "'label' only: rename it to label (it is read as a segment dimension; without labels no quality is "
+        "measured)", f"{bundle_dir}: valid"]
+    predictions["label"] = predictions[name]   # with a label column, the other is the producer's business
+    predictions.to_parquet(bundle_dir / "predictions.parquet")
+    assert run_cli(capsys, "validate", str(bundle_dir))[1].out.splitlines() == [f"{bundle_dir}: valid"]
+
+
+@pytest.mark.parametrize(("scale", "shown"), [(lambda s: 100 * s, " to 99."),
+                                              (lambda s: np.log(s / (1 - s)), "from -")])
+def test_validate_notes_scores_that_are_not_probabilities(capsys, bundle_dir, scale, shown):
+    """A 0-100 score (Vertex AI's, a vendor's) or a logit (Seldon's raw output) beside 0/1 labels: log-loss clipped
+    them to (0, 1) and read nonsense, without a word. They are not rescaled: the note says what to send."""
+    import pandas as pd
+
+    predictions = pd.read_parquet(bundle_dir / "predictions.parquet")
+    predictions["score"] = scale(predictions["score"].clip(0.001, 0.999))
+    predictions.to_parquet(bundle_dir / "predictions.parquet")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    notes = [line for line in out.out.splitlines() if line.startswith("note: ")]
+    assert code == 0 and len(notes) == 1 and notes[0].startswith("note: predictions: scores are not probabilities: ")
+    assert shown in notes[0] and "while the labels are 0/1" in notes[0]
 
 
 def test_validate_counts_a_problem_repeated_on_many_lines_after_the_first_three(capsys, bundle_dir):

@@ -132,3 +132,15 @@ def test_a_baseline_after_the_current_window():
     frame.loc[hit & (frame["country"] == "BR"), "value"] *= 0.5
     hyps = get_generator("kpi_segments").generate(Bundle(incident=swapped, kpis=frame)).hypotheses
     assert hyps and hyps[0].node == "segment:country=BR"
+
+
+def test_rows_without_a_dimension_value_are_never_the_segment():
+    """Orders whose rows carry no country (a source without geolocation) grew from 09:00: the missing value
+    explained the whole rise and was named as the segment. It is no segment a user can act on."""
+    frame = kpi_table(np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    hours = [T0 + pd.Timedelta(hours=h) for h in range(HOURS)]
+    extra = pd.DataFrame({"timestamp": hours, "name": "orders", "country": None, "device": "web",
+                          "value": np.where(np.arange(HOURS) >= 33, 300.0, 50.0) * (1 + rng.normal(0, 0.01, HOURS))})
+    hyps = run(pd.concat([frame, extra], ignore_index=True))
+    assert not any(h.node.endswith("=<null>") for h in hyps)

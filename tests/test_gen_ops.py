@@ -799,3 +799,48 @@ def test_renaming_metrics_to_another_conventions_names_leaves_the_answer_alone(t
     after = analyze(load_bundle(root))
     assert [(c.node, c.kind, c.confidence) for c in after.causes] == [(c.node, c.kind, c.confidence)
                                                                       for c in before.causes]
+
+
+def _events_bundle(*targets: str) -> Bundle:
+    """Predictions of v1 then v2, a graph with a pipeline, and one event on each of ``targets`` (inline, loaded)."""
+    ts = pd.date_range("2026-11-19T01:00:00Z", "2026-11-20T13:00:00Z", freq="10min")
+    rows = [{"timestamp": t.isoformat(), "model_version": "v2" if t >= pd.Timestamp(CUR_START) else "v1",
+             "score": 0.3} for t in ts]
+    graph = {"directed": True, "nodes": [{"id": "pipeline:user_profile"}, {"id": "feature:age"}],
+             "edges": [{"source": "pipeline:user_profile", "target": "feature:age"}]}
+    events = [{"timestamp": "2026-11-20T07:30:00Z", "kind": "model_version_transition", "target": t} for t in targets]
+    return bundle_from_dict({"incident": incident_of().model_dump(mode="json"), "predictions": rows,
+                             "graph": graph, "events": events})
+
+
+@pytest.mark.parametrize(("sent", "node"), [
+    ("model:fraud-scorer@2", "model:fraud-scorer@v2"), ("models:/fraud-scorer/2", "model:fraud-scorer@v2"),
+    ("model:Fraud_Scorer@V2", "model:fraud-scorer@v2"), ("pipeline:user-profile", "pipeline:user_profile"),
+    ("model:fraud-scorer@v2", "model:fraud-scorer@v2")])
+def test_an_event_target_spelled_by_another_tool_names_the_bundles_node(sent, node):
+    """MLflow writes `models:/fraud-scorer/2` or a version without its `v`, Argo CD `user-profile` for graph.json's
+    `user_profile`: the change was linked to nothing, or made a node of its own beside the predictions' version."""
+    from rca.graph.build import bundle_nodes
+
+    b = _events_bundle(sent)
+    (event,) = b.events
+    assert event.target == node and (event.model_extra or {}).get("target_sent", sent) == sent
+    nodes = {n for n, _ in event_targets(event, b.graph)}
+    assert nodes == ({"feature:age"} if node.startswith("pipeline:") else {node})
+    assert not any(n.startswith(("models:", "model:fraud-scorer@2")) for n in bundle_nodes(b))
+
+
+def test_an_event_target_that_names_no_node_stays_as_sent_and_validate_notes_it():
+    from rca.graph.build import event_notes
+
+    b = _events_bundle("pipeline:billing", "model:fraud-scorer@v3")
+    assert [e.target for e in b.events] == ["model:fraud-scorer@v3", "pipeline:billing"]
+    notes = event_notes(b)
+    assert len(notes) == 2 and all("names no node of the bundle's signals or graph" in n for n in notes)
+    assert event_notes(_events_bundle("models:/fraud-scorer/2")) == []
+    b = _events_bundle("models:/fraud-scorer/7")
+    assert [e.target for e in b.events] == ["model:fraud-scorer@7"]
+    assert event_notes(b) == ["events.jsonl: target models:/fraud-scorer/7 (read as model:fraud-scorer@7) of the "
+                              "model_version_transition event at 2026-11-20 07:30 names no node of the bundle's "
+                              "signals or graph (did you mean model:fraud-scorer@v2, model:fraud-scorer@v1?): "
+                              "no data of the bundle can back or clear a cause there"]

@@ -141,3 +141,51 @@ def test_a_threshold_that_is_not_a_number_falls_back_to_the_default():
         bundle = Bundle(incident=inc, predictions=frame)
         got = get_generator("predictions").generate(bundle)
         assert [h.features for h in got.hypotheses] == [h.features for h in expected.hypotheses], threshold
+
+
+def test_a_column_that_is_a_function_of_the_score_is_not_a_segment():
+    # A predicted class or a score bucket (SageMaker's capture, a team's own export): each value holds a score
+    # range of its own, so the class the model predicts more often now 'gained' traffic and was named as a
+    # segment shift of the model's own making.
+    frame = _predictions(1, new_version=True)
+    frame["predicted_label"] = np.where(frame["score"] >= 0.5, "yes", "no")
+    frame["score_bucket"] = pd.cut(frame["score"], [0, 0.2, 0.8, 1], labels=["low", "mid", "high"]).astype(str)
+    b = _bundle(frame)
+    assert b.score_keys == ["predicted_label", "score_bucket"] and b.segment_columns == ["country", "device"]
+    assert not any("predicted_label" in n or "score_bucket" in n for n, _ in _keys(get_generator("segments")
+                                                                                   .generate(b)))
+
+
+def test_a_rare_value_at_the_extreme_score_keeps_its_dimension_a_segment():
+    frame = _predictions(4, mix=True)
+    frame["kiosk"] = "no"
+    frame.loc[frame["score"].idxmax(), "kiosk"] = "yes"    # one row, the highest score: apart, and meaningless
+    b = _bundle(frame)
+    assert b.score_keys == [] and "kiosk" in b.segment_columns
+
+
+def test_a_missing_dimension_value_is_never_a_segment_shift():
+    # Labels in a column the contract does not name (`ground_truth`) are a dimension; the late ones are missing
+    # in the current window, and '<null>' gained its share: it was ranked first, at 1.00.
+    frame = _predictions(3, late_labels=True)
+    frame["ground_truth"] = frame.pop("label").map({0.0: "0", 1.0: "1"})
+    cands = get_generator("segments").generate(_bundle(frame))
+    assert not any(n.endswith("=<null>") for n, _ in _keys(cands))
+    # the missing rows still count in the shares: the shift toward mobile is still found beside them
+    frame = _predictions(4, mix=True)
+    frame["channel"] = np.where(frame["timestamp"] >= T0 + pd.Timedelta(hours=32), None, "app")
+    frame.loc[frame.index[:100], "channel"] = "web"
+    assert _keys(get_generator("segments").generate(_bundle(frame))) == {("segment:device=mobile", "segment_shift")}
+
+
+def test_any_event_on_a_model_version_deploys_it():
+    """An MLflow stage transition or a SageMaker endpoint update on `model:fraud-scorer@v2`: only `model_deploy`
+    counted, so a version already serving in the baseline was not linked to its promotion."""
+    frame = _predictions(1, new_version=True)
+    frame["model_version"] = frame["model_version"].astype(str)
+    frame.loc[frame.index[:50], "model_version"] = "v2"           # a canary: v2 served in the baseline too
+    for kind in ("model_deploy", "model_version_transition", "endpoint_update"):
+        event = {"timestamp": "2026-11-20T07:55:00Z", "kind": kind, "target": "model:fraud-scorer@v2"}
+        h = next(h for h in get_generator("predictions").generate(_bundle(frame, [event])).hypotheses
+                 if h.kind == "model_regression")
+        assert h.node == "model:fraud-scorer@v2" and h.features["pred.version_deployed"] == 1.0, kind

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rca.contract.models import CategoricalHistogram, EmptyWindow, Event, Incident, NumericHistogram, Window
+from rca.contract.nodes import labels_node, model_node, node_id, segment_node, spelled_as
 
 PREDICTION_COLUMNS = ("timestamp", "model_version", "score")
 PREDICTION_OPTIONAL = ("label", "latency_ms", "trace_id")
@@ -40,6 +41,9 @@ SAMPLE_COLUMNS = ("timestamp",)
 SPAN_COLUMNS = ("service", "operation", "trace_id", "span_id", "parent_span_id", "start", "duration_ms",
                 "error", "kind", "peer")
 
+
+MAX_SEGMENT_VALUES = 50
+"""Segment dimensions with more distinct values than this are identifiers, not segments: no nodes."""
 
 EMPTY_FAMILY = {"predictions": ("predictions", None), "histograms": ("histograms", {}),
                 "feature_samples": ("feature_samples", None), "traces": ("spans", None), "kpis": ("kpis", None),
@@ -96,8 +100,8 @@ class Bundle:
     @property
     def segment_columns(self) -> list[str]:
         """Segment dimensions of the predictions table: every column the contract does not name, but its time keys
-        (`time_keys`)."""
-        keys = set(self.time_keys)
+        (`time_keys`) and the functions of the score (`score_keys`)."""
+        keys = set(self.time_keys) | set(self.score_keys)
         return [c for c in self._unnamed_prediction_columns() if c not in keys]
 
     @property
@@ -111,11 +115,7 @@ class Bundle:
         if "time_keys" not in self.derived:
             columns, keys = self._unnamed_prediction_columns(), []
             if columns:
-                p, inc = self.predictions, self.incident
-                ts = p["timestamp"]
-                keep = (((ts >= pd.Timestamp(inc.baseline.start)) & (ts < pd.Timestamp(inc.baseline.end)))
-                        | ((ts >= pd.Timestamp(inc.current.start)) & (ts < pd.Timestamp(inc.current.end))))
-                rows = p.loc[keep.to_numpy()]
+                rows = self._window_rows()
                 for column in columns:
                     spans = rows.groupby(rows[column].astype("string"), observed=True)["timestamp"].agg(["min", "max"])
                     spans = spans.sort_values(["min", "max"])
@@ -126,6 +126,40 @@ class Bundle:
                         keys.append(column)
             self.derived["time_keys"] = keys
         return list(self.derived["time_keys"])
+
+    @property
+    def score_keys(self) -> list[str]:
+        """Columns of the predictions table the contract does not name that are functions of the score: in the
+        baseline and current windows' rows, each of their values holds a range of scores that no other value's
+        overlaps, and two of them hold two rows or more, as a predicted class (``predicted_label``, the score
+        against a threshold) or a score bucket (``score_bucket``) does. They are the model's output, not whom a
+        request is for: read as segments, the class the model now predicts more often 'gained' traffic and was
+        named as a `segment_shift` of the model's own making. A real segment's scores (countries, devices)
+        overlap. The rule of `time_keys`, on the score instead of the time."""
+        if "score_keys" not in self.derived:
+            time_keys = set(self.time_keys)
+            columns, keys = [c for c in self._unnamed_prediction_columns() if c not in time_keys], []
+            if columns:
+                rows = self._window_rows()
+                for column in columns:
+                    ranges = rows.groupby(rows[column].astype("string"), observed=True)["score"].agg(
+                        ["min", "max", "size"]).sort_values(["min", "max"])
+                    # strictly apart: a score on a threshold belongs to one class only. Two values with rows to
+                    # spare: a value seen once has a point for a range, apart from the rest when it is the extreme
+                    # score (a rare device), which says nothing of the column
+                    apart = (ranges["max"].to_numpy()[:-1] < ranges["min"].to_numpy()[1:]).all()
+                    if (ranges["size"].to_numpy() >= 2).sum() >= 2 and apart:
+                        keys.append(column)
+            self.derived["score_keys"] = keys
+        return list(self.derived["score_keys"])
+
+    def _window_rows(self) -> pd.DataFrame:
+        """The predictions rows in the baseline or the current window, the rows `time_keys` and `score_keys` read."""
+        p, inc = self.predictions, self.incident
+        ts = p["timestamp"]
+        keep = (((ts >= pd.Timestamp(inc.baseline.start)) & (ts < pd.Timestamp(inc.baseline.end)))
+                | ((ts >= pd.Timestamp(inc.current.start)) & (ts < pd.Timestamp(inc.current.end))))
+        return p.loc[keep.to_numpy()]
 
     def _unnamed_prediction_columns(self) -> list[str]:
         if self.predictions is None:
@@ -166,6 +200,63 @@ class Bundle:
             "graph": self.graph is not None,
         }
         return [name for name, ok in present.items() if ok]
+
+
+def signal_nodes(bundle: Bundle) -> set[str]:
+    """Every node the bundle's signals mention, its events aside (the contract's "Node ids" section): features,
+    model versions, segment values (of dimensions with at most `MAX_SEGMENT_VALUES`), ``labels:<model>``, KPIs
+    and the services of ``metrics``. The spans' services and graph.json's nodes are not among them
+    (`rca.graph.build` adds them on its own)."""
+    nodes: set[str] = set()
+    model = bundle.incident.model
+    nodes.update(node_id("feature", f) for f in bundle.histograms)
+    if bundle.feature_samples is not None:
+        nodes.update(node_id("feature", str(c)) for c in bundle.feature_samples.columns
+                     if c not in ("timestamp", "role"))
+    p = bundle.predictions
+    if p is not None:
+        nodes.update(model_node(model, str(v)) for v in p["model_version"].unique())
+        for column in bundle.segment_columns:
+            values = p[column].dropna().unique()
+            if len(values) <= MAX_SEGMENT_VALUES:
+                nodes.update(segment_node(column, v) for v in values)
+        if bundle.has_labels:
+            nodes.add(labels_node(model))
+    if bundle.kpis is not None:
+        nodes.update(node_id("kpi", str(n)) for n in bundle.kpis["name"].unique())
+    if bundle.metrics is not None:
+        nodes.update(node_id("service", str(s)) for s in bundle.metrics["service"].unique())
+    return nodes
+
+
+def bundle_nodes_but_events(bundle: Bundle) -> set[str]:
+    """The nodes of the bundle's signals (`signal_nodes`), spans and graph.json: what an event's target can name."""
+    nodes = signal_nodes(bundle)
+    if bundle.graph is not None:
+        nodes.update(bundle.graph.nodes)
+    if bundle.spans is not None:
+        nodes.update(node_id("service", str(s)) for s in bundle.spans["service"].unique())
+    return nodes
+
+
+def with_event_nodes(bundle: Bundle) -> Bundle:
+    """``bundle`` with each event's ``target`` spelled as the node of the bundle it names (`spelled_as`): change
+    events come from other tools (MLflow's ``models:/fraud-scorer/2``, Argo CD's ``pipeline:user-profile`` for
+    graph.json's ``pipeline:user_profile``), and a target that names no node linked the change to nothing, or
+    made a node of its own (``model:fraud-scorer@2`` beside the predictions' ``v2``). The target as sent is kept
+    in the event's ``target_sent`` (an extra field). A target that matches no node stays as it is; `rca
+    validate` notes it. The loader calls this once all families are read."""
+    if not bundle.events:
+        return bundle
+    nodes = bundle_nodes_but_events(bundle)
+    events = []
+    for event in bundle.events:
+        node = spelled_as(event.target, nodes)
+        events.append(event if node == event.target else event.model_copy(
+            update={"target": node, "target_sent": event.target}))
+    resolved = replace(bundle, events=tuple(events))
+    resolved.derived.update(bundle.derived)    # what was computed does not depend on the events
+    return resolved
 
 
 def empty_windows(bundle: Bundle) -> list[EmptyWindow]:

@@ -230,7 +230,7 @@ class _Loader:
         source = str(self.root) if self.root is not None else "inline"
         unread = _misnamed(self.root) if self.root is not None else _close_names(
             [str(k) for k in self.inline], INLINE_KEYS)
-        return B.Bundle(incident=incident, source=source, unread=tuple(unread), **parts)
+        return B.with_event_nodes(B.Bundle(incident=incident, source=source, unread=tuple(unread), **parts))
 
     # -- sources: a file in the directory or a key of the inline body
     def json_doc(self, name: str) -> Any | None:

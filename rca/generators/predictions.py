@@ -15,7 +15,7 @@ from scipy import stats as sps
 
 from rca.contract.bundle import Bundle
 from rca.contract.models import CauseKind, Evidence
-from rca.contract.nodes import labels_node, model_node
+from rca.contract.nodes import labels_node, model_node, node_kind
 from rca.generators import register
 from rca.generators.base import Anomaly, Candidates, Hypothesis
 from rca.generators.feature_kinds import log10p
@@ -103,7 +103,9 @@ class PredictionGenerator:
         quality = self._quality(bundle, p, base, cur, score, f)
         evidence = [ev_ks] + quality
 
-        deployed = {e.target for e in bundle.events if e.kind == "model_deploy"}
+        # any change on a model version deploys it (an MLflow stage transition, a SageMaker endpoint update), as
+        # the events generator reads it: counting `model_deploy` only left such a version unlinked
+        deployed = {e.target for e in bundle.events if node_kind(e.target) == "model"}
         for v, n in zip(cur_versions, cur_n):
             v = str(v)
             share = n / cur.sum()

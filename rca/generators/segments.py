@@ -36,6 +36,10 @@ SIGNAL = "predictions"
 TOP_PER_DIMENSION = 3
 SHARE_DELTA = 0.01
 P_GATE = 1e-3
+MISSING = "<null>"
+"""The value a row without one has in a dimension. Its rows count in every share, but it is never proposed: a
+missing dimension value is no segment a user can act on (unknown labels in a column read as a dimension, a KPI's
+total rows)."""
 
 
 def surprise(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -78,7 +82,7 @@ class SegmentGenerator:
         return score, "score"
 
     def _dimension(self, bundle, p, dim, base, cur, keep, metric, metric_name) -> list[Hypothesis]:
-        codes, values = pd.factorize(p[dim].astype("string").fillna("<null>"), sort=True)
+        codes, values = pd.factorize(p[dim].astype("string").fillna(MISSING), sort=True)
         k = len(values)
         if k < 2:  # one value explains everything trivially
             return []
@@ -99,7 +103,7 @@ class SegmentGenerator:
         for i in range(k):
             z, pv = two_proportion_test(n_b[i], nb, n_c[i], nc)
             p_up = pv / 2 if z > 0 else 1 - pv / 2
-            if share_c[i] - share_b[i] >= SHARE_DELTA and p_up < P_GATE:   # the traffic share rose
+            if values[i] != MISSING and share_c[i] - share_b[i] >= SHARE_DELTA and p_up < P_GATE:   # share rose
                 rows.append((i, p_up))
         rows.sort(key=lambda r: (-(s[r[0]] * max(ep[r[0]], 0.05)), str(values[r[0]])))
         out = []
@@ -172,7 +176,7 @@ class KpiSegmentGenerator:
         return out
 
     def _dimension(self, bundle: Bundle, rows: pd.DataFrame, name: str, dim: str) -> list[Hypothesis]:
-        wide = (rows.assign(**{dim: rows[dim].fillna("<null>")})
+        wide = (rows.assign(**{dim: rows[dim].fillna(MISSING)})
                 .groupby(["timestamp", dim], sort=True)["value"].sum().unstack(fill_value=0.0))
         if wide.shape[1] < 2:
             return []
@@ -211,7 +215,8 @@ class KpiSegmentGenerator:
             conc = np.where(rel != 0, 1 - rel_rest / rel, 0.0)
         labels = [str(c) for c in wide.columns]
         order = sorted((i for i in range(len(labels))
-                        if ep[i] >= KPI_EP_GATE and p_v[i] < P_GATE and conc[i] >= KPI_CONCENTRATION),
+                        if labels[i] != MISSING and ep[i] >= KPI_EP_GATE and p_v[i] < P_GATE
+                        and conc[i] >= KPI_CONCENTRATION),
                        key=lambda i: (-s[i], labels[i]))
         chosen, explained = [], 0.0
         for i in order[:KPI_TOP]:

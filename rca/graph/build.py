@@ -6,13 +6,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from rca.contract.bundle import Bundle
-from rca.contract.nodes import labels_node, model_node, node_id, node_kind, segment_node
+from rca.contract.bundle import Bundle, bundle_nodes_but_events, signal_nodes
+from rca.contract.nodes import node_id, node_kind
 from rca.generators.base import Candidates
 from rca.generators.metrics import score_series
-
-MAX_SEGMENT_VALUES = 50
-"""Segment dimensions with more distinct values than this are identifiers, not segments: no nodes."""
 
 MIRROR_SCORE = 3.0
 """Bad-direction robust z from which a metric series counts as changed for `mirror_edges` (the metrics
@@ -214,6 +211,76 @@ def time_key_notes(bundle: Bundle) -> list[str]:
             "partition, a batch id), so it is not read as a segment dimension" for column in bundle.time_keys]
 
 
+def score_key_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a predictions column read as a function of the score, not a segment
+    (`Bundle.score_keys`)."""
+    return [f"predictions: column {column!r} is a function of the score (each value holds a score range of its own: "
+            "a predicted class, a score bucket), so it is not read as a segment dimension"
+            for column in bundle.score_keys]
+
+
+LABEL_LIKE_NAMES = frozenset({"groundtruth", "actual", "target", "ytrue", "truelabel", "labelvalue"})
+"""Column names (lower case, letters and digits only) other tools give the labels: SageMaker Model Monitor's
+``groundTruth``, Arize's and Evidently's ``actual`` and ``target``, scikit-learn's ``y_true``."""
+
+
+def label_name_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a predictions column named like the labels when there is no ``label`` column.
+    The contract names the column, so it is not read as the labels (the names above are as often the model's
+    target or a feature of the request); but without ``label`` no quality, concept drift or label issue is
+    measured, and the column is read as a segment dimension."""
+    p = bundle.predictions
+    if p is None or bundle.has_labels:
+        return []
+    return [f"predictions: column {column!r} looks like the labels, but the contract reads them from a column "
+            "named 'label' only: rename it to label (it is read as a segment dimension; without labels no quality "
+            "is measured)" for column in bundle.segment_columns
+            if "".join(ch for ch in str(column).lower() if ch.isalnum()) in LABEL_LIKE_NAMES]
+
+
+def score_scale_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of scores outside [0, 1] beside 0/1 labels (a 0-100 score, a logit, a margin): the
+    quality measures read a classifier's scores as probabilities (log-loss clips them to (0, 1), the operating
+    threshold is 0.5), so its log-loss and calibration mean nothing. They are not rescaled: which map the producer
+    meant (a division by 100, a sigmoid) cannot be told from the numbers."""
+    p = bundle.predictions
+    if p is None or not bundle.has_labels:
+        return []
+    y = p["label"].to_numpy(dtype=float)
+    y = y[~np.isnan(y)]
+    score = p["score"].to_numpy(dtype=float)
+    outside = (score < 0) | (score > 1)
+    if not y.size or not np.isin(y, (0.0, 1.0)).all() or not outside.any():
+        return []
+    return [f"predictions: scores are not probabilities: {int(outside.sum())} of {score.size} are outside [0, 1] "
+            f"(from {score.min():.4g} to {score.max():.4g}) while the labels are 0/1, so log-loss, calibration and "
+            "the operating threshold read them wrong; send probabilities (a 0-100 score divided by 100, a logit "
+            "through the sigmoid)"]
+
+
+def event_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of an event whose target names no node of the bundle's signals or graph, even
+    spelled as the loader reads other tools' spellings (`rca.contract.bundle.with_event_nodes`): the change is a
+    node of its own, with no data (a pipeline not in graph.json reaches no feature)."""
+    nodes = bundle_nodes_but_events(bundle)
+    notes = []
+    for event in bundle.events:
+        if event.target not in nodes:
+            sent = (event.model_extra or {}).get("target_sent")
+            notes.append(f"events.jsonl: target {sent or event.target}"
+                         + (f" (read as {event.target})" if sent else "")
+                         + f" of the {event.kind} event at {event.timestamp:%Y-%m-%d %H:%M} names no node of the "
+                         f"bundle's signals or graph ({nodes_like(event.target, nodes)}): no data of the bundle can "
+                         "back or clear a cause there")
+    return notes
+
+
+def bundle_notes(bundle: Bundle) -> list[str]:
+    """Every note `rca validate` gives of a loaded bundle: what the engine will not read as its producer meant."""
+    return (symptom_notes(bundle) + time_key_notes(bundle) + score_key_notes(bundle) + label_name_notes(bundle)
+            + score_scale_notes(bundle) + event_notes(bundle))
+
+
 def nodes_like(node: str, known: set[str] | list[str]) -> str:
     """What to suggest for ``node``, which is not among ``known``: the closest names of its kind (a typo), else the
     first of its kind, else that there is none.
@@ -236,26 +303,8 @@ def nodes_like(node: str, known: set[str] | list[str]) -> str:
 
 
 def _mentioned_nodes(bundle: Bundle, candidates: Candidates | None) -> set[str]:
-    """Every node the signals mention (the contract's "Node ids" section)."""
-    nodes: set[str] = set()
-    model = bundle.incident.model
-    nodes.update(node_id("feature", f) for f in bundle.histograms)
-    if bundle.feature_samples is not None:
-        nodes.update(node_id("feature", str(c)) for c in bundle.feature_samples.columns
-                     if c not in ("timestamp", "role"))
-    p = bundle.predictions
-    if p is not None:
-        nodes.update(model_node(model, str(v)) for v in p["model_version"].unique())
-        for column in bundle.segment_columns:
-            values = p[column].dropna().unique()
-            if len(values) <= MAX_SEGMENT_VALUES:
-                nodes.update(segment_node(column, v) for v in values)
-        if bundle.has_labels:
-            nodes.add(labels_node(model))
-    if bundle.kpis is not None:
-        nodes.update(node_id("kpi", str(n)) for n in bundle.kpis["name"].unique())
-    if bundle.metrics is not None:
-        nodes.update(node_id("service", str(s)) for s in bundle.metrics["service"].unique())
+    """Every node the signals mention (the contract's "Node ids" section), event targets and candidates too."""
+    nodes = signal_nodes(bundle)
     nodes.update(e.target for e in bundle.events)
     if candidates is not None:
         nodes.update(h.node for h in candidates.hypotheses)

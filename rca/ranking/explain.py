@@ -12,10 +12,23 @@ from rca.generators.base import Hypothesis
 KIND_TESTS = {CauseKind.MISSING_VALUES: ("null_rate",),
               CauseKind.SCHEMA_CHANGE: ("dtype", "out_of_range_share", "unseen_categories"),
               CauseKind.STALE_FEATURE: ("top_share", "top3_share"),
-              CauseKind.DATA_DRIFT: ("psi",), CauseKind.TRAINING_SERVING_SKEW: ("psi",)}
-"""The tests whose evidence speaks for a feature's cause kind, best first: a feature's hypotheses share its
-evidence, and the largest value among tests in different units (a Wasserstein distance in cents, a null rate)
-named an insignificant test for a feature gone half null."""
+              CauseKind.DATA_DRIFT: ("psi",), CauseKind.TRAINING_SERVING_SKEW: ("psi",),
+              CauseKind.LABEL_ISSUE: ("label_coverage", "log_loss", "mse", "auc"),
+              CauseKind.MODEL_REGRESSION: ("log_loss", "mse", "auc", "ks"),
+              CauseKind.CONCEPT_DRIFT: ("log_loss", "mse", "auc"),
+              CauseKind.SEGMENT_SHIFT: ("share", "explanatory_power", "surprise")}
+"""The tests whose evidence speaks for a cause kind, best first: a node's hypotheses share its evidence, and the
+largest value among tests in different units (a Wasserstein distance in cents, a null rate; an AUC beside a
+log-loss) named an insignificant test for a feature gone half null, or an AUC that rose for a label issue. The
+predictions generator's tests come from `rca.generators.predictions` (its first ``ks`` is the version's own),
+the segments' from `rca.generators.segments`."""
+
+WORSE_WHEN = {"label_coverage": -1, "log_loss": 1, "mse": 1, "auc": -1, "share": 1}
+"""The way a test's current value moves (``+1`` up, ``-1`` down from its baseline) when it speaks for a cause:
+every cause kind is something getting worse. A move the other way, or one its own p-value does not back
+(p >= `AGAINST_P`), points away from the kind."""
+
+AGAINST_P = 0.05
 
 
 def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) -> str:
@@ -56,12 +69,29 @@ def explain(h: Hypothesis, row: pd.Series, bundle: Bundle, graph: nx.DiGraph) ->
 
 
 def quoted_evidence(h: Hypothesis) -> Evidence:
-    """The evidence the sentence quotes: the first of the kind's own tests (`KIND_TESTS`) the hypothesis has,
-    else its largest value."""
-    for test in KIND_TESTS.get(h.kind, ()):
-        if own := [ev for ev in h.evidence if ev.test == test]:
-            return own[0]
-    return max(h.evidence, key=lambda ev: abs(ev.value) if ev.value is not None else -1)
+    """The evidence the sentence quotes: the first of the kind's own tests (`KIND_TESTS`) the hypothesis has that
+    does not point away from it (`points_away`), else its largest value that does not, else the kind's first
+    test. A label issue quoted "auc = 0.845 (0.818 -> 0.845)": the largest number, pointing the wrong way."""
+    tests = KIND_TESTS.get(h.kind, ())
+    own = sorted((ev for ev in h.evidence if ev.test in tests), key=lambda ev: tests.index(ev.test))
+    if fitting := [ev for ev in own if not points_away(ev)]:
+        return fitting[0]
+    others = [ev for ev in h.evidence if ev.test not in tests and not points_away(ev)]
+    if not others and own:
+        return own[0]
+    return max(others or h.evidence, key=lambda ev: abs(ev.value) if ev.value is not None else -1)
+
+
+def points_away(ev: Evidence) -> bool:
+    """Whether ``ev`` says things did not get worse (`WORSE_WHEN`): its current value moved the good way, or
+    stayed, or moved by less than its p-value backs. A share explained (``explanatory_power``) points away when
+    it is not positive. Tests of no direction (a KS distance, a PSI, hours to an onset) never do."""
+    if ev.test == "explanatory_power":
+        return ev.value is not None and ev.value <= 0
+    way = WORSE_WHEN.get(ev.test)
+    if way is None or ev.baseline is None or ev.current is None:
+        return False
+    return (ev.current - ev.baseline) * way <= 0 or (ev.p_value is not None and ev.p_value >= AGAINST_P)
 
 
 def _named_event(h: Hypothesis, bundle: Bundle, graph: nx.DiGraph):
