@@ -492,7 +492,8 @@ def test_a_client_s_series_of_calls_to_a_service_that_sent_no_metrics_are_that_s
     hyps = _by_key(get_generator("metrics").generate(b))
     errors = hyps[("service:session-store", "dependency_errors")]
     assert errors.features["metric.error_z"] > 10 and ("service:checkout-api", "dependency_errors") not in hyps
-    assert "measured by checkout-api, a client of a service that sent no server-side metrics" in errors.evidence[0].detail
+    assert ("measured by checkout-api, a client of a service that sent no server-side metrics"
+            in errors.evidence[0].detail)
 
 
 def test_a_mesh_sidecar_s_series_reported_for_the_caller_are_the_callee_s():

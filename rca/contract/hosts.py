@@ -25,9 +25,10 @@ _K8S_SERVICE = re.compile(r"^(?P<svc>[^.]+)\.(?P<ns>[^.]+)\.svc(?:\.cluster\.loc
 
 
 def host_name(value: str) -> str:
-    """A peer's address as a service name: without blanks around it, a port (``payments:8080``, ``[::1]:80``)
-    or a Kubernetes service domain (``<svc>.<namespace>.svc.cluster.local`` and ``<svc>.<namespace>.svc`` are
-    ``<svc>``); of an Envoy cluster name (``outbound|8080||cart.shop.svc.cluster.local``), the host it ends with. An IP literal stays one (``10.0.0.7``, ``fe80::1``); other names are kept as written."""
+    """A peer's address as a service name: without blanks around it, a port (``payments:8080``, ``[::1]:80``) or a
+    Kubernetes service domain (``<svc>.<namespace>.svc.cluster.local`` and ``<svc>.<namespace>.svc`` are ``<svc>``);
+    of an Envoy cluster name (``outbound|8080||cart.shop.svc.cluster.local``), the host it ends with. An IP literal
+    stays one (``10.0.0.7``, ``fe80::1``); other names are kept as written."""
     text = _address(value)
     service = _K8S_SERVICE.match(text)
     return service["svc"] if service else text

@@ -167,8 +167,9 @@ def series_family(name: str, labels: dict[str, object]) -> tuple[str, int]:
     a 5xx status code under a key naming a status or code (``http.response.status_code=503``; Envoy's
     ``response_code_class=5``), a server-failure gRPC code as a number (``rpc.grpc.status_code=14``), Envoy's
     and Istio's ``response_code=0`` (no response: the connection failed) and upstream failure
-    ``response_flags`` (`_UPSTREAM_FLAGS`), or a flag (``error=true``, ``success=false``). Client errors (4xx) are the caller's, and stay traffic. A series with an
-    ``le`` label is one bucket of a histogram: ``other`` (the histogram's mean, `metric_series`, speaks for it).
+    ``response_flags`` (`_UPSTREAM_FLAGS`), or a flag (``error=true``, ``success=false``). Client errors (4xx)
+    are the caller's, and stay traffic. A series with an ``le`` label is one bucket of a histogram: ``other`` (the
+    histogram's mean, `metric_series`, speaks for it).
 
     >>> series_family("http_server_requests_seconds_count", {"outcome": "SERVER_ERROR", "uri": "/pay"})
     ('errors', 1)
