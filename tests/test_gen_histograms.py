@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -201,3 +203,20 @@ def test_mean_log_ratio_of_means_past_the_largest_float():
     assert _mean_log_ratio(edges, low, top) == math.inf   # current mean inf, reference finite: as before
     assert _mean_log_ratio(edges, top, low) == math.inf   # reference mean inf, current finite: raised before
     assert _mean_log_ratio([0.0, 10.0, 50.0], np.array([0.0, 5, 5, 0]), np.array([0.0, 5, 5, 0])) == 0.0
+
+
+def test_dtype_spellings_of_one_type_are_no_schema_change():
+    # Training profiled by pandas (int64, float64), serving by Spark (long, double): one type each, no change.
+    # Another family (numbers arriving as text) still is one.
+    rng = np.random.default_rng(11)
+    stable = numeric("age", stream(rng), rng.normal(size=5000), dtype_by_hour={h: "long" for h in range(38)})
+    stable = dataclasses.replace(stable, training=stable.training.model_copy(update={"dtype": "int64"}))
+    floats = numeric("amount", stream(rng), rng.normal(size=5000),
+                     dtype_by_hour={h: "DOUBLE" if h % 2 else "float64" for h in range(38)})
+    texts = numeric("zip", stream(rng), rng.normal(size=5000), dtype_by_hour={h: "varchar(5)" for h in range(32, 38)})
+    texts = dataclasses.replace(texts, training=texts.training.model_copy(update={"dtype": "Int64"}))
+    cands = _run(stable, floats, texts)
+    assert {h.node for h in cands.hypotheses} == {"feature:zip"}
+    (h,) = _kinds(cands, "zip").values()
+    assert str(h.kind) == "schema_change" and h.features["hist.dtype_changed"] == 1.0
+    assert [e.detail for e in h.evidence if e.test == "dtype"] == ["Int64 -> varchar(5)"]

@@ -8,6 +8,7 @@ and for telling an abrupt step (skew after a deploy) from a trend (gradual drift
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 import numpy as np
@@ -43,6 +44,35 @@ class HistogramGenerator:
                 hypotheses = propose(change, bundle, self.name)
             out.hypotheses.extend(hypotheses)
         return out
+
+
+# ------------------------------------------------------------------------------------------------ dtypes
+_DTYPE_FAMILIES = (
+    ("int", re.compile(r"u?int(8|16|32|64|128)?|long|integer|bigint|smallint|tinyint|short|byte")),
+    ("float", re.compile(r"float(16|32|64|128)?|double|real|decimal|numeric|half")),
+    ("string", re.compile(r"object|str|string|large_string|utf8|large_utf8|text|varchar|char|nvarchar")),
+    ("bool", re.compile(r"bool|boolean")),
+    ("time", re.compile(r"(datetime|timestamp)\w*|date(32|64)?")),
+)
+
+
+def dtype_family(dtype: str) -> str:
+    """The type family a histogram's ``dtype`` spells: ``int``, ``float``, ``string``, ``bool`` or ``time``;
+    another spelling as written, lower-cased.
+
+    Each tool writes its own names for one type (pandas ``int64``, Spark and Java ``long``, SQL ``bigint``,
+    pandas' nullable ``Int64``, Arrow ``utf8``), and a training profile and a serving one are often written by
+    different tools: compared as written, every numeric feature was a schema change. Parameters are dropped
+    (``varchar(64)``, ``decimal(10,2)``, ``datetime64[ns, UTC]``).
+
+    >>> [dtype_family(d) for d in ("int64", "long", "Int64", "double", "decimal(10,2)", "utf8", "timestamp[us]")]
+    ['int', 'int', 'int', 'float', 'float', 'string', 'time']
+    >>> dtype_family("Category")
+    'category'
+    """
+    spelling = dtype.strip().lower()
+    base = re.split(r"[(\[<]", spelling, maxsplit=1)[0].strip()
+    return next((family for family, pattern in _DTYPE_FAMILIES if pattern.fullmatch(base)), spelling)
 
 
 # --------------------------------------------------------------------------------------------- matrices
@@ -188,7 +218,7 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> F
 
     ref_dtype = (fh.training or fh.serving[0]).dtype
     dtypes = {h.dtype for h, c in zip(fh.serving, cur) if c}
-    dtype_changed = bool(dtypes - {ref_dtype})
+    dtype_changed = bool({dtype_family(d) for d in dtypes} - {dtype_family(ref_dtype)})
     f[f"{ns}.dtype_changed"] = float(dtype_changed)
     if dtype_changed:
         evidence.append(Evidence(signal=SIGNAL, test="dtype", value=1.0,
