@@ -220,3 +220,13 @@ def test_dtype_spellings_of_one_type_are_no_schema_change():
     (h,) = _kinds(cands, "zip").values()
     assert str(h.kind) == "schema_change" and h.features["hist.dtype_changed"] == 1.0
     assert [e.detail for e in h.evidence if e.test == "dtype"] == ["Int64 -> varchar(5)"]
+
+
+def test_a_recoded_category_is_a_schema_change_not_a_stale_feature():
+    # ios -> IOS: the current top-3 bins hold every value and training none of them, as a frozen feature's would;
+    # but those are categories training never saw, a re-encoding, so staleness is not proposed.
+    rng = np.random.default_rng(12)
+    cats, p = ["ios", "android", "web"], [0.45, 0.4, 0.15]
+    hours = [rng.choice(cats if h < 33 else [c.upper() for c in cats], 300, p=p) for h in range(38)]
+    kinds = _kinds(_run(categorical("device", hours, rng.choice(cats, 3000, p=p))), "device")
+    assert "schema_change" in kinds and "stale_feature" not in kinds

@@ -213,3 +213,17 @@ def test_a_small_mean_shift_is_a_drift_though_the_decile_psi_stays_under_its_flo
     assert drift.features["sample.psi_vs_baseline"] < SHIFT_PSI  # the PSI alone would not have proposed it
     mean_shift = next(e for e in drift.evidence if e.test == "mean_shift")
     assert 0.1 < mean_shift.value < 0.16 and mean_shift.p_value < 1e-3
+
+
+def test_a_recoded_category_is_a_schema_change_not_a_stale_feature():
+    # A re-encoding that merges ios and android into MOBILE: 95% of the current values in one category, as a
+    # frozen feature's; but training never saw it, so staleness is not proposed.
+    def device(rng, hour):
+        c = rng.choice(["ios", "android", "web"], len(hour), p=[0.65, 0.3, 0.05]).astype(object)
+        c[(hour >= 32) & (c != "web")] = "MOBILE"
+        return c
+
+    rng = np.random.default_rng(13)
+    frame = samples_frame(rng, {"device": (lambda r, n: device(r, np.zeros(n)), device)})
+    kinds = _kinds(get_generator("samples").generate(bundle(frame)), "device")
+    assert "schema_change" in kinds and "stale_feature" not in kinds
