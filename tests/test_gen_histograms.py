@@ -7,6 +7,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from rca.contract.bundle import FeatureHistograms
+from rca.contract.models import CategoricalHistogram
 from rca.generators import get_generator
 from tests.builders import T0
 from tests.hist_builders import bundle, categorical, numeric, stream
@@ -230,3 +232,35 @@ def test_a_recoded_category_is_a_schema_change_not_a_stale_feature():
     hours = [rng.choice(cats if h < 33 else [c.upper() for c in cats], 300, p=p) for h in range(38)]
     kinds = _kinds(_run(categorical("device", hours, rng.choice(cats, 3000, p=p))), "device")
     assert "schema_change" in kinds and "stale_feature" not in kinds
+
+
+def test_categories_a_profile_lists_beyond_trainings_top_k_fold_into_its_other_bucket():
+    # Each profile keeps its 4 most frequent categories and lumps the rest into an other-bucket: an hour that
+    # lists mcc_05 (in training's __other__) has no new category, nor one whose bucket is spelled OTHER.
+    rng = np.random.default_rng(14)
+    cats = [f"mcc_{i:02d}" for i in range(12)]
+    p = np.array([30, 20, 12, 10] + [4] * 4 + [3] * 4) / 100
+
+    def top_k(values, other="__other__"):
+        names, counts = np.unique(values, return_counts=True)
+        keep = np.argsort(-counts, kind="stable")[:4]
+        rest = counts.sum() - counts[keep].sum()
+        return [*names[keep], other], [*counts[keep], rest]
+
+    def hist(values, role, hour=None):
+        names, counts = top_k(values, "OTHER" if hour is not None and hour % 2 else "__other__")
+        window = {} if hour is None else {"start": T0 + pd.Timedelta(hours=hour),
+                                          "end": T0 + pd.Timedelta(hours=hour + 1)}
+        return CategoricalHistogram(feature="mcc", role=role, type="categorical", dtype="string",
+                                    categories=[str(c) for c in names], counts=[float(c) for c in counts], **window)
+
+    serving = []
+    for h in range(38):
+        values = rng.choice(cats, 300, p=p)
+        if h % 3 == 0:   # some hours' top 4 reach into training's rest
+            values[:60] = "mcc_05"
+        serving.append(hist(values, "serving", h))
+    fh = FeatureHistograms(feature="mcc", training=hist(rng.choice(cats, 5000, p=p), "training"),
+                           serving=tuple(serving))
+    assert not any(e.test == "unseen_categories" for h in _run(fh).hypotheses for e in h.evidence)
+    assert not any(str(h.kind) == "schema_change" for h in _run(fh).hypotheses)

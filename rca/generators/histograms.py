@@ -75,12 +75,28 @@ def dtype_family(dtype: str) -> str:
     return next((family for family, pattern in _DTYPE_FAMILIES if pattern.fullmatch(base)), spelling)
 
 
+OTHER_BUCKETS = frozenset({"__other__", "other", "(other)"})
+"""The names (any case) a profiler gives the bucket of the categories it does not list (`other_bucket`)."""
+
+
+def other_bucket(category: str) -> bool:
+    """Whether a histogram category is the bucket of the categories not listed (``__other__``, ``OTHER``, ...).
+
+    >>> [other_bucket(c) for c in ("__other__", "OTHER", "(other)", "others", "mcc_05")]
+    [True, True, True, False, False]
+    """
+    return category.strip().lower() in OTHER_BUCKETS
+
+
 # --------------------------------------------------------------------------------------------- matrices
 def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.ndarray, np.ndarray | None]:
     """Aligned counts: (categories or None, serving rows, training row or None, nulls per row incl. training).
 
     Numeric rows are [underflow, counts..., overflow]; categorical rows follow the training categories then
-    the unseen ones, sorted.
+    the unseen ones, sorted. When training has an other-bucket (`other_bucket`), a serving category it does not
+    list, and a serving other-bucket however spelled, count in it: a profiler that keeps each profile's most
+    frequent categories (whylogs' and Evidently's top-k, a `__other__` of the rest) lists in one hour categories
+    it lumped into the rest in training, and they are not new values.
     """
     hists = ([fh.training] if fh.training is not None else []) + list(fh.serving)
     if isinstance(hists[0], NumericHistogram):
@@ -89,13 +105,16 @@ def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.nda
     else:
         known = list(fh.training.categories) if fh.training is not None else []
         seen = set(known)
-        extra = sorted({c for h in hists for c in h.categories if c not in seen})
+        index = {c: i for i, c in enumerate(known)}
+        other = next((index[c] for c in known if other_bucket(c)), None)
+        extra = sorted({c for h in hists for c in h.categories if c not in seen}) if other is None else []
         cats = known + extra
-        index = {c: i for i, c in enumerate(cats)}
+        index.update((c, len(known) + i) for i, c in enumerate(extra))
         rows = np.zeros((len(hists), len(cats)))
         for r, h in enumerate(hists):
             h: CategoricalHistogram
-            rows[r, [index[c] for c in h.categories]] = h.counts
+            at = np.fromiter((index.get(c, other) for c in h.categories), dtype=np.intp, count=len(h.categories))
+            rows[r] = np.bincount(at, weights=h.counts, minlength=len(cats))
     nulls = np.array([h.nulls for h in hists], dtype=float)
     if fh.training is not None:
         return cats, rows[1:], rows[0], nulls
