@@ -267,6 +267,17 @@ def test_validate_notes_a_predictions_column_that_follows_time(capsys, bundle_di
         "partition, a batch id), so it is not read as a segment dimension", f"{bundle_dir}: valid"]
 
 
+def test_validate_notes_nulls_read_from_total(capsys, bundle_dir):
+    lines = [json.loads(line) for line in (bundle_dir / "histograms.jsonl").read_text().splitlines()]
+    for line in lines[1:3]:   # two serving hours of 'amount' give no nulls, and 5 rows more than they count
+        del line["nulls"]
+        line["total"] = 15
+    (bundle_dir / "histograms.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == [
+        "note: histograms.jsonl: feature 'amount' gives no 'nulls' and a 'total' above its counts in 2 of 4 "
+        "histograms: the rows 'total' counts beyond them (33%) are read as its missing values", f"{bundle_dir}: valid"]
+
 def test_validate_counts_a_problem_repeated_on_many_lines_after_the_first_three(capsys, bundle_dir):
     """A producer's systematic mistake printed one near-identical line per bad line (200 for 200 lines)."""
     good = (bundle_dir / "traces.jsonl").read_text()

@@ -264,3 +264,23 @@ def test_categories_a_profile_lists_beyond_trainings_top_k_fold_into_its_other_b
                            serving=tuple(serving))
     assert not any(e.test == "unseen_categories" for h in _run(fh).hypotheses for e in h.evidence)
     assert not any(str(h.kind) == "schema_change" for h in _run(fh).hypotheses)
+
+
+def test_nulls_given_only_through_total_are_missing_values():
+    # The profiler leaves out 'nulls': its counts hold the non-null values and 'total' every row.
+    rng = np.random.default_rng(15)
+
+    def with_nulls(r, h, n):
+        v = r.normal(size=n)
+        v[: int(n * 0.45)] = np.nan
+        return v
+    fh = numeric("ip_risk", stream(rng, change_at=33, change=with_nulls), rng.normal(size=5000))
+    fh = dataclasses.replace(fh, training=_without_nulls(fh.training), serving=tuple(map(_without_nulls, fh.serving)))
+    missing = _kinds(_run(fh), "ip_risk")["missing_values"]
+    assert missing.onset == T0 + pd.Timedelta(hours=33) and missing.features["hist.null_jump"] > 0.3
+    assert fh.serving[-1].nulls == 180
+
+
+def _without_nulls(h):
+    """The histogram as a profiler writing no 'nulls' field would have written it."""
+    return type(h).model_validate(h.model_dump(exclude={"nulls"}))
