@@ -227,3 +227,21 @@ def test_a_recoded_category_is_a_schema_change_not_a_stale_feature():
     frame = samples_frame(rng, {"device": (lambda r, n: device(r, np.zeros(n)), device)})
     kinds = _kinds(get_generator("samples").generate(bundle(frame)), "device")
     assert "schema_change" in kinds and "stale_feature" not in kinds
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_blank_strings_are_nulls_not_another_type(dtype):
+    # Numbers kept as text, a missing one written as "" (or spaces): the feature went 30% null, not to text.
+    def blanks(rng, hour):
+        x = np.array([f"{v:.4f}" for v in rng.normal(size=len(hour))], dtype=object)
+        x[(hour >= 33) & (rng.uniform(size=len(hour)) < 0.3)] = ""
+        x[(hour >= 33) & (rng.uniform(size=len(hour)) < 0.02)] = "  "
+        return x
+
+    rng = np.random.default_rng(16)
+    frame = samples_frame(rng, {"ip_risk": (lambda r, n: blanks(r, np.zeros(n)), blanks)})
+    frame["ip_risk"] = frame["ip_risk"].astype(dtype)
+    kinds = _kinds(get_generator("samples").generate(bundle(frame)), "ip_risk")
+    assert set(kinds) == {"missing_values"}
+    assert kinds["missing_values"].features["sample.null_jump"] > 0.2
+    assert kinds["missing_values"].onset == T0 + pd.Timedelta(hours=33)

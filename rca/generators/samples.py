@@ -138,6 +138,19 @@ def _unmeasured() -> _Measured:
 
 
 # --------------------------------------------------------------------------------------------- value types
+def _blank_as_null(col: pd.Series) -> pd.Series:
+    """``col`` with its blank or whitespace-only strings as nulls: a CSV or a text column of numbers writes a
+    missing value as ``""``, and read as text it made the feature a schema change instead of missing values.
+    Each distinct value is looked at once (a feature column repeats a few)."""
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return col
+    codes, distinct = pd.factorize(col)
+    blank = np.fromiter((isinstance(v, str) and not v.strip() for v in distinct), dtype=bool, count=len(distinct))
+    if not blank.any():
+        return col
+    return col.mask(np.append(blank, False)[codes])   # code -1 (a null already): kept
+
+
 def _type_classes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(numeric value or NaN, type class) of each row; nulls get class -1."""
     null = col.isna().to_numpy()
@@ -175,6 +188,7 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
     A feature whose current window (or baseline) holds too few values of the reference's type to compare
     distributions, because it went null or turned into another type, is still measured: its null-rate and
     value-type tests speak, its distribution tests are absent (NaN to the ranker)."""
+    col = _blank_as_null(col)
     num, cls = _type_classes(col)
     ref_cls = cls[ctx.ref]
     ref_cls = ref_cls[ref_cls >= 0]
