@@ -57,11 +57,11 @@ def validate(bundle: BundleArg) -> None:
     """Check a bundle against the contract, and that the review service would take it, and report every problem
     found."""
     from rca.contract.load import check_bundle
-    from rca.graph.build import symptom_notes, time_key_notes
+    from rca.graph.build import sample_time_notes, symptom_notes, time_key_notes
     from rca.service import refused_by_service
 
     problems, notes = check_bundle(bundle, incident_checks=refused_by_service,
-                                   bundle_notes=lambda b: symptom_notes(b) + time_key_notes(b))
+                                   bundle_notes=lambda b: symptom_notes(b) + time_key_notes(b) + sample_time_notes(b))
     for note in notes:
         typer.echo(f"note: {note}")
     if problems:

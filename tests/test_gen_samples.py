@@ -245,3 +245,26 @@ def test_blank_strings_are_nulls_not_another_type(dtype):
     assert set(kinds) == {"missing_values"}
     assert kinds["missing_values"].features["sample.null_jump"] > 0.2
     assert kinds["missing_values"].onset == T0 + pd.Timedelta(hours=33)
+
+
+def test_columns_of_times_are_no_features():
+    # A feature store's rows: when each value was computed, as ISO text (Feast's created_timestamp) or a datetime
+    # column. Every new row's time was a value training never saw, and a stopped job's ones looked stale.
+    def written(rng, hour):
+        stale = hour >= 33   # the job stopped: the rows keep its last run's time
+        at = T0 + pd.to_timedelta(np.where(stale, 33, hour), unit="h")
+        return np.array([t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in at], dtype=object)
+
+    rng = np.random.default_rng(17)
+    frame = samples_frame(rng, {
+        "created_timestamp": (lambda r, n: written(r, np.zeros(n, dtype=int) - 24 * 30), written),
+        "drift": (normal, changed_from(34, _shift)),
+        "year": (lambda r, n: r.choice(["2024", "2025"], n).astype(object),   # numbers as text, not times
+                 lambda r, h: np.where(h >= 33, "2026", r.choice(["2024", "2025"], len(h))).astype(object))})
+    frame["event_timestamp"] = frame["timestamp"] - pd.Timedelta(minutes=5)
+    frame.loc[frame["timestamp"] >= T0 + pd.Timedelta(hours=33), "event_timestamp"] = T0 + pd.Timedelta(hours=33)
+    b = bundle(frame)
+    nodes = {h.node for h in get_generator("samples").generate(b).hypotheses}
+    assert nodes == {"feature:drift", "feature:year"}
+    from rca.generators.samples import feature_columns, time_columns
+    assert feature_columns(b) == ["drift", "year"] and time_columns(b) == ["created_timestamp", "event_timestamp"]

@@ -21,11 +21,11 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from rca.contract.bundle import Bundle
+from rca.contract.bundle import Bundle, _times
 from rca.contract.models import Evidence
 from rca.detectors.rolling_ks import first_detection
 from rca.generators import register
-from rca.generators.base import Candidates
+from rca.generators.base import Candidates, per_bundle
 from rca.generators.feature_kinds import (CONSTANT_SHARE, P_GATE, SHIFT_PSI, FeatureChange, Test, bucket_onset,
                                          deploy_features, log10p, propose, rank_desc, share_test)
 from rca.generators.windows import hours_between
@@ -54,14 +54,56 @@ class SampleGenerator:
         ctx = _Context.build(frame, bundle)
         if ctx is None:
             return out
-        columns = [c for c in frame.columns if c not in ("timestamp", "role")]
-        changes = [c for col in columns if (c := feature_change(frame[col], str(col), ctx, bundle)) is not None]
+        changes = [c for col in feature_columns(bundle) if (c := feature_change(frame[col], str(col), ctx, bundle))
+                   is not None]
         ranks = rank_desc({c.feature: c.features.get(f"{NS}.psi", 0.0) for c in changes})
         for change in changes:
             change.features[f"{NS}.psi_rank"] = ranks[change.feature]
             change.features[f"{NS}.psi_rank_frac"] = ranks[change.feature] / len(changes)
             out.hypotheses.extend(propose(change, bundle, self.name))
         return out
+
+
+@per_bundle
+def feature_columns(bundle: Bundle) -> list[str]:
+    """The feature columns of ``feature_samples``: every column but ``timestamp``, ``role`` and its time columns
+    (`time_columns`); empty without the table."""
+    frame = bundle.feature_samples
+    if frame is None:
+        return []
+    times = set(time_columns(bundle))
+    return [c for c in frame.columns if c not in ("timestamp", "role") and c not in times]
+
+
+@per_bundle
+def time_columns(bundle: Bundle) -> list[str]:
+    """Columns of ``feature_samples`` other than ``timestamp`` whose values are times: of a datetime type, or text
+    whose values (blanks aside) all read as ISO 8601 times or dates, as `Bundle.time_keys` reads a predictions
+    column's values, and are not all numbers (``-999`` and ``2026`` read as years).
+
+    A feature store's rows carry such metadata beside the features (Feast's ``created_timestamp`` and
+    ``event_timestamp``, the time a value was computed): read as a feature, every new row's time was a value
+    training never saw, a schema change, and rows of a job that stopped a stale feature. They say when a value was
+    written, not what the model was given."""
+    frame = bundle.feature_samples
+    out = []
+    for column in (frame.columns if frame is not None else ()):
+        if column in ("timestamp", "role"):
+            continue
+        col = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            out.append(column)
+            continue
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        values = pd.unique(_blank_as_null(col).dropna())
+        if not len(values) or not all(isinstance(v, str) for v in values):
+            continue
+        # a few values first: a column of categories is ruled out without parsing them all
+        numbers = pd.to_numeric(pd.Series(values[:20]), errors="coerce").notna().all()
+        if not numbers and _times(values[:20]) and _times(values):
+            out.append(column)
+    return out
 
 
 @dataclass

@@ -10,6 +10,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.nodes import labels_node, model_node, node_id, node_kind, segment_node
 from rca.generators.base import Candidates
 from rca.generators.metrics import score_series
+from rca.generators.samples import feature_columns, time_columns
 
 MAX_SEGMENT_VALUES = 50
 """Segment dimensions with more distinct values than this are identifiers, not segments: no nodes."""
@@ -214,6 +215,13 @@ def time_key_notes(bundle: Bundle) -> list[str]:
             "partition, a batch id), so it is not read as a segment dimension" for column in bundle.time_keys]
 
 
+def sample_time_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a ``feature_samples`` column read as times, not a feature
+    (`rca.generators.samples.time_columns`)."""
+    return [f"feature_samples: column {column!r} holds times (a feature store's metadata, such as when a value was "
+            "written), so it is not read as a feature" for column in time_columns(bundle)]
+
+
 def nodes_like(node: str, known: set[str] | list[str]) -> str:
     """What to suggest for ``node``, which is not among ``known``: the closest names of its kind (a typo), else the
     first of its kind, else that there is none.
@@ -240,9 +248,7 @@ def _mentioned_nodes(bundle: Bundle, candidates: Candidates | None) -> set[str]:
     nodes: set[str] = set()
     model = bundle.incident.model
     nodes.update(node_id("feature", f) for f in bundle.histograms)
-    if bundle.feature_samples is not None:
-        nodes.update(node_id("feature", str(c)) for c in bundle.feature_samples.columns
-                     if c not in ("timestamp", "role"))
+    nodes.update(node_id("feature", str(c)) for c in feature_columns(bundle))
     p = bundle.predictions
     if p is not None:
         nodes.update(model_node(model, str(v)) for v in p["model_version"].unique())
