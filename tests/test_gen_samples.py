@@ -268,3 +268,26 @@ def test_columns_of_times_are_no_features():
     assert nodes == {"feature:drift", "feature:year"}
     from rca.generators.samples import feature_columns, time_columns
     assert feature_columns(b) == ["drift", "year"] and time_columns(b) == ["created_timestamp", "event_timestamp"]
+
+
+def test_a_sentinel_far_outside_the_range_counts_as_missing_beside_the_schema_change(result):
+    # -999 written for a missing ip_risk (a share in [0, 1]): values out of range, and values gone missing.
+    # A 0 filled below amounts from 1 (a failing lookup's default) is next to the range: no missing values.
+    def fill(value, lo=0.0):
+        def change(rng, x, m):
+            x = np.abs(x) + lo
+            x[m & (rng.uniform(size=x.size) < 0.3)] = value
+            return x
+        return change
+
+    rng = np.random.default_rng(18)
+    frame = samples_frame(rng, {"ip_risk": (lambda r, n: np.abs(r.normal(size=n)), changed_from(33, fill(-999.0))),
+                                "amount": (lambda r, n: np.abs(r.normal(size=n)) + 1, changed_from(33, fill(0.0, 1)))})
+    filled = get_generator("samples").generate(bundle(frame))
+    ip_risk = _kinds(filled, "ip_risk")
+    assert {"missing_values", "schema_change"} <= set(ip_risk)
+    missing = ip_risk["missing_values"]
+    assert missing.onset == T0 + pd.Timedelta(hours=33) and missing.features["sample.null_jump"] > 0.2
+    assert "counting -999 as missing" in next(e.detail for e in missing.evidence if e.test == "null_rate")
+    assert "missing_values" not in _kinds(filled, "amount") and "schema_change" in _kinds(filled, "amount")
+    assert "missing_values" not in _kinds(result, "cents")   # a unit change spreads over many values
