@@ -314,6 +314,28 @@ def test_validate_notes_scores_that_are_not_probabilities(capsys, bundle_dir, sc
     assert code == 0 and len(notes) == 1 and notes[0].startswith("note: predictions: scores are not probabilities: ")
     assert shown in notes[0] and "while the labels are 0/1" in notes[0]
 
+def test_validate_notes_nulls_read_from_total(capsys, bundle_dir):
+    lines = [json.loads(line) for line in (bundle_dir / "histograms.jsonl").read_text().splitlines()]
+    for line in lines[1:3]:   # two serving hours of 'amount' give no nulls, and 5 rows more than they count
+        del line["nulls"]
+        line["total"] = 15
+    (bundle_dir / "histograms.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == [
+        "note: histograms.jsonl: feature 'amount' gives no 'nulls' and a 'total' above its counts in 2 of 4 "
+        "histograms: the rows 'total' counts beyond them (33%) are read as its missing values", f"{bundle_dir}: valid"]
+
+def test_validate_notes_a_feature_samples_column_of_times(capsys, bundle_dir):
+    import pandas as pd
+
+    from tests.builders import T0
+    ts = T0 + pd.to_timedelta(range(0, 38 * 3600, 600), unit="s")
+    pd.DataFrame({"timestamp": ts, "amount": range(len(ts)), "created_timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                 ).to_parquet(bundle_dir / "feature_samples.parquet")
+    code, out = run_cli(capsys, "validate", str(bundle_dir))
+    assert code == 0 and out.out.splitlines() == [
+        "note: feature_samples: column 'created_timestamp' holds times (a feature store's metadata, such as when a "
+        "value was written), so it is not read as a feature", f"{bundle_dir}: valid"]
 
 def test_validate_counts_a_problem_repeated_on_many_lines_after_the_first_three(capsys, bundle_dir):
     """A producer's systematic mistake printed one near-identical line per bad line (200 for 200 lines)."""

@@ -310,3 +310,24 @@ def test_csv_text_columns_are_read_as_written_not_as_guessed_numbers(bundle_dir)
     assert set(b.metrics["service"]) == {"007"} and set(b.metrics["pod"]) == {"0042"}
     assert set(b.kpis["country"]) == {"01"}
     assert b.predictions["score"].dtype == float and b.metrics["value"].dtype == float   # numbers stay numbers
+
+
+def test_a_histogram_without_nulls_reads_the_rows_total_counts_beyond_its_bins_as_nulls():
+    """Some profilers count only non-null values in the bins and give the null rate through ``total`` alone: a
+    feature gone 45% null looked complete (``nulls`` defaulted to 0 and ``total`` was never read)."""
+    from rca.contract.models import CategoricalHistogram, NumericHistogram
+
+    base = {"feature": "ip_risk", "type": "numeric", "role": "training", "edges": [0, 1, 2], "counts": [30, 20]}
+    h = NumericHistogram.model_validate({**base, "underflow": 3, "overflow": 2, "total": 100})
+    assert (h.nulls, h.nulls_from_total, h.observed()) == (45, True, 100)
+    given = NumericHistogram.model_validate({**base, "underflow": 3, "overflow": 2, "nulls": 0, "total": 100})
+    assert (given.nulls, given.nulls_from_total) == (0, False)   # a nulls given, even 0, is kept
+    assert NumericHistogram.model_validate({**base, "total": 50}).nulls == 0   # total = counts: none
+    assert NumericHistogram.model_validate({**base, "total": 40}).nulls == 0   # below: not negative
+    cat = CategoricalHistogram.model_validate({"feature": "c", "type": "categorical", "role": "training",
+                                               "categories": ["a", "b"], "counts": [5, 4], "total": 12})
+    assert (cat.nulls, cat.nulls_from_total) == (3, True)
+    # a profile's shares beside its row count: no gap to read (they would have been 99.9% nulls); all-null counts do
+    shares = NumericHistogram.model_validate({**base, "counts": [0.6, 0.4], "total": 1000})
+    assert (shares.nulls, shares.nulls_from_total) == (0, False)
+    assert NumericHistogram.model_validate({**base, "counts": [0, 0], "total": 1000}).nulls == 1000

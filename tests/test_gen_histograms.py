@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
+from rca.contract.bundle import FeatureHistograms
+from rca.contract.models import CategoricalHistogram
 from rca.generators import get_generator
 from tests.builders import T0
 from tests.hist_builders import bundle, categorical, numeric, stream
@@ -201,3 +205,82 @@ def test_mean_log_ratio_of_means_past_the_largest_float():
     assert _mean_log_ratio(edges, low, top) == math.inf   # current mean inf, reference finite: as before
     assert _mean_log_ratio(edges, top, low) == math.inf   # reference mean inf, current finite: raised before
     assert _mean_log_ratio([0.0, 10.0, 50.0], np.array([0.0, 5, 5, 0]), np.array([0.0, 5, 5, 0])) == 0.0
+
+
+def test_dtype_spellings_of_one_type_are_no_schema_change():
+    # Training profiled by pandas (int64, float64), serving by Spark (long, double): one type each, no change.
+    # Another family (numbers arriving as text) still is one.
+    rng = np.random.default_rng(11)
+    stable = numeric("age", stream(rng), rng.normal(size=5000), dtype_by_hour={h: "long" for h in range(38)})
+    stable = dataclasses.replace(stable, training=stable.training.model_copy(update={"dtype": "int64"}))
+    floats = numeric("amount", stream(rng), rng.normal(size=5000),
+                     dtype_by_hour={h: "DOUBLE" if h % 2 else "float64" for h in range(38)})
+    texts = numeric("zip", stream(rng), rng.normal(size=5000), dtype_by_hour={h: "varchar(5)" for h in range(32, 38)})
+    texts = dataclasses.replace(texts, training=texts.training.model_copy(update={"dtype": "Int64"}))
+    cands = _run(stable, floats, texts)
+    assert {h.node for h in cands.hypotheses} == {"feature:zip"}
+    (h,) = _kinds(cands, "zip").values()
+    assert str(h.kind) == "schema_change" and h.features["hist.dtype_changed"] == 1.0
+    assert [e.detail for e in h.evidence if e.test == "dtype"] == ["Int64 -> varchar(5)"]
+
+
+def test_a_recoded_category_is_a_schema_change_not_a_stale_feature():
+    # ios -> IOS: the current top-3 bins hold every value and training none of them, as a frozen feature's would;
+    # but those are categories training never saw, a re-encoding, so staleness is not proposed.
+    rng = np.random.default_rng(12)
+    cats, p = ["ios", "android", "web"], [0.45, 0.4, 0.15]
+    hours = [rng.choice(cats if h < 33 else [c.upper() for c in cats], 300, p=p) for h in range(38)]
+    kinds = _kinds(_run(categorical("device", hours, rng.choice(cats, 3000, p=p))), "device")
+    assert "schema_change" in kinds and "stale_feature" not in kinds
+
+
+def test_categories_a_profile_lists_beyond_trainings_top_k_fold_into_its_other_bucket():
+    # Each profile keeps its 4 most frequent categories and lumps the rest into an other-bucket: an hour that
+    # lists mcc_05 (in training's __other__) has no new category, nor one whose bucket is spelled OTHER.
+    rng = np.random.default_rng(14)
+    cats = [f"mcc_{i:02d}" for i in range(12)]
+    p = np.array([30, 20, 12, 10] + [4] * 4 + [3] * 4) / 100
+
+    def top_k(values, other="__other__"):
+        names, counts = np.unique(values, return_counts=True)
+        keep = np.argsort(-counts, kind="stable")[:4]
+        rest = counts.sum() - counts[keep].sum()
+        return [*names[keep], other], [*counts[keep], rest]
+
+    def hist(values, role, hour=None):
+        names, counts = top_k(values, "OTHER" if hour is not None and hour % 2 else "__other__")
+        window = {} if hour is None else {"start": T0 + pd.Timedelta(hours=hour),
+                                          "end": T0 + pd.Timedelta(hours=hour + 1)}
+        return CategoricalHistogram(feature="mcc", role=role, type="categorical", dtype="string",
+                                    categories=[str(c) for c in names], counts=[float(c) for c in counts], **window)
+
+    serving = []
+    for h in range(38):
+        values = rng.choice(cats, 300, p=p)
+        if h % 3 == 0:   # some hours' top 4 reach into training's rest
+            values[:60] = "mcc_05"
+        serving.append(hist(values, "serving", h))
+    fh = FeatureHistograms(feature="mcc", training=hist(rng.choice(cats, 5000, p=p), "training"),
+                           serving=tuple(serving))
+    assert not any(e.test == "unseen_categories" for h in _run(fh).hypotheses for e in h.evidence)
+    assert not any(str(h.kind) == "schema_change" for h in _run(fh).hypotheses)
+
+
+def test_nulls_given_only_through_total_are_missing_values():
+    # The profiler leaves out 'nulls': its counts hold the non-null values and 'total' every row.
+    rng = np.random.default_rng(15)
+
+    def with_nulls(r, h, n):
+        v = r.normal(size=n)
+        v[: int(n * 0.45)] = np.nan
+        return v
+    fh = numeric("ip_risk", stream(rng, change_at=33, change=with_nulls), rng.normal(size=5000))
+    fh = dataclasses.replace(fh, training=_without_nulls(fh.training), serving=tuple(map(_without_nulls, fh.serving)))
+    missing = _kinds(_run(fh), "ip_risk")["missing_values"]
+    assert missing.onset == T0 + pd.Timedelta(hours=33) and missing.features["hist.null_jump"] > 0.3
+    assert fh.serving[-1].nulls == 180
+
+
+def _without_nulls(h):
+    """The histogram as a profiler writing no 'nulls' field would have written it."""
+    return type(h).model_validate(h.model_dump(exclude={"nulls"}))

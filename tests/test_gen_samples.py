@@ -213,3 +213,80 @@ def test_a_small_mean_shift_is_a_drift_though_the_decile_psi_stays_under_its_flo
     assert drift.features["sample.psi_vs_baseline"] < SHIFT_PSI  # the PSI alone would not have proposed it
     mean_shift = next(e for e in drift.evidence if e.test == "mean_shift")
     assert 0.1 < mean_shift.value < 0.16 and mean_shift.p_value < 1e-3
+
+
+def test_a_recoded_category_is_a_schema_change_not_a_stale_feature():
+    # A re-encoding that merges ios and android into MOBILE: 95% of the current values in one category, as a
+    # frozen feature's; but training never saw it, so staleness is not proposed.
+    def device(rng, hour):
+        c = rng.choice(["ios", "android", "web"], len(hour), p=[0.65, 0.3, 0.05]).astype(object)
+        c[(hour >= 32) & (c != "web")] = "MOBILE"
+        return c
+
+    rng = np.random.default_rng(13)
+    frame = samples_frame(rng, {"device": (lambda r, n: device(r, np.zeros(n)), device)})
+    kinds = _kinds(get_generator("samples").generate(bundle(frame)), "device")
+    assert "schema_change" in kinds and "stale_feature" not in kinds
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_blank_strings_are_nulls_not_another_type(dtype):
+    # Numbers kept as text, a missing one written as "" (or spaces): the feature went 30% null, not to text.
+    def blanks(rng, hour):
+        x = np.array([f"{v:.4f}" for v in rng.normal(size=len(hour))], dtype=object)
+        x[(hour >= 33) & (rng.uniform(size=len(hour)) < 0.3)] = ""
+        x[(hour >= 33) & (rng.uniform(size=len(hour)) < 0.02)] = "  "
+        return x
+
+    rng = np.random.default_rng(16)
+    frame = samples_frame(rng, {"ip_risk": (lambda r, n: blanks(r, np.zeros(n)), blanks)})
+    frame["ip_risk"] = frame["ip_risk"].astype(dtype)
+    kinds = _kinds(get_generator("samples").generate(bundle(frame)), "ip_risk")
+    assert set(kinds) == {"missing_values"}
+    assert kinds["missing_values"].features["sample.null_jump"] > 0.2
+    assert kinds["missing_values"].onset == T0 + pd.Timedelta(hours=33)
+
+
+def test_columns_of_times_are_no_features():
+    # A feature store's rows: when each value was computed, as ISO text (Feast's created_timestamp) or a datetime
+    # column. Every new row's time was a value training never saw, and a stopped job's ones looked stale.
+    def written(rng, hour):
+        stale = hour >= 33   # the job stopped: the rows keep its last run's time
+        at = T0 + pd.to_timedelta(np.where(stale, 33, hour), unit="h")
+        return np.array([t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in at], dtype=object)
+
+    rng = np.random.default_rng(17)
+    frame = samples_frame(rng, {
+        "created_timestamp": (lambda r, n: written(r, np.zeros(n, dtype=int) - 24 * 30), written),
+        "drift": (normal, changed_from(34, _shift)),
+        "year": (lambda r, n: r.choice(["2024", "2025"], n).astype(object),   # numbers as text, not times
+                 lambda r, h: np.where(h >= 33, "2026", r.choice(["2024", "2025"], len(h))).astype(object))})
+    frame["event_timestamp"] = frame["timestamp"] - pd.Timedelta(minutes=5)
+    frame.loc[frame["timestamp"] >= T0 + pd.Timedelta(hours=33), "event_timestamp"] = T0 + pd.Timedelta(hours=33)
+    b = bundle(frame)
+    nodes = {h.node for h in get_generator("samples").generate(b).hypotheses}
+    assert nodes == {"feature:drift", "feature:year"}
+    assert b.feature_columns == ["drift", "year"] and b.sample_time_columns == ["created_timestamp", "event_timestamp"]
+
+
+def test_a_sentinel_far_outside_the_range_counts_as_missing_beside_the_schema_change(result):
+    # -999 written for a missing ip_risk (a share in [0, 1]): values out of range, and values gone missing.
+    # A 0 filled below amounts from 1 (a failing lookup's default) is next to the range: no missing values.
+    def fill(value, lo=0.0):
+        def change(rng, x, m):
+            x = np.abs(x) + lo
+            x[m & (rng.uniform(size=x.size) < 0.3)] = value
+            return x
+        return change
+
+    rng = np.random.default_rng(18)
+    frame = samples_frame(rng, {"ip_risk": (lambda r, n: np.abs(r.normal(size=n)), changed_from(33, fill(-999.0))),
+                                "amount": (lambda r, n: np.abs(r.normal(size=n)) + 1, changed_from(33, fill(0.0, 1)))})
+    filled = get_generator("samples").generate(bundle(frame))
+    ip_risk = _kinds(filled, "ip_risk")
+    assert {"missing_values", "schema_change"} <= set(ip_risk)
+    missing = ip_risk["missing_values"]
+    assert missing.onset == T0 + pd.Timedelta(hours=33) and missing.features["sample.null_jump"] > 0.2
+    assert "counting -999 as missing" in next(e.detail for e in missing.evidence if e.test == "null_rate")
+    assert "missing_values" not in _kinds(filled, "amount") and "schema_change" in _kinds(filled, "amount")
+    assert "missing_values" not in _kinds(result, "cents")   # a unit change spreads over many values

@@ -128,6 +128,46 @@ class Bundle:
         return list(self.derived["time_keys"])
 
     @property
+    def feature_columns(self) -> list[str]:
+        """The feature columns of ``feature_samples``: every column but ``timestamp``, ``role`` and its time columns
+        (`sample_time_columns`); empty without the table."""
+        if self.feature_samples is None:
+            return []
+        times = set(self.sample_time_columns)
+        return [c for c in self.feature_samples.columns if c not in ("timestamp", "role") and c not in times]
+
+    @property
+    def sample_time_columns(self) -> list[str]:
+        """Columns of ``feature_samples`` other than ``timestamp`` whose values are times: of a datetime type, or text
+        whose values (blanks aside) all read as ISO 8601 times or dates, as `time_keys` reads a predictions column's
+        values, and are not all numbers (``-999`` and ``2026`` read as years).
+
+        A feature store's rows carry such metadata beside the features (Feast's ``created_timestamp`` and
+        ``event_timestamp``, the time a value was computed): read as a feature, every new row's time was a value
+        training never saw, a schema change, and rows of a job that stopped a stale feature. They say when a value
+        was written, not what the model was given."""
+        if "sample_time_columns" not in self.derived:
+            frame, out = self.feature_samples, []
+            for column in (frame.columns if frame is not None else ()):
+                col = frame[column]
+                if column in ("timestamp", "role"):
+                    continue
+                if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                    continue
+                if pd.api.types.is_datetime64_any_dtype(col):
+                    out.append(column)
+                    continue
+                values = [v for v in pd.unique(col.dropna()) if not (isinstance(v, str) and not v.strip())]
+                if not values or not all(isinstance(v, str) for v in values):
+                    continue
+                # a few values first: a column of categories is ruled out without parsing them all
+                numbers = pd.to_numeric(pd.Series(values[:20]), errors="coerce").notna().all()
+                if not numbers and _times(values[:20]) and _times(values):
+                    out.append(column)
+            self.derived["sample_time_columns"] = out
+        return list(self.derived["sample_time_columns"])
+
+    @property
     def score_keys(self) -> list[str]:
         """Columns of the predictions table the contract does not name that are functions of the score: in the
         baseline and current windows' rows, each of their values holds a range of scores that no other value's
@@ -210,9 +250,7 @@ def signal_nodes(bundle: Bundle) -> set[str]:
     nodes: set[str] = set()
     model = bundle.incident.model
     nodes.update(node_id("feature", f) for f in bundle.histograms)
-    if bundle.feature_samples is not None:
-        nodes.update(node_id("feature", str(c)) for c in bundle.feature_samples.columns
-                     if c not in ("timestamp", "role"))
+    nodes.update(node_id("feature", str(c)) for c in bundle.feature_columns)
     p = bundle.predictions
     if p is not None:
         nodes.update(model_node(model, str(v)) for v in p["model_version"].unique())

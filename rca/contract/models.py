@@ -173,6 +173,27 @@ class _HistogramBase(_Open):
             raise ValueError("'end' must be after 'start'")
         return self
 
+    @model_validator(mode="after")
+    def _nulls_from_total(self):
+        """Without a ``nulls`` field, the rows ``total`` counts beyond the counted values are the nulls: a
+        profiler that counts only non-null values in its bins (and gives the null rate as ``total`` alone) left a
+        feature going null looking complete. A ``nulls`` given, even 0, is kept; ``nulls_from_total`` says which.
+        Counts that sum to 1 or less beside a larger ``total`` are shares, not counts: nothing is read from it.
+        """
+        if "nulls" not in self.model_fields_set and self.total is not None:
+            counted = self.observed()
+            if 0 < counted <= 1 < self.total:   # shares (a profile's proportions) beside a row count: no gap
+                return self
+            gap = self.total - counted
+            if gap > 1e-9 * self.total:
+                self.__dict__["nulls"] = gap   # bypasses __setattr__: ``nulls`` stays out of model_fields_set
+        return self
+
+    @property
+    def nulls_from_total(self) -> bool:
+        """Whether ``nulls`` was read as ``total`` minus the counted values (`_nulls_from_total`)."""
+        return "nulls" not in self.model_fields_set and self.nulls > 0
+
     def observed(self) -> float:
         """Total of counts plus nulls (and under/overflow for numeric histograms)."""
         return float(sum(self.counts)) + self.nulls

@@ -178,8 +178,9 @@ def propose(change: FeatureChange, bundle: Bundle, generator: str) -> list[Hypot
     elif shifted and change.shift.effect >= SCHEMA_PSI and change.step_score > STEP_ABRUPT:
         add(CauseKind.SCHEMA_CHANGE, 0.5 * strength(change.shift, 0.25), change.shift.onset)
     # A stale feature repeats values it already had: mass piling up outside the reference range (the overflow
-    # bucket after a unit change) is a schema change, not a freeze.
-    if change.out_of_range is not None and change.out_of_range.passes(OOR_JUMP):
+    # bucket after a unit change), or in categories the reference never saw (a re-encoding, `ios` -> `IOS`), is
+    # a schema change, not a freeze.
+    if any(t is not None and t.passes(s) for t, s in ((change.out_of_range, OOR_JUMP), (change.unseen, UNSEEN_SHARE))):
         return out
     top = change.top_share
     if change.constant or (top is not None and top.passes(TOP_JUMP) and (top.current or 0) >= 0.9):

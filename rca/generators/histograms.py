@@ -8,6 +8,7 @@ and for telling an abrupt step (skew after a deploy) from a trend (gradual drift
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 import numpy as np
@@ -45,12 +46,57 @@ class HistogramGenerator:
         return out
 
 
+# ------------------------------------------------------------------------------------------------ dtypes
+_DTYPE_FAMILIES = (
+    ("int", re.compile(r"u?int(8|16|32|64|128)?|long|integer|bigint|smallint|tinyint|short|byte")),
+    ("float", re.compile(r"float(16|32|64|128)?|double|real|decimal|numeric|half")),
+    ("string", re.compile(r"object|str|string|large_string|utf8|large_utf8|text|varchar|char|nvarchar")),
+    ("bool", re.compile(r"bool|boolean")),
+    ("time", re.compile(r"(datetime|timestamp)\w*|date(32|64)?")),
+)
+
+
+def dtype_family(dtype: str) -> str:
+    """The type family a histogram's ``dtype`` spells: ``int``, ``float``, ``string``, ``bool`` or ``time``;
+    another spelling as written, lower-cased.
+
+    Each tool writes its own names for one type (pandas ``int64``, Spark and Java ``long``, SQL ``bigint``,
+    pandas' nullable ``Int64``, Arrow ``utf8``), and a training profile and a serving one are often written by
+    different tools: compared as written, every numeric feature was a schema change. Parameters are dropped
+    (``varchar(64)``, ``decimal(10,2)``, ``datetime64[ns, UTC]``).
+
+    >>> [dtype_family(d) for d in ("int64", "long", "Int64", "double", "decimal(10,2)", "utf8", "timestamp[us]")]
+    ['int', 'int', 'int', 'float', 'float', 'string', 'time']
+    >>> dtype_family("Category")
+    'category'
+    """
+    spelling = dtype.strip().lower()
+    base = re.split(r"[(\[<]", spelling, maxsplit=1)[0].strip()
+    return next((family for family, pattern in _DTYPE_FAMILIES if pattern.fullmatch(base)), spelling)
+
+
+OTHER_BUCKETS = frozenset({"__other__", "other", "(other)"})
+"""The names (any case) a profiler gives the bucket of the categories it does not list (`other_bucket`)."""
+
+
+def other_bucket(category: str) -> bool:
+    """Whether a histogram category is the bucket of the categories not listed (``__other__``, ``OTHER``, ...).
+
+    >>> [other_bucket(c) for c in ("__other__", "OTHER", "(other)", "others", "mcc_05")]
+    [True, True, True, False, False]
+    """
+    return category.strip().lower() in OTHER_BUCKETS
+
+
 # --------------------------------------------------------------------------------------------- matrices
 def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.ndarray, np.ndarray | None]:
     """Aligned counts: (categories or None, serving rows, training row or None, nulls per row incl. training).
 
     Numeric rows are [underflow, counts..., overflow]; categorical rows follow the training categories then
-    the unseen ones, sorted.
+    the unseen ones, sorted. When training has an other-bucket (`other_bucket`), a serving category it does not
+    list, and a serving other-bucket however spelled, count in it: a profiler that keeps each profile's most
+    frequent categories (whylogs' and Evidently's top-k, a `__other__` of the rest) lists in one hour categories
+    it lumped into the rest in training, and they are not new values.
     """
     hists = ([fh.training] if fh.training is not None else []) + list(fh.serving)
     if isinstance(hists[0], NumericHistogram):
@@ -59,13 +105,16 @@ def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.nda
     else:
         known = list(fh.training.categories) if fh.training is not None else []
         seen = set(known)
-        extra = sorted({c for h in hists for c in h.categories if c not in seen})
+        index = {c: i for i, c in enumerate(known)}
+        other = next((index[c] for c in known if other_bucket(c)), None)
+        extra = sorted({c for h in hists for c in h.categories if c not in seen}) if other is None else []
         cats = known + extra
-        index = {c: i for i, c in enumerate(cats)}
+        index.update((c, len(known) + i) for i, c in enumerate(extra))
         rows = np.zeros((len(hists), len(cats)))
         for r, h in enumerate(hists):
             h: CategoricalHistogram
-            rows[r, [index[c] for c in h.categories]] = h.counts
+            at = np.fromiter((index.get(c, other) for c in h.categories), dtype=np.intp, count=len(h.categories))
+            rows[r] = np.bincount(at, weights=h.counts, minlength=len(cats))
     nulls = np.array([h.nulls for h in hists], dtype=float)
     if fh.training is not None:
         return cats, rows[1:], rows[0], nulls
@@ -188,7 +237,7 @@ def feature_change(fh: FeatureHistograms, bundle: Bundle, origin: datetime) -> F
 
     ref_dtype = (fh.training or fh.serving[0]).dtype
     dtypes = {h.dtype for h, c in zip(fh.serving, cur) if c}
-    dtype_changed = bool(dtypes - {ref_dtype})
+    dtype_changed = bool({dtype_family(d) for d in dtypes} - {dtype_family(ref_dtype)})
     f[f"{ns}.dtype_changed"] = float(dtype_changed)
     if dtype_changed:
         evidence.append(Evidence(signal=SIGNAL, test="dtype", value=1.0,

@@ -25,7 +25,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import Evidence
 from rca.detectors.rolling_ks import first_detection
 from rca.generators import register
-from rca.generators.base import Candidates
+from rca.generators.base import Candidates, per_bundle
 from rca.generators.feature_kinds import (CONSTANT_SHARE, P_GATE, SHIFT_PSI, FeatureChange, Test, bucket_onset,
                                          deploy_features, log10p, propose, rank_desc, share_test)
 from rca.generators.windows import hours_between
@@ -39,6 +39,8 @@ ROLLING_WINDOW = 50    # values in the rolling KS window
 ROLLING_ALPHA = 1e-3
 MEAN_SHIFT_SD = 0.1    # a mean moved by this many prior standard deviations is a shift (see _numeric)
 HOUR_NS = 3_600_000_000_000
+SENTINEL_SHARE = 0.05  # a value outside the reference's range holding this share of the current values ...
+SENTINEL_PURITY = 0.9  # ... and this share of those outside it stands for missing values (see _sentinel)
 NUMERIC, NUMERIC_TEXT, TEXT = 0, 1, 2   # value type classes: a number, a number written as text, other text
 
 
@@ -54,8 +56,8 @@ class SampleGenerator:
         ctx = _Context.build(frame, bundle)
         if ctx is None:
             return out
-        columns = [c for c in frame.columns if c not in ("timestamp", "role")]
-        changes = [c for col in columns if (c := feature_change(frame[col], str(col), ctx, bundle)) is not None]
+        changes = [c for col in bundle.feature_columns if (c := feature_change(frame[col], str(col), ctx, bundle))
+                   is not None]
         ranks = rank_desc({c.feature: c.features.get(f"{NS}.psi", 0.0) for c in changes})
         for change in changes:
             change.features[f"{NS}.psi_rank"] = ranks[change.feature]
@@ -138,6 +140,19 @@ def _unmeasured() -> _Measured:
 
 
 # --------------------------------------------------------------------------------------------- value types
+def _blank_as_null(col: pd.Series) -> pd.Series:
+    """``col`` with its blank or whitespace-only strings as nulls: a CSV or a text column of numbers writes a
+    missing value as ``""``, and read as text it made the feature a schema change instead of missing values.
+    Each distinct value is looked at once (a feature column repeats a few)."""
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return col
+    codes, distinct = pd.factorize(col)
+    blank = np.fromiter((isinstance(v, str) and not v.strip() for v in distinct), dtype=bool, count=len(distinct))
+    if not blank.any():
+        return col
+    return col.mask(np.append(blank, False)[codes])   # code -1 (a null already): kept
+
+
 def _type_classes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(numeric value or NaN, type class) of each row; nulls get class -1."""
     null = col.isna().to_numpy()
@@ -175,6 +190,7 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
     A feature whose current window (or baseline) holds too few values of the reference's type to compare
     distributions, because it went null or turned into another type, is still measured: its null-rate and
     value-type tests speak, its distribution tests are absent (NaN to the ranker)."""
+    col = _blank_as_null(col)
     num, cls = _type_classes(col)
     ref_cls = cls[ctx.ref]
     ref_cls = ref_cls[ref_cls >= 0]
@@ -191,9 +207,11 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
     dtype_changed = dtype.passes(0.01)
     f[f"{NS}.type_share_delta"], f[f"{NS}.dtype_changed"] = d1 - d0, float(dtype_changed)
 
-    # Null rate.
+    # Null rate, counting a value that stands for missing ones (-999) as null.
     null = cls < 0
-    r0, r1, p_null = share_test(null[ctx.prior].sum(), ctx.prior.sum(), null[ctx.cur].sum(), ctx.cur.sum())
+    sentinel = _sentinel(num, ctx) if numeric else None
+    missing = null if sentinel is None else null | (num == sentinel)
+    r0, r1, p_null = share_test(missing[ctx.prior].sum(), ctx.prior.sum(), missing[ctx.cur].sum(), ctx.cur.sum())
     nulls = Test(effect=r1 - r0, p_value=p_null, baseline=r0, current=r1)
     f[f"{NS}.null_jump"], f[f"{NS}.null_p_log10"] = r1 - r0, log10p(p_null)
 
@@ -210,7 +228,7 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
     obs = ctx.per_bucket(np.ones_like(null))
     other_type = (cls >= 0) & (cls != dominant)
     with np.errstate(invalid="ignore", divide="ignore"):
-        m.series["nulls"] = lambda: (ctx.per_bucket(null) / obs, r0 + 0.005)
+        m.series["nulls"] = lambda: (ctx.per_bucket(missing) / obs, r0 + 0.005)
         m.series["dtype"] = lambda: (ctx.per_bucket(other_type) / ctx.per_bucket(~null), d0 + 0.005)
         tests = {"shift": m.shift, "nulls": nulls, "dtype": dtype, "out_of_range": m.out_of_range,
                  "unseen": m.unseen, "top": m.top}
@@ -232,7 +250,9 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
     f.update(deploy_features(bundle, feature, onset, 1.0, NS))
     if nulls.effect > 0:
         evidence.append(Evidence(signal=SIGNAL, test="null_rate", value=r1 - r0, baseline=r0, current=r1,
-                                 p_value=p_null, onset=nulls.onset))
+                                 p_value=p_null, onset=nulls.onset,
+                                 detail=None if sentinel is None else f"counting {sentinel:g} as missing: the one "
+                                 f"value outside the {ctx.ref_name} range the current window holds"))
     if dtype_changed:
         evidence.append(Evidence(signal=SIGNAL, test="dtype", value=d1 - d0, baseline=d0, current=d1, p_value=p_d,
                                  onset=dtype.onset, detail="share of values of another type than in "
@@ -245,6 +265,34 @@ def feature_change(col: pd.Series, feature: str, ctx: _Context, bundle: Bundle) 
             e.onset = onset_of[e.test].onset
     change.features = {k: float(v) for k, v in f.items()}
     return change
+
+
+def _sentinel(num: np.ndarray, ctx: _Context) -> float | None:
+    """The value a pipeline writes for a missing one (-999, -1 for a share), if the current window has one: a
+    single value outside the reference's range, farther from it than the range is wide (chosen as no value the
+    feature can take), holding at least `SENTINEL_SHARE` of the current values and `SENTINEL_PURITY` of those
+    outside the range (a unit change spreads them over many values); the reference never holds it. None when
+    there is none.
+
+    Such a fill reads as numbers out of range, a schema change, and the null rate did not move: the feature's
+    values went missing without a missing_values cause. A value next to the range (a 0 below amounts from 1.5, a
+    count's new maximum) is not taken for one: a default a failing lookup returns is its dependency's failure,
+    and a new value may be real."""
+    ok = ~np.isnan(num)
+    ref = num[ctx.ref & ok]
+    if ref.size < MIN_ROWS:
+        return None
+    cur = num[ctx.cur & ok]
+    lo, hi = ref.min(), ref.max()
+    outside = cur[(cur < lo) | (cur > hi)]
+    if outside.size == 0 or outside.size < SENTINEL_SHARE * cur.size:
+        return None
+    values, counts = np.unique(outside, return_counts=True)
+    i = int(np.argmax(counts))
+    if counts[i] < SENTINEL_SHARE * cur.size or counts[i] < SENTINEL_PURITY * outside.size:
+        return None
+    value = float(values[i])
+    return value if max(lo - value, value - hi) > hi - lo else None
 
 
 _CLASS_NAMES = {NUMERIC: "numbers", NUMERIC_TEXT: "numbers as text", TEXT: "text"}

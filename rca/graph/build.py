@@ -275,10 +275,18 @@ def event_notes(bundle: Bundle) -> list[str]:
     return notes
 
 
+def sample_time_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of a ``feature_samples`` column read as times, not a feature
+    (`Bundle.sample_time_columns`)."""
+    return [f"feature_samples: column {column!r} holds times (a feature store's metadata, such as when a value was "
+            "written), so it is not read as a feature" for column in bundle.sample_time_columns]
+
+
 def bundle_notes(bundle: Bundle) -> list[str]:
     """Every note `rca validate` gives of a loaded bundle: what the engine will not read as its producer meant."""
     return (symptom_notes(bundle) + time_key_notes(bundle) + score_key_notes(bundle) + label_name_notes(bundle)
-            + score_scale_notes(bundle) + event_notes(bundle))
+            + score_scale_notes(bundle) + event_notes(bundle) + sample_time_notes(bundle))
+
 
 
 def nodes_like(node: str, known: set[str] | list[str]) -> str:
