@@ -259,7 +259,7 @@ def signal_nodes(bundle: Bundle) -> set[str]:
             if len(values) <= MAX_SEGMENT_VALUES:
                 nodes.update(segment_node(column, v) for v in values)
         if bundle.has_labels:
-            nodes.add(labels_node(model))
+            nodes.update([labels_node(model)] if bundle.has_labels else [])
     if bundle.kpis is not None:
         nodes.update(node_id("kpi", str(n)) for n in bundle.kpis["name"].unique())
     if bundle.metrics is not None:
@@ -277,6 +277,25 @@ def bundle_nodes_but_events(bundle: Bundle) -> set[str]:
     return nodes
 
 
+def _plain_nodes(bundle: Bundle) -> set[str]:
+    """`bundle_nodes_but_events` but the segment values: the nodes events name as a rule (model versions, features,
+    services, pipelines and sources of graph.json), found without reading the predictions' segment columns."""
+    if "plain_nodes" not in bundle.derived:
+        nodes = {node_id("feature", f) for f in bundle.histograms} | {node_id("feature", str(c))
+                                                                      for c in bundle.feature_columns}
+        if bundle.predictions is not None:
+            model = bundle.incident.model
+            nodes.update(model_node(model, str(v)) for v in bundle.predictions["model_version"].unique())
+            nodes.update([labels_node(model)] if bundle.has_labels else [])
+        for table, column, kind in ((bundle.metrics, "service", "service"), (bundle.spans, "service", "service"),
+                                    (bundle.kpis, "name", "kpi")):
+            if table is not None:
+                nodes.update(node_id(kind, str(s)) for s in table[column].unique())
+        nodes.update(bundle.graph.nodes if bundle.graph is not None else ())
+        bundle.derived["plain_nodes"] = nodes
+    return bundle.derived["plain_nodes"]
+
+
 def with_event_nodes(bundle: Bundle) -> Bundle:
     """``bundle`` with each event's ``target`` spelled as the node of the bundle it names (`spelled_as`): change
     events come from other tools (MLflow's ``models:/fraud-scorer/2``, Argo CD's ``pipeline:user-profile`` for
@@ -284,8 +303,8 @@ def with_event_nodes(bundle: Bundle) -> Bundle:
     made a node of its own (``model:fraud-scorer@2`` beside the predictions' ``v2``). The target as sent is kept
     in the event's ``target_sent`` (an extra field). A target that matches no node stays as it is; `rca
     validate` notes it. The loader calls this once all families are read."""
-    if not bundle.events:
-        return bundle
+    if not bundle.events or all(e.target in _plain_nodes(bundle) for e in bundle.events):
+        return bundle       # the usual case, told without the segment values (`signal_nodes`' costly part)
     nodes = bundle_nodes_but_events(bundle)
     events = []
     for event in bundle.events:

@@ -360,6 +360,8 @@ def _split_shared_spans(frame: pd.DataFrame) -> None:
     self-time spent twice, and a failing callee's error the caller's own. The SERVER half gets its own id (the
     shared one with `SHARED_SUFFIX`) under the CLIENT half, and the spans of its service under the shared id
     move under it: the call reads as OpenTelemetry writes it, the client's span the parent of the server's."""
+    if not frame["span_id"].duplicated().any():   # ids are random: the usual case, told without a MultiIndex
+        return
     ids = pd.MultiIndex.from_arrays([frame["trace_id"], frame["span_id"]])
     twice = ids.duplicated(keep=False)
     if not twice.any():
@@ -493,7 +495,8 @@ def _columnar(table: pa.Table) -> pd.DataFrame:
                "parent_span_id": _str_series(pc.fill_null(strings("parentSpanId", required=False), ""))}
     attribute = _attribute_reader(spans)
     mesh_service = attribute(MESH_SERVICE_KEY, _peer_name, object)
-    columns["service"] = np.where(mesh_service != "", mesh_service, columns["service"])
+    if (mesh_service != "").any():
+        columns["service"] = np.where(mesh_service != "", mesh_service, columns["service"])
     kind = _by_value(_child(spans, "kind", pa.types.is_int64, pa.types.is_string), _kind, np.int64, n=n)
     columns["kind"] = np.where(kind == 0, attribute(SPAN_KIND_KEY, _tag_kind, np.int64), kind)
     failed = np.zeros(n, dtype=bool)
@@ -531,9 +534,11 @@ def _attribute_reader(spans: pa.Array):
     fields = [] if value is None else [(_int_or_raw if f == "intValue" else None, child) for f in _SCALAR_VALUES
                                        if (child := _child(value, f, *kinds[f])) is not None]
 
+    present = set() if keys is None else set(pc.unique(keys).drop_null().to_pylist())
+
     def read(key: str, rule, dtype) -> np.ndarray:
         out = np.full(n, rule(None), dtype=dtype)
-        if keys is None:
+        if key not in present:   # most keys read are absent from a given exporter's spans: no pass over the items
             return out
         index = np.flatnonzero(pc.fill_null(pc.equal(keys, key), False).to_numpy(zero_copy_only=False))
         if not len(index):
