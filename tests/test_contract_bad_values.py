@@ -294,3 +294,27 @@ def test_a_numeric_role_column_in_feature_samples_is_refused_without_a_pandas_wa
             bundle_from_dict({"incident": INCIDENT, "feature_samples": rows})
     assert (err.value.file, err.value.row, err.value.field) == ("feature_samples (inline)", 2, "role")
     assert err.value.message.startswith("'1.0'; expected 'training' or 'serving'")
+
+
+@pytest.mark.parametrize("spelled", [("yes", "no"), ("Yes", "No"), ("TRUE", "false"), ("y", "n")])
+def test_labels_written_as_yes_and_no_are_read_as_1_and_0(bundle_dir, spelled):
+    """A CSV of yes/no labels was refused ("'yes' is not a finite number"); empty cells stay unknown labels."""
+    from rca.contract import load_bundle
+
+    p = pd.read_parquet(bundle_dir / "predictions.parquet")
+    want = p["label"].copy()
+    want.iloc[3] = float("nan")
+    p["label"] = want.map({1.0: spelled[0], 0.0: spelled[1]})
+    (bundle_dir / "predictions.parquet").unlink()
+    p.to_csv(bundle_dir / "predictions.csv", index=False)
+    got = load_bundle(bundle_dir).predictions["label"]
+    pd.testing.assert_series_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_names=False)
+
+
+def test_a_label_column_of_other_words_is_still_refused(bundle_dir, capsys):
+    p = pd.read_parquet(bundle_dir / "predictions.parquet")
+    p["label"] = p["label"].map({1.0: "yes", 0.0: "no"})
+    p.loc[5, "label"] = "maybe"
+    (bundle_dir / "predictions.parquet").unlink()
+    p.to_csv(bundle_dir / "predictions.csv", index=False)
+    expect_error(capsys, bundle_dir, "predictions.csv", "row 6", "label", "'maybe' is not a finite number")

@@ -769,6 +769,26 @@ def _numbers(frame: pd.DataFrame, name: str, column: str, *, nullable: bool = Fa
     return numeric
 
 
+YES_NO = {"yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0, "true": 1.0, "false": 0.0, "t": 1.0, "f": 0.0}
+"""Words a classifier's label is written in by tools that export labels as text (a CSV of ``yes``/``no``, Spark's
+``true``/``false``), any case: read as 1 and 0."""
+
+
+def _yes_no(values: pd.Series) -> pd.Series:
+    """A text label column's yes/no words (`YES_NO`) as 1 and 0, the rest as it is (nulls kept): a stray word
+    (``maybe``) then gets `_numbers`' message with its row."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    try:
+        distinct = values.dropna().unique()
+    except TypeError:   # unhashable cells: `_numbers` names them
+        return values
+    words = {v: YES_NO[v.strip().lower()] for v in distinct if isinstance(v, str) and v.strip().lower() in YES_NO}
+    if not words:
+        return values
+    return values.astype(object).map(lambda v: words.get(v, v) if isinstance(v, str) else v)
+
+
 def _require_values(frame: pd.DataFrame, name: str, column: str) -> None:
     """A key column (a model version, a service, a series name): every row needs a non-blank value."""
     values = frame[column]
@@ -864,7 +884,8 @@ def _predictions(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     out["model_version"] = _text(frame["model_version"], _categories, name)
     out["score"] = _numbers(frame, name, "score").to_numpy()
     if "label" in frame:
-        out["label"] = _numbers(frame, name, "label", nullable=True).to_numpy()
+        labels = pd.DataFrame({"label": _yes_no(frame["label"])})   # one column: no copy of the table
+        out["label"] = _numbers(labels, name, "label", nullable=True).to_numpy()
     if "latency_ms" in frame:
         out["latency_ms"] = _numbers(frame, name, "latency_ms", nullable=True).to_numpy()
     if "trace_id" in frame:
