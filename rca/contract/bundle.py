@@ -242,11 +242,12 @@ class Bundle:
         return [name for name, ok in present.items() if ok]
 
 
-def signal_nodes(bundle: Bundle) -> set[str]:
+def signal_nodes(bundle: Bundle, *, segments: bool = True) -> set[str]:
     """Every node the bundle's signals mention, its events aside (the contract's "Node ids" section): features,
-    model versions, segment values (of dimensions with at most `MAX_SEGMENT_VALUES`), ``labels:<model>``, KPIs
-    and the services of ``metrics``. The spans' services and graph.json's nodes are not among them
-    (`rca.graph.build` adds them on its own)."""
+    model versions, segment values (of dimensions with at most `MAX_SEGMENT_VALUES`; none without ``segments``:
+    finding the dimensions reads the predictions' columns), ``labels:<model>``, KPIs and the services of
+    ``metrics``. The spans' services and graph.json's nodes are not among them (`rca.graph.build` adds them on its
+    own)."""
     nodes: set[str] = set()
     model = bundle.incident.model
     nodes.update(node_id("feature", f) for f in bundle.histograms)
@@ -254,12 +255,12 @@ def signal_nodes(bundle: Bundle) -> set[str]:
     p = bundle.predictions
     if p is not None:
         nodes.update(model_node(model, str(v)) for v in p["model_version"].unique())
-        for column in bundle.segment_columns:
+        for column in bundle.segment_columns if segments else ():
             values = p[column].dropna().unique()
             if len(values) <= MAX_SEGMENT_VALUES:
                 nodes.update(segment_node(column, v) for v in values)
         if bundle.has_labels:
-            nodes.update([labels_node(model)] if bundle.has_labels else [])
+            nodes.add(labels_node(model))
     if bundle.kpis is not None:
         nodes.update(node_id("kpi", str(n)) for n in bundle.kpis["name"].unique())
     if bundle.metrics is not None:
@@ -267,33 +268,14 @@ def signal_nodes(bundle: Bundle) -> set[str]:
     return nodes
 
 
-def bundle_nodes_but_events(bundle: Bundle) -> set[str]:
+def bundle_nodes_but_events(bundle: Bundle, *, segments: bool = True) -> set[str]:
     """The nodes of the bundle's signals (`signal_nodes`), spans and graph.json: what an event's target can name."""
-    nodes = signal_nodes(bundle)
+    nodes = signal_nodes(bundle, segments=segments)
     if bundle.graph is not None:
         nodes.update(bundle.graph.nodes)
     if bundle.spans is not None:
         nodes.update(node_id("service", str(s)) for s in bundle.spans["service"].unique())
     return nodes
-
-
-def _plain_nodes(bundle: Bundle) -> set[str]:
-    """`bundle_nodes_but_events` but the segment values: the nodes events name as a rule (model versions, features,
-    services, pipelines and sources of graph.json), found without reading the predictions' segment columns."""
-    if "plain_nodes" not in bundle.derived:
-        nodes = {node_id("feature", f) for f in bundle.histograms} | {node_id("feature", str(c))
-                                                                      for c in bundle.feature_columns}
-        if bundle.predictions is not None:
-            model = bundle.incident.model
-            nodes.update(model_node(model, str(v)) for v in bundle.predictions["model_version"].unique())
-            nodes.update([labels_node(model)] if bundle.has_labels else [])
-        for table, column, kind in ((bundle.metrics, "service", "service"), (bundle.spans, "service", "service"),
-                                    (bundle.kpis, "name", "kpi")):
-            if table is not None:
-                nodes.update(node_id(kind, str(s)) for s in table[column].unique())
-        nodes.update(bundle.graph.nodes if bundle.graph is not None else ())
-        bundle.derived["plain_nodes"] = nodes
-    return bundle.derived["plain_nodes"]
 
 
 def with_event_nodes(bundle: Bundle) -> Bundle:
@@ -303,7 +285,10 @@ def with_event_nodes(bundle: Bundle) -> Bundle:
     made a node of its own (``model:fraud-scorer@2`` beside the predictions' ``v2``). The target as sent is kept
     in the event's ``target_sent`` (an extra field). A target that matches no node stays as it is; `rca
     validate` notes it. The loader calls this once all families are read."""
-    if not bundle.events or all(e.target in _plain_nodes(bundle) for e in bundle.events):
+    if not bundle.events:
+        return bundle
+    plain = bundle_nodes_but_events(bundle, segments=False)
+    if all(e.target in plain for e in bundle.events):
         return bundle       # the usual case, told without the segment values (`signal_nodes`' costly part)
     nodes = bundle_nodes_but_events(bundle)
     events = []

@@ -94,27 +94,11 @@ def check_bundle(path: str | Path, *, incident_checks: Callable[[Incident], list
                 loader.errors.append(exc)
             unread = bundle.unread if bundle is not None else _misnamed(root)  # the loader listed them already
             notes = [f"{found} was not read (a bundle file is named {meant})" for found, meant in unread]
-            if bundle is not None:
-                notes += nulls_from_total_notes(bundle)
             if bundle is not None and bundle_notes is not None:
                 notes += bundle_notes(bundle)
             return _dedupe(loader.errors), notes
     except BundleError as exc:
         return [exc], []
-
-
-def nulls_from_total_notes(bundle: B.Bundle) -> list[str]:
-    """What `rca validate` says of histograms whose nulls were read from ``total`` (`_HistogramBase.nulls_from_total`):
-    one note per feature, with how many of its histograms and the share of their rows so read."""
-    notes = []
-    for feature, fh in bundle.histograms.items():
-        hists = [h for h in (fh.training, *fh.serving) if h is not None and h.nulls_from_total]
-        if hists:
-            share = sum(h.nulls for h in hists) / sum(h.total for h in hists)
-            notes.append(f"histograms.jsonl: feature {shown(feature)} gives no 'nulls' and a 'total' above its counts "
-                         f"in {len(hists)} of {len(fh.serving) + (fh.training is not None)} histograms: the rows "
-                         f"'total' counts beyond them ({share:.0%}) are read as its missing values")
-    return notes
 
 
 def _misnamed(root: Path) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from rca.contract.bundle import Bundle, bundle_nodes_but_events, signal_nodes
 from rca.contract.nodes import node_id, node_kind
+from rca.errors import shown
 from rca.generators.base import Candidates
 from rca.generators.metrics import score_series
 
@@ -184,12 +185,8 @@ def bundle_nodes(bundle: Bundle) -> set[str]:
 
 
 def _signal_nodes(bundle: Bundle) -> set[str]:
-    nodes = _mentioned_nodes(bundle, None)
-    if bundle.graph is not None:
-        nodes.update(bundle.graph.nodes)
-    if bundle.spans is not None:
-        nodes.update(node_id("service", str(s)) for s in bundle.spans["service"].unique())
-    return nodes
+    """`bundle_nodes_but_events` and the events' targets."""
+    return bundle_nodes_but_events(bundle) | {e.target for e in bundle.events}
 
 
 def symptom_notes(bundle: Bundle) -> list[str]:
@@ -282,10 +279,25 @@ def sample_time_notes(bundle: Bundle) -> list[str]:
             "written), so it is not read as a feature" for column in bundle.sample_time_columns]
 
 
+def nulls_from_total_notes(bundle: Bundle) -> list[str]:
+    """What `rca validate` says of histograms whose nulls were read from ``total`` (`_HistogramBase.nulls_from_total`):
+    one note per feature, with how many of its histograms and the share of their rows so read."""
+    notes = []
+    for feature, fh in bundle.histograms.items():
+        hists = [h for h in (fh.training, *fh.serving) if h is not None and h.nulls_from_total]
+        if hists:
+            share = sum(h.nulls for h in hists) / sum(h.total for h in hists)
+            notes.append(f"histograms.jsonl: feature {shown(feature)} gives no 'nulls' and a 'total' above its counts "
+                         f"in {len(hists)} of {len(fh.serving) + (fh.training is not None)} histograms: the rows "
+                         f"'total' counts beyond them ({share:.0%}) are read as its missing values")
+    return notes
+
+
 def bundle_notes(bundle: Bundle) -> list[str]:
     """Every note `rca validate` gives of a loaded bundle: what the engine will not read as its producer meant."""
     return (symptom_notes(bundle) + time_key_notes(bundle) + score_key_notes(bundle) + label_name_notes(bundle)
-            + score_scale_notes(bundle) + event_notes(bundle) + sample_time_notes(bundle))
+            + score_scale_notes(bundle) + event_notes(bundle) + sample_time_notes(bundle)
+            + nulls_from_total_notes(bundle))
 
 
 
