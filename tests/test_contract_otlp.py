@@ -25,6 +25,14 @@ def _python(data: bytes) -> pd.DataFrame:
     return parse_otlp(lines)
 
 
+def _both(data: bytes) -> pd.DataFrame:
+    """The span table of ``data`` as the columnar reader reads it, checked equal to `parse_otlp`'s."""
+    columnar = read_otlp_columnar(data)
+    assert columnar is not None
+    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    return columnar
+
+
 def _varied(numbers: bool = False) -> list[dict]:
     """Several resources per line and spans per scope, spans out of time order, absent and null optional
     fields, and status codes and kinds in the spellings OTLP/JSON writers use: names and digit strings, or
@@ -52,9 +60,7 @@ def _varied(numbers: bool = False) -> list[dict]:
 @pytest.mark.parametrize("numbers", [False, True])
 def test_columnar_equals_python_reader(numbers):
     data = _jsonl(_varied(numbers))
-    columnar = read_otlp_columnar(data)
-    assert columnar is not None
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     assert columnar["span_id"].tolist() == ["s3", "s4", "s1", "s2", "s5"]
     assert columnar["error"].tolist() == [False, False, True, True, False]
     assert columnar["kind"].tolist() == [1, 0, 2, 3, 0]
@@ -113,9 +119,7 @@ def test_both_readers_read_peers_and_status_code_failures_alike(numbers):
     its status is OK). A childless call to a peer that exported nothing is the peer's span, its caller kept as
     its peer; a call to an instrumented service, or with a child, stays the caller's."""
     data = _jsonl(_calls(numbers))
-    columnar = read_otlp_columnar(data)
-    assert columnar is not None
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     got = columnar.set_index("span_id")
     assert got["error"].to_dict() == {"a": True, "b": True, "c": False, "d": False, "e": False, "f": False,
                                       "g": True}
@@ -154,9 +158,7 @@ def test_both_readers_read_errors_and_kinds_given_as_tags_alike(bools):
     ERROR; an explicit OK wins. A span whose kind is unspecified takes its ``span.kind`` tag (any case), one of
     OpenTelemetry's five kinds, so a CLIENT call finds its peer; a kind of its own wins."""
     data = _jsonl(_tagged(bools))
-    columnar = read_otlp_columnar(data)
-    assert columnar is not None
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     got = columnar.set_index("span_id")
     assert got["error"].to_dict() == {"a": True, "b": False, "c": True, "d": False, "e": True, "f": False,
                                       "g": False}
@@ -196,9 +198,7 @@ def test_both_readers_name_one_peer_whatever_address_it_was_called_by():
     spans is that service (and its calls stay the caller's); replicas of a database called by IP are one node
     named by the database's kind and name."""
     data = _jsonl(_spelled_calls())
-    columnar = read_otlp_columnar(data)
-    assert columnar is not None
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     got = columnar.set_index("span_id")
     assert got["service"].astype(str).to_dict() == {
         "a": "cart", "r1": "redis-cart", "r2": "redis-cart", "m1": "mongodb-geo", "m2": "mongodb-geo",
@@ -222,9 +222,7 @@ def test_spans_without_attributes_are_read_by_the_columnar_reader(attributes):
     for s in spans:
         s.pop("attributes") if attributes == "absent" else s.update(attributes=attributes)
     data = _jsonl([otlp_request("checkout-api", spans)])
-    columnar = read_otlp_columnar(data)
-    assert columnar is not None
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     assert columnar["peer"].tolist() == [""]
 
 
@@ -243,8 +241,7 @@ def test_a_call_to_a_service_of_the_bundle_without_a_child_stays_the_caller_s():
                    _attr("peer.service", stringValue="session-store"))]
     own = [_with(span("t2", "b", "", "GET /session", T + 1_000, 4), 2, 0)]
     data = _jsonl([otlp_request("checkout-api", calls), otlp_request("session-store", own)])
-    columnar = read_otlp_columnar(data)
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     assert columnar["service"].astype(str).tolist() == ["checkout-api", "session-store"]
     assert columnar["peer"].astype(str).tolist() == ["session-store", ""]
 
@@ -264,8 +261,7 @@ def test_a_failed_call_that_got_no_answer_is_the_callee_s():
                    _attr("http.status_code", stringValue="503"))]
     own = [_with(span("t3", "d", "", "Charge", T + 3_000, 4), 2, 0)]
     data = _jsonl([otlp_request("checkout-api", calls), otlp_request("payments", own)])
-    columnar = read_otlp_columnar(data)
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     got = columnar.set_index("span_id")
     assert got["service"].astype(str).to_dict() == {"a": "checkout-api", "b": "payments", "c": "checkout-api",
                                                     "d": "payments", "e": "payments"}
@@ -286,8 +282,7 @@ def test_the_two_halves_of_a_span_zipkin_shares_are_told_apart():
              _with(span("t1", "q", "x", "SELECT", T + 2_000, 20), 1, 0),
              _with(span("t1", "y", "g", "cache", T + 2_500, 1), 1, 0)]
     data = _jsonl([otlp_request("gateway", gateway), otlp_request("order", order)])
-    columnar = read_otlp_columnar(data)
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     got = {r.operation: (r.span_id, r.parent_span_id) for r in columnar.itertuples()}
     assert got == {"GET /order": ("g", ""), "POST order": ("x", "g"), "POST /order": ("x~server", "x"),
                    "SELECT": ("q", "x~server"), "log": ("y", "g"), "cache": ("y", "g")}
@@ -302,8 +297,7 @@ def test_an_istio_sidecar_s_spans_are_the_workload_s_it_proxies():
     app = [_with(span("t1", "a", "p", "GetQuote", T + 60_000_000, 9), 2, 0)]
     data = _jsonl([otlp_request("shipping.default", proxy), otlp_request("istio-proxy", other),
                    otlp_request("shipping", app)])
-    columnar = read_otlp_columnar(data)
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     assert columnar.set_index("span_id")["service"].astype(str).to_dict() == {"p": "shipping", "o": "cart",
                                                                               "a": "shipping"}
 
@@ -347,8 +341,7 @@ def test_a_span_whose_parent_is_not_in_the_bundle_is_a_root(numbers):
         for s in spans:
             s["startTimeUnixNano"], s["endTimeUnixNano"] = int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"])
     data = _jsonl([otlp_request("api", spans)])
-    columnar = read_otlp_columnar(data)
-    pd.testing.assert_frame_equal(columnar, _python(data), check_exact=True)
+    columnar = _both(data)
     assert columnar["parent_span_id"].tolist() == ["", "s1", "", "s3", ""]
 
 
