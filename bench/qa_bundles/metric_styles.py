@@ -111,27 +111,27 @@ def _applications(world: World) -> list[str]:
     return [s for s in world.services if not s.endswith("-db") and s != "rabbitmq"]
 
 
-def sockshop_app(world: World, step: int) -> list[pd.DataFrame]:
-    """Sock Shop's own ``request_duration_seconds`` histogram, labelled by status code."""
+def _app_histograms(world: World, step: int, name: str, labels: dict, status: str, **options) -> list[pd.DataFrame]:
+    """Each application's request histogram ``name``, its successes and failures told apart by the label ``status``
+    (``200``, ``500``) beside ``labels``."""
     out = []
     for s in _applications(world):
-        out += histogram(world, s, step, "request_duration_seconds", unit_scale=1.0, buckets=BUCKETS_S,
-                         ok={"method": "get", "route": "/", "status_code": "200"},
-                         failed={"method": "get", "route": "/", "status_code": "500"},
-                         latency_ms=world.latency_ms[s], rps=world.rps[s], errors=world.errors[s])
+        out += histogram(world, s, step, name, unit_scale=1.0, buckets=BUCKETS_S, ok={**labels, status: "200"},
+                         failed={**labels, status: "500"}, latency_ms=world.latency_ms[s], rps=world.rps[s],
+                         errors=world.errors[s], **options)
     return out
+
+
+def sockshop_app(world: World, step: int) -> list[pd.DataFrame]:
+    """Sock Shop's own ``request_duration_seconds`` histogram, labelled by status code."""
+    return _app_histograms(world, step, "request_duration_seconds", {"method": "get", "route": "/"}, "status_code")
 
 
 def otel_app(world: World, step: int) -> list[pd.DataFrame]:
     """OpenTelemetry's ``http.server.request.duration`` as the Prometheus exporter names it (no buckets)."""
-    out = []
-    for s in _applications(world):
-        out += histogram(world, s, step, "http_server_request_duration_seconds", unit_scale=1.0, buckets=BUCKETS_S,
-                         ok={"http_request_method": "GET", "http_route": "/", "http_response_status_code": "200"},
-                         failed={"http_request_method": "GET", "http_route": "/", "http_response_status_code": "500"},
-                         latency_ms=world.latency_ms[s], rps=world.rps[s], errors=world.errors[s],
-                         with_buckets=False)
-    return out
+    return _app_histograms(world, step, "http_server_request_duration_seconds",
+                           {"http_request_method": "GET", "http_route": "/"}, "http_response_status_code",
+                           with_buckets=False)
 
 
 def istio(world: World, step: int, reporters: tuple[str, ...] = ("destination",), *, namespace: str = "default",
