@@ -25,7 +25,7 @@ from rca.contract.bundle import Bundle
 from rca.contract.models import Evidence
 from rca.detectors.rolling_ks import first_detection
 from rca.generators import register
-from rca.generators.base import Candidates, per_bundle
+from rca.generators.base import Candidates
 from rca.generators.feature_kinds import (CONSTANT_SHARE, P_GATE, SHIFT_PSI, FeatureChange, Test, bucket_onset,
                                          deploy_features, log10p, propose, rank_desc, share_test)
 from rca.generators.windows import hours_between

@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from rca import service
 from rca.config import bundles_dir, get_settings
-from rca.errors import ConfigError, ConflictError, NotFoundError
+from rca.errors import ConfigError, NotFoundError
 from rca.store import queries
 from rca.store.db import get_engine, session_scope
 from rca.store.models import IncidentRecord, IncidentStatus, ReviewCreate, ReviewRecord, ReviewVerdict
