@@ -118,8 +118,8 @@ def _kind(kind: Any) -> int:
 
 
 def _peer_name(value: Any) -> str:
-    """A `PEER_KEYS`, `DB_SYSTEM_KEYS` or `DB_NAME_KEYS` attribute's value as text: a non-empty string, else ''
-    (absent: the next key is read)."""
+    """A `PEER_KEYS`, `DB_SYSTEM_KEYS`, `DB_NAME_KEYS` or `MESH_SERVICE_KEY` attribute's value as text: a non-empty
+    string, else '' (absent: the next key is read, or the span's own service kept)."""
     return value if isinstance(value, str) else ""
 
 
