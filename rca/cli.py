@@ -704,6 +704,8 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
                                                            "early failures call nothing")] = False,
                  deploys: Annotated[bool, typer.Option(help="a model-serving incident's benign model rollover may "
                                                            "land in the current window")] = False,
+                 fanout: Annotated[bool, typer.Option(help="in the service meshes, some calls are made once per "
+                                                          "item, several times per request")] = False,
                  ) -> None:
     """(Re)generate the simulated corpus and its manifest deterministically (reviewed incidents are kept)."""
     from collections import Counter
@@ -714,7 +716,7 @@ def corpus_build(out: Annotated[Path, typer.Option("--out")] = Path("labeled_inc
     _out_dir(out)
     with _progress(n + mesh, "corpus") as bar:
         entries = build(out, n=n, seed=seed, mesh=mesh, views=views, traffic=traffic, deploys=deploys,
-                        progress=bar.update)
+                        fanout=fanout, progress=bar.update)
     splits = Counter(e.split for e in entries)
     typer.echo(f"{out}: {len(entries)} incidents ({', '.join(f'{k} {v}' for k, v in sorted(splits.items()))})")
 

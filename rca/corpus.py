@@ -153,7 +153,7 @@ def training_corpora(corpus_dir: str | Path) -> list[Path]:
 @dataclass(frozen=True)
 class Recipe:
     """How a simulated corpus was built: ``rca corpus build --n N --mesh M --seed S [--views] [--traffic]
-    [--deploys]``."""
+    [--deploys] [--fanout]``."""
 
     n: int
     mesh: int
@@ -161,14 +161,20 @@ class Recipe:
     views: bool = False
     traffic: bool = False
     deploys: bool = False
+    fanout: bool = False
+
+    @property
+    def options(self) -> dict[str, bool]:
+        """The simulator's options (`RECIPE_FLAGS`) as keyword arguments of `build_corpus` and `build_planned`."""
+        return {name: getattr(self, name) for name in RECIPE_FLAGS}
 
     @property
     def flags(self) -> str:
         """The recipe's options as ``rca corpus build`` flags ('' when none)."""
-        return "".join(f" --{name}" for name in RECIPE_FLAGS if getattr(self, name))
+        return "".join(f" --{name}" for name, on in self.options.items() if on)
 
 
-RECIPE_FLAGS = ("views", "traffic", "deploys")
+RECIPE_FLAGS = ("views", "traffic", "deploys", "fanout")
 """The simulator's options a recipe may set (`Recipe`), each false unless ``recipe.json`` says true."""
 
 
@@ -254,8 +260,7 @@ def _recipe_target(corpus_dir: Path, cache_root: Path | None) -> Path:
 def _generate(target: Path, recipe: Recipe, progress) -> None:
     if target.exists():
         shutil.rmtree(target)
-    build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, views=recipe.views, traffic=recipe.traffic,
-                 deploys=recipe.deploys, progress=progress)
+    build_corpus(target, n=recipe.n, seed=recipe.seed, mesh=recipe.mesh, **recipe.options, progress=progress)
 
 
 def _stamp(corpus_dir: Path) -> str:
@@ -301,7 +306,7 @@ def _read_fingerprints(corpus_dir: Path) -> dict | None:
 
 
 def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
-                 traffic: bool = False, deploys: bool = False, cache_root: Path | None = None,
+                 traffic: bool = False, deploys: bool = False, fanout: bool = False, cache_root: Path | None = None,
                  progress=None) -> list[Entry]:
     """Build a simulated corpus as a recipe: ``recipe.json``, ``manifest.csv`` and ``fingerprints.json`` in
     ``corpus_dir``, the archives in the cache `materialize` reads (so nothing is generated twice)."""
@@ -310,7 +315,7 @@ def write_recipe(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
         raise ConfigError("out", str(corpus_dir), "a directory without bundles/ (a recipe corpus keeps none)")
     _check_counts(n, mesh)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    recipe = Recipe(n, mesh, seed, views, traffic, deploys)
+    recipe = Recipe(n, mesh, seed, views, traffic, deploys, fanout)
     target = _recipe_target(corpus_dir, cache_root)
     _generate(target, recipe, progress)
     entries = read_manifest(target)
@@ -505,11 +510,12 @@ def _check_counts(n: int, mesh: int) -> None:
 
 
 def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime], *, views: bool = False,
-                  traffic: bool = False, deploys: bool = False) -> Entry:
+                  traffic: bool = False, deploys: bool = False, fanout: bool = False) -> Entry:
     """Simulate one incident of a `corpus_plan` and archive it into ``corpus_dir`` (its split not yet set);
     ``views``: service-mesh incidents get load-balancer views (`rca.simulate.mesh.View`); ``traffic``: their
     failed calls are retried and early failures call nothing (`rca.simulate.mesh.Traffic`); ``deploys``: a
-    model-serving incident's benign model rollover may land in the current window (`rca.simulate.decoys`)."""
+    model-serving incident's benign model rollover may land in the current window (`rca.simulate.decoys`);
+    ``fanout``: some of their calls are made once per item (`rca.simulate.mesh.Fanout`)."""
     from rca.simulate import simulate_incident
     from rca.simulate.mesh import simulate_mesh_incident
 
@@ -518,7 +524,7 @@ def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime
         bundle_dir = Path(tmp) / incident_id
         if incident_id.startswith("mesh-"):
             label = simulate_mesh_incident(bundle_dir, seed=incident_seed, kind=kinds[0], detected_at=when,
-                                           incident_id=incident_id, views=views, traffic=traffic)
+                                           incident_id=incident_id, views=views, traffic=traffic, fanout=fanout)
         else:
             label = simulate_incident(bundle_dir, seed=incident_seed, kinds=kinds, detected_at=when,
                                       incident_id=incident_id, deploys=deploys)
@@ -526,7 +532,7 @@ def build_planned(corpus_dir: Path, planned: tuple[str, int, list[str], datetime
 
 
 def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, views: bool = False,
-                 traffic: bool = False, deploys: bool = False, progress=None) -> list[Entry]:
+                 traffic: bool = False, deploys: bool = False, fanout: bool = False, progress=None) -> list[Entry]:
     """(Re)generate the simulated part of the corpus deterministically; reviewed incidents are kept.
 
     The same ``n``, ``mesh`` and ``seed`` give byte-identical archives and manifest (`corpus_plan`).
@@ -537,7 +543,8 @@ def build_corpus(corpus_dir: str | Path, *, n: int, seed: int, mesh: int = 0, vi
     previous = read_manifest(corpus_dir)
     entries = [e for e in previous if e.source != "simulated"]
     for planned in corpus_plan(n, seed, mesh):
-        entries.append(build_planned(corpus_dir, planned, views=views, traffic=traffic, deploys=deploys))
+        entries.append(build_planned(corpus_dir, planned, views=views, traffic=traffic, deploys=deploys,
+                                     fanout=fanout))
         if progress is not None:
             progress(1)
     entries = assign_splits(entries)

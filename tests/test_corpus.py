@@ -80,8 +80,7 @@ def test_nested_corpora_are_valid_and_their_ids_unique(manifest, tmp_path):
             plan = corpus_plan(recipe.n, recipe.seed, recipe.mesh)
             assert [p[0] for p in plan] == [e.id for e in entries]
             middle = len(plan) // 2
-            entry = build_planned(tmp_path / corpus.name, plan[middle], views=recipe.views,
-                                  traffic=recipe.traffic)
+            entry = build_planned(tmp_path / corpus.name, plan[middle], **recipe.options)
             assert entry.id == entries[middle].id
             if entry.sha256 != entries[middle].sha256:   # written on a CPU that rounds otherwise: same content?
                 pinned = json.loads((corpus / "fingerprints.json").read_text())[entry.id]
@@ -161,11 +160,24 @@ def test_a_recipe_with_deploys_keeps_the_option(tmp_path):
         [e.sha256 for e in entries]
 
 
+def test_a_recipe_with_fanout_keeps_the_option(tmp_path):
+    cache = tmp_path / "cache"
+    entries = write_recipe(tmp_path / "f", n=0, seed=3, mesh=2, fanout=True, cache_root=cache)
+    assert read_recipe(tmp_path / "f") == Recipe(0, 2, 3, fanout=True) and read_recipe(tmp_path / "f").flags == \
+        " --fanout"
+    plain = build_corpus(tmp_path / "plain", n=0, seed=3, mesh=2)
+    assert [e.sha256 for e in plain] != [e.sha256 for e in entries]        # the option changes the incidents
+    shutil.rmtree(cache)
+    assert [sha256_of(e.path) for e in read_manifest(materialize(tmp_path / "f", cache_root=cache))] == \
+        [e.sha256 for e in entries]
+
+
 @pytest.mark.parametrize("text, field", [("[1]", None), ('{"n": 1, "mesh": -1, "seed": 0}', "mesh"),
                                          ('{"n": 1, "mesh": 0}', "seed"), ("{", None),
                                          ('{"n": 1, "mesh": 0, "seed": 0, "views": 1}', "views"),
                                          ('{"n": 1, "mesh": 0, "seed": 0, "traffic": "yes"}', "traffic"),
-                                         ('{"n": 1, "mesh": 0, "seed": 0, "deploys": 1}', "deploys")])
+                                         ('{"n": 1, "mesh": 0, "seed": 0, "deploys": 1}', "deploys"),
+                                         ('{"n": 1, "mesh": 0, "seed": 0, "fanout": "true"}', "fanout")])
 def test_a_bad_recipe_names_its_file_and_field(tmp_path, text, field):
     (tmp_path / "recipe.json").write_text(text)
     with pytest.raises(BundleError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
@@ -14,7 +15,8 @@ import pytest
 from rca.contract import CauseKind, load_bundle, validate_bundle
 from rca.errors import ConfigError
 from rca.generators.metrics import metric_family
-from rca.simulate.mesh import KINDS, Mesh, Regime, Traffic, simulate_mesh_incident
+from rca.simulate.mesh import (KINDS, Fanout, Mesh, Regime, Traffic, build_mesh, render_step,
+                               simulate_mesh_incident)
 
 SEEDS = (3, 4, 5, 6)
 
@@ -228,6 +230,47 @@ def test_traffic_raises_the_failing_services_request_count(tmp_path):
         moved.append(ratios[1] / ratios[0])
     # callers retry the failing service: its request count rises against the same world without retries
     assert np.median(moved) > 1.02, moved
+
+
+def test_fanout_multiplies_the_callees_requests_and_a_delay_there_in_the_caller():
+    mesh, _ = _chain(early=0.0, retries=(0, 0))
+    fanned = replace(mesh, per_request=[[1.0], [4.0], []])     # mid looks up 4 items a request, on average
+    np.testing.assert_allclose(fanned.volumes(), [100, 100, 100 * 0.5 * 4])
+    slow = Regime.healthy(3)
+    slow.delay_s[2], slow.delay_share[2] = 0.5, 1.0             # every leaf request 0.5 s slower
+
+    def added(m: Mesh) -> float:
+        rng = np.random.default_rng(0)
+        healthy = np.mean([render_step(m, Regime.healthy(3), rng, 1.0)[1]["lat"].mean() for _ in range(20)])
+        return np.mean([render_step(m, slow, rng, 1.0)[1]["lat"].mean() for _ in range(20)]) - healthy
+
+    # mid calls the leaf on half its requests: 0.25 s added once per request, about 1 s with four calls each
+    assert added(mesh) == pytest.approx(0.25, rel=0.15)
+    assert added(fanned) == pytest.approx(1.0, rel=0.15)
+
+
+def test_fanout_traffic_counts_every_call_and_a_failure_of_any():
+    mesh, traffic = _chain(early=0.0, retries=(0, 0))
+    fanned = replace(mesh, per_request=[[1.0], [3.0], []])
+    failing = Regime.healthy(3)
+    failing.err[2] = 0.2
+    # with retries off, 3 calls per request to a leaf failing 20%: volumes as without failures, times 3 at the leaf
+    np.testing.assert_allclose(traffic.volumes(fanned, failing), [100, 100, 150])
+
+
+def test_fanout_keeps_the_world_and_the_cause_and_changes_the_incident(tmp_path):
+    for seed in (3, 4):
+        plain = simulate_mesh_incident(tmp_path / f"plain-{seed}", seed=seed)
+        out = tmp_path / f"fan-{seed}"
+        label = simulate_mesh_incident(out, seed=seed, fanout=True)
+        assert validate_bundle(out) == []
+        assert [(c.node, c.kind) for c in label.causes] == [(c.node, c.kind) for c in plain.causes]
+        assert (out / "metrics.parquet").read_bytes() != (tmp_path / f"plain-{seed}" / "metrics.parquet").read_bytes()
+    mesh = build_mesh(np.random.default_rng(1))
+    plan = Fanout.plan(mesh, np.random.default_rng(2))
+    means = [m for calls, per in zip(mesh.calls, plan) for (_, _, sync, _), m in zip(calls, per)]
+    assert len(means) == sum(len(c) for c in mesh.calls)
+    assert all(m == 1.0 or Fanout.MEAN[0] <= m <= Fanout.MEAN[1] for m in means)
 
 
 def test_a_forced_baseline_of_one_step_keeps_the_world_and_the_cause(tmp_path):
