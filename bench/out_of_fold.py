@@ -7,7 +7,7 @@ folds, and only the originals are scored. Prints AC@1 / AC@3 overall and per cau
 no generator proposed counts as a miss. A report, never a selection: the gate decides on validation, and the
 test split is not read.
 
-    PYTHONPATH=. .venv/bin/python bench/out_of_fold.py [--folds 5] [--boosters 2] [--seed 0]
+    PYTHONPATH=. .venv/bin/python bench/out_of_fold.py [--folds 5] [--boosters 2] [--seed 0] [--apart mesh-41 [--drop]]
 
 Run it on two commits (the tables are cached per code version) and compare. On 2026-12-03 (882 training
 incidents, 2 boosters) the histogram PSI floor at 0.02 instead of 0.05 put 31 of the 38 data-drift causes in the
@@ -41,22 +41,31 @@ def folds_of(incident_ids, folds: int, seed: int = 0) -> dict[str, int]:
 
 
 def out_of_fold(table: HypothesisTable, *, folds: int = 5, boosters: int = 2, seed: int = 0,
-                progress: bool = True) -> tuple[HypothesisTable, np.ndarray]:
-    """The original incidents of ``table`` and each row's score from boosters that never saw its incident."""
+                progress: bool = True, apart: str | None = None,
+                drop: bool = False) -> tuple[HypothesisTable, np.ndarray]:
+    """The original incidents of ``table`` and each row's score from boosters that never saw its incident.
+
+    ``apart``: a nested corpus (its incident ids start with ``<apart>-``) that is never held out nor scored, only
+    trained on in every fold, or with ``drop`` never trained on: the two runs deal the same folds, so they say
+    what adding that corpus to training does to the other incidents."""
     rows = table.rows.reset_index(drop=True)
     base = original_id(rows["incident_id"])
-    fold = base.map(folds_of(base, folds, seed)).to_numpy()
-    original = (rows["incident_id"] == base).to_numpy()
+    aside = base.str.startswith(f"{apart}-").to_numpy() if apart else np.zeros(len(rows), bool)
+    fold = base.map(folds_of(base[~aside], folds, seed)).to_numpy(dtype=float)    # NaN for the corpus aside
+    original = (rows["incident_id"] == base).to_numpy() & ~aside
     scores = np.full(len(rows), np.nan)
     for k in tqdm(range(folds), desc="folds", unit="fold", disable=not progress):
         held = fold == k
         if not (held & original).any() or held.all():
             continue
-        ranker = fit_lgbm(rows.loc[~held], n_seeds=boosters)
+        ranker = fit_lgbm(rows.loc[~held & ~(aside & drop)], n_seeds=boosters)
         scores[held & original] = ranker.score_table(rows.loc[held & original])
-    originals = ~table.incidents["incident_id"].str.contains(COPY_MARK, regex=False)
+    ids = table.incidents["incident_id"]
+    kept = ~ids.str.contains(COPY_MARK, regex=False)
+    if apart:
+        kept &= ~ids.str.startswith(f"{apart}-")
     scored = HypothesisTable(rows.loc[original].reset_index(drop=True),
-                             table.incidents.loc[originals].reset_index(drop=True))
+                             table.incidents.loc[kept].reset_index(drop=True))
     return scored, scores[original]
 
 
@@ -66,9 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--boosters", type=int, default=2, help="boosters per fold (the champion has 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
+    parser.add_argument("--apart", default=None, help="a nested corpus only trained on, never scored (e.g. mesh-41)")
+    parser.add_argument("--drop", action="store_true", help="with --apart: never trained on either")
     args = parser.parse_args(argv)
     train = training_table([args.corpus], progress=True).split(*TRAIN_SPLITS)
-    scored, scores = out_of_fold(train, folds=args.folds, boosters=args.boosters, seed=args.seed)
+    scored, scores = out_of_fold(train, folds=args.folds, boosters=args.boosters, seed=args.seed, apart=args.apart,
+                                 drop=args.drop)
     metrics = evaluate_scores(scored, scores)
     overall = metrics["overall"]
     print(f"out of fold, {overall['n']} training incidents: AC@1 {overall['AC@1']:.3f}  AC@3 {overall['AC@3']:.3f}")

@@ -87,6 +87,27 @@ def test_out_of_fold_scores_each_original_incident_with_boosters_that_never_saw_
     assert evaluate_scores(scored, scores)["overall"]["AC@1"] > 0.6     # random would be 1/8
 
 
+def test_out_of_fold_keeps_a_corpus_apart_trained_on_or_dropped_never_scored(monkeypatch):
+    from bench import out_of_fold
+    from rca.ranking.dataset import HypothesisTable
+    from tests.rank_builders import synthetic_table
+
+    table = synthetic_table(40, signal=3.0).split("train", "validation", "test")
+    apart = {f"inc-{i:03d}" for i in range(30, 40)}
+    rename = {i: f"extra-{i}" for i in apart}
+    table = HypothesisTable(table.rows.replace({"incident_id": rename}),
+                            table.incidents.replace({"incident_id": rename}))
+    seen = spy_on_fits(out_of_fold, monkeypatch)
+    scored, scores = out_of_fold.out_of_fold(table, folds=4, boosters=1, progress=False, apart="extra")
+    assert not any(i.startswith("extra-") for i in set(scored.rows.incident_id) | set(scored.incidents.incident_id))
+    assert len(scores) == len(scored.rows) == 30 * 8 and np.isfinite(scores).all()
+    assert all(set(rename.values()) <= set(s) for s in seen)          # in every fold's training data
+    seen.clear()
+    dropped, _ = out_of_fold.out_of_fold(table, folds=4, boosters=1, progress=False, apart="extra", drop=True)
+    assert seen and all(not any(i.startswith("extra-") for i in s) for s in seen)
+    assert list(dropped.incidents.incident_id) == list(scored.incidents.incident_id)
+
+
 def test_transfer_regime_reads_the_baseline_mode_and_the_naming_style():
     from bench.transfer import regime
     from rca.simulate.mesh import _STYLES
