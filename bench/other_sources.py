@@ -26,6 +26,16 @@ Measured 2026-12-07 (e476d74, ranker lgbm-packaged-c67f554): 1 min 49 s on 2 sha
 written; AC@1 0.87 (metrics 0.87, traces 0.86), AC@3 1.00, node AC@1 0.94 (metrics 0.87, traces 1.00). Misses at
 1: B03, B04, E03 (another service first) and b01, b20, b27, b28 (the right service, another kind).
 
+With lgbm-packaged-7b3f868 (7b3f868, the first champion trained with the fan-out meshes of
+`labeled_incidents/mesh-41/`), measured 2026-12-07: AC@1 0.79 (metrics 0.78, traces 0.79), AC@3 0.96, node AC@1
+0.90 (metrics 0.83, traces 0.97). Worse than its predecessor here, while better on validation and on PetShop: B03
+and B04 fall from 3rd and 2nd to 6th, B05 and b22 from 1st to 2nd, D03 and b07 to 2nd with the right service
+(another kind first). In B04 a service whose errors are barely anomalous (robust z 3.0) ranks above the failing
+cart service (z 49.9): trained on meshes where a caller making several calls fails more often than the service
+that causes it, the ranker reads a very large error z as partly a caller's, which these Boutique worlds (one call
+per request) do not have. Monotone constraints on the evidence features (score, z and their ranks) won back 2-4 of
+the QA bundles and lost 2-5 PetShop incidents (seed ensembles 7 and 107, scratch script); not kept.
+
     PYTHONPATH=. python bench/other_sources.py [--quick] [--only A01,b09] [--scale 1]
 """
 
