@@ -312,6 +312,43 @@ def test_csv_text_columns_are_read_as_written_not_as_guessed_numbers(bundle_dir)
     assert b.predictions["score"].dtype == float and b.metrics["value"].dtype == float   # numbers stay numbers
 
 
+def test_open_ended_outer_bins_are_read_as_underflow_and_overflow(bundle_dir):
+    """A profiler writing its first and last bins open-ended (``pd.cut`` with infinite ends, Prometheus'
+    ``le="+Inf"``; JSON ``-Infinity``/``Infinity``) wrote what the contract calls underflow and overflow: the bundle
+    reads as the same bundle written with finite edges. It was refused ('edges' must be finite numbers)."""
+    from rca.contract.models import NumericHistogram
+
+    path = bundle_dir / "histograms.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = [{**h, "underflow": i % 3, "overflow": 2 * (i % 2)} if h["type"] == "numeric" else h
+             for i, h in enumerate(lines)]
+    assert any(h["type"] == "numeric" for h in lines)
+    path.write_text("".join(json.dumps(h) + "\n" for h in lines))
+    before = load_bundle(bundle_dir).histograms
+    opened = []
+    for h in lines:
+        if h["type"] == "numeric":
+            h = dict(h)
+            under, over = h.pop("underflow"), h.pop("overflow")
+            h.update(edges=[float("-inf"), *h["edges"], float("inf")], counts=[under, *h["counts"], over])
+        opened.append(h)
+    path.write_text("".join(json.dumps(h) + "\n" for h in opened))
+    assert "-Infinity" in path.read_text()
+    after = load_bundle(bundle_dir).histograms
+    assert after.keys() == before.keys()
+    for feature, fh in before.items():
+        for a, b in zip((fh.training, *fh.serving), (after[feature].training, *after[feature].serving)):
+            assert (a is None) == (b is None)
+            if isinstance(a, NumericHistogram):
+                assert (b.edges, b.counts, b.underflow, b.overflow, b.nulls) == \
+                    (a.edges, a.counts, a.underflow, a.overflow, a.nulls)
+    # an infinite edge inside, or a single bin open at both ends, is still refused
+    base = {"feature": "f", "type": "numeric", "role": "training"}
+    for edges in ([0, float("inf"), 10, 20], [float("-inf"), float("inf")], [0, 10, float("nan")]):
+        with pytest.raises(ValueError, match="'edges' must be finite numbers"):
+            NumericHistogram.model_validate({**base, "edges": edges, "counts": [1] * (len(edges) - 1)})
+
+
 def test_a_histogram_without_nulls_reads_the_rows_total_counts_beyond_its_bins_as_nulls():
     """Some profilers count only non-null values in the bins and give the null rate through ``total`` alone: a
     feature gone 45% null looked complete (``nulls`` defaulted to 0 and ``total`` was never read)."""

@@ -210,6 +210,7 @@ class NumericHistogram(_HistogramBase):
 
     @model_validator(mode="after")
     def _counts_fit_edges(self) -> NumericHistogram:
+        self._fold_open_ends()
         if len(self.edges) < 2:
             raise ValueError(f"'edges' needs at least 2 values, got {len(self.edges)}")
         # sum() is finite for finite edges unless they overflow it; only then look at each edge
@@ -224,6 +225,19 @@ class NumericHistogram(_HistogramBase):
 
     def observed(self) -> float:
         return super().observed() + self.underflow + self.overflow
+
+    def _fold_open_ends(self) -> None:
+        """A first edge at -inf or a last at +inf (a profiler's open-ended bins, ``pd.cut`` with infinite ends,
+        Prometheus' ``le="+Inf"`` bucket) is the contract's underflow or overflow: that bin's count is added there
+        and the edge dropped. Another infinite or NaN edge is left for the checks that refuse it."""
+        if len(self.counts) != len(self.edges) - 1:
+            return                                   # the length check says what is wrong
+        if len(self.edges) > 2 and self.edges[0] == -math.inf:
+            self.__dict__.update(underflow=self.underflow + self.counts[0], edges=self.edges[1:],
+                                 counts=self.counts[1:])
+        if len(self.edges) > 2 and self.edges[-1] == math.inf:
+            self.__dict__.update(overflow=self.overflow + self.counts[-1], edges=self.edges[:-1],
+                                 counts=self.counts[:-1])
 
 
 class CategoricalHistogram(_HistogramBase):
