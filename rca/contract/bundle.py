@@ -71,6 +71,13 @@ def _times(values) -> bool:
     return bool(len(parsed)) and bool(parsed.notna().all())
 
 
+def _value_ranges(rows: pd.DataFrame, column: str, of: str) -> pd.DataFrame:
+    """Per value of ``column`` (as text), the ``min``, ``max`` and ``size`` of ``of`` over ``rows``, ordered by range:
+    what `Bundle.time_keys` and `Bundle.score_keys` read to tell whether each value holds a range of its own."""
+    return rows.groupby(rows[column].astype("string"), observed=True)[of].agg(["min", "max", "size"]).sort_values(
+        ["min", "max"])
+
+
 @dataclass(frozen=True)
 class Bundle:
     """One incident's signals. Every family but ``incident`` may be absent (``None`` / empty)."""
@@ -117,8 +124,7 @@ class Bundle:
             if columns:
                 rows = self._window_rows()
                 for column in columns:
-                    spans = rows.groupby(rows[column].astype("string"), observed=True)["timestamp"].agg(["min", "max"])
-                    spans = spans.sort_values(["min", "max"])
+                    spans = _value_ranges(rows, column, "timestamp")
                     in_turn = len(spans) >= 2 and (spans["max"].to_numpy()[:-1] <= spans["min"].to_numpy()[1:]).all()
                     # two values in turn are as often a segment (a failover from one region to another, a rare
                     # value seen once): a time key has three or more, or values that are times themselves
@@ -182,8 +188,7 @@ class Bundle:
             if columns:
                 rows = self._window_rows()
                 for column in columns:
-                    ranges = rows.groupby(rows[column].astype("string"), observed=True)["score"].agg(
-                        ["min", "max", "size"]).sort_values(["min", "max"])
+                    ranges = _value_ranges(rows, column, "score")
                     # strictly apart: a score on a threshold belongs to one class only. Two values with rows to
                     # spare: a value seen once has a point for a range, apart from the rest when it is the extreme
                     # score (a rare device), which says nothing of the column

@@ -104,10 +104,9 @@ def _matrix(fh: FeatureHistograms) -> tuple[list[str] | None, np.ndarray, np.nda
         cats = None
     else:
         known = list(fh.training.categories) if fh.training is not None else []
-        seen = set(known)
         index = {c: i for i, c in enumerate(known)}
         other = next((index[c] for c in known if other_bucket(c)), None)
-        extra = sorted({c for h in hists for c in h.categories if c not in seen}) if other is None else []
+        extra = sorted({c for h in hists for c in h.categories if c not in index}) if other is None else []
         cats = known + extra
         index.update((c, len(known) + i) for i, c in enumerate(extra))
         rows = np.zeros((len(hists), len(cats)))

@@ -300,7 +300,6 @@ def bundle_notes(bundle: Bundle) -> list[str]:
             + nulls_from_total_notes(bundle))
 
 
-
 def nodes_like(node: str, known: set[str] | list[str]) -> str:
     """What to suggest for ``node``, which is not among ``known``: the closest names of its kind (a typo), else the
     first of its kind, else that there is none.
