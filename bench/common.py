@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: timing, the machine's description, log-log slopes, progress bars."""
+"""Helpers shared by the benchmarks: timing, the machine's description, log-log slopes, progress bars, which
+incidents are of a nested corpus."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ def loglog_slope(sizes: Iterable[float], seconds: Iterable[float]) -> float:
     if len(x) < 2:
         return float("nan")
     return float(np.polyfit(x, y, 1)[0])
+
+
+def of_corpus(incident_ids, name: str | None) -> np.ndarray:
+    """Which of ``incident_ids`` (a pandas Series; reduced copies ``<id>~without=...`` included) are of the nested
+    corpus ``name``, whose ids are ``<name>-NNNN``; none when ``name`` is None."""
+    if not name:
+        return np.zeros(len(incident_ids), dtype=bool)
+    return incident_ids.astype(str).str.startswith(f"{name}-").to_numpy()
 
 
 def progress(iterable: Iterable, **kwargs):

@@ -159,6 +159,11 @@ def table(result: dict) -> str:
     return "\n".join(blocks)
 
 
+def _markdown_table(columns: tuple[str, ...], lines: list[tuple[str, ...]]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines)]
+
+
 def markdown(result: dict) -> str:
     """The section of docs/benchmarks.md (`bench.report`)."""
     rows = result["rows"]
@@ -170,11 +175,9 @@ def markdown(result: dict) -> str:
              "sidecars write them. One injected fault each; a regression check, never training data. Each is "
              f"written, then read with `load_bundle` and `analyze` (ranker `{ranker}`). The trace bundles are smaller "
              f"than the QA's (a 30 min baseline, fewer requests; scale {result['scale']:g}): "
-             f"{result['megabytes']:.0f} MB in all.",
-             "", "| " + " | ".join(TOTAL_COLUMNS) + " |", "|" + "---|" * len(TOTAL_COLUMNS)]
-    lines += ["| " + " | ".join(line) + " |" for line in _total_lines(result["totals"])]
-    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(r)) + " |" for r in rows]
+             f"{result['megabytes']:.0f} MB in all.", ""]
+    lines += _markdown_table(TOTAL_COLUMNS, _total_lines(result["totals"]))
+    lines += ["", *_markdown_table(COLUMNS, [_cells(r) for r in rows])]
     lines += ["", "rank: the true cause's (node and kind); node rank: its node's, whatever the kind; "
               "-: not in the top 10."]
     failed = [f"{r['bundle']} ({'; '.join(r['generator_errors'])})" for r in rows if r.get("generator_errors")]

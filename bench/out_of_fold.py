@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from bench.common import of_corpus
 from rca.ranking.dataset import COPY_MARK, HypothesisTable
 from rca.ranking.evaluate import evaluate_scores
 from rca.ranking.lgbm import fit_lgbm
@@ -50,7 +51,7 @@ def out_of_fold(table: HypothesisTable, *, folds: int = 5, boosters: int = 2, se
     what adding that corpus to training does to the other incidents."""
     rows = table.rows.reset_index(drop=True)
     base = original_id(rows["incident_id"])
-    aside = base.str.startswith(f"{apart}-").to_numpy() if apart else np.zeros(len(rows), bool)
+    aside = of_corpus(base, apart)
     fold = base.map(folds_of(base[~aside], folds, seed)).to_numpy(dtype=float)    # NaN for the corpus aside
     original = (rows["incident_id"] == base).to_numpy() & ~aside
     scores = np.full(len(rows), np.nan)
@@ -61,9 +62,7 @@ def out_of_fold(table: HypothesisTable, *, folds: int = 5, boosters: int = 2, se
         ranker = fit_lgbm(rows.loc[~held & ~(aside & drop)], n_seeds=boosters)
         scores[held & original] = ranker.score_table(rows.loc[held & original])
     ids = table.incidents["incident_id"]
-    kept = ~ids.str.contains(COPY_MARK, regex=False)
-    if apart:
-        kept &= ~ids.str.startswith(f"{apart}-")
+    kept = ~ids.str.contains(COPY_MARK, regex=False).to_numpy() & ~of_corpus(ids, apart)
     scored = HypothesisTable(rows.loc[original].reset_index(drop=True),
                              table.incidents.loc[kept].reset_index(drop=True))
     return scored, scores[original]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.common import of_corpus
 from rca.ranking.dataset import build_training_table
 from rca.ranking.evaluate import evaluate_scores
 from rca.ranking.lgbm import fit_lgbm
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     others = None
     if args.apart is not None:
         def not_apart(t):
-            return t.subset([i for i in t.incidents["incident_id"] if not i.startswith(f"{args.apart}-")])
+            ids = t.incidents["incident_id"]
+            return t.subset(ids[~of_corpus(ids, args.apart)])
         others = not_apart(validation)
         if args.drop:
             train = not_apart(train)
