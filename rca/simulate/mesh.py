@@ -352,8 +352,8 @@ def render_step(mesh: Mesh, regime: Regime, rng: np.random.Generator, load: floa
             pick = rng.integers(0, samples[j][0].size, m)
             lat = lat + calls * samples[j][0][pick]
             failing = calls & samples[j][1][pick]
-            if mesh.per_request is not None and mesh.per_request[i][k] > 1:     # one call per item, in turn
-                more = rng.poisson(mesh.per_request[i][k] - 1, m)
+            if (per_request := mesh.calls_per_request(i, k)) > 1:     # one call per item, in turn
+                more = rng.poisson(per_request - 1, m)
                 for r in range(1, int(more.max(initial=0)) + 1):
                     pick = rng.integers(0, samples[j][0].size, m)
                     again = calls & (more >= r)
