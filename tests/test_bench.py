@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -222,3 +224,25 @@ def test_run_all_quick_other_sources_finds_the_true_cause_in_each_family(tmp_pat
     text = (tmp_path / "b.md").read_text()
     assert "## Bundles written the way other tools write them (QA)" in text
     assert all(f"\n| {r['bundle']} | {r['style']} |" in text for r in rows)
+
+
+def test_out_of_fold_misses_name_the_rank_and_what_ranks_above():
+    from bench.out_of_fold import misses
+    from rca.ranking.dataset import HypothesisTable
+
+    rows = pd.DataFrame({"incident_id": ["a"] * 3 + ["b"] * 2 + ["c"] * 2,
+                         "node": ["feature:x", "feature:y", "feature:z", "feature:x", "feature:y", "service:s",
+                                  "service:t"],
+                         "kind": ["data_drift", "data_drift", "training_serving_skew", "data_drift", "data_drift",
+                                  "dependency_latency", "dependency_latency"]})
+    incidents = pd.DataFrame({"incident_id": ["a", "b", "c"],
+                              "causes": [json.dumps([["feature:y", "data_drift"]]),
+                                         json.dumps([["feature:x", "data_drift"]]),
+                                         json.dumps([["feature:q", "data_drift"]])]})
+    scores = np.array([0.9, 0.1, 0.5, 2.0, 1.0, 0.3, 0.7])
+    missed = misses(HypothesisTable(rows, incidents), scores, "data_drift")
+    assert missed == [{"incident": "a", "rank": 3, "above": [("feature:x", "data_drift"),
+                                                             ("feature:z", "training_serving_skew")]},
+                      {"incident": "c", "rank": None, "above": [("service:t", "dependency_latency"),
+                                                                ("service:s", "dependency_latency")]}]
+    assert misses(HypothesisTable(rows, incidents), scores, "dependency_latency") == []
