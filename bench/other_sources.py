@@ -36,6 +36,16 @@ that causes it, the ranker reads a very large error z as partly a caller's, whic
 per request) do not have. Monotone constraints on the evidence features (score, z and their ranks) won back 2-4 of
 the QA bundles and lost 2-5 PetShop incidents (seed ensembles 7 and 107, scratch script); not kept.
 
+Tried on 2026-12-07 and not kept: B03 and B04 report failures only as Istio's per-response-code request counters,
+so the metrics generator's "how much of the symptom's failed requests this service carries"
+(``metric.error_excess_share``, ``metric.error_excess_vs_symptom``) is absent there: it reads failed shares
+(error rate, availability) times the request volume. Reading a counter of failed requests per second as the excess
+itself gave cart 0.48 of the front end's excess and the services the ranker put first 0.001-0.002, yet with the
+packaged champion B03 rose only from 6th to 4th and B04 to 5th, B05 to 1st, while A02 fell to 2nd and D03 to 4th
+(the metric bundles' AC@1 the same, AC@3 one lower). The simulated meshes report failures as shares only, so the
+ranker never saw the feature on counted failures; a mesh style with per-code counters in the simulator (an option,
+as `--fanout`, so the recipes stay reproducible) is what would teach it.
+
     PYTHONPATH=. python bench/other_sources.py [--quick] [--only A01,b09] [--scale 1]
 """
 
