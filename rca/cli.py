@@ -7,7 +7,9 @@ exits with status 2; no traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -742,7 +744,32 @@ def corpus_check(corpus: Annotated[Path, typer.Argument(help="the corpus directo
 # --------------------------------------------------------------------------- end simulator and corpus (sim)
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM (``kill``, a container or a scheduler stopping the job) ends a command as an exception does, instead
+    of the process dying where it stands: ``with`` blocks close, so a feature pool's processes are ended with it
+    (`rca.ranking.dataset.build_training_table`; they printed a BrokenPipeError traceback each when their parent
+    vanished), and files written aside are not renamed into place."""
+    raise Terminated(128 + signum)
+
+
+class Terminated(SystemExit):
+    """Raised by `_stop_on_sigterm`; its code is 128 + the signal's number, as a shell reports a killed command."""
+
+
 def main(argv: list[str] | None = None) -> None:
+    in_main_thread = threading.current_thread() is threading.main_thread()   # (signal handlers can only be set there)
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if in_main_thread else None
+    try:
+        _main(argv)
+    except Terminated:
+        print("stopped: SIGTERM", file=sys.stderr)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)  # returns typer.Exit's code instead of raising
     except RcaError as exc:

@@ -61,10 +61,9 @@ class Retrainer:
         daemon, so the process exits without it; the one-retrain lock goes with the process, and the retrain's
         record then reads as interrupted (`rca.service.last_retrain`). Logged.
 
-        Stopped by SIGTERM, uvicorn raises the signal again once its shutdown is done, so no exit handler runs: the
-        processes of a feature pool the training had running (`rca.ranking.dataset.build_training_table`) are not
-        ended with it, but each exits once it has computed the incidents in hand and finds its parent gone (seconds;
-        they write nothing)."""
+        Stopped by SIGTERM, uvicorn raises the signal again once its shutdown is done and `rca.cli.main` turns it
+        into an exit (code 143), so exit handlers run: multiprocessing's ends the processes of a feature pool the
+        training had running (`rca.ranking.dataset.build_training_table`; daemonic), which write nothing."""
         if self.running():
             log.warning("the service stops with a retrain running: it is cut off and reads as interrupted at GET "
                         "/v1/rankers/retrain; start it again (POST /v1/rankers/retrain or rca retrain)")

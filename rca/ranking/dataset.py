@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -192,7 +193,7 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
     rows_of = partial(corpus_rows, Path(corpus_dir).resolve())
     results = []
     if processes > 1 and len(entries) > 1:
-        with get_context("spawn").Pool(processes) as pool:
+        with get_context("spawn").Pool(processes, initializer=_leave_interrupts_to_the_parent) as pool:
             for result in pool.imap(rows_of, entries, chunksize=4):
                 results.append(result)
                 bar.update()
@@ -219,6 +220,12 @@ def build_training_table(corpus_dir: Path, splits: tuple[str, ...] | None = None
         log.warning("feature cache %s not written (%s: %s); it is built again next time", cache_dir,
                     type(exc).__name__, exc)
     return table
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """A pool process ignores Ctrl-C (SIGINT goes to the terminal's whole process group): the parent stops and
+    ends the pool, instead of every process printing a KeyboardInterrupt traceback of the incident in hand."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 CACHE_UNUSED_DAYS = 30
