@@ -24,9 +24,9 @@ of the 52 data-drift causes' features instead of 47, for 0.15 more proposals per
 (n=38) AC@3 0.737/0.789 against 0.737/0.816, AC@1 0.500/0.526 against 0.526/0.658, overall AC@3 0.934/0.935
 against 0.938/0.935. Also measured and dropped: whether a feature's onset follows the scores' own shift onset
 (per-hour score PSI against the baseline): of the 28 data-drift causes proposed in the top corpus' train and
-validation splits, the scores' onset is found for 9, and there true and decoy features alike start at or before it. Nor did
-training weight the model-serving incidents twice (LightGBM row weights, scratch script): data_drift AC@3 0.737
-either way (seed 0), overall AC@3 0.933 against 0.938. Of the 23 data-drift causes not first (``--misses
+validation splits, the scores' onset is found for 9, and there true and decoy features alike start at or before
+it. Nor did training weight the model-serving incidents twice (LightGBM row weights, scratch script): data_drift
+AC@3 0.737 either way (seed 0), overall AC@3 0.933 against 0.938. Of the 23 data-drift causes not first (``--misses
 data_drift``, seed 0): 10 lose to another feature's change (a benign drift read as drift, skew or a freeze), 9 to
 a model, label, segment or service hypothesis, 1 to its own feature read as skew, and 3 were never proposed.
 """
