@@ -47,9 +47,11 @@ def test_sigterm_while_features_are_computed_ends_the_pool_without_a_traceback(t
     corpus = tmp_path / "corpus"
     build_corpus(corpus, n=0, seed=3, mesh=24)
     env = {**os.environ, "RCA_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rca", "train", "--corpus", str(corpus), "--registry",
-                             str(tmp_path / "rankers"), "--processes", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:       # a file, not a pipe: nothing blocks on output nobody reads while we wait
+        proc = subprocess.Popen([sys.executable, "-m", "rca", "train", "--corpus", str(corpus), "--registry",
+                                 str(tmp_path / "rankers"), "--processes", "2"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 120
         workers: list[int] = []
@@ -59,10 +61,11 @@ def test_sigterm_while_features_are_computed_ends_the_pool_without_a_traceback(t
         assert len(workers) == 2, "the feature pool never started"
         time.sleep(1.0)                                  # computing incidents now
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    err = errors.read_text()
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped: SIGTERM" in err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
