@@ -61,9 +61,12 @@ class Retrainer:
         daemon, so the process exits without it; the one-retrain lock goes with the process, and the retrain's
         record then reads as interrupted (`rca.service.last_retrain`). Logged.
 
-        Stopped by SIGTERM, uvicorn raises the signal again once its shutdown is done and `rca.cli.main` turns it
-        into an exit (code 143), so exit handlers run: multiprocessing's ends the processes of a feature pool the
-        training had running (`rca.ranking.dataset.build_training_table`; daemonic), which write nothing."""
+        Stopped by SIGTERM, uvicorn raises the signal again once its shutdown is done. In a one-process service
+        (`rca serve`'s default) `rca.cli.main` turns it into an exit (code 143), so exit handlers run and
+        multiprocessing's ends the processes of a feature pool the training had running
+        (`rca.ranking.dataset.build_training_table`; daemonic). The processes of a several-process service are
+        uvicorn's and die by the signal: such a pool's processes exit once they find their parent gone (seconds).
+        Either way they write nothing."""
         if self.running():
             log.warning("the service stops with a retrain running: it is cut off and reads as interrupted at GET "
                         "/v1/rankers/retrain; start it again (POST /v1/rankers/retrain or rca retrain)")
