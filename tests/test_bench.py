@@ -242,7 +242,17 @@ def test_out_of_fold_misses_name_the_rank_and_what_ranks_above():
     scores = np.array([0.9, 0.1, 0.5, 2.0, 1.0, 0.3, 0.7])
     missed = misses(HypothesisTable(rows, incidents), scores, "data_drift")
     assert missed == [{"incident": "a", "rank": 3, "above": [("feature:x", "data_drift"),
-                                                             ("feature:z", "training_serving_skew")]},
+                                                             ("feature:z", "training_serving_skew")],
+                       "true_above": 0},
                       {"incident": "c", "rank": None, "above": [("service:t", "dependency_latency"),
-                                                                ("service:s", "dependency_latency")]}]
+                                                                ("service:s", "dependency_latency")],
+                       "true_above": 0}]
     assert misses(HypothesisTable(rows, incidents), scores, "dependency_latency") == []
+    # two causes: the other one first is counted, and only the causes above, not those below
+    two = incidents.assign(causes=[json.dumps([["feature:y", "data_drift"], ["feature:x", "data_drift"]]),
+                                   json.dumps([["feature:y", "data_drift"], ["feature:x", "training_serving_skew"]]),
+                                   json.dumps([["service:s", "data_drift"], ["service:t", "dependency_latency"]])])
+    assert misses(HypothesisTable(rows, two), scores, "data_drift") == [
+        {"incident": "b", "rank": 2, "above": [("feature:x", "data_drift")], "true_above": 0},
+        {"incident": "c", "rank": None, "above": [("service:t", "dependency_latency"),
+                                                  ("service:s", "dependency_latency")], "true_above": 1}]
